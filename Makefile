@@ -1,0 +1,37 @@
+# `make run` sets up and starts the wizard; `make test` sets up and runs the whole test suite.
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip -q --disable-pip-version-check
+
+.PHONY: run test lint bench system-deps clean
+
+$(VENV)/.app: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build where a CPU one will do
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[dev]'
+	touch $@ $(VENV)/.app
+
+run: $(VENV)/.app
+	$(VENV)/bin/wacft-tui
+
+system-deps:
+	scripts/system-deps
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+test: $(VENV)/.dev system-deps lint
+	$(VENV)/bin/pytest
+
+bench: $(VENV)/.dev system-deps
+	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

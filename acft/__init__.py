@@ -1,0 +1,1 @@
+"""ACFT training: audio-context fine-tuning for dynamic whisper.cpp audio_ctx."""

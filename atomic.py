@@ -1,0 +1,48 @@
+"""Atomic file writing: a step writes to a temporary name beside the target and renames it into place,
+so an interrupted step never leaves a half-written file under the final name."""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from wacft.errors import WacftError
+
+
+def refuse_existing(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise WacftError(f"{path} already exists; choose another output path or pass --force to replace it.")
+
+
+@contextmanager
+def atomic_writer(path: str | os.PathLike, *, force: bool = False) -> Iterator[BinaryIO]:
+    """Yield a binary file that becomes `path` only if the block completes without error."""
+    path = Path(path)
+    refuse_existing(path, force)
+    if not path.parent.is_dir():
+        raise WacftError(f"The folder {path.parent} does not exist; create it or choose another output path.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        os.unlink(tmp)
+        if e.errno == errno.ENOSPC:
+            raise WacftError(f"The disk holding {path.parent} is full; free some space and run again.") from e
+        raise
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, force: bool = True) -> None:
+    with atomic_writer(path, force=force) as f:
+        f.write(data)

@@ -1,0 +1,1 @@
+"""Conversion of Hugging Face Whisper models to whisper.cpp GGML files."""

@@ -1,0 +1,1 @@
+"""Getting a .bin onto an Android phone for FUTO Keyboard, over adb."""
