@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,9 +26,10 @@ def atomic_writer(path: str | os.PathLike, *, force: bool = False) -> Iterator[B
     refuse_existing(path, force)
     if not path.parent.is_dir():
         raise WacftError(f"The folder {path.parent} does not exist; create it or choose another output path.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    # a fresh hidden name beside the target (same file system, so the rename is atomic; umask applies)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

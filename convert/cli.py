@@ -1,0 +1,55 @@
+"""`wacft convert` and `wacft inspect`."""
+
+from __future__ import annotations
+
+import argparse
+
+from wacft.convert.ggml import FILE_TYPES
+
+
+def register(steps: argparse._SubParsersAction) -> None:
+    p = steps.add_parser("convert", help="convert a Hugging Face Whisper model to whisper.cpp .bin file(s)")
+    p.add_argument("model", help="local model folder or Hugging Face hub id (e.g. openai/whisper-base.en)")
+    p.add_argument("--out", required=True, metavar="FILE.bin",
+                   help="output file; with several --type values each is written as FILE_<type>.bin")
+    p.add_argument("--type", dest="types", action="append", choices=list(FILE_TYPES),
+                   help="output type; repeat for several files in one pass (default: f16)")
+    p.add_argument("--force", action="store_true", help="replace output files that already exist")
+    p.set_defaults(func=run_convert)
+
+    p = steps.add_parser("inspect", help="show what a whisper.cpp .bin holds")
+    p.add_argument("file", metavar="FILE.bin")
+    p.set_defaults(func=run_inspect)
+
+
+def run_convert(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+    from wacft.convert.convert import convert, plan_outputs
+
+    outputs = plan_outputs(args.out, args.types or ["f16"])
+    with tqdm(total=0, unit="B", unit_scale=True, desc="converting") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        results = convert(args.model, outputs, force=args.force, progress=progress)
+    for r in results:
+        print(f"{r.path}  {r.file_type.name}  {r.size / 1e6:.1f} MB  sha256 {r.sha256}")
+
+
+def run_inspect(args: argparse.Namespace) -> None:
+    from collections import Counter
+
+    from wacft.convert.ggml import read_ggml
+
+    model = read_ggml(args.file)
+    h = model.hparams
+    print(f"{model.path}: {model.size / 1e6:.1f} MB, {model.file_type.name} (ftype {h.ftype}),"
+          f" {'multilingual' if h.multilingual else 'English-only'}")
+    print(f"  audio: {h.n_audio_layer} layers, width {h.n_audio_state}, {h.n_audio_head} heads,"
+          f" context {h.n_audio_ctx}, {h.n_mels} mel bins")
+    print(f"  text:  {h.n_text_layer} layers, width {h.n_text_state}, {h.n_text_head} heads,"
+          f" context {h.n_text_ctx}, vocabulary {h.n_vocab} ({model.n_tokens} byte-level tokens stored)")
+    types = Counter(t.type.name.lower() for t in model.tensors)
+    print(f"  {len(model.tensors)} tensors: " + ", ".join(f"{n} {name}" for name, n in types.most_common()))

@@ -1,0 +1,174 @@
+"""Hugging Face Whisper (safetensors) -> whisper.cpp GGML files, several types in one pass.
+
+Each tensor is read in row chunks, encoded on a thread pool (numpy and hashlib release the GIL), and
+written to every output in order. Nothing reaches a final file name until that file is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+import numpy as np
+from wacft.atomic import atomic_writer, refuse_existing
+from wacft.convert.ggml import FILE_TYPES, FileType, GGMLType, file_header, tensor_header, tensor_nbytes
+from wacft.convert.mel import mel_filters
+from wacft.convert.names import CONV_BIASES, TOKEN_EMBEDDING
+from wacft.convert.quantize import check_quantizable, encode, tensor_type
+from wacft.convert.source import WhisperSource, open_source
+from wacft.convert.vocab import byte_tokens
+from wacft.convert.weights import Weight
+from wacft.errors import WacftError
+
+CHUNK_BYTES = 4 << 20
+T = TypeVar("T")
+R = TypeVar("R")
+Progress = Callable[[int, int], None]  # (input bytes done, input bytes in all)
+
+
+@dataclass(frozen=True)
+class Output:
+    path: Path
+    file_type: FileType
+
+
+@dataclass(frozen=True)
+class Converted:
+    path: Path
+    file_type: FileType
+    size: int
+    sha256: str
+
+
+def plan_outputs(out: str | os.PathLike, types: Iterable[str]) -> list[Output]:
+    """One type writes `out`; several write `<stem>_<type>.bin` beside it."""
+    out, types = Path(out), list(dict.fromkeys(types))
+    if len(types) == 1:
+        return [Output(out, FILE_TYPES[types[0]])]
+    return [Output(out.with_name(f"{out.stem}_{t}{out.suffix or '.bin'}"), FILE_TYPES[t]) for t in types]
+
+
+def stored_shape(name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (shape[0], 1) if name in CONV_BIASES else shape  # whisper.cpp reads conv biases as [n, 1]
+
+
+def check_tied(source: WhisperSource) -> None:
+    """whisper.cpp projects onto the token embedding; a different proj_out would be silently ignored."""
+    proj, embedding = source.proj_out, source.weights[TOKEN_EMBEDDING]
+    if proj is None:
+        return
+    for start, stop in embedding.chunks(CHUNK_BYTES):
+        if not np.array_equal(proj.read_rows(start, stop), embedding.read_rows(start, stop)):
+            raise WacftError(
+                f"{source.folder} has an output projection (proj_out) that differs from its token embedding;"
+                " whisper.cpp always reuses the token embedding, so it would run a different model. Train with"
+                " tied embeddings (tie_word_embeddings=true) and convert again."
+            )
+
+
+def ordered_map(pool: Executor, fn: Callable[[T], R], items: Iterable[T], ahead: int) -> Iterator[R]:
+    """pool.map that keeps at most `ahead` results in flight, so memory stays bounded."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+class _Sink:
+    """One output file being written, hashed as it goes."""
+
+    def __init__(self, f: BinaryIO, output: Output):
+        self.f, self.output, self.hash, self.size = f, output, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> None:
+        self.f.write(data)
+        self.hash.update(data)
+        self.size += len(data)
+
+    def result(self) -> Converted:
+        return Converted(self.output.path, self.output.file_type, self.size, self.hash.hexdigest())
+
+
+@dataclass(frozen=True)
+class _Job:
+    name: str
+    weight: Weight
+    types: tuple[GGMLType, ...]  # one per output
+    start: int
+    stop: int
+
+    def run(self) -> list[bytes]:
+        rows = self.weight.read_rows(self.start, self.stop)  # read once, encoded for every output
+        return [encode(rows, t) for t in self.types]
+
+
+def convert(
+    model: str,
+    outputs: list[Output],
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> list[Converted]:
+    """Convert `model` (folder or hub id) to every output; everything is checked before anything is written."""
+    source = open_source(model)
+    check_tied(source)
+    tokens = byte_tokens(source.folder, source.hparams.multilingual)
+    filters = mel_filters(source.hparams.n_mels)
+    plans = {name: stored_shape(name, w.shape) for name, w in source.weights.items()}
+    types = {
+        name: tuple(tensor_type(name, len(shape), o.file_type) for o in outputs) for name, shape in plans.items()
+    }
+    headers = [file_header(replace(source.hparams, ftype=o.file_type.ftype), filters, tokens) for o in outputs]
+    for i, output in enumerate(outputs):
+        refuse_existing(output.path, force)
+        for name, shape in plans.items():
+            if types[name][i] not in (GGMLType.F32, GGMLType.F16):
+                check_quantizable(name, shape, types[name][i])
+        needed = len(headers[i]) + sum(
+            len(tensor_header(n, types[n][i], s)) + tensor_nbytes(types[n][i], s) for n, s in plans.items()
+        )
+        _check_free_space(output.path, needed)
+
+    jobs = (
+        _Job(name, w, types[name], start, stop)
+        for name, w in source.weights.items()
+        for start, stop in w.chunks(CHUNK_BYTES)
+    )
+    workers = workers or os.cpu_count() or 1
+    done, total = 0, source.total_bytes
+    with ExitStack() as stack:
+        sinks = [_Sink(stack.enter_context(atomic_writer(o.path, force=force)), o) for o in outputs]
+        for sink, header in zip(sinks, headers, strict=True):
+            sink.write(header)
+        pool = stack.enter_context(ThreadPoolExecutor(workers))
+        for job, encoded in ordered_map(pool, lambda j: (j, j.run()), jobs, ahead=2 * workers):
+            for i, (sink, data) in enumerate(zip(sinks, encoded, strict=True)):
+                if job.start == 0:
+                    sink.write(tensor_header(job.name, job.types[i], plans[job.name]))
+                sink.write(data)
+            done += (job.stop - job.start) * job.weight.row_nbytes
+            if progress:
+                progress(done, total)
+    return [sink.result() for sink in sinks]
+
+
+def _check_free_space(path: Path, needed: int) -> None:
+    if not path.parent.is_dir():
+        return  # atomic_writer says so
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise WacftError(
+            f"{path} needs {needed / 1e6:.0f} MB but only {free / 1e6:.0f} MB is free there; free some space."
+        )

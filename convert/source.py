@@ -1,0 +1,164 @@
+"""A Hugging Face Whisper model as conversion input: its folder (local or from the hub), config, weights."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from wacft.convert.ggml import Hparams
+from wacft.convert.names import HF_PROJ_OUT, TOKEN_EMBEDDING, expected_names, ggml_name, strip_prefix
+from wacft.convert.weights import Weight, read_safetensors_header
+from wacft.errors import WacftError
+
+HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+HUB_FILES = ["*.json", "*.safetensors", "*.txt"]
+SINGLE_FILE = "model.safetensors"
+INDEX_FILE = "model.safetensors.index.json"
+# config key -> what it means, for the error that names a missing one
+REQUIRED_CONFIG = {
+    "vocab_size": "vocabulary size",
+    "num_mel_bins": "mel bins",
+    "d_model": "model width",
+    "encoder_layers": "encoder layers",
+    "encoder_attention_heads": "encoder heads",
+    "decoder_layers": "decoder layers",
+    "decoder_attention_heads": "decoder heads",
+    "max_source_positions": "audio context",
+    # the text context; `max_length` is a generation setting and may be absent or different
+    "max_target_positions": "text context",
+}
+
+
+@dataclass(frozen=True)
+class WhisperSource:
+    folder: Path
+    config: dict
+    hparams: Hparams  # ftype 0; each output sets its own
+    weights: dict[str, Weight]  # whisper.cpp name -> weight
+    proj_out: Weight | None  # only when saved apart from the token embedding
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(w.nbytes for w in self.weights.values())
+
+
+def resolve_folder(model: str) -> Path:
+    """A local folder as is; a hub id downloaded (or found) in the Hugging Face cache."""
+    path = Path(model).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise WacftError(f"{path} is a file; give the model's folder (with config.json and safetensors).")
+        return path
+    if not HUB_ID.match(model):
+        raise WacftError(f"{model} is neither a folder nor a Hugging Face model id like openai/whisper-tiny.en.")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return Path(snapshot_download(model, allow_patterns=HUB_FILES))
+    except RepositoryNotFoundError as e:
+        raise WacftError(
+            f"{model} is not a model on the Hugging Face hub (or it is private: run `hf auth login`)."
+        ) from e
+    except LocalEntryNotFoundError as e:
+        raise WacftError(
+            f"{model} could not be downloaded and is not in the local cache; check your connection."
+        ) from e
+    except HfHubHTTPError as e:
+        raise WacftError(f"Downloading {model} failed ({e}); check the id and your connection.") from e
+
+
+def read_config(folder: Path) -> dict:
+    path = folder / "config.json"
+    if not path.is_file():
+        raise WacftError(f"{folder} has no config.json; it is not a Hugging Face model folder.")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WacftError(f"{path} cannot be read as JSON ({e}); download or save the model again.") from e
+    if config.get("model_type") != "whisper":
+        kind = config.get("model_type", "unknown")
+        raise WacftError(f"{folder} holds a {kind} model, not Whisper; pick a Whisper model.")
+    missing = [f"{key} ({meaning})" for key, meaning in REQUIRED_CONFIG.items() if key not in config]
+    if missing:
+        raise WacftError(f"{path} lacks {', '.join(missing)}; save the model again with transformers.")
+    return config
+
+
+def hparams_from_config(config: dict) -> Hparams:
+    return Hparams(
+        n_vocab=config["vocab_size"],
+        n_audio_ctx=config["max_source_positions"],
+        n_audio_state=config["d_model"],
+        n_audio_head=config["encoder_attention_heads"],
+        n_audio_layer=config["encoder_layers"],
+        n_text_ctx=config["max_target_positions"],
+        n_text_state=config["d_model"],
+        n_text_head=config["decoder_attention_heads"],
+        n_text_layer=config["decoder_layers"],
+        n_mels=config["num_mel_bins"],
+        ftype=0,
+    )
+
+
+def weight_files(folder: Path) -> list[Path]:
+    if (folder / SINGLE_FILE).is_file():
+        return [folder / SINGLE_FILE]
+    if (folder / INDEX_FILE).is_file():
+        try:
+            shards = sorted(set(json.loads((folder / INDEX_FILE).read_text())["weight_map"].values()))
+        except (OSError, ValueError, KeyError) as e:
+            raise WacftError(f"{folder / INDEX_FILE} is unreadable ({e}); download the model again.") from e
+        missing = [s for s in shards if not (folder / s).is_file()]
+        if missing:
+            raise WacftError(f"{folder} lacks the weight shard(s) {', '.join(missing)}; download the model again.")
+        return [folder / s for s in shards]
+    if any(folder.glob("*.bin")):
+        raise WacftError(
+            f"{folder} has PyTorch .bin weights but no safetensors; save it again with"
+            " `save_pretrained(..., safe_serialization=True)`."
+        )
+    raise WacftError(f"{folder} has no model.safetensors; it is not a complete Hugging Face model folder.")
+
+
+def _check_shape(weight: Weight, expected: tuple[int, ...], what: str) -> None:
+    if weight.shape != expected:
+        raise WacftError(
+            f"{weight.name} has shape {list(weight.shape)} but the config says {list(expected)} ({what});"
+            " the config does not belong to these weights."
+        )
+
+
+def open_source(model: str) -> WhisperSource:
+    """Resolve, read and check everything before a single output byte is written."""
+    folder = resolve_folder(model)
+    config = read_config(folder)
+    hparams = hparams_from_config(config)
+    hf_weights: dict[str, Weight] = {}
+    for path in weight_files(folder):
+        hf_weights.update(read_safetensors_header(path))
+
+    weights, proj_out = {}, None
+    for hf_name, weight in hf_weights.items():
+        if strip_prefix(hf_name) == HF_PROJ_OUT:
+            proj_out = weight
+        elif (name := ggml_name(hf_name)) is None:
+            raise WacftError(f"{folder} has a tensor {hf_name} that Whisper does not have; it is not a Whisper model.")
+        else:
+            weights[name] = weight
+    missing = sorted(expected_names(hparams) - weights.keys())
+    if missing:
+        raise WacftError(
+            f"{folder} lacks {len(missing)} Whisper tensor(s), e.g. {missing[0]}; the weights are incomplete."
+        )
+
+    d, n_mels = hparams.n_audio_state, hparams.n_mels
+    _check_shape(weights[TOKEN_EMBEDDING], (hparams.n_vocab, d), "vocab_size x d_model")
+    _check_shape(weights["encoder.conv1.weight"], (d, n_mels, 3), "d_model x num_mel_bins x 3")
+    _check_shape(weights["encoder.positional_embedding"], (hparams.n_audio_ctx, d), "max_source_positions")
+    _check_shape(weights["decoder.positional_embedding"], (hparams.n_text_ctx, d), "max_target_positions")
+    if proj_out is not None and proj_out.shape != (hparams.n_vocab, d):
+        raise WacftError(f"{HF_PROJ_OUT} has shape {list(proj_out.shape)}; the weights are not Whisper's.")
+    return WhisperSource(folder, config, hparams, weights, proj_out)
