@@ -24,6 +24,7 @@ def register(steps: argparse._SubParsersAction) -> None:
 
 def run_convert(args: argparse.Namespace) -> None:
     from tqdm import tqdm
+
     from wacft.convert.convert import convert, plan_outputs
 
     outputs = plan_outputs(args.out, args.types or ["f16"])

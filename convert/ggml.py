@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+
 from wacft.errors import WacftError
 
 MAGIC = 0x67676D6C

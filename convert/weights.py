@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from wacft.errors import WacftError
 
 # safetensors dtype -> numpy dtype it is read as (bf16 is read as uint16 and widened by hand)
