@@ -101,7 +101,31 @@ class _Sink:
 
 
 @dataclass(frozen=True)
+class _Layout:
+    """One output file, fully known before a byte is written: its header, each tensor's type, its size."""
+
+    header: bytes
+    types: dict[str, GGMLType]
+    size: int
+
+
+def _layout(source: WhisperSource, file_type: FileType, tokens: list[bytes]) -> _Layout:
+    hparams = replace(source.hparams, ftype=file_type.ftype)
+    header = file_header(hparams, mel_filters(hparams.n_mels), tokens)
+    shapes = {name: stored_shape(name, w.shape) for name, w in source.weights.items()}
+    types = {name: tensor_type(name, len(shape), file_type) for name, shape in shapes.items()}
+    size = len(header)
+    for name, shape in shapes.items():
+        if types[name] not in (GGMLType.F32, GGMLType.F16):
+            check_quantizable(name, shape, types[name])
+        size += len(tensor_header(name, types[name], shape)) + tensor_nbytes(types[name], shape)
+    return _Layout(header, types, size)
+
+
+@dataclass(frozen=True)
 class _Job:
+    """A chunk of rows of one tensor, read once and encoded for every output."""
+
     name: str
     weight: Weight
     types: tuple[GGMLType, ...]  # one per output
@@ -109,7 +133,7 @@ class _Job:
     stop: int
 
     def run(self) -> list[memoryview]:
-        rows = self.weight.read_rows(self.start, self.stop)  # read once, encoded for every output
+        rows = self.weight.read_rows(self.start, self.stop)
         return [encode(rows, t) for t in self.types]
 
 
@@ -125,42 +149,30 @@ def convert(
     source = open_source(model)
     check_tied(source)
     tokens = byte_tokens(source.folder, source.hparams.multilingual)
-    filters = mel_filters(source.hparams.n_mels)
-    plans = {name: stored_shape(name, w.shape) for name, w in source.weights.items()}
-    types = {
-        name: tuple(tensor_type(name, len(shape), o.file_type) for o in outputs) for name, shape in plans.items()
-    }
-    headers = [file_header(replace(source.hparams, ftype=o.file_type.ftype), filters, tokens) for o in outputs]
-    sizes = []
-    for i, output in enumerate(outputs):
+    layouts = [_layout(source, o.file_type, tokens) for o in outputs]
+    for output in outputs:
         refuse_existing(output.path, force)
-        for name, shape in plans.items():
-            if types[name][i] not in (GGMLType.F32, GGMLType.F16):
-                check_quantizable(name, shape, types[name][i])
-        sizes.append(
-            len(headers[i])
-            + sum(len(tensor_header(n, types[n][i], s)) + tensor_nbytes(types[n][i], s) for n, s in plans.items())
-        )
-
     jobs = (
-        _Job(name, w, types[name], start, stop)
-        for name, w in source.weights.items()
-        for start, stop in w.chunks(CHUNK_BYTES)
+        _Job(name, weight, tuple(lay.types[name] for lay in layouts), start, stop)
+        for name, weight in source.weights.items()
+        for start, stop in weight.chunks(CHUNK_BYTES)
     )
     workers = workers or os.cpu_count() or 1
-    done, total = 0, source.total_bytes
+    done = 0
     with ExitStack() as stack:
-        writers = [atomic_writer(o.path, force=force, size=n) for o, n in zip(outputs, sizes, strict=True)]
-        sinks = [_Sink(stack.enter_context(w), o) for w, o in zip(writers, outputs, strict=True)]
-        for sink, header in zip(sinks, headers, strict=True):
-            sink.write(header)
+        sinks = [
+            _Sink(stack.enter_context(atomic_writer(o.path, force=force, size=lay.size)), o)
+            for o, lay in zip(outputs, layouts, strict=True)
+        ]
+        for sink, lay in zip(sinks, layouts, strict=True):
+            sink.write(lay.header)
         pool = stack.enter_context(ThreadPoolExecutor(workers))
         for job, encoded in ordered_map(pool, lambda j: (j, j.run()), jobs, ahead=2 * workers):
-            for i, (sink, data) in enumerate(zip(sinks, encoded, strict=True)):
+            for sink, ggml_type, data in zip(sinks, job.types, encoded, strict=True):
                 if job.start == 0:
-                    sink.write(tensor_header(job.name, job.types[i], plans[job.name]))
+                    sink.write(tensor_header(job.name, ggml_type, stored_shape(job.name, job.weight.shape)))
                 sink.write(data)
             done += (job.stop - job.start) * job.weight.row_nbytes
             if progress:
-                progress(done, total)
+                progress(done, source.total_bytes)
     return [sink.result() for sink in sinks]
