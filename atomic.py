@@ -19,6 +19,10 @@ def refuse_existing(path: Path, force: bool) -> None:
         raise WacftError(f"{path} already exists; choose another output path or pass --force to replace it.")
 
 
+# a full disk, a full quota, or a file-size limit: all mean "no room for this file here"
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
 @contextmanager
 def atomic_writer(path: str | os.PathLike, *, force: bool = False, size: int | None = None) -> Iterator[BinaryIO]:
     """Yield a binary file that becomes `path` only if the block completes without error.
@@ -43,7 +47,7 @@ def atomic_writer(path: str | os.PathLike, *, force: bool = False, size: int | N
         os.replace(tmp, path)
     except OSError as e:
         os.unlink(tmp)
-        if e.errno == errno.ENOSPC:
+        if e.errno in NO_ROOM:
             raise WacftError(f"The disk holding {path.parent} is full; free some space and run again.") from e
         raise
     except BaseException:

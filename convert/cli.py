@@ -28,13 +28,18 @@ def run_convert(args: argparse.Namespace) -> None:
     from wacft.convert.convert import convert, plan_outputs
 
     outputs = plan_outputs(args.out, args.types or ["f16"])
-    with tqdm(total=0, unit="B", unit_scale=True, desc="converting") as bar:
+    bars: list[tqdm] = []  # opened at the first progress report, so a refused input prints no bar
 
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="B", unit_scale=True, desc="converting"))
+        bars[0].update(done - bars[0].n)
 
+    try:
         results = convert(args.model, outputs, force=args.force, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
     for r in results:
         print(f"{r.path}  {r.file_type.name}  {r.size / 1e6:.1f} MB  sha256 {r.sha256}")
 

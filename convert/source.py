@@ -161,4 +161,5 @@ def open_source(model: str) -> WhisperSource:
     _check_shape(weights["decoder.positional_embedding"], (hparams.n_text_ctx, d), "max_target_positions")
     if proj_out is not None and proj_out.shape != (hparams.n_vocab, d):
         raise WacftError(f"{HF_PROJ_OUT} has shape {list(proj_out.shape)}; the weights are not Whisper's.")
-    return WhisperSource(folder, config, hparams, weights, proj_out)
+    # a fixed order, so sharding or saving order never changes the output file
+    return WhisperSource(folder, config, hparams, dict(sorted(weights.items())), proj_out)

@@ -47,14 +47,20 @@ class Transcript:
 
 
 def transcribe(
-    model: str | os.PathLike, clips: Sequence[Clip], *, language: str = "en", threads: int | None = None
+    model: str | os.PathLike,
+    clips: Sequence[Clip],
+    *,
+    language: str = "en",
+    threads: int | None = None,
+    max_tokens: int = 0,
 ) -> list[Transcript]:
-    """Transcribe each clip with greedy decoding, loading the model once."""
+    """Transcribe each clip with greedy decoding, loading the model once; `max_tokens` > 0 caps each segment."""
     read_ggml(model)  # a clear sentence for a bad file, before the native library sees it
     request = {
         "model": os.fspath(model),
         "language": language,
         "threads": threads or min(4, os.cpu_count() or 1),
+        "max_tokens": max_tokens,
         "clips": [{"audio": os.fspath(c.audio), "audio_ctx": c.audio_ctx} for c in clips],
     }
     proc = subprocess.run(
@@ -89,6 +95,7 @@ def _serve(request: dict) -> None:
         print_realtime=False,
         n_threads=request["threads"],
         language=request["language"],
+        max_tokens=request["max_tokens"],
     )
     for clip in request["clips"]:
         audio = load_audio(clip["audio"])
