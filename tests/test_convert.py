@@ -139,13 +139,16 @@ def test_f32_loads_but_whisper_cpp_cannot_run_it_on_cpu(all_types, speech):
     "options, n_vocab, n_mels, n_tokens",
     [
         (dict(multilingual=True), 51865, 80, 50257),
-        (dict(multilingual=True, num_mel_bins=128), 51865, 128, 50257),  # large-v3 / turbo style
+        (dict(multilingual=True, num_mel_bins=128), 51865, 128, 50257),  # large-v3 style
+        (dict(multilingual=True, num_mel_bins=128, layers=4, decoder_layers=1), 51865, 128, 50257),  # turbo style
     ],
+    ids=["multilingual", "large-v3", "turbo"],
 )
 def test_multilingual_and_128_mel_models(random_whisper, tmp_path, speech, options, n_vocab, n_mels, n_tokens):
     result = convert_one(random_whisper(**options), tmp_path / "m.bin", "q5_0")
     model = read_ggml(result.path)
     assert (model.hparams.n_vocab, model.hparams.n_mels, model.n_tokens) == (n_vocab, n_mels, n_tokens)
+    assert model.hparams.n_text_layer == options.get("decoder_layers", model.hparams.n_audio_layer)
     assert model.hparams.multilingual
     assert len(transcribe(result.path, [Clip(speech)], language="en", max_tokens=4)) == 1
 
