@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO
 
 import numpy as np
 
@@ -27,10 +26,9 @@ from wacft.convert.source import WhisperSource, open_source
 from wacft.convert.vocab import byte_tokens
 from wacft.convert.weights import Weight
 from wacft.errors import WacftError
+from wacft.pipeline import ordered_map
 
 CHUNK_BYTES = 2 << 20  # a few cache-sized pieces per tensor, so both cores stay busy
-T = TypeVar("T")
-R = TypeVar("R")
 Progress = Callable[[int, int], None]  # (input bytes done, input bytes in all)
 
 
@@ -72,17 +70,6 @@ def check_tied(source: WhisperSource) -> None:
                 " whisper.cpp always reuses the token embedding, so it would run a different model. Train with"
                 " tied embeddings (tie_word_embeddings=true) and convert again."
             )
-
-
-def ordered_map(pool: Executor, fn: Callable[[T], R], items: Iterable[T], ahead: int) -> Iterator[R]:
-    """pool.map that keeps at most `ahead` results in flight, so memory stays bounded."""
-    pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= ahead:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
 
 
 class _Sink:

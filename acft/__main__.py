@@ -1,0 +1,32 @@
+"""`python -m wacft.acft --config run.json [--resume]`: a training run whose events are JSON lines on stdout.
+The local backend and the Modal job run training this way."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from wacft.acft.config import TrainConfig
+from wacft.acft.events import JsonLinesSink
+from wacft.errors import WacftError
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m wacft.acft")
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args()
+    sink = JsonLinesSink(sys.stdout)
+    try:
+        from wacft.acft.trainer import train
+
+        train(TrainConfig.load(args.config), sink, resume=args.resume)
+    except WacftError as e:
+        sink.emit({"type": "error", "message": str(e)})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""A training run's settings: JSON-serialisable, so a run record, a Modal job and `--resume` share them.
+Never holds a token."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from wacft.errors import WacftError
+
+
+@dataclass
+class TrainConfig:
+    model: str  # hub id or local folder of the base Whisper model
+    dataset: str  # hub id or local audiofolder
+    out: str  # output folder: checkpoints while training, the trained model at the end
+    dataset_config: str | None = None
+    split: str = "train"
+    audio_column: str | None = None  # found automatically when not given
+    text_column: str | None = None
+    language: str | None = None  # multilingual models: e.g. "en"; the prefix then carries it
+    task: str = "transcribe"
+    lowercase: bool = True  # the published loop lower-cases transcripts
+    epochs: int = 8
+    lr: float = 1e-6
+    batch_size: int = 8
+    max_audio_length: float = 29.0
+    max_clips: int | None = None
+    exact_reference: bool = False  # batch 1, no cache: the published loop, for comparisons
+    full_context_share: float = 0.0  # share of batches the student sees at the full 1500 context
+    reference_cache_mb: int = 2048  # memory for the frozen reference's hidden states
+    checkpoint_every: int = 200  # steps
+    device: str = "auto"
+    seed: int = 0
+    push_to: str | None = None
+    private: bool = True
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise WacftError(f"Unknown training settings {sorted(unknown)}; remove them from the run's config.")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        return cls.from_json(path.read_text())

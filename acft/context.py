@@ -1,0 +1,69 @@
+"""How much audio context the student's encoder sees, and batches that share one context.
+
+One encoder position is 20 ms, so a clip of L seconds fills round(50 L) positions. The published method
+jitters that by up to a third (at most 64 positions) either way, so the model learns to cope with
+whisper.cpp giving it a little more or less context than the audio needs.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+FULL_CONTEXT = 1500
+POSITIONS_PER_SECOND = 50
+MAX_JITTER = 64
+
+
+def base_context(seconds: float) -> int:
+    return int(round(POSITIONS_PER_SECOND * seconds))
+
+
+def jitter_band(seconds: float) -> tuple[int, int]:
+    """The contexts the reference may draw for a clip, as a half-open range [low, high)."""
+    n = base_context(seconds)
+    spread = min(MAX_JITTER, n // 3)
+    low, high = clamp(n - spread), clamp(n + spread)
+    return (low, high) if high > low else (low, low + 1)  # clips under 60 ms have no spread
+
+
+def clamp(n: int) -> int:
+    """The published loop can draw past 1500 for clips near 29 s, which crashes the encoder."""
+    return min(max(n, 1), FULL_CONTEXT)
+
+
+def draw_context(seconds: float, rng: random.Random) -> int:
+    low, high = jitter_band(seconds)
+    return rng.randrange(low, high)
+
+
+@dataclass(frozen=True)
+class Batch:
+    indices: tuple[int, ...]  # into the clip list
+    context: int
+
+
+def bucket(
+    seconds: Sequence[float], batch_size: int, rng: random.Random, full_context_share: float = 0.0
+) -> list[Batch]:
+    """Group clips of similar length so each batch shares one context inside every member's jitter band.
+
+    Clips are sorted by length and cut into runs whose bands overlap; each run's context is drawn uniformly
+    from the overlap. Batch order is shuffled, so an epoch does not sweep from short to long.
+    """
+    order = sorted(range(len(seconds)), key=lambda i: seconds[i])
+    batches, members, low, high = [], [], 0, FULL_CONTEXT + 1
+    for i in order:
+        band_low, band_high = jitter_band(seconds[i])
+        if members and (len(members) == batch_size or max(low, band_low) >= min(high, band_high)):
+            batches.append(Batch(tuple(members), rng.randrange(low, high)))
+            members, low, high = [], 0, FULL_CONTEXT + 1
+        members.append(i)
+        low, high = max(low, band_low), min(high, band_high)
+    if members:
+        batches.append(Batch(tuple(members), rng.randrange(low, high)))
+    rng.shuffle(batches)
+    if full_context_share > 0:
+        batches = [Batch(b.indices, FULL_CONTEXT) if rng.random() < full_context_share else b for b in batches]
+    return batches

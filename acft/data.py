@@ -1,0 +1,136 @@
+"""Training clips from a Hugging Face hub dataset or a local audiofolder, decoded without FFmpeg.
+
+A local folder follows the `audiofolder` convention: audio files plus `metadata.csv` or `metadata.jsonl`
+naming each file (`file_name`) and its transcript.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from wacft.audio import SAMPLE_RATE, load_audio, to_whisper_audio
+from wacft.errors import WacftError
+
+TEXT_COLUMNS = ("text", "sentence", "transcription", "raw_transcription", "normalized_text", "transcript")
+AUDIO_COLUMNS = ("audio", "file_name", "path", "file")
+METADATA_FILES = ("metadata.csv", "metadata.jsonl")
+
+
+@dataclass
+class Clip:
+    audio: np.ndarray  # float32, 16 kHz mono
+    text: str
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+
+@dataclass
+class Clips:
+    clips: list[Clip]
+    skipped: Counter = field(default_factory=Counter)  # reason -> count
+
+    def summary(self) -> str:
+        hours = sum(c.seconds for c in self.clips) / 3600
+        skipped = ", ".join(f"{n} {reason}" for reason, n in self.skipped.items()) or "none"
+        return f"{len(self.clips)} clips ({hours:.2f} h of audio); skipped: {skipped}"
+
+
+def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], kind: str, name: str) -> str:
+    if wanted:
+        if wanted not in columns:
+            raise WacftError(f"{name} has no {kind} column {wanted!r}; its columns are {', '.join(columns)}.")
+        return wanted
+    for candidate in candidates:
+        if candidate in columns:
+            return candidate
+    raise WacftError(
+        f"{name} has no {kind} column (looked for {', '.join(candidates)}); its columns are {', '.join(columns)};"
+        f" name the right one with --{kind}-column."
+    )
+
+
+def _local_rows(folder: Path) -> list[dict]:
+    for name in METADATA_FILES:
+        path = folder / name
+        if path.is_file():
+            with open(path, newline="", encoding="utf-8") as f:
+                if name.endswith(".csv"):
+                    return list(csv.DictReader(f))
+                return [json.loads(line) for line in f if line.strip()]
+    raise WacftError(f"{folder} has no metadata.csv or metadata.jsonl naming each audio file and its transcript.")
+
+
+def _local_examples(folder: Path, audio_column: str | None, text_column: str | None) -> Iterator[tuple]:
+    rows = _local_rows(folder)
+    if not rows:
+        raise WacftError(f"The metadata in {folder} lists no clips; add a row per audio file.")
+    columns = list(rows[0])
+    audio = pick_column(columns, audio_column, AUDIO_COLUMNS, "audio", str(folder))
+    text = pick_column(columns, text_column, TEXT_COLUMNS, "text", str(folder))
+    for row in rows:
+        yield (lambda p=folder / row[audio]: load_audio(p)), row[text]
+
+
+def _hub_examples(config) -> Iterator[tuple]:
+    import datasets
+    import soundfile
+
+    try:
+        ds = datasets.load_dataset(config.dataset, config.dataset_config, split=config.split, streaming=True)
+    except Exception as e:  # datasets raises many kinds; all mean the same to the person
+        raise WacftError(
+            f"The dataset {config.dataset} could not be loaded ({e}); check the id, config and split."
+        ) from e
+    columns = list(ds.features or {})
+    audio = pick_column(columns, config.audio_column, AUDIO_COLUMNS, "audio", config.dataset)
+    text = pick_column(columns, config.text_column, TEXT_COLUMNS, "text", config.dataset)
+    # decode=False hands over the file's bytes; soundfile decodes them, so no FFmpeg/torchcodec is needed
+    ds = ds.cast_column(audio, datasets.Audio(decode=False))
+    for row in ds:
+        def decode(value=row[audio]):
+            source = io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"]
+            try:
+                samples, rate = soundfile.read(source, dtype="float32")
+            except (soundfile.LibsndfileError, RuntimeError) as e:
+                raise WacftError(f"A clip of {config.dataset} cannot be decoded ({e}).") from e
+            return to_whisper_audio(samples, rate)
+
+        yield decode, row[text]
+
+
+def load_clips(config) -> Clips:
+    """Every usable clip of the dataset, with counts of what was skipped and why."""
+    folder = Path(config.dataset).expanduser()
+    examples = _local_examples(folder, config.audio_column, config.text_column) if folder.is_dir() else (
+        _hub_examples(config)
+    )
+    result = Clips([])
+    for decode, text in examples:
+        if config.max_clips and len(result.clips) >= config.max_clips:
+            break
+        text = (text or "").strip()
+        if not text:
+            result.skipped["empty transcript"] += 1
+            continue
+        try:
+            audio = decode()
+        except WacftError:
+            result.skipped["undecodable audio"] += 1
+            continue
+        if len(audio) / SAMPLE_RATE > config.max_audio_length:
+            result.skipped[f"over {config.max_audio_length:g} s"] += 1
+            continue
+        result.clips.append(Clip(audio, text))
+    if not result.clips:
+        raise WacftError(f"{config.dataset} has no usable clips ({result.summary()}); check the dataset.")
+    return result
