@@ -1,0 +1,108 @@
+"""ACFT's building blocks: contexts and jitter, bucketing, the truncated encoder, the masked loss."""
+
+import random
+
+import pytest
+import torch
+from transformers import WhisperModel
+
+from wacft.acft.context import FULL_CONTEXT, MAX_JITTER, base_context, bucket, draw_context, jitter_band
+from wacft.acft.model import decoder_states, encode, masked_mse, reference_states
+
+
+@pytest.mark.parametrize("seconds", [0.02, 0.5, 1.0, 2.9, 3.0, 5.0, 12.34, 28.9, 29.0])
+def test_context_and_jitter_follow_the_published_rule(seconds):
+    n = base_context(seconds)
+    assert n == round(50 * seconds)
+    low, high = jitter_band(seconds)
+    spread = min(MAX_JITTER, n // 3)
+    assert low == max(1, n - spread) and high == min(FULL_CONTEXT, max(n + spread, low + 1))
+    draws = {draw_context(seconds, random.Random(k)) for k in range(300)}
+    assert all(1 <= d <= FULL_CONTEXT and low <= d < high for d in draws)
+
+
+def test_long_clips_never_ask_for_more_than_1500_positions():
+    """The published loop draws up to 1450 + 63 for a 29 s clip, past the encoder's 1500 positions."""
+    assert max(draw_context(29.0, random.Random(k)) for k in range(500)) <= FULL_CONTEXT
+
+
+def test_short_dictations_keep_their_short_context():
+    assert jitter_band(1.0) == (34, 66)  # a 1 s clip: 50 positions, well under FUTO's floor of 160
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 16])
+def test_bucketing_never_mixes_contexts_beyond_the_jitter_band(batch_size):
+    rng = random.Random(7)
+    seconds = [rng.uniform(0.5, 29) for _ in range(300)] + [rng.uniform(1, 3) for _ in range(100)]
+    batches = bucket(seconds, batch_size, random.Random(1))
+    assert sorted(i for b in batches for i in b.indices) == list(range(len(seconds)))
+    for b in batches:
+        assert 1 <= len(b.indices) <= batch_size
+        for i in b.indices:
+            low, high = jitter_band(seconds[i])
+            assert low <= b.context < high
+    assert len(batches) <= len(seconds) // batch_size * 2 + 2  # buckets stay mostly full
+
+
+def test_full_context_share():
+    seconds = [random.Random(i).uniform(1, 10) for i in range(200)]
+    batches = bucket(seconds, 4, random.Random(3), full_context_share=0.5)
+    share = sum(b.context == FULL_CONTEXT for b in batches) / len(batches)
+    assert 0.3 < share < 0.7
+
+
+@pytest.fixture(scope="module")
+def model(random_whisper):
+    return WhisperModel.from_pretrained(random_whisper()).eval()
+
+
+def test_truncated_encoder_at_1500_is_the_full_encoder(model):
+    features = torch.randn(2, model.config.num_mel_bins, 3000)
+    with torch.no_grad():
+        ours = encode(model.encoder, features, FULL_CONTEXT)
+        theirs = model.encoder(features).last_hidden_state
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
+def test_truncated_encoder_really_cuts_the_input(model):
+    """At n positions only the first 2n mel frames matter: what follows them cannot leak in."""
+    features = torch.randn(1, model.config.num_mel_bins, 3000)
+    changed = features.clone()
+    changed[..., 200:] = torch.randn_like(changed[..., 200:])
+    with torch.no_grad():
+        assert encode(model.encoder, features, 100).shape == (1, 100, model.config.d_model)
+        torch.testing.assert_close(encode(model.encoder, features, 100), encode(model.encoder, changed, 100))
+        assert not torch.allclose(encode(model.encoder, features, 101), encode(model.encoder, changed, 101))
+
+
+def test_loss_is_zero_for_the_same_weights_at_full_context(model):
+    features = torch.randn(2, model.config.num_mel_bins, 3000)
+    tokens = torch.tensor([[50257, 50362, 100, 200, 50256], [50257, 50362, 300, 50256, 50256]])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]], dtype=torch.bool)
+    with torch.no_grad():
+        student = decoder_states(model, tokens, encode(model.encoder, features, FULL_CONTEXT))
+        assert student.shape[0] == model.config.decoder_layers + 1
+        assert masked_mse(student, reference_states(model, features, tokens), mask).item() == 0.0
+        assert masked_mse(student, reference_states(model, features, tokens) + 1, mask).item() == pytest.approx(1.0)
+
+
+def test_padding_is_masked_out_of_the_loss(model):
+    """A padded batch's loss is the mean over the real tokens of each clip, whatever the padding holds."""
+    features = torch.randn(2, model.config.num_mel_bins, 3000)
+    short, long = [50257, 50362, 11, 50256], [50257, 50362, 11, 12, 13, 50256]
+    pad = torch.tensor([short + [0, 0], long])
+    pad_other = torch.tensor([short + [777, 999], long])
+    mask = torch.tensor([[1] * 4 + [0, 0], [1] * 6], dtype=torch.bool)
+    with torch.no_grad():
+        losses = []
+        for tokens in (pad, pad_other):
+            student = decoder_states(model, tokens, encode(model.encoder, features, 120))
+            losses.append(masked_mse(student, reference_states(model, features, tokens), mask))
+        torch.testing.assert_close(losses[0], losses[1])
+        one = []
+        for row, clip in enumerate((short, long)):
+            t = torch.tensor([clip])
+            s = decoder_states(model, t, encode(model.encoder, features[row : row + 1], 120))
+            one.append(((s - reference_states(model, features[row : row + 1], t)) ** 2).sum() / (s.numel()))
+    weights = torch.tensor([4.0, 6.0])
+    torch.testing.assert_close(losses[0], (torch.stack(one) * weights).sum() / weights.sum())
