@@ -1,8 +1,9 @@
 """One stream of training events for every consumer: the CLI's progress bar, the TUI, a Modal queue.
 
-An event is a small JSON-ready dict with a `type`: `step` (step, total_steps, epoch, stage, loss, lr,
-audio_seconds, clips_per_second, eta_seconds), `log` (message), `checkpoint` (path, step), `done` (out,
-final_loss), `error` (message).
+An event is a small JSON-ready dict with a `type`:
+- `step`: step, total_steps, epoch, epochs, stage, loss, lr, context, clips, audio_seconds,
+  clips_per_second, eta_seconds
+- `log`: message; `checkpoint`: path, step; `done`: out, final_loss; `error`: message
 """
 
 from __future__ import annotations

@@ -49,6 +49,12 @@ def epoch_batches(config: TrainConfig, seconds: list[float], epoch: int) -> list
     return bucket(seconds, config.batch_size, rng, config.full_context_share)
 
 
+def step_lr(config: TrainConfig) -> float:
+    """`lr` is per clip, as published. Adam's step barely depends on the batch, so a batch of B clips takes
+    B times the step: at equal epochs the student then travels as far as in the one-clip loop."""
+    return config.lr * (1 if config.exact_reference else config.batch_size)
+
+
 def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bool) -> list[list[int]]:
     """The model's own prefix (with language and task when multilingual), the text, <|endoftext|>."""
     if multilingual and not config.language:
@@ -86,6 +92,7 @@ class Progress:
     epoch: int = 0
     batch: int = 0  # the next batch within the epoch
     step: int = 0
+    clips: int = 0
     audio_seconds: float = 0.0
     loss: float | None = None
 
@@ -101,7 +108,7 @@ class Trainer:
         self.student = WhisperForConditionalGeneration.from_pretrained(config.model).to(self.device)
         self.student.model.train()
         self.reference = copy.deepcopy(self.student.model).eval().requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.student.model.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.Adam(self.student.model.parameters(), lr=step_lr(config))
         self.autocast = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.cache = None if config.exact_reference else ReferenceCache(config.reference_cache_mb << 20)
         self.clips: list[Clip] = []
@@ -211,6 +218,7 @@ class Trainer:
                     progress.loss = self.step(*prepared)
                     progress.step += 1
                     progress.batch += 1
+                    progress.clips += len(batch.indices)
                     progress.audio_seconds += sum(seconds[i] for i in batch.indices)
                     steps_here += 1
                     clips_here += len(batch.indices)
@@ -218,7 +226,8 @@ class Trainer:
                     self.sink.emit({
                         "type": "step", "stage": STAGE, "step": progress.step, "total_steps": total,
                         "epoch": epoch + 1, "epochs": self.config.epochs, "loss": progress.loss,
-                        "lr": self.config.lr, "context": batch.context, "audio_seconds": progress.audio_seconds,
+                        "lr": step_lr(self.config), "context": batch.context, "clips": progress.clips,
+                        "audio_seconds": progress.audio_seconds,
                         "clips_per_second": clips_here / elapsed,
                         "eta_seconds": elapsed / steps_here * (total - progress.step),
                     })
