@@ -60,14 +60,11 @@ def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, .
 
 
 def _local_rows(folder: Path) -> list[dict]:
-    for name in METADATA_FILES:
-        path = folder / name
-        if path.is_file():
-            with open(path, newline="", encoding="utf-8") as f:
-                if name.endswith(".csv"):
-                    return list(csv.DictReader(f))
-                return [json.loads(line) for line in f if line.strip()]
-    raise WacftError(f"{folder} has no metadata.csv or metadata.jsonl naming each audio file and its transcript.")
+    path = next(folder / name for name in METADATA_FILES if (folder / name).is_file())
+    with open(path, newline="", encoding="utf-8") as f:
+        if path.suffix == ".csv":
+            return list(csv.DictReader(f))
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def _local_examples(folder: Path, audio_column: str | None, text_column: str | None) -> Iterator[tuple]:
@@ -111,9 +108,10 @@ def _hub_examples(config) -> Iterator[tuple]:
 def load_clips(config) -> Clips:
     """Every usable clip of the dataset, with counts of what was skipped and why."""
     folder = Path(config.dataset).expanduser()
-    examples = _local_examples(folder, config.audio_column, config.text_column) if folder.is_dir() else (
-        _hub_examples(config)
-    )
+    if any((folder / name).is_file() for name in METADATA_FILES):
+        examples = _local_examples(folder, config.audio_column, config.text_column)
+    else:  # a hub id, or a folder `datasets` reads itself (parquet, arrow, csv files)
+        examples = _hub_examples(config)
     result = Clips([])
     for decode, text in examples:
         if config.max_clips and len(result.clips) >= config.max_clips:

@@ -1,0 +1,91 @@
+"""Training data: local audiofolders, `datasets` folders (the hub code path), formats, prefixes, refusals."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+from wacft.acft.config import TrainConfig
+from wacft.acft.data import load_clips
+from wacft.acft.events import CallbackSink
+from wacft.acft.trainer import tokenize, train
+from wacft.audio import load_audio
+from wacft.errors import WacftError
+
+
+def settings(dataset, **overrides):
+    return TrainConfig(model="unused", dataset=str(dataset), out="unused", **overrides)
+
+
+@pytest.mark.parametrize("fmt, subtype", [("FLAC", "PCM_16"), ("OGG", "VORBIS"), ("MP3", "MPEG_LAYER_III")])
+def test_compressed_audio_decodes_to_16khz_without_ffmpeg(speak, tmp_path, fmt, subtype):
+    samples, rate = soundfile.read(speak("Testing one two three."))
+    path = tmp_path / f"clip.{fmt.lower()}"
+    resampled = np.interp(np.arange(0, len(samples), rate / 44100), np.arange(len(samples)), samples)
+    soundfile.write(path, resampled, 44100, format=fmt, subtype=subtype)
+    audio = load_audio(path)
+    assert audio.dtype == np.float32 and abs(len(audio) - len(samples)) < 0.05 * len(samples)
+
+
+def test_undecodable_audio_is_one_sentence(tmp_path):
+    (tmp_path / "bad.wav").write_bytes(b"not audio at all")
+    with pytest.raises(WacftError, match="cannot be decoded"):
+        load_audio(tmp_path / "bad.wav")
+
+
+def test_jsonl_metadata_and_other_column_names(speak, tmp_path):
+    (tmp_path / "a.wav").write_bytes(speak("Good morning.").read_bytes())
+    (tmp_path / "b.wav").write_bytes(speak("Good night.").read_bytes())
+    rows = [{"file_name": "a.wav", "sentence": "Good morning."}, {"file_name": "b.wav", "sentence": " "}]
+    (tmp_path / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    clips = load_clips(settings(tmp_path))
+    assert [c.text for c in clips.clips] == ["Good morning."]
+    assert clips.skipped["empty transcript"] == 1 and "1 empty transcript" in clips.summary()
+    with pytest.raises(WacftError, match="no text column 'words'"):
+        load_clips(settings(tmp_path, text_column="words"))
+
+
+def test_a_datasets_folder_goes_through_the_hub_path(speak, tmp_path):
+    """A parquet dataset with an Audio column: read with `datasets`, decoded by soundfile from the bytes."""
+    import datasets
+
+    texts = ["Turn on the lights.", "Play some music."]
+    table = datasets.Dataset.from_dict({
+        "audio": [{"bytes": speak(t).read_bytes(), "path": None} for t in texts],
+        "transcription": texts,
+        "speaker": ["a", "b"],
+    }).cast_column("audio", datasets.Audio())
+    (tmp_path / "data").mkdir()
+    table.to_parquet(str(tmp_path / "data" / "train-00000.parquet"))
+    clips = load_clips(settings(tmp_path))
+    assert [c.text for c in clips.clips] == texts and 0.5 < clips.clips[0].seconds < 4
+
+
+def test_multilingual_prefix_carries_language_and_task(tiny_en_dir):
+    from transformers import WhisperProcessor
+
+    from wacft.acft.data import Clip
+
+    processor = WhisperProcessor.from_pretrained(tiny_en_dir)
+    clip = [Clip(np.zeros(16000, np.float32), "Hello There")]
+    english = tokenize(processor, clip, settings("x"), multilingual=False)[0]
+    assert english[:2] == [50257, 50362] and english[-1] == 50256  # sot, notimestamps ... eot
+    assert processor.tokenizer.decode(english[2:-1]) == "hello there"  # lower-cased, as published
+    spoken = tokenize(processor, clip, settings("x", language="en", lowercase=False), multilingual=True)[0]
+    assert spoken[:4] == [50257, 50258, 50358, 50362]  # sot, <|en|>, <|transcribe|>, notimestamps
+    assert processor.tokenizer.decode(spoken[4:-1]) == "Hello There"
+    with pytest.raises(WacftError, match="--language"):
+        tokenize(processor, clip, settings("x"), multilingual=True)
+
+
+def test_push_without_hub_access_fails_before_training(tiny_en_dir, tmp_path, monkeypatch, speak):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    (tmp_path / "a.wav").write_bytes(speak("Good morning.").read_bytes())
+    (tmp_path / "metadata.csv").write_text("file_name,text\na.wav,Good morning.\n")
+    events = []
+    config = TrainConfig(model=str(tiny_en_dir), dataset=str(tmp_path), out=str(tmp_path / "out"), push_to="me/x")
+    with pytest.raises(WacftError, match="hf auth login"):
+        train(config, CallbackSink(events.append))
+    assert not any(e["type"] == "step" for e in events)
