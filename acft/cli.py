@@ -33,35 +33,128 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--push-to", metavar="REPO", help="Hugging Face repo to push the trained model to")
     p.add_argument("--public", dest="private", action="store_false", help="make the pushed repo public")
     p.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
+    p.add_argument("--on", choices=["here", "local", "modal"], default="here",
+                   help="here: in this process; local: a background process; modal: a Modal GPU")
+    p.add_argument("--gpu", default="A100-40GB", help="Modal GPU: A100-40GB, A100-80GB or H100")
+    p.add_argument("--convert", default="q8_0,q5_0", help="with --on modal: types to convert to on the volume")
+    p.add_argument("--detach", action="store_true", help="launch and return; `wacft watch RUN` follows it")
     p.set_defaults(func=run_train)
+
+    p = steps.add_parser("runs", help="list training runs")
+    p.set_defaults(func=run_runs)
+    p = steps.add_parser("watch", help="follow a run's progress (a Modal run keeps going if you stop watching)")
+    p.add_argument("run")
+    p.set_defaults(func=run_watch)
+    p = steps.add_parser("cancel", help="stop a run")
+    p.add_argument("run")
+    p.set_defaults(func=run_cancel)
+    p = steps.add_parser("fetch", help="download a Modal run's trained model (or only one converted .bin)")
+    p.add_argument("run")
+    p.add_argument("--to", default=".", help="destination folder")
+    p.add_argument("--only", metavar="TYPE", help="only the converted .bin of this type, e.g. q5_0")
+    p.set_defaults(func=run_fetch)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
 
 
-def run_train(args: argparse.Namespace) -> None:
-    from tqdm import tqdm
+class TerminalSink:
+    """Events as a progress bar with the loss, log lines above it, a closing line."""
 
-    from wacft.acft.events import CallbackSink
-    from wacft.acft.trainer import train
+    def __init__(self):
+        self.bar = None
 
-    bar = None
+    def emit(self, event: dict) -> None:
+        from tqdm import tqdm
 
-    def show(event: dict) -> None:
-        nonlocal bar
         if event["type"] == "step":
-            if bar is None:
-                bar = tqdm(total=event["total_steps"], initial=event["step"] - 1, unit="step", desc="ACFT")
-            bar.update(1)
-            bar.set_postfix(epoch=f"{event['epoch']}/{event['epochs']}", loss=f"{event['loss']:.4g}",
-                            clips_s=f"{event['clips_per_second']:.1f}")
-        elif event["type"] in ("log", "checkpoint"):
-            (bar.write if bar else print)(event.get("message") or f"checkpoint at step {event['step']}")
+            if self.bar is None:
+                self.bar = tqdm(total=event["total_steps"], initial=event["step"] - 1, unit="step", desc="ACFT")
+            self.bar.update(event["step"] - self.bar.n)
+            self.bar.set_postfix(epoch=f"{event['epoch']}/{event['epochs']}", loss=f"{event['loss']:.4g}",
+                                 clips_s=f"{event['clips_per_second']:.1f}")
+        elif event["type"] in ("log", "checkpoint", "error"):
+            message = event.get("message") or f"checkpoint at step {event['step']}"
+            (self.bar.write if self.bar else print)(message)
         elif event["type"] == "done":
-            if bar:
-                bar.close()
+            if self.bar:
+                self.bar.close()
             print(f"trained model in {event['out']} (final loss {event['final_loss']:.4g});"
                   f" next: wacft convert {event['out']} --out model.bin --type q5_0")
 
-    train(config_from_args(args), CallbackSink(show), resume=args.resume)
+
+def watch_in_terminal(backend, record) -> None:
+    record = backend.watch(record, TerminalSink())
+    if record.status == "failed":
+        from wacft.errors import WacftError
+
+        raise WacftError(f"Run {record.id} failed: {record.error}")
+
+
+def run_train(args: argparse.Namespace) -> None:
+    config = config_from_args(args)
+    if args.on == "here":
+        from wacft.acft.trainer import train
+
+        train(config, TerminalSink(), resume=args.resume)
+        return
+    if args.on == "modal":
+        from wacft.acft.modal_backend import ModalBackend
+
+        backend = ModalBackend(args.gpu)
+        record = backend.launch(config, convert_types=[t for t in args.convert.split(",") if t])
+    else:
+        from wacft.acft.backends import LocalBackend
+
+        backend = LocalBackend()
+        record = backend.launch(config, resume=args.resume)
+    print(f"run {record.id} started ({args.on}); `wacft watch {record.id}` follows it, `wacft cancel` stops it")
+    if not args.detach:
+        watch_in_terminal(backend, record)
+
+
+def run_runs(args: argparse.Namespace) -> None:
+    import time
+
+    from wacft.acft.runs import list_runs
+
+    records = list_runs()
+    if not records:
+        print("no runs yet: start one with `wacft train`")
+    for r in records:
+        progress = f"step {r.last['step']}/{r.last['total_steps']} loss {r.last['loss']:.4g}" if r.last else ""
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
+        print(f"{r.id}  {r.backend:5}  {r.status:9}  {started}  {r.config['model']}  {progress}")
+
+
+def run_watch(args: argparse.Namespace) -> None:
+    from wacft.acft.backends import backend_for
+    from wacft.acft.runs import load_run
+
+    record = load_run(args.run)
+    watch_in_terminal(backend_for(record), record)
+
+
+def run_cancel(args: argparse.Namespace) -> None:
+    from wacft.acft.backends import backend_for, require_active
+    from wacft.acft.runs import load_run
+
+    record = load_run(args.run)
+    require_active(record)
+    backend_for(record).cancel(record)
+    print(f"run {record.id} cancelled")
+
+
+def run_fetch(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from wacft.acft.backends import backend_for
+    from wacft.acft.runs import load_run
+    from wacft.errors import WacftError
+
+    record = load_run(args.run)
+    if record.backend != "modal":
+        raise WacftError(f"Run {record.id} ran locally; its model is already in {record.config['out']}.")
+    for path in backend_for(record).fetch(record, Path(args.to), args.only):
+        print(path)

@@ -1,0 +1,107 @@
+"""Where a run happens: a local process or a Modal GPU. Both launch from a TrainConfig, record the run,
+and replay its events into any EventSink, so the CLI and the TUI need not care which one runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from wacft.acft.config import TrainConfig
+from wacft.acft.events import EventSink
+from wacft.acft.runs import RunRecord, new_id
+from wacft.errors import WacftError
+
+FINAL = ("done", "error")
+
+
+def absorb(record: RunRecord, event: dict) -> None:
+    """Fold one event into the run's record."""
+    if event["type"] == "step":
+        record.last = event
+        record.status = "running"
+    elif event["type"] == "done":
+        record.status = "done"
+        record.artifacts["model"] = event["out"]
+    elif event["type"] == "error":
+        record.status, record.error = "failed", event["message"]
+
+
+class LocalBackend:
+    """`python -m wacft.acft` in its own session: closing the terminal does not stop it. Its events go to
+    a JSON-lines file in the output folder, which `watch` follows."""
+
+    name = "local"
+
+    def __init__(self):
+        self.children: dict[int, subprocess.Popen] = {}  # ours: polled, so they are reaped
+
+    def launch(self, config: TrainConfig, resume: bool = False) -> RunRecord:
+        out = Path(config.out).resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        config = replace(config, out=str(out))
+        settings, events = out / "run_config.json", out / "events.jsonl"
+        settings.write_text(config.to_json())
+        command = [sys.executable, "-m", "wacft.acft", "--config", str(settings), *(["--resume"] if resume else [])]
+        with open(events, "ab") as stdout, open(out / "train.log", "ab") as stderr:
+            child = subprocess.Popen(command, stdout=stdout, stderr=stderr, start_new_session=True)
+        self.children[child.pid] = child
+        record = RunRecord(new_id(config.model), self.name, asdict(config), status="running", pid=child.pid)
+        record.events = str(events)
+        return record.save()
+
+    def alive(self, record: RunRecord) -> bool:
+        if record.pid in self.children:
+            return self.children[record.pid].poll() is None
+        try:
+            os.kill(record.pid, 0)
+        except (ProcessLookupError, TypeError):
+            return False
+        return True
+
+    def watch(self, record: RunRecord, sink: EventSink, poll: float = 0.2) -> RunRecord:
+        """Replay the run's events from the start, then follow them until it ends."""
+        with open(record.events, "rb") as f:
+            while True:
+                start = f.tell()
+                line = f.readline()
+                if line.endswith(b"\n"):
+                    event = json.loads(line)
+                    absorb(record, event)
+                    sink.emit(event)
+                    if event["type"] in FINAL:
+                        break
+                    continue
+                f.seek(start)  # a line still being written: read it whole next time
+                if self.alive(record):
+                    time.sleep(poll)
+                elif f.read() == line:  # gone, and nothing more came after the last look
+                    record.status, record.error = "failed", "the training process ended without finishing"
+                    break
+                else:
+                    f.seek(start)
+        return record.save()
+
+    def cancel(self, record: RunRecord) -> RunRecord:
+        if self.alive(record):
+            os.killpg(record.pid, signal.SIGTERM)
+        record.status = "cancelled"
+        return record.save()
+
+
+def backend_for(record: RunRecord):
+    if record.backend == "modal":
+        from wacft.acft.modal_backend import ModalBackend
+
+        return ModalBackend(record.gpu)
+    return LocalBackend()
+
+
+def require_active(record: RunRecord) -> None:
+    if record.status not in ("launching", "running"):
+        raise WacftError(f"Run {record.id} is {record.status}; only a running run can be cancelled.")

@@ -1,0 +1,69 @@
+"""The run registry: one JSON file per training run under the user data folder, so runs outlive the
+terminal that started them and `wacft runs`, `watch`, `cancel` and the TUI find them again."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from wacft.atomic import write_bytes_atomic
+from wacft.errors import WacftError
+
+ACTIVE = ("launching", "running")
+
+
+def runs_dir() -> Path:
+    """Per-user state; WACFT_HOME moves it (tests, several setups side by side)."""
+    import platformdirs
+
+    root = Path(os.environ.get("WACFT_HOME") or platformdirs.user_data_dir("wacft"))
+    return root / "runs"
+
+
+@dataclass
+class RunRecord:
+    id: str
+    backend: str  # "local" or "modal"
+    config: dict  # TrainConfig as JSON: never a token
+    status: str = "launching"  # launching, running, done, failed, cancelled
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+    call_id: str | None = None  # Modal FunctionCall id
+    pid: int | None = None  # local process
+    gpu: str | None = None
+    events: str | None = None  # local: the JSON-lines event file
+    artifacts: dict = field(default_factory=dict)  # name -> path (local or on the volume)
+    last: dict = field(default_factory=dict)  # the latest step event
+    error: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return runs_dir() / f"{self.id}.json"
+
+    def save(self) -> RunRecord:
+        self.updated = time.time()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(self.path, json.dumps(asdict(self), indent=2).encode())
+        return self
+
+
+def new_id(model: str) -> str:
+    stem = model.rstrip("/").split("/")[-1].replace("whisper-", "")
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}-{secrets.token_hex(2)}"
+
+
+def load_run(run_id: str) -> RunRecord:
+    path = runs_dir() / f"{run_id}.json"
+    if not path.is_file():
+        raise WacftError(f"There is no run {run_id}; `wacft runs` lists the runs there are.")
+    return RunRecord(**json.loads(path.read_text()))
+
+
+def list_runs() -> list[RunRecord]:
+    folder = runs_dir()
+    records = [RunRecord(**json.loads(p.read_text())) for p in folder.glob("*.json")] if folder.is_dir() else []
+    return sorted(records, key=lambda r: r.created, reverse=True)

@@ -1,0 +1,161 @@
+"""Runs as records, the local backend with a real subprocess, and the Modal app built without an account."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from fixtures.speech import make_speech_dataset
+
+from wacft.acft.backends import LocalBackend
+from wacft.acft.config import TrainConfig
+from wacft.acft.events import CallbackSink, FanOut
+from wacft.acft.runs import RunRecord, list_runs, load_run
+from wacft.cli import main as cli
+from wacft.errors import WacftError
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_speech_dataset(tmp_path_factory.mktemp("speech"), ["Good morning.", "See you soon."], ["en-us"])
+
+
+def settings(tiny_en_dir, dataset, out, **overrides):
+    defaults = dict(epochs=2, batch_size=2, lr=1e-5)
+    return TrainConfig(model=str(tiny_en_dir), dataset=str(dataset), out=str(out), **{**defaults, **overrides})
+
+
+def test_registry_round_trip_and_listing():
+    first = RunRecord("run-a", "local", {"model": "m", "out": "/x"}).save()
+    RunRecord("run-b", "modal", {"model": "m", "out": "/y"}, call_id="fc-1", created=first.created + 1).save()
+    assert [r.id for r in list_runs()] == ["run-b", "run-a"]
+    assert load_run("run-b").call_id == "fc-1"
+    with pytest.raises(WacftError, match="wacft runs"):
+        load_run("nope")
+
+
+def test_local_backend_runs_a_real_process_and_replays_its_events(tiny_en_dir, dataset, tmp_path, capsys):
+    backend = LocalBackend()
+    record = backend.launch(settings(tiny_en_dir, dataset, tmp_path / "out"))
+    assert record.status == "running" and load_run(record.id).pid == record.pid
+    events = []
+    record = backend.watch(record, CallbackSink(events.append))
+    kinds = [e["type"] for e in events]
+    assert kinds[-1] == "done" and kinds.count("step") == 2
+    assert record.status == "done" and (tmp_path / "out" / "model.safetensors").is_file()
+    again = []
+    backend.watch(load_run(record.id), CallbackSink(again.append))  # reattach later: the same stream
+    assert [e["type"] for e in again] == kinds
+    assert cli(["runs"]) == 0 and record.id in capsys.readouterr().out
+    assert cli(["cancel", record.id]) == 1 and "only a running run" in capsys.readouterr().err
+
+
+def test_cancel_stops_a_local_run(tiny_en_dir, dataset, tmp_path):
+    backend = LocalBackend()
+    record = backend.launch(settings(tiny_en_dir, dataset, tmp_path / "out", epochs=50))
+    backend.cancel(record)
+    assert load_run(record.id).status == "cancelled"
+    backend.children[record.pid].wait(timeout=30)
+    assert not backend.alive(record)
+
+
+def test_a_local_run_that_dies_is_reported_as_failed(tiny_en_dir, dataset, tmp_path):
+    backend = LocalBackend()
+    record = backend.launch(settings(tiny_en_dir, dataset, tmp_path / "out", epochs=50))
+    os.killpg(record.pid, signal.SIGKILL)
+    record = backend.watch(record, CallbackSink(lambda e: None))
+    assert record.status == "failed" and "without finishing" in record.error
+
+
+# --- Modal -----------------------------------------------------------------------------------------------
+
+
+def test_modal_app_is_built_without_credentials():
+    from wacft import modal_jobs
+
+    spec = modal_jobs.train_on_gpu._spec_
+    assert modal_jobs.app.name == "wacft"
+    assert spec.gpus == "A100-40GB" and set(spec.volumes) == {"/vol"}
+    assert "huggingface-token" in repr(spec.secrets)
+    assert any("wacft" in repr(m) for m in spec.mounts)  # the project's own code travels with the image
+    for entrypoint in ("acft", "tiny_acft_app", "base_acft_app", "small_acft_app", "medium_acft_app"):
+        assert callable(getattr(modal_jobs, entrypoint))
+    assert modal_jobs.run_path("r1") == "/vol/runs/r1"
+
+
+class MemoryQueue:
+    """What the job needs of modal.Queue and modal.Dict: partitioned puts, item assignment."""
+
+    def __init__(self):
+        self.partitions, self.state = {}, {}
+
+    def put(self, item, partition=None):
+        self.partitions.setdefault(partition, []).append(item)
+
+    def __setitem__(self, key, value):
+        self.state[key] = value
+
+
+def test_job_body_trains_converts_and_reports_through_the_queue(tiny_en_dir, dataset, tmp_path):
+    from wacft.modal_jobs import QueueSink, run_job
+
+    queue = MemoryQueue()
+    config = settings(tiny_en_dir, dataset, "ignored")
+    artifacts = run_job(config.to_json(), "r1", ["q8_0"], QueueSink(queue, queue, "r1"), root=str(tmp_path))
+    events = queue.partitions["r1"]
+    assert [e["type"] for e in events if e["type"] != "log"][-1] == "done"
+    assert queue.state["r1"]["type"] == "done"
+    assert artifacts["model"] == str(tmp_path / "runs" / "r1")
+    assert artifacts["q8_0"].endswith("model.bin") and os.path.getsize(artifacts["q8_0"]) > 1e6
+
+
+JOB = """
+import sys
+from wacft.acft.config import TrainConfig
+from wacft.acft.events import JsonLinesSink
+from wacft.modal_jobs import run_job
+run_job(open(sys.argv[1]).read(), "r2", [], JsonLinesSink(sys.stdout), root=sys.argv[2])
+"""
+
+
+def test_a_retried_job_resumes_from_the_volume(tiny_en_dir, dataset, tmp_path):
+    """A preempted container is killed; Modal's retry runs the same body, which resumes from the checkpoint."""
+    config = tmp_path / "config.json"
+    config.write_text(settings(tiny_en_dir, dataset, "ignored", checkpoint_every=1, epochs=3).to_json())
+    command = [sys.executable, "-c", JOB, str(config), str(tmp_path)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if json.loads(line)["type"] == "checkpoint":
+            proc.kill()
+            break
+    proc.wait(timeout=60)
+    retry = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    events = [json.loads(line) for line in retry.stdout.splitlines()]
+    assert any("resuming" in e.get("message", "") for e in events)
+    assert [e["step"] for e in events if e["type"] == "step"][0] > 1
+    assert events[-1]["type"] == "done"
+
+
+def test_launch_without_a_modal_token_says_what_to_do(tiny_en_dir, dataset, tmp_path, monkeypatch):
+    monkeypatch.delenv("MODAL_TOKEN_ID", raising=False)
+    monkeypatch.delenv("MODAL_TOKEN_SECRET", raising=False)
+    from wacft.acft.modal_backend import ModalBackend, modal_token_configured
+
+    assert not modal_token_configured()
+    with pytest.raises(WacftError, match="modal token new"):
+        ModalBackend().launch(settings(tiny_en_dir, dataset, tmp_path / "out"))
+    with pytest.raises(WacftError, match="A100-40GB, A100-80GB, H100"):
+        ModalBackend("T4")
+
+
+def test_sinks_fan_out():
+    seen = []
+    FanOut(CallbackSink(seen.append), CallbackSink(seen.append)).emit({"type": "log", "message": "x"})
+    assert len(seen) == 2
