@@ -106,8 +106,12 @@ def _hub_examples(config) -> Iterator[tuple]:
 
 
 def load_clips(config) -> Clips:
-    """Every usable clip of the dataset, with counts of what was skipped and why."""
+    """Every usable clip of the dataset, with counts of what was skipped and why. `config` is anything with
+    dataset, dataset_config, split, audio_column, text_column, max_clips and max_audio_length: a TrainConfig,
+    or the parsed arguments of `wacft verify`."""
     folder = Path(config.dataset).expanduser()
+    if config.dataset.startswith(("/", ".", "~")) and not folder.exists():
+        raise WacftError(f"There is no folder {folder}; check the path to your recordings.")
     if any((folder / name).is_file() for name in METADATA_FILES):
         examples = _local_examples(folder, config.audio_column, config.text_column)
     else:  # a hub id, or a folder `datasets` reads itself (parquet, arrow, csv files)

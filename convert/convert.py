@@ -109,6 +109,13 @@ def _layout(source: WhisperSource, file_type: FileType, tokens: list[bytes]) -> 
     return _Layout(header, types, size)
 
 
+def output_sizes(model: str, types: Iterable[str]) -> dict[str, int]:
+    """The exact size each type's file will have, without writing anything."""
+    source = open_source(model)
+    tokens = byte_tokens(source.folder, source.hparams.multilingual)
+    return {t: _layout(source, FILE_TYPES[t], tokens).size for t in types}
+
+
 @dataclass(frozen=True)
 class _Job:
     """A chunk of rows of one tensor, read once and encoded for every output."""

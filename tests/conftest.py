@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: real tiny.en weights, random tiny models and speech, all made offline."""
+"""Fixtures shared by every test: real tiny.en weights, tiny random models and speech, all made offline and
+cached under $WACFT_TEST_CACHE (default ~/.cache/wacft-tests). The logic lives in tests/fixtures/."""
 
 import pytest
 from fixtures import random_whisper as _random_whisper
@@ -14,11 +15,21 @@ def tiny_en_dir():
 
 @pytest.fixture(scope="session")
 def random_whisper():
-    """Factory: random_whisper(multilingual=..., num_mel_bins=..., sharded=..., ...) -> folder."""
+    """Factory: random_whisper(multilingual=..., num_mel_bins=..., sharded=..., ...) -> cached folder."""
     return _random_whisper.random_whisper
 
 
 @pytest.fixture(scope="session")
 def speak():
-    """speak(text, voice=..., speed=...) -> path of a 16 kHz mono wav."""
+    """speak(text, voice=..., speed=..., pitch=...) -> path of a cached 16 kHz mono 16-bit wav."""
     return _speech.speak
+
+
+@pytest.fixture(scope="session")
+def speech_dataset(tmp_path_factory):
+    """Factory: speech_dataset(sentences, voices=...) -> a fresh audiofolder (clips + metadata.csv)."""
+
+    def make(sentences, voices=_speech.VOICES[:2]):
+        return _speech.make_speech_dataset(tmp_path_factory.mktemp("speech"), sentences, voices)
+
+    return make

@@ -20,9 +20,10 @@ def test_start_up_imports_nothing_heavy():
     assert out.stdout.strip() == ""
 
 
-async def test_app_starts_and_quits():
+async def test_app_starts_and_quits(tmp_path, monkeypatch):
+    monkeypatch.setenv("WACFT_HOME", str(tmp_path))
     app = WacftApp()
     async with app.run_test(size=(80, 24)) as pilot:
-        assert "FUTO" in str(app.query_one("#welcome").render())
-        await pilot.press("q")
+        assert app.screen.TITLE.startswith("wacft")
+        await pilot.press("ctrl+q")
     assert app.return_code == 0

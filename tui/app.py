@@ -1,26 +1,48 @@
-"""`wacft-tui`: the wizard's entry point (the guided steps arrive with the wizard issue)."""
+"""`wacft-tui`: the wizard from speech data to a model in FUTO Keyboard's voice input."""
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.widgets import Footer, Header, Static
+from functools import partial
 
-WELCOME = """\
-[b]wacft[/b]: from your speech data to your own Whisper model in FUTO Keyboard's voice input.
+from textual.app import App, SystemCommand
 
-Steps: dataset → model → ACFT training → convert → verify → push to phone.
-Today the steps run from the command line: [b]wacft convert[/b], [b]wacft inspect[/b].
-"""
+from wacft.tui.screens.convert import ConvertScreen
+from wacft.tui.screens.dataset import DatasetScreen
+from wacft.tui.screens.model import ModelScreen
+from wacft.tui.screens.monitor import MonitorScreen
+from wacft.tui.screens.push import PushScreen
+from wacft.tui.screens.start import StartScreen
+from wacft.tui.screens.train import TrainScreen
+from wacft.tui.screens.verify import VerifyScreen
+from wacft.tui.session import Session
+
+STEPS = {
+    "start": StartScreen, "dataset": DatasetScreen, "model": ModelScreen, "train": TrainScreen,
+    "monitor": MonitorScreen, "convert": ConvertScreen, "verify": VerifyScreen, "push": PushScreen,
+}
 
 
 class WacftApp(App):
     TITLE = "wacft"
-    BINDINGS = [("q", "quit", "Quit")]
+    CSS_PATH = "wacft.tcss"
+    SCREENS = STEPS
+    BINDINGS = [("ctrl+q", "quit", "Quit")]
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(WELCOME, id="welcome")
-        yield Footer()
+    def __init__(self, session: Session | None = None):
+        super().__init__()
+        from wacft.acft.backends import LocalBackend
+
+        self.session = session or Session.load()
+        self.local_backend = LocalBackend()  # one per app, so the runs it starts are reaped
+
+    def on_mount(self) -> None:
+        self.push_screen("start")
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        for name, step in STEPS.items():
+            if name != "monitor" or self.session.run_id:
+                yield SystemCommand(step.TITLE or name, f"go to {name}", partial(self.switch_screen, name))
 
 
 def main() -> None:

@@ -1,0 +1,58 @@
+"""What this machine has for each step, and what to do about what it lacks: the wizard's start screen.
+Each check is cheap and imports nothing heavy (no torch, no modal)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def modal_token() -> Check:
+    configured = bool(os.environ.get("MODAL_TOKEN_ID")) or "token_id" in _read(Path.home() / ".modal.toml")
+    return Check("Modal token", configured, "configured" if configured else "none",
+                 "" if configured else "run `modal token new` to train on Modal GPUs")
+
+
+def huggingface_login() -> Check:
+    from huggingface_hub import get_token
+
+    ok = get_token() is not None
+    return Check("Hugging Face login", ok, "token found" if ok else "not logged in",
+                 "" if ok else "run `hf auth login` to use gated datasets or push models")
+
+
+def adb() -> Check:
+    path = shutil.which("adb")
+    return Check("adb", path is not None, path or "not found",
+                 "" if path else "install Android platform-tools or your distribution's `adb` package")
+
+
+def local_gpu() -> Check:
+    """nvidia-smi or Apple silicon: asked without importing torch."""
+    if shutil.which("nvidia-smi"):
+        return Check("Local GPU", True, "NVIDIA (CUDA)")
+    if os.uname().sysname == "Darwin" and os.uname().machine == "arm64":
+        return Check("Local GPU", True, "Apple silicon (MPS)")
+    return Check("Local GPU", False, "none: local training runs on the CPU",
+                 "train on Modal for anything beyond a small test")
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def environment() -> list[Check]:
+    return [modal_token(), huggingface_login(), adb(), local_gpu()]

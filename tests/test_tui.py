@@ -1,0 +1,106 @@
+"""The wizard driven as a person would, with Textual's Pilot: real screens, real workers, real files."""
+
+import pytest
+from fixtures.speech import make_speech_dataset
+from textual.widgets import DataTable, Input, SelectionList, Static
+
+from wacft.acft.runs import RunRecord
+from wacft.tui.app import WacftApp
+from wacft.tui.session import Session
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_speech_dataset(tmp_path_factory.mktemp("speech"), ["Good morning.", "See you soon."], ["en-us"])
+
+
+def text(app, selector) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def settle(pilot, app, until, tries=600):
+    for _ in range(tries):
+        await pilot.pause(0.1)
+        if until():
+            return
+    raise AssertionError("the screen never got there")
+
+
+async def test_start_screen_shows_the_environment_and_earlier_runs():
+    RunRecord("20261124-run", "local", {"model": "openai/whisper-tiny.en", "out": "/x"}, status="done").save()
+    app = WacftApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        checks = app.screen.query_one("#checks", DataTable)
+        runs = app.screen.query_one("#runs", DataTable)
+        await settle(pilot, app, lambda: checks.row_count and runs.row_count)
+        assert [checks.get_row_at(i)[0] for i in range(checks.row_count)] == [
+            "Modal token", "Hugging Face login", "adb", "Local GPU"]
+        assert runs.get_row_at(0)[0] == "20261124-run"
+        await pilot.press("n")
+        assert app.screen.TITLE.startswith("1 · Dataset")
+
+
+async def test_dataset_step_checks_in_the_background(dataset, tmp_path):
+    app = WacftApp(Session(step="dataset"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("c")
+        await pilot.click("#dataset")
+        app.screen.query_one("#dataset", Input).value = str(tmp_path / "nothing-here")
+        await pilot.press("ctrl+r")
+        await settle(pilot, app, lambda: "There is no folder" in text(app, "#report"))
+        await pilot.press("ctrl+n")
+        assert app.screen.TITLE.startswith("1 · Dataset")  # not checked: no moving on
+        app.screen.query_one("#dataset", Input).value = str(dataset)
+        await pilot.press("ctrl+r")
+        await settle(pilot, app, lambda: "2 clips" in text(app, "#report"))
+        assert "0-2" in text(app, "#report")  # the length histogram
+        await pilot.press("ctrl+n")
+        assert app.screen.TITLE.startswith("2 · Model")
+    assert Session.load().dataset == str(dataset) and Session.load().step == "model"
+
+
+async def test_model_step_warns_for_sizes_futo_cannot_run():
+    app = WacftApp(Session(step="model"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("c")
+        await pilot.click("#size-medium")
+        await pilot.pause()
+        assert "does not run this size" in text(app, "#warning")
+        await pilot.press("ctrl+n")
+        assert Session.load().model == "openai/whisper-medium.en"
+
+
+async def test_convert_step_shows_sizes_and_writes_files(tiny_en_dir, tmp_path):
+    app = WacftApp(Session(step="convert", trained=str(tiny_en_dir), out=str(tmp_path / "run")))
+    (tmp_path / "run").mkdir()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        types = app.screen.query_one("#types", SelectionList)
+        await settle(pilot, app, lambda: "MB" in str(types.get_option_at_index(0).prompt))
+        assert str(types.get_option_at_index(1).prompt).startswith("q8_0  44 MB")
+        await pilot.press("ctrl+r")
+        await settle(pilot, app, lambda: "sha256" in text(app, "#result"))
+    bins = Session.load().bins
+    assert set(bins) == {"q8_0", "q5_0"} and all(tmp_path.joinpath("run").glob("*.bin"))
+
+
+async def test_train_and_monitor_a_local_run(tiny_en_dir, dataset, tmp_path):
+    session = Session(step="train", model=str(tiny_en_dir), dataset=str(dataset), out=str(tmp_path / "run"),
+                      epochs=1, batch_size=2, lr=1e-5)
+    app = WacftApp(session)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        app.screen.query_one("#epochs", Input).value = "1"
+        await pilot.press("ctrl+l")
+        await settle(pilot, app, lambda: app.screen.TITLE == "Training")
+        await settle(pilot, app, lambda: bool(Session.load().trained) or app.session.trained)
+        assert "epoch 1/1" in text(app, "#stats")
+        await pilot.press("ctrl+n")
+        assert app.screen.TITLE.startswith("4 · Convert")
+    assert (tmp_path / "run" / "model.safetensors").is_file()

@@ -1,0 +1,101 @@
+"""Step 1: the speech data. A hub id or a local folder, checked in the background."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.suggester import Suggester
+from textual.widgets import Button, Input, Static
+
+from wacft.tui.screens.base import StepScreen
+
+CHECK_CLIPS = 300  # enough to see the columns and the lengths without reading a whole hub dataset
+
+
+class PathSuggester(Suggester):
+    """Completes local paths as they are typed."""
+
+    async def get_suggestion(self, value: str) -> str | None:
+        path = Path(value).expanduser()
+        folder, stem = (path, "") if value.endswith("/") else (path.parent, path.name)
+        if not folder.is_dir():
+            return None
+        matches = sorted(p for p in folder.iterdir() if p.name.startswith(stem) and not p.name.startswith("."))
+        if not matches:
+            return None
+        return value + matches[0].name[len(stem):] + ("/" if matches[0].is_dir() else "")
+
+
+def length_histogram(seconds: list[float], width: int = 30) -> str:
+    """Clip lengths in a few bins, as bars: short dictations are what ACFT is for."""
+    bins = list(itertools.pairwise([0, 2, 5, 10, 20, 30]))
+    counts = [sum(lo <= s < hi for s in seconds) for lo, hi in bins]
+    top = max(counts) or 1
+    return "\n".join(f"{lo:>2}-{hi:<2} s {'█' * round(width * n / top):<{width}} {n}"
+                     for (lo, hi), n in zip(bins, counts, strict=True))
+
+
+class DatasetScreen(StepScreen):
+    TITLE = "1 · Dataset"
+    HELP = ("A Hugging Face dataset id (e.g. google/fleurs, config en_us) or a folder of audio files with a "
+            "metadata.csv (file_name,text). Press [b]ctrl+r[/b] to check it, [b]ctrl+n[/b] for the next step.")
+    BINDINGS = [("ctrl+r", "check", "Check"), ("ctrl+n", "next", "Next"), ("escape", "back", "Back")]
+
+    def body(self) -> ComposeResult:
+        yield Input(self.session.dataset, placeholder="hub id or folder", id="dataset", suggester=PathSuggester())
+        yield Input(self.session.dataset_config, placeholder="config (hub only, e.g. en_us)", id="config")
+        yield Input(self.session.split, placeholder="split", id="split")
+        yield Button("Check", id="check", variant="primary")
+        yield Static("", id="report")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_check()
+
+    def on_input_submitted(self) -> None:
+        self.action_check()
+
+    def action_check(self) -> None:
+        self.session.dataset = self.query_one("#dataset", Input).value.strip()
+        self.session.dataset_config = self.query_one("#config", Input).value.strip()
+        self.session.split = self.query_one("#split", Input).value.strip() or "train"
+        if not self.session.dataset:
+            self.query_one("#report", Static).update("[red]Type a hub id or a folder first.[/red]")
+            return
+        self.query_one("#report", Static).update("checking…")
+        self.check()
+
+    @work(thread=True, exclusive=True)
+    def check(self) -> None:
+        from wacft.acft.config import TrainConfig
+        from wacft.acft.data import load_clips
+        from wacft.errors import WacftError
+
+        s = self.session
+        config = TrainConfig(model="", out="", dataset=s.dataset, dataset_config=s.dataset_config or None,
+                             split=s.split, max_clips=CHECK_CLIPS, max_audio_length=s.max_audio_length)
+        try:
+            clips = load_clips(config)
+        except WacftError as e:
+            self.app.call_from_thread(self.report, f"[red]{e}[/red]")
+            return
+        seconds = [c.seconds for c in clips.clips]
+        text = f"[green]✓[/green] {clips.summary()}\n\n{length_histogram(seconds)}"
+        self.app.call_from_thread(self.report, text, ok=True)
+
+    def report(self, text: str, ok: bool = False) -> None:
+        self.query_one("#report", Static).update(text)
+        self.checked = ok
+        if ok:
+            self.session.save()
+
+    def action_next(self) -> None:
+        if getattr(self, "checked", False):
+            self.go("model")
+        else:
+            self.query_one("#report", Static).update("[yellow]Check the dataset first (ctrl+r).[/yellow]")
+
+    def action_back(self) -> None:
+        self.go("start")

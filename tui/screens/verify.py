@@ -1,0 +1,62 @@
+"""Step 5: the .bin in whisper.cpp at full, dynamic and FUTO context, before it goes to the phone."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.widgets import Button, Input, Select, Static
+
+from wacft.tui.screens.base import StepScreen
+
+
+class VerifyScreen(StepScreen):
+    TITLE = "5 · Verify in whisper.cpp"
+    HELP = ("Transcribes a sample of your data the way FUTO Keyboard runs the model, and says whether it "
+            "loops or loses accuracy at short audio context. [b]ctrl+r[/b] verifies, [b]ctrl+n[/b] goes to the phone.")
+    BINDINGS = [("ctrl+r", "verify", "Verify"), ("ctrl+n", "next", "Phone"), ("escape", "back", "Back")]
+
+    def body(self) -> ComposeResult:
+        bins = self.session.bins
+        yield Select([(f"{t}  {p}", p) for t, p in bins.items()], id="bin", allow_blank=not bins,
+                     value=next(iter(bins.values()), Select.BLANK))
+        yield Input(self.session.dataset, placeholder="dataset to verify with", id="dataset")
+        yield Input("20", placeholder="clips", id="limit", type="integer")
+        yield Button("Verify", id="verify", variant="primary")
+        yield Static("", id="result")
+
+    def on_button_pressed(self) -> None:
+        self.action_verify()
+
+    def action_verify(self) -> None:
+        model = self.query_one("#bin", Select).value
+        if model is Select.BLANK:
+            self.query_one("#result", Static).update("[yellow]Convert a model first.[/yellow]")
+            return
+        self.query_one("#result", Static).update("transcribing in whisper.cpp…")
+        self.verify(str(model), self.query_one("#dataset", Input).value.strip(),
+                    int(self.query_one("#limit", Input).value or 20))
+
+    @work(thread=True, exclusive=True)
+    def verify(self, model: str, dataset: str, limit: int) -> None:
+        from wacft.acft.config import TrainConfig
+        from wacft.acft.data import load_clips
+        from wacft.convert.verify import verify
+        from wacft.errors import WacftError
+
+        s = self.session
+        config = TrainConfig(model="", out="", dataset=dataset, dataset_config=s.dataset_config or None,
+                             split=s.split, max_clips=limit)
+        try:
+            result = verify(model, load_clips(config).clips, language=s.language or "en")
+        except WacftError as e:
+            self.app.call_from_thread(self.query_one("#result", Static).update, f"[red]{e}[/red]")
+            return
+        colour = "green" if "ready for the phone" in result.verdict and "Not" not in result.verdict else "red"
+        text = f"{result.table()}\n\n[{colour}]{result.verdict}[/{colour}]"
+        self.app.call_from_thread(self.query_one("#result", Static).update, text)
+
+    def action_next(self) -> None:
+        self.go("push")
+
+    def action_back(self) -> None:
+        self.go("convert")

@@ -1,0 +1,55 @@
+"""Where a person is in the wizard: their choices and results, saved after each step so the next start
+offers to carry on."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from wacft.atomic import write_bytes_atomic
+
+SIZES = ("tiny", "base", "small", "medium")
+FUTO_SIZES = ("tiny", "base", "small")
+
+
+def session_path() -> Path:
+    import platformdirs
+
+    return Path(os.environ.get("WACFT_HOME") or platformdirs.user_data_dir("wacft")) / "session.json"
+
+
+@dataclass
+class Session:
+    dataset: str = ""
+    dataset_config: str = ""
+    split: str = "train"
+    model: str = "openai/whisper-base.en"
+    language: str = ""
+    epochs: int = 8
+    lr: float = 1e-6
+    batch_size: int = 8
+    max_audio_length: float = 29.0
+    where: str = "local"  # or "modal"
+    gpu: str = "A100-40GB"
+    push_to: str = ""
+    out: str = ""
+    run_id: str = ""
+    trained: str = ""  # the trained model folder
+    bins: dict = field(default_factory=dict)  # type -> converted file
+    step: str = "dataset"  # the screen to come back to
+
+    def save(self) -> None:
+        path = session_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, json.dumps(asdict(self), indent=2).encode())
+
+    @classmethod
+    def load(cls) -> Session:
+        try:
+            data = json.loads(session_path().read_text())
+        except (OSError, ValueError):
+            return cls()
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
