@@ -12,7 +12,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from wacft.cli import main as cli
-from wacft.convert.convert import convert, plan_outputs
+from wacft.convert.convert import convert, output_sizes, plan_outputs
 from wacft.convert.ggml import FILE_TYPES, GGMLType, read_ggml
 from wacft.convert.mel import mel_filters
 from wacft.convert.names import expected_names, ggml_name
@@ -49,6 +49,10 @@ def all_types(english, tmp_path_factory):
     """One pass writes every type."""
     out = tmp_path_factory.mktemp("all") / "tiny.bin"
     return {r.file_type.name: r for r in convert(str(english), plan_outputs(out, ALL_TYPES))}
+
+
+def test_sizes_are_known_before_writing(english, all_types):
+    assert output_sizes(str(english), ALL_TYPES) == {name: r.size for name, r in all_types.items()}
 
 
 def test_one_pass_writes_every_type_with_its_size_and_hash(all_types):
@@ -255,7 +259,7 @@ def test_rows_that_cannot_be_quantized(random_whisper, tmp_path):
 
 DISK_FULL = """
 import resource, signal, sys
-from wacft.convert.convert import convert, plan_outputs
+from wacft.convert.convert import convert, output_sizes, plan_outputs
 from wacft.errors import WacftError
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writing past the limit fails with EFBIG, as on a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[3]), int(sys.argv[3])))

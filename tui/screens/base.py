@@ -27,6 +27,10 @@ class StepScreen(Screen):
     def session(self):
         return self.app.session
 
+    def say(self, widget_id: str, text: str) -> None:
+        """Show `text` in a Static, from a worker thread."""
+        self.app.call_from_thread(self.query_one(f"#{widget_id}", Static).update, text)
+
     def go(self, step: str) -> None:
         """Save where the person is, then show the next step."""
         self.session.step = step

@@ -38,7 +38,7 @@ class ConvertScreen(StepScreen):
         try:
             sizes = output_sizes(model, TYPES)
         except WacftError as e:
-            self.app.call_from_thread(self.query_one("#result", Static).update, f"[red]{e}[/red]")
+            self.say("result", f"[red]{e}[/red]")
             return
         self.app.call_from_thread(self.show_sizes, sizes)
 
@@ -71,12 +71,12 @@ class ConvertScreen(StepScreen):
                               progress=lambda done, total: self.app.call_from_thread(bar.update, total=total,
                                                                                    progress=done))
         except WacftError as e:
-            self.app.call_from_thread(self.query_one("#result", Static).update, f"[red]{e}[/red]")
+            self.say("result", f"[red]{e}[/red]")
             return
         self.session.bins = {r.file_type.name: str(r.path) for r in results}
         self.session.save()
         lines = [f"[green]✓[/green] {r.path}  {r.size / 1e6:.1f} MB  sha256 {r.sha256[:16]}…" for r in results]
-        self.app.call_from_thread(self.query_one("#result", Static).update, "\n".join(lines))
+        self.say("result", "\n".join(lines))
 
     def action_next(self) -> None:
         if self.session.bins:

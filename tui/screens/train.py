@@ -75,7 +75,7 @@ class TrainScreen(StepScreen):
             else:
                 record = self.app.local_backend.launch(config)
         except WacftError as e:
-            self.app.call_from_thread(self.query_one("#status", Static).update, f"[red]{e}[/red]")
+            self.say("status", f"[red]{e}[/red]")
             return
         s.run_id = record.id
         self.app.call_from_thread(self.go, "monitor")

@@ -49,11 +49,11 @@ class VerifyScreen(StepScreen):
         try:
             result = verify(model, load_clips(config).clips, language=s.language or "en")
         except WacftError as e:
-            self.app.call_from_thread(self.query_one("#result", Static).update, f"[red]{e}[/red]")
+            self.say("result", f"[red]{e}[/red]")
             return
         colour = "green" if "ready for the phone" in result.verdict and "Not" not in result.verdict else "red"
         text = f"{result.table()}\n\n[{colour}]{result.verdict}[/{colour}]"
-        self.app.call_from_thread(self.query_one("#result", Static).update, text)
+        self.say("result", text)
 
     def action_next(self) -> None:
         self.go("push")
