@@ -1,1 +1,11 @@
-"""Getting a .bin onto an Android phone for FUTO Keyboard, over adb."""
+"""Getting a .bin onto an Android phone for FUTO Keyboard, over adb (through the adb server, with adbutils).
+
+    client = adb.connect()                                   # starts a local adb server when none runs
+    info = devices.choose_phone(devices.list_phones(client), serial)   # PhoneInfo: state, model, FUTO, ...
+    phone = info.open(client)                                # adb.Phone
+    name = naming.default_name(path)                         # e.g. base_en_acft_q5_0.bin, from the header
+    result = push.push_model(phone, path, name, force=False, progress=callback)   # verified, renamed
+    futo.open_languages_page(phone, info.futo_package); futo.import_steps(name, page_open=True)
+
+Every failure a person can meet is a WacftError subclass whose message says what to do.
+"""
