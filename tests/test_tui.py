@@ -104,3 +104,34 @@ async def test_train_and_monitor_a_local_run(tiny_en_dir, dataset, tmp_path):
         await pilot.press("ctrl+n")
         assert app.screen.TITLE.startswith("4 · Convert")
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+async def test_push_step_sends_the_model_and_opens_futo(random_whisper, tmp_path, monkeypatch):
+    """The real adb server on a private port, a fake phone behind it, the push step driven by keys."""
+    from fixtures_adb.adbserver import AdbServer
+    from fixtures_adb.fakeadbd import FakePhone
+
+    from wacft.convert.convert import convert, plan_outputs
+
+    [model] = convert(str(random_whisper()), plan_outputs(tmp_path / "model.bin", ["q8_0"]))
+    server = AdbServer(tmp_path / "adb-home").start()
+    phone = FakePhone(tmp_path / "phone", state="device")
+    try:
+        monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(server.port))
+        server.connect(phone.address, "device")
+        app = WacftApp(Session(step="push", bins={"q8_0": str(model.path)}))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("c")
+            phones = app.screen.query_one("#phones", DataTable)
+            await settle(pilot, app, lambda: phones.row_count == 1)
+            name = app.screen.query_one("#name", Input).value
+            assert name.endswith("_acft_q8_0.bin")
+            await pilot.press("ctrl+r")
+            await settle(pilot, app, lambda: "verified" in text(app, "#result") or "✗" in text(app, "#result"))
+            assert "Import resource file" in text(app, "#result")
+        assert phone.file(f"/sdcard/Download/{name}").read_bytes() == model.path.read_bytes()
+        assert any("languages" in " ".join(a) for a in phone.activities)
+    finally:
+        server.disconnect(phone.address)
+        phone.close()
+        server.stop()
