@@ -1,0 +1,314 @@
+"""Verify a .bin before it goes to the phone: transcribe each clip in whisper.cpp, decoding as FUTO Keyboard
+does, at the full context, at the published dynamic context and at FUTO Keyboard's own, and report WER,
+runaway (looping) outputs and latency, beside a base model or the f16 file a quantized one came from.
+
+Each clip's decoding stops at a cap that follows its length (far above what anyone says in that time): a
+runaway still shows, in seconds instead of the minute the phone would spend on it, and its WER is a floor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from wacft.audio import SAMPLE_RATE
+from wacft.convert.ggml import read_ggml
+from wacft.convert.normalize import normalizer
+from wacft.convert.whispercpp import FULL_CONTEXT, Clip, dynamic_audio_ctx, futo_audio_ctx, transcribe
+from wacft.errors import WacftError
+
+CONTEXTS: dict[str, Callable[[int], int]] = {
+    "full": lambda n_samples: FULL_CONTEXT,
+    "dynamic": dynamic_audio_ctx,
+    "futo": futo_audio_ctx,
+}
+SHORT_CONTEXTS = ("dynamic", "futo")  # what ACFT is for; "futo" is what the phone runs
+TOKENS_PER_SECOND = 10  # fast speech is 5-6 tokens a second
+TOKEN_MARGIN = 16
+FUTO_MAX_TOKENS = 256
+RUNAWAY_LENGTH = 2.0  # words, relative to the reference, plus a little slack for short clips
+RUNAWAY_SLACK = 4
+REPEATS = 3  # a phrase this many times in a row, more often than the reference says it
+MAX_PHRASE = 6  # words
+WER_TOLERANCE = 0.10  # short-context WER may exceed full-context WER by this share...
+WER_SLACK = 0.01  # ...or by one word in a hundred (one word of a smaller sample): one slip does not fail it
+USABLE_WER = 0.5  # above this at full context the model does not transcribe the data at all
+
+
+class Sample(Protocol):
+    """A clip to verify with (acft's data.Clip is one)."""
+
+    audio: np.ndarray  # float32, 16 kHz mono
+    text: str
+
+
+def token_cap(n_samples: int) -> int:
+    return min(FUTO_MAX_TOKENS, TOKEN_MARGIN + round(TOKENS_PER_SECOND * n_samples / SAMPLE_RATE))
+
+
+def _repeats(words: list[str]) -> int:
+    """The most times any phrase of up to MAX_PHRASE words occurs back to back."""
+    most = 1
+    for size in range(1, MAX_PHRASE + 1):
+        for start in range(len(words) - 2 * size + 1):
+            count = 1
+            while words[start + count * size : start + (count + 1) * size] == words[start : start + size]:
+                count += 1
+            most = max(most, count)
+    return most
+
+
+def is_runaway(hypothesis: str, reference: str) -> bool:
+    """Far longer than what was said, or a phrase repeated over and over: Whisper looping. Both normalised."""
+    heard, said = hypothesis.split(), reference.split()
+    if len(heard) > RUNAWAY_LENGTH * len(said) + RUNAWAY_SLACK:
+        return True
+    repeats = _repeats(heard)
+    return repeats >= REPEATS and repeats > _repeats(said)
+
+
+def _wer(references: list[str], hypotheses: list[str]) -> float:
+    """Word error rate over all clips together; clips whose reference normalises to nothing are left out."""
+    import jiwer
+
+    pairs = [(r, h) for r, h in zip(references, hypotheses, strict=True) if r]
+    return jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]) if pairs else 0.0
+
+
+@dataclass
+class Heard:
+    """One clip at one context."""
+
+    audio_ctx: int
+    text: str  # as whisper.cpp wrote it
+    wer: float
+    runaway: bool
+    seconds: float  # encoder and decoder
+    encoder_seconds: float
+
+
+@dataclass
+class ClipResult:
+    reference: str
+    seconds: float
+    heard: dict[str, Heard]  # context -> result
+
+
+@dataclass
+class ContextSummary:
+    wer: float
+    runaways: int
+    latency: float  # mean seconds per clip, encoder and decoder
+    encoder_latency: float
+    audio_ctx: float  # mean
+
+
+@dataclass
+class ModelResult:
+    """One .bin on the sample."""
+
+    model: str
+    words: int  # in the references, normalised
+    contexts: dict[str, ContextSummary]
+    clips: list[ClipResult]
+
+
+@dataclass
+class QuantizedCheck:
+    """A quantized file against its f16 sibling, per context."""
+
+    f16: str
+    identical: dict[str, int]  # clips transcribed to the same text
+    wer_delta: dict[str, float]  # quantized minus f16
+
+
+def _summarise(name: str, clips: list[ClipResult], references: list[str], norm: Callable[[str], str]) -> ContextSummary:
+    heard = [c.heard[name] for c in clips]
+    return ContextSummary(
+        wer=_wer(references, [norm(h.text) for h in heard]),
+        runaways=sum(h.runaway for h in heard),
+        latency=float(np.mean([h.seconds for h in heard])),
+        encoder_latency=float(np.mean([h.encoder_seconds for h in heard])),
+        audio_ctx=float(np.mean([h.audio_ctx for h in heard])),
+    )
+
+
+def run_model(
+    model: str | os.PathLike,
+    samples: Sequence[Sample],
+    wavs: list[Path],
+    *,
+    language: str,
+    threads: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> ModelResult:
+    """Every clip at every context in one whisper.cpp process (`wavs` hold the samples' audio)."""
+    norm = normalizer(language)
+    references = [norm(s.text) for s in samples]
+    lengths = [len(s.audio) for s in samples]
+    pairs = list(zip(wavs, lengths, strict=True))
+    clips = [Clip(wav, context(n), token_cap(n)) for context in CONTEXTS.values() for wav, n in pairs]
+    results = transcribe(model, clips, language=language, threads=threads, futo=True, progress=progress)
+    rows = []
+    for i, sample in enumerate(samples):
+        heard = {}
+        for k, name in enumerate(CONTEXTS):
+            clip, result = clips[k * len(samples) + i], results[k * len(samples) + i]
+            text = norm(result.text)
+            heard[name] = Heard(
+                clip.audio_ctx, result.text, _wer([references[i]], [text]), is_runaway(text, references[i]),
+                result.seconds, result.encoder_seconds,
+            )
+        rows.append(ClipResult(sample.text, lengths[i] / SAMPLE_RATE, heard))
+    contexts = {name: _summarise(name, rows, references, norm) for name in CONTEXTS}
+    return ModelResult(os.fspath(model), sum(len(r.split()) for r in references), contexts, rows)
+
+
+def compare_quantized(quantized: ModelResult, f16: ModelResult) -> QuantizedCheck:
+    return QuantizedCheck(
+        f16.model,
+        {c: sum(q.heard[c].text == f.heard[c].text for q, f in zip(quantized.clips, f16.clips, strict=True))
+         for c in CONTEXTS},
+        {c: quantized.contexts[c].wer - f16.contexts[c].wer for c in CONTEXTS},
+    )
+
+
+def f16_sibling(model: str | os.PathLike) -> Path | None:
+    """For `name_q8_0.bin` (as `wacft convert` names several types), `name_f16.bin` beside it, if there."""
+    path = Path(model)
+    file_type = read_ggml(path).file_type
+    if file_type is None or not file_type.quantized or not path.stem.endswith(f"_{file_type.name}"):
+        return None
+    sibling = path.with_name(f"{path.stem[: -len(file_type.name)]}f16{path.suffix}")
+    return sibling if sibling.is_file() else None
+
+
+def _within(wer: float, reference: float, words: int) -> bool:
+    return wer <= max(reference * (1 + WER_TOLERANCE), reference + WER_SLACK, reference + 1 / max(words, 1))
+
+
+def _problems(result: ModelResult, baseline: ModelResult | None) -> list[str]:
+    full = result.contexts["full"]
+    if full.wer > USABLE_WER:
+        return [f"WER {full.wer:.1%} even at full context: the model does not transcribe this data"
+                " (wrong language, or a broken model)"]
+    problems = []
+    base = baseline.contexts["full"].wer if baseline else full.wer
+    if not _within(full.wer, base, result.words):  # the phone runs clips near 30 s at full context
+        problems.append(f"full-context WER {full.wer:.1%} against {base:.1%} for the base model (training went"
+                        " too far: fewer epochs or a lower --lr)")
+    for name in SHORT_CONTEXTS:
+        summary = result.contexts[name]
+        if not _within(summary.wer, full.wer, result.words):
+            problems.append(f"{name}-context WER {summary.wer:.1%} against {full.wer:.1%} at full context")
+        if summary.runaways:
+            problems.append(f"{summary.runaways} runaway output{'s' * (summary.runaways > 1)} at {name} context")
+    return problems
+
+
+def _against_baseline(result: ModelResult, baseline: ModelResult) -> str:
+    ours, base = result.contexts["dynamic"], baseline.contexts["dynamic"]
+    wer, runaways = ours.wer - base.wer, ours.runaways - base.runaways
+    if wer <= 0 and runaways <= 0:
+        change = "the same as" if wer == runaways == 0 else "better than"
+    else:
+        change = "worse than" if wer >= 0 and runaways >= 0 else "mixed against"
+    return (f" At dynamic context it is {change} the base model: WER {base.wer:.1%} -> {ours.wer:.1%},"
+            f" runaways {base.runaways} -> {ours.runaways}.")
+
+
+@dataclass
+class Verification:
+    """The whole check, as `wacft verify` prints it and the TUI shows it."""
+
+    model: ModelResult
+    baseline: ModelResult | None = None
+    quantized: QuantizedCheck | None = None
+
+    @property
+    def ready(self) -> bool:
+        return not _problems(self.model, self.baseline)
+
+    @property
+    def verdict(self) -> str:
+        problems = _problems(self.model, self.baseline)
+        if problems:
+            text = "Not ready for the phone: " + "; ".join(problems) + "."
+        else:
+            text = (f"Dynamic-context WER within {WER_TOLERANCE:.0%} of full context, no runaway outputs:"
+                    " ready for the phone.")
+        return text + (_against_baseline(self.model, self.baseline) if self.baseline else "")
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "ready": self.ready, "verdict": self.verdict}, indent=2)
+
+    def table(self) -> str:
+        """One row per context; the baseline's columns beside ours."""
+        header = (f"{'context':8} {'audio_ctx':>9} {'WER':>7} {'runaways':>8} {'latency':>8} {'encoder':>8}"
+                  f" {'speed-up':>8}")
+        if self.baseline:
+            header += f"  | {'base WER':>8} {'runaways':>8} {'latency':>8}"
+        rows, full = [header], self.model.contexts["full"].latency
+        for name, ours in self.model.contexts.items():
+            row = (f"{name:8} {ours.audio_ctx:9.0f} {ours.wer:7.1%} {ours.runaways:8d} {ours.latency:7.2f}s"
+                   f" {ours.encoder_latency:7.2f}s {full / ours.latency:7.1f}x")
+            if self.baseline:
+                base = self.baseline.contexts[name]
+                row += f"  | {base.wer:8.1%} {base.runaways:8d} {base.latency:7.2f}s"
+            rows.append(row)
+        if self.quantized:
+            q = self.quantized
+            rows.append(f"against {q.f16}: " + ", ".join(
+                f"{name} {q.identical[name]}/{len(self.model.clips)} identical, WER {q.wer_delta[name]:+.1%}"
+                for name in CONTEXTS
+            ))
+        return "\n".join(rows)
+
+
+def _write_wavs(samples: Sequence[Sample], folder: Path) -> list[Path]:
+    import soundfile
+
+    paths = [folder / f"{i}.wav" for i in range(len(samples))]
+    for path, sample in zip(paths, samples, strict=True):
+        soundfile.write(path, sample.audio, SAMPLE_RATE, subtype="FLOAT")
+    return paths
+
+
+def verify(
+    model: str | os.PathLike,
+    samples: Sequence[Sample],
+    *,
+    baseline: str | os.PathLike | None = None,
+    f16: str | os.PathLike | None = None,
+    language: str = "en",
+    threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Verification:
+    """Check `model` on `samples`; `baseline` runs a base model beside it, `f16` the file it was quantized
+    from. `progress(done, total)` counts transcriptions."""
+    if not samples:
+        raise WacftError("The dataset has no clips to verify with; check its split and --limit.")
+    models = [m for m in (model, baseline, f16) if m]
+    for path in models:
+        read_ggml(path)  # every file's header checked before minutes of transcription
+    total = len(models) * len(CONTEXTS) * len(samples)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        wavs = _write_wavs(samples, Path(tmp))
+        for path in models:
+            done = len(results) * len(CONTEXTS) * len(samples)
+            step = (lambda d, _, done=done: progress(done + d, total)) if progress else None
+            results.append(run_model(path, samples, wavs, language=language, threads=threads, progress=step))
+    ours = results.pop(0)
+    return Verification(
+        ours,
+        results.pop(0) if baseline else None,
+        compare_quantized(ours, results.pop(0)) if f16 else None,
+    )

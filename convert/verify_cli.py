@@ -1,0 +1,61 @@
+"""`wacft verify`: the .bin in whisper.cpp, at full, dynamic and FUTO context, before it goes to the phone."""
+
+from __future__ import annotations
+
+import argparse
+
+DEFAULT_LIMIT = 50  # clips: enough to see loops, minutes not hours on a laptop CPU
+
+
+def register(steps: argparse._SubParsersAction) -> None:
+    p = steps.add_parser("verify", help="check a .bin in whisper.cpp at full and dynamic audio context")
+    p.add_argument("model", metavar="MODEL.bin")
+    p.add_argument("--dataset", required=True, help="hub dataset id or local audiofolder (audio + metadata.csv)")
+    p.add_argument("--dataset-config")
+    p.add_argument("--split", default="test")
+    p.add_argument("--audio-column")
+    p.add_argument("--text-column")
+    p.add_argument("--limit", dest="max_clips", type=int, default=DEFAULT_LIMIT,
+                   help=f"clips to use (default {DEFAULT_LIMIT}; 0: all)")
+    p.add_argument("--max-audio-length", type=float, default=29.0, help="skip clips longer than this (seconds)")
+    p.add_argument("--language", default="en", help="language of the dataset (default en)")
+    p.add_argument("--baseline", metavar="OTHER.bin", help="the base model, shown side by side")
+    p.add_argument("--f16", metavar="F16.bin",
+                   help="for a quantized MODEL.bin: the f16 file to compare with (default: its _f16 sibling)")
+    p.add_argument("--threads", type=int, help="whisper.cpp threads (default: up to 4)")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.set_defaults(func=run_verify)
+
+
+def run_verify(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from wacft.acft.data import load_clips
+    from wacft.atomic import write_bytes_atomic
+    from wacft.convert.ggml import read_ggml
+    from wacft.convert.verify import f16_sibling, verify
+
+    for path in filter(None, (args.model, args.baseline, args.f16)):
+        read_ggml(path)  # a bad file is named before the dataset is read
+    f16 = args.f16 or f16_sibling(args.model)
+    clips = load_clips(args)  # acft's loader: numpy and soundfile only, no torch
+    print(f"{args.dataset}: {clips.summary()}")
+    if f16:
+        print(f"comparing with the f16 file {f16}")
+    bars: list[tqdm] = []  # opened at the first transcription, so a model whisper.cpp refuses prints no bar
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="clip", desc="transcribing"))
+        bars[0].update(done - bars[0].n)
+
+    try:
+        result = verify(args.model, clips.clips, baseline=args.baseline, f16=f16, language=args.language,
+                        threads=args.threads, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    print(result.table())
+    print(result.verdict)
+    if args.json:
+        write_bytes_atomic(args.json, result.to_json().encode())

@@ -1,0 +1,133 @@
+"""`wacft verify` for real: OpenAI's tiny.en in whisper.cpp on espeak-ng clips of 1-6 s. The base model loops
+at dynamic audio context (the problem FUTO published), and a short ACFT run on the CPU fixes most of it."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from wacft.acft.data import load_clips
+from wacft.cli import main
+from wacft.convert.convert import convert, plan_outputs
+from wacft.convert.verify import verify
+from wacft.convert.whispercpp import Clip, dynamic_audio_ctx, futo_audio_ctx, transcribe
+from wacft.errors import WacftError
+
+SENTENCES = [
+    "What time is it?",
+    "Please call me back later.",
+    "Thanks, that works for me.",
+    "No thanks.",
+    "Turn left at the next corner and keep going until you see the bridge.",
+]
+VOICES = ("en-us", "en-gb")
+# other sentences for training: ACFT teaches the short context, not these words
+TRAINING_SENTENCES = [
+    "The weather is nice today.", "Please send me the report.", "We should meet at the station tomorrow.",
+    "Call my mother this evening.", "Where is the nearest pharmacy?", "I would like a cup of coffee.",
+    "The train leaves at nine.", "Can you help me with this?", "Good morning, everyone.", "Let us go for a walk.",
+    "Sure.", "Okay, see you later.",
+]
+
+
+def read_dataset(folder):
+    return load_clips(SimpleNamespace(dataset=str(folder), dataset_config=None, split="test", audio_column=None,
+                                      text_column=None, max_clips=None, max_audio_length=29.0)).clips
+
+
+@pytest.fixture(scope="module")
+def dataset(speech_dataset):
+    return speech_dataset(SENTENCES, voices=VOICES)
+
+
+@pytest.fixture(scope="module")
+def samples(dataset):
+    clips = read_dataset(dataset)
+    assert min(c.seconds for c in clips) >= 1 and max(c.seconds for c in clips) <= 6
+    return clips
+
+
+@pytest.fixture(scope="module")
+def base_bins(tiny_en_dir, tmp_path_factory):
+    results = convert(str(tiny_en_dir), plan_outputs(tmp_path_factory.mktemp("base") / "tiny_en.bin", ["f16", "q8_0"]))
+    return {r.file_type.name: r.path for r in results}
+
+
+@pytest.fixture(scope="module")
+def base(base_bins, samples):
+    return verify(base_bins["f16"], samples, threads=2)
+
+
+def test_base_model_loops_at_dynamic_context_and_the_verdict_says_so(base, samples):
+    full, dynamic, futo = (base.model.contexts[c] for c in ("full", "dynamic", "futo"))
+    assert full.wer < 0.15 and full.runaways == 0  # tiny.en hears these clips at the full 30 s context
+    assert dynamic.runaways >= len(samples) // 2 and dynamic.wer > 1.0  # loops, as FUTO published
+    assert not base.ready
+    assert base.verdict.startswith(
+        f"Not ready for the phone: dynamic-context WER {dynamic.wer:.1%} against {full.wer:.1%} at full context;"
+        f" {dynamic.runaways} runaway outputs at dynamic context"
+    )
+    assert futo.audio_ctx > dynamic.audio_ctx  # FUTO's floor of 160 positions and margin of 32 help a little
+    for clip, sample in zip(base.model.clips, samples, strict=True):
+        n = len(sample.audio)
+        assert [h.audio_ctx for h in clip.heard.values()] == [1500, dynamic_audio_ctx(n), futo_audio_ctx(n)]
+        assert all(0 < h.encoder_seconds < h.seconds for h in clip.heard.values())
+
+
+def test_clips_do_not_leak_into_each_other_at_short_context(base_bins, dataset, samples):
+    """whisper.cpp's flash-attention path reads stale cross-attention entries past a cut audio_ctx, so the last
+    clip's words turn up in the next transcript. The phone's build has no such path, and ours turns it off."""
+    short = (dataset / "clip003_en-us.wav", len(samples[6].audio))  # "No thanks."
+    long = (dataset / "clip004_en-us.wav", len(samples[8].audio))  # "Turn left at the next corner ..."
+    clips = [Clip(wav, dynamic_audio_ctx(n), max_tokens=32) for wav, n in (short, long, short)]
+    first, _, again = transcribe(base_bins["f16"], clips, futo=True)
+    assert again.text == first.text
+
+
+def test_acft_trained_model_loops_less_and_the_verdict_reflects_it(tiny_en_dir, speech_dataset, samples, base,
+                                                                   tmp_path):
+    from wacft.acft.config import TrainConfig
+    from wacft.acft.events import CallbackSink
+    from wacft.acft.trainer import train
+
+    training = speech_dataset(TRAINING_SENTENCES, voices=VOICES)
+    # a quarter of the batches at the full context: with clips this short, the full context is otherwise forgotten
+    config = TrainConfig(model=str(tiny_en_dir), dataset=str(training), out=str(tmp_path / "run"), epochs=4,
+                         batch_size=4, lr=1e-5, full_context_share=0.25)
+    out = train(config, CallbackSink(lambda event: None))
+    [acft_bin] = convert(str(out), plan_outputs(tmp_path / "tiny_en_acft.bin", ["f16"]))
+    acft = verify(acft_bin.path, samples, threads=2)
+    acft.baseline = base.model
+
+    ours, theirs = acft.model.contexts, base.model.contexts
+    assert ours["dynamic"].wer < theirs["dynamic"].wer / 3
+    assert ours["dynamic"].runaways < theirs["dynamic"].runaways
+    assert ours["futo"].wer <= theirs["futo"].wer
+    assert ours["full"].wer <= theirs["full"].wer  # distillation keeps the full-context model
+    assert acft.ready
+    assert acft.verdict == (
+        "Dynamic-context WER within 10% of full context, no runaway outputs: ready for the phone."
+        f" At dynamic context it is better than the base model: WER {theirs['dynamic'].wer:.1%} ->"
+        f" {ours['dynamic'].wer:.1%}, runaways {theirs['dynamic'].runaways} -> {ours['dynamic'].runaways}."
+    )
+
+
+def test_cli_with_a_baseline_and_a_quantized_file(base_bins, dataset, tmp_path, capsys):
+    report = tmp_path / "report.json"
+    argv = ["verify", str(base_bins["q8_0"]), "--dataset", str(dataset), "--limit", "2",
+            "--baseline", str(base_bins["f16"]), "--json", str(report), "--threads", "2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"comparing with the f16 file {base_bins['f16']}" in out  # found beside it by name
+    assert "base WER" in out and "Not ready for the phone" in out
+    data = json.loads(report.read_text())
+    assert len(data["model"]["clips"]) == 2 and data["baseline"]["model"] == str(base_bins["f16"])
+    quantized = data["quantized"]
+    assert quantized["identical"]["full"] == 2 and quantized["wer_delta"]["full"] == 0
+    assert data["verdict"] in out
+
+
+def test_a_model_whisper_cpp_cannot_run_is_named(random_whisper, samples, tmp_path):
+    [f32] = convert(str(random_whisper()), plan_outputs(tmp_path / "random.bin", ["f32"]))
+    with pytest.raises(WacftError, match="whisper.cpp stopped on .*random.bin"):
+        verify(f32.path, samples[:1])

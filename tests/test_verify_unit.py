@@ -1,0 +1,203 @@
+"""`wacft verify` without whisper.cpp: normalisation, runaway detection, verdicts, JSON, and bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from wacft.cli import main
+from wacft.convert.normalize import basic, english, normalizer
+from wacft.convert.verify import (
+    CONTEXTS,
+    ClipResult,
+    ContextSummary,
+    Heard,
+    ModelResult,
+    Verification,
+    is_runaway,
+    token_cap,
+    verify,
+)
+from wacft.errors import WacftError
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Hello, World!", "hello world"),
+        ("I'm sure they'll say we can't.", "i am sure they will say we can not"),
+        ("Can you book a table for four people at seven?", "can you book a table for 4 people at 7"),
+        ("twenty-one, two thousand and five, one hundred and one", "21 2005 101"),
+        ("one two three", "1 2 3"),  # digits read out one by one stay apart
+        ("It costs $5, or 1,000 pounds: 3%.", "it costs 5 dollars or 1000 pounds 3 percent"),
+        ("[laughter] Um, the colour is grey (inaudible).", "the color is gray"),
+        ("Caf\u00e9 \u201cau lait\u201d, it\u2019s Mr Smith", "cafe au lait it's mister smith"),
+        ("and then, and one", "and then and 1"),
+    ],
+)
+def test_english_normalisation(text, expected):
+    assert english(text) == expected
+
+
+def test_other_languages_are_only_lower_cased_and_stripped():
+    assert basic("\u00c7a va? \u00abTr\u00e8s\u00bb bien, [rire] merci!") == "\u00e7a va tr\u00e8s bien merci"
+    assert normalizer("fr") is basic and normalizer("en") is english
+
+
+@pytest.mark.parametrize(
+    "hypothesis, reference, runaway",
+    [
+        ("what time is it", "what time is it", False),
+        ("what time is it what time is it what time is it", "what time is it", True),
+        ("yes yes yes yes yes yes", "yes", True),
+        ("no no no", "no no no", False),  # said three times, heard three times
+        ("the low world the low world", "hello world", False),  # wrong, but not looping
+        ("a b c d e f g h i j k l m n o", "a b c d e", True),  # far longer than what was said
+        ("", "hello", False),
+    ],
+)
+def test_runaway_outputs(hypothesis, reference, runaway):
+    assert is_runaway(hypothesis, reference) is runaway
+
+
+def test_token_cap_follows_the_clip_and_stops_at_futo_s():
+    assert token_cap(16000) < token_cap(6 * 16000) < token_cap(60 * 16000) == 256
+
+
+def summary(wer, runaways=0, latency=1.0):
+    return ContextSummary(wer, runaways, latency, latency / 2, 100.0)
+
+
+def result(full, dynamic, futo, model="m.bin", words=1000):
+    heard = Heard(100, "hello", 0.0, False, 0.5, 0.2)
+    clips = [ClipResult("Hello.", 1.0, dict.fromkeys(CONTEXTS, heard))]
+    return ModelResult(model, words, {"full": full, "dynamic": dynamic, "futo": futo}, clips)
+
+
+def test_verdict_ready():
+    check = Verification(result(summary(0.10), summary(0.105), summary(0.11)))
+    assert check.ready
+    assert check.verdict == (
+        "Dynamic-context WER within 10% of full context, no runaway outputs: ready for the phone."
+    )
+
+
+def test_verdict_names_what_is_wrong():
+    check = Verification(result(summary(0.12), summary(2.33, runaways=22), summary(0.43, runaways=3)))
+    assert not check.ready
+    assert check.verdict == (
+        "Not ready for the phone: dynamic-context WER 233.0% against 12.0% at full context; 22 runaway outputs at"
+        " dynamic context; futo-context WER 43.0% against 12.0% at full context; 3 runaway outputs at futo context."
+    )
+
+
+def test_one_word_is_not_a_failure():
+    assert Verification(result(summary(0.0), summary(0.009), summary(0.0))).ready
+    assert Verification(result(summary(0.05), summary(0.05 + 1 / 60), summary(0.05), words=60)).ready
+    assert not Verification(result(summary(0.05), summary(0.05 + 2 / 60), summary(0.05), words=60)).ready
+
+
+def test_a_model_that_cannot_transcribe_is_not_ready_however_its_contexts_agree():
+    check = Verification(result(summary(0.9), summary(0.9), summary(0.9)))
+    assert not check.ready and "even at full context" in check.verdict
+
+
+def test_verdict_against_the_base_model():
+    base = result(summary(0.12), summary(2.33, runaways=22), summary(0.43, runaways=3), "base.bin")
+    acft = result(summary(0.12), summary(0.30, runaways=2), summary(0.15), "acft.bin")
+    verdict = Verification(acft, baseline=base).verdict
+    assert verdict.startswith("Not ready for the phone: dynamic-context WER 30.0%")
+    assert verdict.endswith(
+        "At dynamic context it is better than the base model: WER 233.0% -> 30.0%, runaways 22 -> 2."
+    )
+    assert "worse than the base model" in Verification(base, baseline=acft).verdict
+
+
+def test_a_model_trained_too_far_for_the_full_context_is_not_ready():
+    base = result(summary(0.08), summary(2.33, runaways=22), summary(0.43, runaways=3), "base.bin")
+    acft = result(summary(0.32), summary(0.13), summary(0.05), "acft.bin")
+    assert Verification(acft).ready  # on its own, its short contexts are as good as its full one
+    check = Verification(acft, baseline=base)
+    assert not check.ready
+    assert check.verdict.startswith(
+        "Not ready for the phone: full-context WER 32.0% against 8.0% for the base model (training went too far:"
+        " fewer epochs or a lower --lr)."
+    )
+
+
+def test_json_for_the_tui():
+    base = result(summary(0.12), summary(2.33, runaways=22), summary(0.43, runaways=3), "base.bin")
+    check = Verification(result(summary(0.1), summary(0.1), summary(0.1)), baseline=base)
+    data = json.loads(check.to_json())
+    assert data["ready"] is True and data["verdict"] == check.verdict
+    assert data["model"]["contexts"]["dynamic"] == {
+        "wer": 0.1, "runaways": 0, "latency": 1.0, "encoder_latency": 0.5, "audio_ctx": 100.0
+    }
+    assert data["model"]["clips"][0]["heard"]["futo"]["text"] == "hello"
+    assert data["baseline"]["contexts"]["dynamic"]["runaways"] == 22 and data["quantized"] is None
+
+
+def test_table_puts_the_base_model_beside():
+    base = result(summary(0.12), summary(2.33, runaways=22), summary(0.43, runaways=3), "base.bin")
+    lines = Verification(result(summary(0.1), summary(0.1), summary(0.1)), baseline=base).table().splitlines()
+    assert lines[0].split() == [
+        "context", "audio_ctx", "WER", "runaways", "latency", "encoder", "speed-up", "|", "base", "WER", "runaways",
+        "latency",
+    ]
+    assert lines[2].split() == ["dynamic", "100", "10.0%", "0", "1.00s", "0.50s", "1.0x", "|", "233.0%", "22", "1.00s"]
+
+
+def test_no_clips():
+    with pytest.raises(WacftError, match="no clips"):
+        verify("model.bin", [])
+
+
+@pytest.fixture
+def not_ggml(tmp_path):
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"not a model at all" * 10)
+    return path
+
+
+def test_cli_names_a_file_that_is_not_ggml(not_ggml, tmp_path, capsys):
+    assert main(["verify", str(not_ggml), "--dataset", str(tmp_path)]) == 1
+    assert "model.bin is not a whisper.cpp GGML model" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def random_bin(random_whisper, tmp_path_factory):
+    from wacft.convert.convert import convert, plan_outputs
+
+    [out] = convert(str(random_whisper()), plan_outputs(tmp_path_factory.mktemp("m") / "random.bin", ["q8_0"]))
+    return out.path
+
+
+def test_cli_names_a_truncated_baseline(random_bin, tmp_path, capsys):
+    truncated = tmp_path / "base.bin"
+    truncated.write_bytes(random_bin.read_bytes()[:5000])
+    assert main(["verify", str(random_bin), "--baseline", str(truncated), "--dataset", str(tmp_path)]) == 1
+    assert "base.bin ends in the middle of" in capsys.readouterr().err
+
+
+def test_cli_names_an_empty_dataset(random_bin, tmp_path, capsys):
+    (tmp_path / "metadata.csv").write_text("file_name,text\n")
+    assert main(["verify", str(random_bin), "--dataset", str(tmp_path)]) == 1
+    assert "lists no clips" in capsys.readouterr().err
+
+
+def test_cli_names_audio_it_cannot_decode(random_bin, tmp_path, capsys):
+    (tmp_path / "a.wav").write_bytes(b"RIFF not really a wav")
+    (tmp_path / "b.flac").write_bytes(b"")
+    (tmp_path / "metadata.csv").write_text("file_name,sentence\na.wav,hello\nb.flac,world\n")
+    assert main(["verify", str(random_bin), "--dataset", str(tmp_path)]) == 1
+    assert "no usable clips (0 clips (0.00 h of audio); skipped: 2 undecodable audio)" in capsys.readouterr().err
+
+
+def test_verify_imports_neither_torch_nor_transformers():
+    check = (
+        "import sys, wacft.convert.verify, wacft.convert.verify_cli, wacft.acft.data;"
+        "print(','.join(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
