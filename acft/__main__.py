@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from wacft.acft.config import TrainConfig
-from wacft.acft.events import JsonLinesSink
+from wacft.acft.events import STAGE, JsonLinesSink
 from wacft.errors import WacftError
 
 
@@ -19,12 +19,16 @@ def main() -> int:
     args = parser.parse_args()
     sink = JsonLinesSink(sys.stdout)
     try:
-        from wacft.acft.trainer import train
-
-        train(TrainConfig.load(args.config), sink, resume=args.resume)
+        config = TrainConfig.load(args.config)
     except WacftError as e:
-        sink.emit({"type": "error", "message": str(e)})
+        sink.emit({"type": "error", "stage": STAGE, "message": str(e)})
         return 1
+    from wacft.acft.trainer import train
+
+    try:
+        train(config, sink, resume=args.resume)
+    except WacftError:
+        return 1  # train() has sent it as an error event
     return 0
 
 

@@ -47,7 +47,8 @@ class LocalBackend:
         config = replace(config, out=str(out))
         settings, events = out / "run_config.json", out / "events.jsonl"
         settings.write_text(config.to_json())
-        command = [sys.executable, "-m", "wacft.acft", "--config", str(settings), *(["--resume"] if resume else [])]
+        command = [sys.executable, "-m", "wacft.acft", "--config", str(settings)]
+        command += ["--resume"] if resume else []
         with open(events, "ab") as stdout, open(out / "train.log", "ab") as stderr:
             child = subprocess.Popen(command, stdout=stdout, stderr=stderr, start_new_session=True)
         self.children[child.pid] = child

@@ -10,39 +10,44 @@ from wacft.acft.config import TrainConfig
 
 def register(steps: argparse._SubParsersAction) -> None:
     p = steps.add_parser("train", help="ACFT-train a Whisper model so it copes with dynamic audio context")
-    p.add_argument("--model", required=True, help="base model: hub id (openai/whisper-base.en) or local folder")
-    p.add_argument("--dataset", required=True, help="hub dataset id or local audiofolder (audio + metadata.csv)")
+    p.add_argument("--model", required=True, help="base model: hub id (openai/whisper-base.en) or a folder")
+    p.add_argument("--dataset", required=True, help="hub dataset id or a folder of audio + metadata.csv")
     p.add_argument("--out", required=True, help="output folder (checkpoints, then the trained model)")
     p.add_argument("--dataset-config")
-    p.add_argument("--split", default="train")
+    p.add_argument("--split", default=TrainConfig.split)
     p.add_argument("--audio-column")
     p.add_argument("--text-column")
     p.add_argument("--language", help="language of the data, for multilingual models (e.g. en)")
-    p.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
-    p.add_argument("--keep-case", dest="lowercase", action="store_false", help="do not lower-case transcripts")
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-6)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--max-audio-length", type=float, default=29.0, help="skip clips longer than this (seconds)")
+    p.add_argument("--task", default=TrainConfig.task, choices=["transcribe", "translate"])
+    p.add_argument("--keep-case", dest="lowercase", action="store_false", help="don't lower-case transcripts")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr, help="per clip, as published")
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--max-audio-length", type=float, default=TrainConfig.max_audio_length,
+                   help="skip clips longer than this (seconds)")
     p.add_argument("--max-clips", type=int, help="use at most this many clips")
-    p.add_argument("--exact-reference", action="store_true", help="the published loop exactly: batch 1, no cache")
-    p.add_argument("--full-context-share", type=float, default=0.0)
-    p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
-    p.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--exact-reference", action="store_true", help="the published loop: batch 1, no cache")
+    p.add_argument("--full-context-share", type=float, default=TrainConfig.full_context_share,
+                   help="share of batches the student sees at the full 30 s context")
+    p.add_argument("--cache-mb", type=int, default=TrainConfig.cache_mb,
+                   help="memory for what is computed once per clip (reference states, mel frames)")
+    p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every,
+                   help="steps between checkpoints")
+    p.add_argument("--device", default=TrainConfig.device, help="auto, cuda, mps or cpu")
+    p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--push-to", metavar="REPO", help="Hugging Face repo to push the trained model to")
     p.add_argument("--public", dest="private", action="store_false", help="make the pushed repo public")
     p.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
     p.add_argument("--on", choices=["here", "local", "modal"], default="here",
                    help="here: in this process; local: a background process; modal: a Modal GPU")
     p.add_argument("--gpu", default="A100-40GB", help="Modal GPU: A100-40GB, A100-80GB or H100")
-    p.add_argument("--convert", default="q8_0,q5_0", help="with --on modal: types to convert to on the volume")
+    p.add_argument("--convert", default="q8_0,q5_0", help="with --on modal: types to convert to there")
     p.add_argument("--detach", action="store_true", help="launch and return; `wacft watch RUN` follows it")
     p.set_defaults(func=run_train)
 
     p = steps.add_parser("runs", help="list training runs")
     p.set_defaults(func=run_runs)
-    p = steps.add_parser("watch", help="follow a run's progress (a Modal run keeps going if you stop watching)")
+    p = steps.add_parser("watch", help="follow a run's progress (a Modal run goes on if you stop watching)")
     p.add_argument("run")
     p.set_defaults(func=run_watch)
     p = steps.add_parser("cancel", help="stop a run")
@@ -56,7 +61,8 @@ def register(steps: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
+    names = [f.name for f in fields(TrainConfig) if hasattr(args, f.name)]
+    return TrainConfig(**{name: getattr(args, name) for name in names})
 
 
 class TerminalSink:
@@ -70,17 +76,19 @@ class TerminalSink:
 
         if event["type"] == "step":
             if self.bar is None:
-                self.bar = tqdm(total=event["total_steps"], initial=event["step"] - 1, unit="step", desc="ACFT")
+                total, done = event["total_steps"], event["step"] - 1
+                self.bar = tqdm(total=total, initial=done, unit="step", desc="ACFT")
             self.bar.update(event["step"] - self.bar.n)
             self.bar.set_postfix(epoch=f"{event['epoch']}/{event['epochs']}", loss=f"{event['loss']:.4g}",
                                  clips_s=f"{event['clips_per_second']:.1f}")
-        elif event["type"] in ("log", "checkpoint", "error"):
+        elif event["type"] in ("log", "checkpoint"):  # errors: `wacft` prints the one it raises
             message = event.get("message") or f"checkpoint at step {event['step']}"
             (self.bar.write if self.bar else print)(message)
         elif event["type"] == "done":
             if self.bar:
                 self.bar.close()
-            print(f"trained model in {event['out']} (final loss {event['final_loss']:.4g});"
+            loss = "n/a" if event["final_loss"] is None else f"{event['final_loss']:.4g}"
+            print(f"trained model in {event['out']} (final loss {loss});"
                   f" next: wacft convert {event['out']} --out model.bin --type q5_0")
 
 
@@ -109,7 +117,8 @@ def run_train(args: argparse.Namespace) -> None:
 
         backend = LocalBackend()
         record = backend.launch(config, resume=args.resume)
-    print(f"run {record.id} started ({args.on}); `wacft watch {record.id}` follows it, `wacft cancel` stops it")
+    print(f"run {record.id} started ({args.on}); `wacft watch {record.id}` follows it,"
+          f" `wacft cancel {record.id}` stops it")
     if not args.detach:
         watch_in_terminal(backend, record)
 
@@ -123,7 +132,8 @@ def run_runs(args: argparse.Namespace) -> None:
     if not records:
         print("no runs yet: start one with `wacft train`")
     for r in records:
-        progress = f"step {r.last['step']}/{r.last['total_steps']} loss {r.last['loss']:.4g}" if r.last else ""
+        last = r.last
+        progress = f"step {last['step']}/{last['total_steps']} loss {last['loss']:.4g}" if last else ""
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
         print(f"{r.id}  {r.backend:5}  {r.status:9}  {started}  {r.config['model']}  {progress}")
 

@@ -29,7 +29,7 @@ class TrainConfig:
     max_clips: int | None = None
     exact_reference: bool = False  # batch 1, no cache: the published loop, for comparisons
     full_context_share: float = 0.0  # share of batches the student sees at the full 1500 context
-    reference_cache_mb: int = 2048  # memory for the frozen reference's hidden states
+    cache_mb: int = 4096  # memory (on the training device) for each clip's reference states and features
     checkpoint_every: int = 200  # steps
     device: str = "auto"
     seed: int = 0
@@ -45,9 +45,12 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise WacftError(f"Unknown training settings {sorted(unknown)}; remove them from the run's config.")
+            raise WacftError(f"Unknown training settings {sorted(unknown)}; remove them from the config.")
         return cls(**data)
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
-        return cls.from_json(path.read_text())
+        try:
+            return cls.from_json(path.read_text())
+        except (OSError, ValueError, TypeError) as e:
+            raise WacftError(f"The run's config {path} cannot be read ({e}); write it with to_json().") from e

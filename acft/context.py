@@ -20,12 +20,9 @@ def base_context(seconds: float) -> int:
     return int(round(POSITIONS_PER_SECOND * seconds))
 
 
-def jitter_band(seconds: float) -> tuple[int, int]:
-    """The contexts the reference may draw for a clip, as a half-open range [low, high)."""
-    n = base_context(seconds)
-    spread = min(MAX_JITTER, n // 3)
-    low, high = clamp(n - spread), clamp(n + spread)
-    return (low, high) if high > low else (low, low + 1)  # clips under 60 ms have no spread
+def spread(n: int) -> int:
+    """The published jitter is uniform in [-spread, spread)."""
+    return min(MAX_JITTER, n // 3)
 
 
 def clamp(n: int) -> int:
@@ -34,8 +31,17 @@ def clamp(n: int) -> int:
 
 
 def draw_context(seconds: float, rng: random.Random) -> int:
-    low, high = jitter_band(seconds)
-    return rng.randrange(low, high)
+    """The published rule, clamped: round(50 L) + jitter. Clips under 60 ms have no jitter to draw."""
+    n = base_context(seconds)
+    s = spread(n)
+    return clamp(n + rng.randrange(-s, s) if s else n)
+
+
+def jitter_band(seconds: float) -> tuple[int, int]:
+    """Every context draw_context can give a clip, as a half-open range [low, high)."""
+    n = base_context(seconds)
+    s = spread(n)
+    return clamp(n - s), clamp(n + max(s - 1, 0)) + 1
 
 
 @dataclass(frozen=True)
@@ -65,5 +71,6 @@ def bucket(
         batches.append(Batch(tuple(members), rng.randrange(low, high)))
     rng.shuffle(batches)
     if full_context_share > 0:
-        batches = [Batch(b.indices, FULL_CONTEXT) if rng.random() < full_context_share else b for b in batches]
+        full = [rng.random() < full_context_share for _ in batches]
+        batches = [Batch(b.indices, FULL_CONTEXT) if f else b for b, f in zip(batches, full, strict=True)]
     return batches

@@ -1,7 +1,9 @@
 """Training clips from a Hugging Face hub dataset or a local audiofolder, decoded without FFmpeg.
 
 A local folder follows the `audiofolder` convention: audio files plus `metadata.csv` or `metadata.jsonl`
-naming each file (`file_name`) and its transcript.
+naming each file (`file_name`) and its transcript. Only each file's header is read up front (its length
+decides its context and whether it is skipped); the audio is decoded when a batch needs it, so a dataset
+never sits decoded in memory.
 """
 
 from __future__ import annotations
@@ -16,22 +18,46 @@ from pathlib import Path
 
 import numpy as np
 
-from wacft.audio import SAMPLE_RATE, load_audio, to_whisper_audio
+from wacft.audio import load_audio, to_whisper_audio
 from wacft.errors import WacftError
 
 TEXT_COLUMNS = ("text", "sentence", "transcription", "raw_transcription", "normalized_text", "transcript")
 AUDIO_COLUMNS = ("audio", "file_name", "path", "file")
 METADATA_FILES = ("metadata.csv", "metadata.jsonl")
+UNDECODABLE = "undecodable audio"
+
+
+def decode(source: Path | bytes) -> np.ndarray:
+    """An audio file, or an encoded file's bytes, as float32 mono at 16 kHz."""
+    if isinstance(source, Path):
+        return load_audio(source)
+    import soundfile
+
+    try:
+        samples, rate = soundfile.read(io.BytesIO(source), dtype="float32")
+    except (soundfile.LibsndfileError, RuntimeError) as e:
+        raise WacftError(f"A clip of the dataset cannot be decoded ({e}); use wav, flac, ogg or mp3.") from e
+    return to_whisper_audio(samples, rate)
+
+
+def duration(source: Path | bytes) -> float:
+    """Seconds of audio, from the file's header alone."""
+    import soundfile
+
+    info = soundfile.info(source if isinstance(source, Path) else io.BytesIO(source))
+    return info.frames / info.samplerate
 
 
 @dataclass
 class Clip:
-    audio: np.ndarray  # float32, 16 kHz mono
+    source: Path | bytes  # an audio file, or an encoded file's bytes (hub datasets)
     text: str
+    seconds: float
 
     @property
-    def seconds(self) -> float:
-        return len(self.audio) / SAMPLE_RATE
+    def audio(self) -> np.ndarray:
+        """Decoded afresh on each use."""
+        return decode(self.source)
 
 
 @dataclass
@@ -45,7 +71,8 @@ class Clips:
         return f"{len(self.clips)} clips ({hours:.2f} h of audio); skipped: {skipped}"
 
 
-def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], kind: str, name: str) -> str:
+def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], kind: str, name: str
+                ) -> str:
     if wanted:
         if wanted not in columns:
             raise WacftError(f"{name} has no {kind} column {wanted!r}; its columns are {', '.join(columns)}.")
@@ -54,8 +81,8 @@ def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, .
         if candidate in columns:
             return candidate
     raise WacftError(
-        f"{name} has no {kind} column (looked for {', '.join(candidates)}); its columns are {', '.join(columns)};"
-        f" name the right one with --{kind}-column."
+        f"{name} has no {kind} column (looked for {', '.join(candidates)}); its columns are"
+        f" {', '.join(columns)}; name the right one with --{kind}-column."
     )
 
 
@@ -75,12 +102,11 @@ def _local_examples(folder: Path, audio_column: str | None, text_column: str | N
     audio = pick_column(columns, audio_column, AUDIO_COLUMNS, "audio", str(folder))
     text = pick_column(columns, text_column, TEXT_COLUMNS, "text", str(folder))
     for row in rows:
-        yield (lambda p=folder / row[audio]: load_audio(p)), row[text]
+        yield folder / row[audio], row[text]
 
 
 def _hub_examples(config) -> Iterator[tuple]:
     import datasets
-    import soundfile
 
     try:
         ds = datasets.load_dataset(config.dataset, config.dataset_config, split=config.split, streaming=True)
@@ -92,23 +118,17 @@ def _hub_examples(config) -> Iterator[tuple]:
     audio = pick_column(columns, config.audio_column, AUDIO_COLUMNS, "audio", config.dataset)
     text = pick_column(columns, config.text_column, TEXT_COLUMNS, "text", config.dataset)
     # decode=False hands over the file's bytes; soundfile decodes them, so no FFmpeg/torchcodec is needed
-    ds = ds.cast_column(audio, datasets.Audio(decode=False))
-    for row in ds:
-        def decode(value=row[audio]):
-            source = io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"]
-            try:
-                samples, rate = soundfile.read(source, dtype="float32")
-            except (soundfile.LibsndfileError, RuntimeError) as e:
-                raise WacftError(f"A clip of {config.dataset} cannot be decoded ({e}).") from e
-            return to_whisper_audio(samples, rate)
-
-        yield decode, row[text]
+    for row in ds.cast_column(audio, datasets.Audio(decode=False)):
+        value = row[audio]
+        yield value["bytes"] or Path(value["path"]), row[text]
 
 
 def load_clips(config) -> Clips:
     """Every usable clip of the dataset, with counts of what was skipped and why. `config` is anything with
     dataset, dataset_config, split, audio_column, text_column, max_clips and max_audio_length: a TrainConfig,
     or the parsed arguments of `wacft verify`."""
+    import soundfile
+
     folder = Path(config.dataset).expanduser()
     if config.dataset.startswith(("/", ".", "~")) and not folder.exists():
         raise WacftError(f"There is no folder {folder}; check the path to your recordings.")
@@ -117,22 +137,25 @@ def load_clips(config) -> Clips:
     else:  # a hub id, or a folder `datasets` reads itself (parquet, arrow, csv files)
         examples = _hub_examples(config)
     result = Clips([])
-    for decode, text in examples:
+    for source, text in examples:
         if config.max_clips and len(result.clips) >= config.max_clips:
             break
         text = (text or "").strip()
         if not text:
             result.skipped["empty transcript"] += 1
             continue
-        try:
-            audio = decode()
-        except WacftError:
-            result.skipped["undecodable audio"] += 1
+        if isinstance(source, Path) and not source.is_file():
+            result.skipped["missing audio file"] += 1
             continue
-        if len(audio) / SAMPLE_RATE > config.max_audio_length:
+        try:
+            seconds = duration(source)
+        except (soundfile.LibsndfileError, RuntimeError):
+            result.skipped[UNDECODABLE] += 1
+            continue
+        if seconds > config.max_audio_length:
             result.skipped[f"over {config.max_audio_length:g} s"] += 1
             continue
-        result.clips.append(Clip(audio, text))
+        result.clips.append(Clip(source, text, seconds))
     if not result.clips:
         raise WacftError(f"{config.dataset} has no usable clips ({result.summary()}); check the dataset.")
     return result

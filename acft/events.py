@@ -1,9 +1,9 @@
 """One stream of training events for every consumer: the CLI's progress bar, the TUI, a Modal queue.
 
-An event is a small JSON-ready dict with a `type`:
-- `step`: step, total_steps, epoch, epochs, stage, loss, lr, context, clips, audio_seconds,
-  clips_per_second, eta_seconds
-- `log`: message; `checkpoint`: path, step; `done`: out, final_loss; `error`: message
+An event is a small JSON-ready dict with a `type`; all but `log` name the `stage` too:
+- `step`: step, total_steps, epoch, epochs, loss (this step's, before its update), lr, context (the
+  student's encoder positions), clips and audio_seconds (seen so far), clips_per_second, eta_seconds
+- `log`: message; `checkpoint`: path, step; `done`: out, final_loss; `error`: message (one sentence)
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Protocol, TextIO
+
+STAGE = "acft"  # what every event of this training stage names as its `stage`
 
 
 class EventSink(Protocol):

@@ -33,7 +33,8 @@ def check_ready() -> None:
 
     if not modal_token_configured():
         raise WacftError(
-            "No Modal token is configured; run `modal token new` (or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET)."
+            "No Modal token is configured; run `modal token new` (or set MODAL_TOKEN_ID and"
+            " MODAL_TOKEN_SECRET)."
         )
     try:
         modal.Secret.from_name(modal_jobs.SECRET_NAME).hydrate()
@@ -62,7 +63,8 @@ class ModalBackend:
         self.jobs = modal_jobs
         self.gpu = gpu or modal_jobs.DEFAULT_GPU
         if self.gpu not in modal_jobs.GPUS:
-            raise WacftError(f"{self.gpu} is not a GPU wacft runs on; pick one of {', '.join(modal_jobs.GPUS)}.")
+            gpus = ", ".join(modal_jobs.GPUS)
+            raise WacftError(f"{self.gpu} is not a GPU wacft runs on; pick one of {gpus}.")
 
     def upload_dataset(self, config: TrainConfig) -> TrainConfig:
         """A local folder goes to the volume once (by content hash); the job then reads it from there."""
@@ -138,9 +140,11 @@ class ModalBackend:
             if e.type == FileEntryType.FILE and "checkpoint" not in e.path
         ]
         if only:
-            entries = [e for e in entries if e.path.endswith(f"model_{only}.bin") or e.path.endswith("model.bin")]
+            entries = [e for e in entries if e.path.endswith((f"model_{only}.bin", "model.bin"))]
         if not entries:
-            raise WacftError(f"Run {record.id} has nothing to fetch yet; `wacft watch {record.id}` shows its progress.")
+            raise WacftError(
+                f"Run {record.id} has nothing to fetch yet; `wacft watch {record.id}` shows its progress."
+            )
         written = []
         for entry in entries:
             target = dest / os.path.relpath(entry.path, remote.strip("/"))

@@ -1,36 +1,68 @@
-"""The trained model's card, and its optional push to the Hugging Face hub (private unless asked)."""
+"""What the output folder carries beside the trained weights (the base model's own tokenizer and processor
+files, a model card), and its optional push to the Hugging Face hub (private unless asked)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from wacft.acft.events import EventSink, log
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
 
+# copied as the base model has them, so that every reader of the base (transformers 4 and 5, whisper.cpp's
+# own converter, `wacft convert`) reads the output too
+PROCESSOR_FILES = (
+    "preprocessor_config.json", "processor_config.json", "tokenizer.json", "tokenizer_config.json",
+    "vocab.json", "merges.txt", "added_tokens.json", "special_tokens_map.json", "normalizer.json",
+)
+
 CARD = """---
-base_model: {model}
-tags: [whisper, acft, whisper.cpp, futo-keyboard]
+{base_model}tags: [whisper, acft, whisper.cpp, futo-keyboard]
 ---
 # {name}
 
 {model} fine-tuned with ACFT (audio context fine-tuning) by wacft, so that it stays accurate when
 whisper.cpp runs it with a dynamic audio context, as FUTO Keyboard's voice input does.
 
-- dataset: {dataset} (split {split}), {clips} clips
-- settings: {epochs} epochs, learning rate {lr:g}, batch {batch}, {mode}, clips up to {max_len:g} s
+- base model: {model}
+- dataset: {dataset}, {clips} clips of up to {max_len:g} s
+- settings: {epochs} epochs, learning rate {lr:g} per clip, {mode}
 - final loss: {loss}
 
 Convert it for whisper.cpp with `wacft convert`.
 """
 
 
+def processor_files(model: str) -> list[Path]:
+    """The base model's tokenizer and processor files: from its folder, or from the hub's cache."""
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(model, allow_patterns=list(PROCESSOR_FILES)))
+    return [folder / name for name in PROCESSOR_FILES if (folder / name).is_file()]
+
+
+def copy_files(files: list[Path], folder: Path) -> None:
+    for path in files:
+        shutil.copyfile(path, folder / path.name)
+
+
 def write_model_card(folder: Path, config, final_loss: float | None, n_clips: int) -> None:
+    on_hub = not Path(config.model).expanduser().is_dir()  # the card's metadata takes hub ids only
+    dataset = " ".join(filter(None, (config.dataset, config.dataset_config, f"(split {config.split})")))
+    if config.exact_reference:
+        mode = "the exact published loop (one clip a step)"
+    else:
+        mode = f"length-bucketed batches of {config.batch_size}"
+        if config.full_context_share:
+            mode += f", {config.full_context_share:.0%} of them at full context"
     card = CARD.format(
-        model=config.model, name=Path(config.out).name, dataset=config.dataset, split=config.split, clips=n_clips,
-        epochs=config.epochs, lr=config.lr, batch=1 if config.exact_reference else config.batch_size,
-        mode="exact published loop" if config.exact_reference else "length-bucketed batches",
-        max_len=config.max_audio_length, loss="n/a" if final_loss is None else f"{final_loss:.6g}",
+        base_model=f"base_model: {config.model}\n" if on_hub else "", name=Path(config.out).name,
+        model=config.model, dataset=dataset, clips=n_clips, max_len=config.max_audio_length,
+        epochs=config.epochs, lr=config.lr, mode=mode,
+        loss="n/a" if final_loss is None else f"{final_loss:.6g}",
     )
     write_bytes_atomic(folder / "README.md", card.encode())
 
@@ -51,11 +83,14 @@ def check_push_access(repo: str, private: bool) -> None:
     try:
         api.create_repo(repo, private=private, exist_ok=True)
     except HfHubHTTPError as e:
-        raise WacftError(f"Your Hugging Face token cannot write to {repo}; use a write token or another repo.") from e
+        raise WacftError(
+            f"Your Hugging Face token cannot write to {repo}; use a write token or another repo."
+        ) from e
 
 
-def push(folder: Path, repo: str, sink: EventSink) -> None:
+def push(folder: Path, repo: str, files: list[str], sink: EventSink) -> None:
+    """Only the model's own files: the output folder may also hold a run's logs and converted .bin files."""
     from huggingface_hub import HfApi
 
-    HfApi().upload_folder(repo_id=repo, folder_path=str(folder), ignore_patterns=[".*", "checkpoint/*"])
+    HfApi().upload_folder(repo_id=repo, folder_path=str(folder), allow_patterns=files)
     log(sink, f"pushed to https://huggingface.co/{repo}")

@@ -65,5 +65,6 @@ def load_run(run_id: str) -> RunRecord:
 
 def list_runs() -> list[RunRecord]:
     folder = runs_dir()
-    records = [RunRecord(**json.loads(p.read_text())) for p in folder.glob("*.json")] if folder.is_dir() else []
+    paths = folder.glob("*.json") if folder.is_dir() else []
+    records = [RunRecord(**json.loads(p.read_text())) for p in paths]
     return sorted(records, key=lambda r: r.created, reverse=True)

@@ -1,6 +1,7 @@
 """Training data: local audiofolders, `datasets` folders (the hub code path), formats, prefixes, refusals."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,6 +61,17 @@ def test_a_datasets_folder_goes_through_the_hub_path(speak, tmp_path):
     table.to_parquet(str(tmp_path / "data" / "train-00000.parquet"))
     clips = load_clips(settings(tmp_path))
     assert [c.text for c in clips.clips] == texts and 0.5 < clips.clips[0].seconds < 4
+    assert len(clips.clips[0].audio) == round(clips.clips[0].seconds * 16000)  # decoded from the bytes
+
+
+def test_only_headers_are_read_up_front_and_missing_files_are_counted(speak, tmp_path):
+    soundfile.write(tmp_path / "a.flac", soundfile.read(speak("Good morning."))[0], 16000, format="FLAC")
+    (tmp_path / "metadata.csv").write_text("file_name,text\na.flac,Good morning.\ngone.wav,Hello.\n")
+    clips = load_clips(settings(tmp_path))
+    [clip] = clips.clips
+    assert clips.skipped == {"missing audio file": 1}
+    assert isinstance(clip.source, Path)  # what a clip holds: where its audio is, not the samples
+    assert len(clip.audio) == round(clip.seconds * 16000) and clip.audio.dtype == np.float32
 
 
 def test_multilingual_prefix_carries_language_and_task(tiny_en_dir):
@@ -68,7 +80,7 @@ def test_multilingual_prefix_carries_language_and_task(tiny_en_dir):
     from wacft.acft.data import Clip
 
     processor = WhisperProcessor.from_pretrained(tiny_en_dir)
-    clip = [Clip(np.zeros(16000, np.float32), "Hello There")]
+    clip = [Clip(Path("unused.wav"), "Hello There", 1.0)]
     english = tokenize(processor, clip, settings("x"), multilingual=False)[0]
     assert english[:2] == [50257, 50362] and english[-1] == 50256  # sot, notimestamps ... eot
     assert processor.tokenizer.decode(english[2:-1]) == "hello there"  # lower-cased, as published
@@ -85,7 +97,8 @@ def test_push_without_hub_access_fails_before_training(tiny_en_dir, tmp_path, mo
     (tmp_path / "a.wav").write_bytes(speak("Good morning.").read_bytes())
     (tmp_path / "metadata.csv").write_text("file_name,text\na.wav,Good morning.\n")
     events = []
-    config = TrainConfig(model=str(tiny_en_dir), dataset=str(tmp_path), out=str(tmp_path / "out"), push_to="me/x")
+    config = TrainConfig(model=str(tiny_en_dir), dataset=str(tmp_path), out=str(tmp_path / "out"),
+                         push_to="me/x")
     with pytest.raises(WacftError, match="hf auth login"):
         train(config, CallbackSink(events.append))
     assert not any(e["type"] == "step" for e in events)

@@ -10,20 +10,24 @@ from wacft.acft.context import FULL_CONTEXT, MAX_JITTER, base_context, bucket, d
 from wacft.acft.model import decoder_states, encode, masked_mse, reference_states
 
 
-@pytest.mark.parametrize("seconds", [0.02, 0.5, 1.0, 2.9, 3.0, 5.0, 12.34, 28.9, 29.0])
+@pytest.mark.parametrize("seconds", [0.01, 0.02, 0.05, 0.5, 1.0, 2.9, 3.0, 5.0, 12.34, 28.9, 29.0])
 def test_context_and_jitter_follow_the_published_rule(seconds):
-    n = base_context(seconds)
-    assert n == round(50 * seconds)
-    low, high = jitter_band(seconds)
-    spread = min(MAX_JITTER, n // 3)
-    assert low == max(1, n - spread) and high == min(FULL_CONTEXT, max(n + spread, low + 1))
-    draws = {draw_context(seconds, random.Random(k)) for k in range(300)}
-    assert all(1 <= d <= FULL_CONTEXT and low <= d < high for d in draws)
+    """n = round(50 L) + jitter, jitter uniform in [-min(64, n//3), min(64, n//3)), clamped to [1, 1500]."""
+    n = round(50 * seconds)
+    assert base_context(seconds) == n
+    s = min(MAX_JITTER, n // 3)
+    published = {min(max(n + j, 1), FULL_CONTEXT) for j in range(-s, s)} or {max(n, 1)}
+    draws = {draw_context(seconds, random.Random(k)) for k in range(2000)}
+    assert draws == published
+    assert set(range(*jitter_band(seconds))) == published
 
 
 def test_long_clips_never_ask_for_more_than_1500_positions():
-    """The published loop draws up to 1450 + 63 for a 29 s clip, past the encoder's 1500 positions."""
-    assert max(draw_context(29.0, random.Random(k)) for k in range(500)) <= FULL_CONTEXT
+    """The published loop draws up to 1450 + 63 for a 29 s clip, past the encoder's 1500 positions: clamped,
+    those draws become 1500 (the context they asked for, as far as it goes)."""
+    draws = [draw_context(29.0, random.Random(k)) for k in range(2000)]
+    assert max(draws) == FULL_CONTEXT and draws.count(FULL_CONTEXT) > 2000 * 10 / 128
+    assert jitter_band(29.0) == (1386, FULL_CONTEXT + 1)
 
 
 def test_short_dictations_keep_their_short_context():
@@ -83,7 +87,27 @@ def test_loss_is_zero_for_the_same_weights_at_full_context(model):
         student = decoder_states(model, tokens, encode(model.encoder, features, FULL_CONTEXT))
         assert student.shape[0] == model.config.decoder_layers + 1
         assert masked_mse(student, reference_states(model, features, tokens), mask).item() == 0.0
-        assert masked_mse(student, reference_states(model, features, tokens) + 1, mask).item() == pytest.approx(1.0)
+        shifted = reference_states(model, features, tokens) + 1
+        assert masked_mse(student, shifted, mask).item() == pytest.approx(1.0)
+
+
+def test_without_padding_the_loss_is_the_published_one(model):
+    """FUTO's loop: MSELoss over every decoder hidden state concatenated, student at n, reference at 1500
+    through transformers' own encoder."""
+    features = torch.randn(1, model.config.num_mel_bins, 3000)
+    tokens = torch.tensor([[50257, 50362, 11, 50256]])
+    with torch.no_grad():
+        partial = encode(model.encoder, features, 120)
+        full = model.encoder(features).last_hidden_state
+        student, reference = (
+            model.decoder(tokens, encoder_hidden_states=encoded, output_hidden_states=True).hidden_states
+            for encoded in (partial, full)
+        )
+        published = torch.nn.MSELoss()(torch.cat(student, 0), torch.cat(reference, 0))
+        everything = torch.ones_like(tokens, dtype=torch.bool)
+        ours = masked_mse(decoder_states(model, tokens, partial), reference_states(model, features, tokens),
+                          everything)
+    torch.testing.assert_close(ours, published)
 
 
 def test_padding_is_masked_out_of_the_loss(model):
