@@ -118,11 +118,14 @@ def _launch_and_watch(config: TrainConfig, gpu: str, convert: str) -> None:
 def acft(
     model: str, dataset: str, epochs: int = 8, lr: float = 1e-6, max_audio_length: float = 29.0,
     push_to: str = "", language: str = "", dataset_config: str = "", split: str = "train", gpu: str = DEFAULT_GPU,
-    convert: str = "q8_0,q5_0",
+    convert: str = "q8_0,q5_0", finetune_epochs: int = 0, objective: str = "two-stage", finetune_lr: float = 0.0,
+    freeze_encoder: bool = False, spec_augment: bool = False, eval_split: str = "",
 ):
     config = TrainConfig(
         model=model, dataset=dataset, out="", epochs=epochs, lr=lr, max_audio_length=max_audio_length,
         push_to=push_to or None, language=language or None, dataset_config=dataset_config or None, split=split,
+        finetune_epochs=finetune_epochs, objective=objective, finetune_lr=finetune_lr or None,
+        freeze_encoder=freeze_encoder, spec_augment=spec_augment, eval_split=eval_split or None,
     )
     _launch_and_watch(config, gpu, convert)
 

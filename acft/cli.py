@@ -20,8 +20,22 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--language", help="language of the data, for multilingual models (e.g. en)")
     p.add_argument("--task", default=TrainConfig.task, choices=["transcribe", "translate"])
     p.add_argument("--keep-case", dest="lowercase", action="store_false", help="don't lower-case transcripts")
-    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    p.add_argument("--lr", type=float, default=TrainConfig.lr, help="per clip, as published")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="ACFT epochs")
+    p.add_argument("--lr", type=float, default=TrainConfig.lr, help="ACFT learning rate per clip, as published")
+    stage1 = p.add_argument_group("stage 1: learn the data's words before ACFT (off unless --finetune-epochs)")
+    stage1.add_argument("--finetune-epochs", type=int, default=TrainConfig.finetune_epochs,
+                        help="epochs of training on the transcripts before ACFT")
+    stage1.add_argument("--objective", choices=["two-stage", "joint"], default=TrainConfig.objective,
+                        help="two-stage: cross-entropy, then ACFT from that model; joint: cross-entropy at the"
+                             " clip's own context plus an ACFT term towards the base model")
+    stage1.add_argument("--finetune-lr", type=float, help="default: the usual rate for the model's size")
+    stage1.add_argument("--joint-weight", type=float, default=TrainConfig.joint_weight,
+                        help="weight of the ACFT term in the joint objective")
+    stage1.add_argument("--freeze-encoder", action="store_true", help="train the decoder only")
+    stage1.add_argument("--spec-augment", action="store_true", help="mask time and frequency bands")
+    stage1.add_argument("--eval-split", help="score each epoch on this split (default: hold out a slice)")
+    stage1.add_argument("--eval-share", type=float, default=TrainConfig.eval_share,
+                        help="share of the data held out to score each epoch")
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--max-audio-length", type=float, default=TrainConfig.max_audio_length,
                    help="skip clips longer than this (seconds)")
@@ -77,7 +91,8 @@ class TerminalSink:
         if event["type"] == "step":
             if self.bar is None:
                 total, done = event["total_steps"], event["step"] - 1
-                self.bar = tqdm(total=total, initial=done, unit="step", desc="ACFT")
+                self.bar = tqdm(total=total, initial=done, unit="step")
+            self.bar.set_description(event["stage"])
             self.bar.update(event["step"] - self.bar.n)
             self.bar.set_postfix(epoch=f"{event['epoch']}/{event['epochs']}", loss=f"{event['loss']:.4g}",
                                  clips_s=f"{event['clips_per_second']:.1f}")

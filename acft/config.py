@@ -22,8 +22,17 @@ class TrainConfig:
     language: str | None = None  # multilingual models: e.g. "en"; the prefix then carries it
     task: str = "transcribe"
     lowercase: bool = True  # the published loop lower-cases transcripts
-    epochs: int = 8
-    lr: float = 1e-6
+    epochs: int = 8  # ACFT epochs
+    lr: float = 1e-6  # ACFT, per clip
+    # stage 1 (off at 0): learn the data's words with cross-entropy before ACFT
+    finetune_epochs: int = 0
+    objective: str = "two-stage"  # or "joint": stage 1 adds an ACFT term towards the frozen base model
+    finetune_lr: float | None = None  # None: the usual rate for the model's size
+    joint_weight: float = 1.0  # weight of the ACFT term in the joint objective
+    freeze_encoder: bool = False  # stage 1 trains the decoder only
+    spec_augment: bool = False  # stage 1 masks time and frequency bands of the features
+    eval_split: str | None = None  # stage 1 scores this split each epoch; None: a held-out slice of the data
+    eval_share: float = 0.1  # that slice's share of the data (at most MAX_EVAL_CLIPS clips)
     batch_size: int = 8
     max_audio_length: float = 29.0
     max_clips: int | None = None

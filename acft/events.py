@@ -3,7 +3,10 @@
 An event is a small JSON-ready dict with a `type`; all but `log` name the `stage` too:
 - `step`: step, total_steps, epoch, epochs, loss (this step's, before its update), lr, context (the
   student's encoder positions), clips and audio_seconds (seen so far), clips_per_second, eta_seconds
-- `log`: message; `checkpoint`: path, step; `done`: out, final_loss; `error`: message (one sentence)
+- `eval` (stage 1, each epoch): epoch, loss and wer on the held-out clips, best (this epoch is the best yet)
+- `log`: message; `checkpoint`: path, step; `done`: out, final_loss, contexts ([lowest, highest] student
+  context), best (stage 1's kept epoch); `error`: message (one sentence)
+A stage is `finetune` or `joint` (stage 1, when the run has one), then `acft`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TextIO
 
-STAGE = "acft"  # what every event of this training stage names as its `stage`
+STAGE = "acft"  # the ACFT stage's name in events
 
 
 class EventSink(Protocol):

@@ -27,7 +27,8 @@ whisper.cpp runs it with a dynamic audio context, as FUTO Keyboard's voice input
 
 - base model: {model}
 - dataset: {dataset}, {clips} clips of up to {max_len:g} s
-- settings: {epochs} epochs, learning rate {lr:g} per clip, {mode}
+{stage1}- ACFT: {epochs} epochs, learning rate {lr:g} per clip, {mode}
+- contexts seen by the student: {contexts}
 - final loss: {loss}
 
 Convert it for whisper.cpp with `wacft convert`.
@@ -49,7 +50,8 @@ def copy_files(files: list[Path], folder: Path) -> None:
         shutil.copyfile(path, folder / path.name)
 
 
-def write_model_card(folder: Path, config, final_loss: float | None, n_clips: int) -> None:
+def write_model_card(folder: Path, config, progress, n_clips: int) -> None:
+    """`progress` is the run's end state: its final loss, stage 1's best epoch and the contexts covered."""
     on_hub = not Path(config.model).expanduser().is_dir()  # the card's metadata takes hub ids only
     dataset = " ".join(filter(None, (config.dataset, config.dataset_config, f"(split {config.split})")))
     if config.exact_reference:
@@ -58,11 +60,19 @@ def write_model_card(folder: Path, config, final_loss: float | None, n_clips: in
         mode = f"length-bucketed batches of {config.batch_size}"
         if config.full_context_share:
             mode += f", {config.full_context_share:.0%} of them at full context"
+    stage1 = ""
+    if config.finetune_epochs:
+        objective = "cross-entropy" if config.objective == "two-stage" else "cross-entropy + ACFT (joint)"
+        best = progress.best
+        kept = f"; kept epoch {best['epoch']} (held-out WER {best['wer']:.1%})" if best else ""
+        stage1 = f"- stage 1: {config.finetune_epochs} epochs of {objective} on the transcripts{kept}\n"
+    low_high = progress.contexts
+    contexts = f"{low_high[0]}-{low_high[1]} positions (20 ms each)" if low_high else "full context only"
     card = CARD.format(
         base_model=f"base_model: {config.model}\n" if on_hub else "", name=Path(config.out).name,
         model=config.model, dataset=dataset, clips=n_clips, max_len=config.max_audio_length,
-        epochs=config.epochs, lr=config.lr, mode=mode,
-        loss="n/a" if final_loss is None else f"{final_loss:.6g}",
+        epochs=config.epochs, lr=config.lr, mode=mode, stage1=stage1, contexts=contexts,
+        loss="n/a" if progress.loss is None else f"{progress.loss:.6g}",
     )
     write_bytes_atomic(folder / "README.md", card.encode())
 

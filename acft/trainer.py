@@ -1,5 +1,7 @@
-"""The ACFT loop: a frozen reference at full context teaches a student that sees only the audio's own
-context, by matching every decoder hidden state. Checkpointed, resumable, and reporting as it goes."""
+"""The training run: an optional stage 1 that teaches the model the data's words (cross-entropy, or the
+joint objective), then the ACFT loop: a frozen reference at full context teaches a student that sees only
+the audio's own context, by matching every decoder hidden state. One run, one event stream, checkpoints and
+resume across the stages."""
 
 from __future__ import annotations
 
@@ -10,17 +12,19 @@ import random
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wacft.acft import finetune
 from wacft.acft.config import TrainConfig
-from wacft.acft.context import Batch, bucket, draw_context, jitter_band
+from wacft.acft.context import FULL_CONTEXT, Batch, bucket, draw_context, jitter_band
 from wacft.acft.data import Clip, load_clips
 from wacft.acft.events import STAGE, EventSink, log
+from wacft.acft.finetune import Score
 from wacft.acft.model import decoder_states, encode, fit_frames, masked_mse, reference_states
 from wacft.acft.publish import check_push_access, copy_files, processor_files, push, write_model_card
 from wacft.atomic import write_bytes_atomic
@@ -31,6 +35,7 @@ from wacft.pipeline import ordered_map
 CHECKPOINT = "checkpoint"
 # a checkpoint is written under NEW and swapped in; the one it replaces waits under OLD until it is in place
 NEW, OLD = f".{CHECKPOINT}.new", f".{CHECKPOINT}.old"
+BEST = ".stage1-best.safetensors"  # stage 1's best epoch: ACFT's reference, kept until the run ends
 MULTILINGUAL_VOCAB = 51865  # as openai/whisper decides it: a vocabulary this large has language tokens
 FUTO_WIDEST = 768  # FUTO Keyboard runs tiny, base and small (d_model 384, 512, 768)
 PREFETCH = 2  # batches decoded and featurised ahead of the training step
@@ -53,10 +58,38 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
-def epoch_batches(config: TrainConfig, seconds: list[float], epoch: int) -> list[Batch]:
-    """The batches of one epoch, a pure function of (seed, epoch): what makes resume exact."""
-    rng = random.Random(f"{config.seed}:{epoch}")
-    if config.exact_reference:  # the published loop: one clip a step, shuffled, its own jittered context
+@dataclass(frozen=True)
+class Stage:
+    name: str  # "finetune", "joint" or "acft": each event names it
+    epochs: int
+    words: bool  # cross-entropy on the transcripts
+    distil: float  # weight of the ACFT term towards the frozen reference (0: none)
+
+
+def plan_stages(config: TrainConfig) -> list[Stage]:
+    if config.objective not in ("two-stage", "joint"):
+        raise WacftError(f"{config.objective!r} is not a training objective; use two-stage or joint.")
+    stages = []
+    if config.finetune_epochs > 0:
+        joint = config.objective == "joint"
+        stages.append(Stage("joint" if joint else "finetune", config.finetune_epochs, True,
+                            config.joint_weight if joint else 0.0))
+    if config.epochs > 0:
+        stages.append(Stage(STAGE, config.epochs, False, 1.0))
+    if not stages:
+        raise WacftError("There is nothing to train with 0 epochs; give --epochs or --finetune-epochs.")
+    return stages
+
+
+def epoch_batches(config: TrainConfig, seconds: list[float], epoch: int, stage: str = STAGE) -> list[Batch]:
+    """The batches of one epoch, a pure function of (seed, stage, epoch): what makes resume exact."""
+    if stage == "finetune":  # fine-tuning as usual: shuffled batches at the full 30 s context
+        order = list(range(len(seconds)))
+        random.Random(f"{config.seed}:{stage}:{epoch}").shuffle(order)
+        starts = range(0, len(order), config.batch_size)
+        return [Batch(tuple(order[i : i + config.batch_size]), FULL_CONTEXT) for i in starts]
+    rng = random.Random(f"{config.seed}:{epoch}" if stage == STAGE else f"{config.seed}:{stage}:{epoch}")
+    if config.exact_reference and stage == STAGE:  # the published loop: one clip a step, its own context
         order = list(range(len(seconds)))
         rng.shuffle(order)
         return [Batch((i,), draw_context(seconds[i], rng)) for i in order]
@@ -64,13 +97,24 @@ def epoch_batches(config: TrainConfig, seconds: list[float], epoch: int) -> list
 
 
 def step_lr(config: TrainConfig) -> float:
-    """`lr` is per clip, as published. Adam's step barely depends on the batch, so a batch of B clips takes
-    B times the step: at equal epochs the student then travels as far as in the one-clip loop."""
+    """ACFT's `lr` is per clip, as published. Adam's step barely depends on the batch, so a batch of B clips
+    takes B times the step: at equal epochs the student then travels as far as in the one-clip loop."""
     return config.lr * (1 if config.exact_reference else config.batch_size)
 
 
-def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bool) -> list[list[int]]:
-    """The model's own prefix (with language and task when multilingual), the text, <|endoftext|>."""
+def save_weights(module: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, tmp)
+    os.replace(tmp, path)
+
+
+def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bool, lowercase: bool | None = None
+             ) -> list[list[int]]:
+    """The model's own prefix (with language and task when multilingual), the text (lower-cased as the config
+    says unless `lowercase` is given), <|endoftext|>."""
+    lowercase = config.lowercase if lowercase is None else lowercase
     if multilingual and not config.language:
         raise WacftError(f"{config.model} is multilingual; name the language of the data with --language.")
     tokenizer = processor.tokenizer
@@ -79,7 +123,7 @@ def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bo
         task=config.task if multilingual else None,
         predict_timestamps=False,
     )
-    return [tokenizer(c.text.lower() if config.lowercase else c.text).input_ids for c in clips]
+    return [tokenizer(c.text.lower() if lowercase else c.text).input_ids for c in clips]
 
 
 @dataclass
@@ -130,6 +174,9 @@ class Progress:
     clips: int = 0
     audio_seconds: float = 0.0
     loss: float | None = None
+    stage: str = ""  # the stage under way ("" before the first)
+    best: dict | None = None  # stage 1's best epoch so far (a Score)
+    contexts: list[int] | None = None  # the lowest and highest context the student has seen
 
 
 class Trainer:
@@ -139,6 +186,7 @@ class Trainer:
 
         transformers_logging.disable_progress_bar()  # the run's own events report progress
         self.config, self.sink = config, sink
+        self.stages = plan_stages(config)
         self.out = Path(config.out)
         self.device = pick_device(config.device)
         try:
@@ -152,15 +200,19 @@ class Trainer:
             ) from e
         self.student = model.to(self.device)
         self.student.model.train()
+        # the frozen base: the joint objective's and a pure ACFT run's reference
         self.reference = copy.deepcopy(self.student.model).eval().requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.student.model.parameters(), lr=step_lr(config))
-        # the exact loop runs in float32 as published; the fast one in bfloat16 where the GPU has it
-        bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
-        self.autocast = bf16 and not config.exact_reference
+        self.bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.features_on = "cuda" if self.device.type == "cuda" else "cpu"  # where the STFT runs
-        self.cache = None if config.exact_reference else ClipCache(config.cache_mb << 20)
+        self.stage = self.stages[0]
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.cache: ClipCache | None = None
         self.clips: list[Clip] = []
-        self.tokens: list[list[int]] = []
+        self.tokens: list[list[int]] = []  # the stage's: ACFT's may be lower-cased, stage 1's never are
+        self.acft_tokens: list[list[int]] = []
+        self.word_tokens: list[list[int]] = []
+        self.held_out: list[Clip] = []
+        self.held_out_tokens: list[list[int]] = []
 
     # --- data -----------------------------------------------------------------------------------------
     def load_data(self) -> None:
@@ -169,8 +221,23 @@ class Trainer:
         clips = load_clips(self.config)
         log(self.sink, f"dataset: {clips.summary()}")
         self.clips = clips.clips
+        if self.config.finetune_epochs > 0:  # stage 1 is scored on clips it never trains on
+            if self.config.eval_split:
+                held = replace(self.config, split=self.config.eval_split, max_clips=finetune.MAX_EVAL_CLIPS)
+                self.held_out = load_clips(held).clips
+            else:
+                self.clips, self.held_out = finetune.hold_out(self.clips, self.config.eval_share, self.config.seed)
+            log(self.sink, f"{len(self.held_out)} clips held out to score stage 1, {len(self.clips)} to train on")
+        if not self.clips:
+            raise WacftError(f"{self.config.dataset} has no clip to train on; check the dataset and --max-clips.")
         multilingual = self.student.config.vocab_size >= MULTILINGUAL_VOCAB
-        self.tokens = tokenize(self.processor, self.clips, self.config, multilingual)
+        # the published loop lower-cases, which is harmless when distilling; stage 1 learns to write what it
+        # is taught, so it keeps the transcripts' case ("GitHub", not "github")
+        self.acft_tokens = tokenize(self.processor, self.clips, self.config, multilingual)
+        if self.config.finetune_epochs > 0:
+            self.word_tokens = tokenize(self.processor, self.clips, self.config, multilingual, False)
+            self.held_out_tokens = tokenize(self.processor, self.held_out, self.config, multilingual, False)
+        self.prefix = len(self.processor.tokenizer.prefix_tokens)
 
     def cached_frames(self, i: int) -> int:
         """Mel frames kept for clip i: two per position of the widest context its jitter band allows."""
@@ -179,32 +246,30 @@ class Trainer:
     def cached(self, i: int) -> Cached | None:
         return self.cache.get(i) if self.cache is not None else None
 
+    def features(self, clips: list[Clip]) -> torch.Tensor:
+        return self.processor.feature_extractor(
+            [c.audio for c in clips], sampling_rate=SAMPLE_RATE, return_tensors="pt", device=self.features_on
+        ).input_features
+
     def prepare(self, batch: Batch) -> Prepared:
         """Decode and featurise what the cache lacks, pad the tokens (on the helper thread, ahead of the
         step). A full-context batch needs more frames than are cached, so it featurises afresh."""
         entries = [self.cached(i) for i in batch.indices]
         needed = 2 * batch.context
         extracted = [r for r, e in enumerate(entries) if e is None or e.features.shape[-1] < needed]
-        features = None
-        if extracted:
-            audio = [self.clips[batch.indices[r]].audio for r in extracted]
-            features = self.processor.feature_extractor(
-                audio, sampling_rate=SAMPLE_RATE, return_tensors="pt", device=self.features_on
-            ).input_features
-        lengths = [len(self.tokens[i]) for i in batch.indices]
-        tokens = np.full((len(lengths), max(lengths)), self.processor.tokenizer.eos_token_id, dtype=np.int64)
-        for row, i in enumerate(batch.indices):
-            tokens[row, : lengths[row]] = self.tokens[i]
-        mask = np.arange(tokens.shape[1])[None, :] < np.array(lengths)[:, None]
-        return Prepared(batch, torch.from_numpy(tokens), torch.from_numpy(mask), extracted, features)
+        features = self.features([self.clips[batch.indices[r]] for r in extracted]) if extracted else None
+        tokens, mask = pad_tokens([self.tokens[i] for i in batch.indices], self.processor.tokenizer.eos_token_id)
+        return Prepared(batch, tokens, mask, extracted, features)
 
     # --- one step -------------------------------------------------------------------------------------
-    def inputs(self, p: Prepared) -> tuple[torch.Tensor, torch.Tensor]:
-        """The student's mel input and the reference's states for a batch: from the cache where it has them,
-        computed (and cached) where not. A clip missing from the cache now was missing when it was prepared,
-        so its features were extracted."""
+    def inputs(self, p: Prepared) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The student's mel input and, when the stage distils, the reference's states for a batch: from the
+        cache where it has them, computed (and cached) where not. A clip missing from the cache now was
+        missing when it was prepared, so its features were extracted."""
         indices = p.batch.indices
         extracted = dict(zip(p.extracted, p.features.to(self.device), strict=True)) if p.extracted else {}
+        if not self.stage.distil:  # nothing is cached: every row was extracted
+            return torch.stack([fit_frames(extracted[r], p.batch.context) for r in range(len(indices))]), None
         entries = [self.cached(i) for i in indices]
         fresh = [r for r, entry in enumerate(entries) if entry is None]
         if fresh:
@@ -222,28 +287,125 @@ class Trainer:
         padded = [F.pad(entry.states, (0, 0, 0, longest - entry.states.shape[1])) for entry in entries]
         return student, torch.stack(padded, dim=1)
 
-    def step(self, p: Prepared) -> float:
+    def step(self, p: Prepared, step: int) -> float:
+        stage, context = self.stage, p.batch.context
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             features, reference = self.inputs(p)
+            if stage.words and self.config.spec_augment:
+                rng = random.Random(f"{self.config.seed}:augment:{step}")
+                features = finetune.spec_augment(features, [self.clips[i].seconds for i in p.batch.indices], rng)
             tokens, mask = p.tokens.to(self.device), p.mask.to(self.device)
-            encoded = encode(self.student.model.encoder, features, p.batch.context)
-            student = decoder_states(self.student.model, tokens, encoded)
-            loss = masked_mse(student, reference, mask)
+            with torch.set_grad_enabled(self.encoder_learns):
+                encoded = encode(self.student.model.encoder, features, context)
+            states = decoder_states(self.student.model, tokens, encoded)
+            loss = torch.zeros((), device=self.device)
+            if stage.distil:
+                loss = loss + stage.distil * masked_mse(states, reference, mask)
+            if stage.words:  # the last state is the decoder's output, which proj_out turns into logits
+                loss = loss + finetune.words_loss(self.student.proj_out(states[-1]), tokens, mask, self.prefix)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if stage.words:
+            torch.nn.utils.clip_grad_norm_(self.trainable(), finetune.MAX_GRAD_NORM)
         self.optimizer.step()
         return loss.item()
+
+    def trainable(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.student.model.parameters() if p.requires_grad]
+
+    # --- stages ---------------------------------------------------------------------------------------
+    def start_stage(self, stage: Stage, steps: int) -> None:
+        """What a stage trains, with what, towards which reference."""
+        self.stage = stage
+        self.tokens = self.word_tokens if stage.words else self.acft_tokens
+        self.encoder_learns = not (stage.words and self.config.freeze_encoder)
+        self.student.model.encoder.requires_grad_(self.encoder_learns)
+        if stage.words:  # AdamW with warm-up and decay, as fine-tuning is usually done
+            self.schedule = finetune.warmup_then_decay(steps)
+            self.optimizer = torch.optim.AdamW(self.trainable(), lr=self.stage_lr(0),
+                                               weight_decay=finetune.WEIGHT_DECAY)
+        else:  # ACFT as published: Adam at a constant rate
+            self.optimizer = torch.optim.Adam(self.trainable(), lr=step_lr(self.config))
+        if stage.name == STAGE and self.config.finetune_epochs > 0:  # ACFT keeps stage 1's words
+            from safetensors.torch import load_file
+
+            self.reference.load_state_dict(load_file(self.out / BEST, device=str(self.device)))
+        self.autocast = self.bf16 and (stage.name != STAGE or not self.config.exact_reference)
+        exact = stage.name == STAGE and self.config.exact_reference
+        self.cache = ClipCache(self.config.cache_mb << 20) if stage.distil and not exact else None
+
+    def stage_lr(self, stage_step: int) -> float:
+        if not self.stage.words:
+            return step_lr(self.config)
+        base = finetune.stage_lr(self.config, self.student.config.d_model)
+        return base * self.schedule(stage_step)
+
+    def evaluate(self, epoch: int) -> Score:
+        """Stage 1's score for an epoch: held-out loss at full context, and WER by greedy decoding."""
+        import jiwer
+
+        from wacft.convert.normalize import normalizer
+
+        clips, size = self.held_out, self.config.batch_size
+        self.student.eval()
+        losses, counts, heard = [], [], []
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            for start in range(0, len(clips), size):
+                batch = clips[start : start + size]
+                features = self.features(batch).to(self.device)
+                tokens, mask = pad_tokens(self.held_out_tokens[start : start + size],
+                                          self.processor.tokenizer.eos_token_id)
+                tokens, mask = tokens.to(self.device), mask.to(self.device)
+                logits = self.student(input_features=features, decoder_input_ids=tokens).logits
+                losses.append(finetune.words_loss(logits, tokens, mask, self.prefix).item())
+                counts.append(int(mask[:, self.prefix :].sum()))
+                if start < finetune.WER_CLIPS:
+                    heard += self.transcribe(features, max(c.seconds for c in batch))
+        self.student.model.train()
+        norm = normalizer(self.config.language or "en")
+        pairs = [(norm(c.text), norm(h)) for c, h in zip(clips, heard, strict=False) if norm(c.text)]
+        wer = jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]) if pairs else 0.0
+        return Score(epoch, sum(x * n for x, n in zip(losses, counts, strict=True)) / max(1, sum(counts)), wer)
+
+    def transcribe(self, features: torch.Tensor, seconds: float) -> list[str]:
+        multilingual = self.student.config.vocab_size >= MULTILINGUAL_VOCAB
+        options = {"language": self.config.language, "task": self.config.task} if multilingual else {}
+        cap = min(finetune.MAX_NEW_TOKENS, finetune.TOKEN_MARGIN + int(finetune.TOKENS_PER_SECOND * seconds))
+        tokens = self.student.generate(features, max_new_tokens=cap, **options)
+        return self.processor.batch_decode(tokens, skip_special_tokens=True)
+
+    def end_of_epoch(self, progress: Progress, epoch: int) -> None:
+        """Stage 1 scores the epoch on the held-out clips and keeps the best one."""
+        if not self.stage.words:
+            return
+        score = self.evaluate(epoch + 1) if self.held_out else Score(epoch + 1, 0.0, 0.0)
+        best = Score(**progress.best) if progress.best else None
+        improved = not self.held_out or score.better_than(best)
+        if improved:
+            save_weights(self.student.model, self.out / BEST)
+            progress.best = asdict(score)
+        self.sink.emit({"type": "eval", "stage": self.stage.name, "epoch": epoch + 1, "loss": score.loss,
+                        "wer": score.wer, "best": improved})
+        if self.held_out:
+            log(self.sink, f"epoch {epoch + 1}: {score.describe()}" + (" (best so far)" if improved else ""))
+
+    def end_of_stage(self, progress: Progress) -> None:
+        """After stage 1 the student goes on from its best epoch."""
+        if self.stage.words:
+            from safetensors.torch import load_file
+
+            self.student.model.load_state_dict(load_file(self.out / BEST, device=str(self.device)))
+            if self.held_out:
+                best = Score(**progress.best)
+                log(self.sink, f"stage 1 keeps epoch {best.epoch}: {best.describe()}")
 
     # --- checkpoints ----------------------------------------------------------------------------------
     def save_checkpoint(self, progress: Progress) -> None:
         """Written aside and swapped in, so a kill mid-save keeps the previous checkpoint."""
-        from safetensors.torch import save_file
-
         final, new, old = self.out / CHECKPOINT, self.out / NEW, self.out / OLD
         shutil.rmtree(new, ignore_errors=True)
         new.mkdir(parents=True)
-        state = {k: v.contiguous() for k, v in self.student.model.state_dict().items()}
-        save_file(state, new / "student.safetensors")
+        save_weights(self.student.model, new / "student.safetensors")
         torch.save(self.optimizer.state_dict(), new / "optimizer.pt")
         torch.save(rng_state(), new / "rng.pt")
         write_bytes_atomic(new / "progress.json", json.dumps(asdict(progress)).encode())
@@ -252,23 +414,24 @@ class Trainer:
             os.replace(final, old)
         os.replace(new, final)
         shutil.rmtree(old, ignore_errors=True)
-        self.sink.emit({"type": "checkpoint", "stage": STAGE, "path": str(final), "step": progress.step})
+        self.sink.emit({"type": "checkpoint", "stage": self.stage.name, "path": str(final), "step": progress.step})
 
-    def load_checkpoint(self) -> Progress:
-        from safetensors.torch import load_file
-
+    def checkpoint_folder(self) -> Path:
         folder = self.out / CHECKPOINT
         if not folder.is_dir() and (self.out / OLD).is_dir():
             folder = self.out / OLD  # killed between the two renames
         if not folder.is_dir():
             raise WacftError(f"{self.out} has no checkpoint to resume from; start the run without --resume.")
         require_same_settings(TrainConfig.load(folder / "config.json"), self.config)
+        return folder
+
+    def load_checkpoint(self, folder: Path) -> None:
+        """The student, optimizer and random state; the stage must have been started first."""
+        from safetensors.torch import load_file
+
         self.student.model.load_state_dict(load_file(folder / "student.safetensors", device=str(self.device)))
         self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", map_location=self.device))
         set_rng_state(torch.load(folder / "rng.pt"))
-        progress = Progress(**json.loads((folder / "progress.json").read_text()))
-        log(self.sink, f"resuming at epoch {progress.epoch + 1}, step {progress.step}")
-        return progress
 
     # --- the run --------------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> Path:
@@ -278,42 +441,69 @@ class Trainer:
             )
         if self.config.push_to:
             check_push_access(self.config.push_to, self.config.private)
-        progress = self.load_checkpoint() if resume else Progress()
+        folder = self.checkpoint_folder() if resume else None
+        progress = Progress(**json.loads((folder / "progress.json").read_text())) if folder else Progress()
         self.load_data()
         seconds = [c.seconds for c in self.clips]
-        plan = [epoch_batches(self.config, seconds, e) for e in range(self.config.epochs)]
-        total = sum(len(p) for p in plan)
-        log(self.sink, f"{total} steps over {self.config.epochs} epochs on {self.device.type}")
+        plans = [[epoch_batches(self.config, seconds, e, s.name) for e in range(s.epochs)] for s in self.stages]
+        total = sum(len(batches) for plan in plans for batches in plan)
+        names = " then ".join(f"{s.name} ({s.epochs} epochs)" for s in self.stages)
+        log(self.sink, f"{total} steps: {names}, on {self.device.type}")
+        first = [s.name for s in self.stages].index(progress.stage) if progress.stage else 0
+        if folder:
+            log(self.sink, f"resuming {progress.stage} at epoch {progress.epoch + 1}, step {progress.step}")
         started, steps_here, clips_here = time.monotonic(), 0, 0
-        with ThreadPoolExecutor(1) as pool:
-            for epoch in range(progress.epoch, self.config.epochs):
-                batches = plan[epoch][progress.batch :]
-                for prepared in ordered_map(pool, self.prepare, batches, ahead=PREFETCH):
-                    batch = prepared.batch
-                    progress.loss = self.step(prepared)
-                    progress.step += 1
-                    progress.batch += 1
-                    if progress.batch == len(plan[epoch]):
-                        progress.epoch, progress.batch = epoch + 1, 0
-                    progress.clips += len(batch.indices)
-                    progress.audio_seconds += sum(seconds[i] for i in batch.indices)
-                    steps_here += 1
-                    clips_here += len(batch.indices)
-                    elapsed = time.monotonic() - started
-                    self.sink.emit({
-                        "type": "step", "stage": STAGE, "step": progress.step, "total_steps": total,
-                        "epoch": epoch + 1, "epochs": self.config.epochs, "loss": progress.loss,
-                        "lr": step_lr(self.config), "context": batch.context, "clips": progress.clips,
-                        "audio_seconds": progress.audio_seconds, "clips_per_second": clips_here / elapsed,
-                        "eta_seconds": elapsed / steps_here * (total - progress.step),
-                    })
-                    epoch_end = progress.batch == 0
-                    if progress.step % self.config.checkpoint_every == 0 or epoch_end:
-                        self.save_checkpoint(progress)
+        before = sum(len(b) for plan in plans[:first] for b in plan)  # steps of the stages already done
+        for k in range(first, len(self.stages)):
+            stage, plan = self.stages[k], plans[k]
+            self.start_stage(stage, sum(len(b) for b in plan))
+            if folder:  # the stage the checkpoint was taken in
+                self.load_checkpoint(folder)
+                folder = None
+            progress.stage = stage.name
+            with ThreadPoolExecutor(1) as pool:
+                for epoch in range(progress.epoch, stage.epochs):
+                    for prepared in ordered_map(pool, self.prepare, plan[epoch][progress.batch :], ahead=PREFETCH):
+                        batch = prepared.batch
+                        lr = self.stage_lr(progress.step - before)
+                        for group in self.optimizer.param_groups:
+                            group["lr"] = lr
+                        progress.loss = self.step(prepared, progress.step)
+                        progress.step += 1
+                        progress.batch += 1
+                        if progress.batch == len(plan[epoch]):
+                            progress.epoch, progress.batch = epoch + 1, 0
+                        progress.clips += len(batch.indices)
+                        progress.audio_seconds += sum(seconds[i] for i in batch.indices)
+                        if stage.distil:
+                            low, high = progress.contexts or (batch.context, batch.context)
+                            progress.contexts = [min(low, batch.context), max(high, batch.context)]
+                        steps_here += 1
+                        clips_here += len(batch.indices)
+                        elapsed = time.monotonic() - started
+                        self.sink.emit({
+                            "type": "step", "stage": stage.name, "step": progress.step, "total_steps": total,
+                            "epoch": epoch + 1, "epochs": stage.epochs, "loss": progress.loss, "lr": lr,
+                            "context": batch.context, "clips": progress.clips,
+                            "audio_seconds": progress.audio_seconds, "clips_per_second": clips_here / elapsed,
+                            "eta_seconds": elapsed / steps_here * (total - progress.step),
+                        })
+                        epoch_end = progress.batch == 0
+                        if epoch_end:
+                            self.end_of_epoch(progress, epoch)
+                        if progress.step % self.config.checkpoint_every == 0 or epoch_end:
+                            self.save_checkpoint(progress)
+            self.end_of_stage(progress)  # a run resumed after a stage's last epoch comes straight here
+            before += sum(len(b) for b in plan)
+            progress.epoch = progress.batch = 0
+        if progress.contexts:
+            low, high = progress.contexts
+            log(self.sink, f"contexts covered: {low}-{high} positions ({low / 50:.2f}-{high / 50:.2f} s of audio)")
         files = self.save_output(progress)
         if self.config.push_to:
             push(self.out, self.config.push_to, files, self.sink)
-        self.sink.emit({"type": "done", "stage": STAGE, "out": str(self.out), "final_loss": progress.loss})
+        self.sink.emit({"type": "done", "stage": self.stage.name, "out": str(self.out),
+                        "final_loss": progress.loss, "contexts": progress.contexts, "best": progress.best})
         return self.out
 
     def save_output(self, progress: Progress) -> list[str]:
@@ -324,13 +514,24 @@ class Trainer:
         self.student.save_pretrained(tmp, safe_serialization=True)
         copy_files(self.processor_files, tmp)
         write_bytes_atomic(tmp / "training_config.json", self.config.to_json().encode())
-        write_model_card(tmp, self.config, progress.loss, len(self.clips))
+        write_model_card(tmp, self.config, progress, len(self.clips))
         files = sorted(path.name for path in tmp.iterdir())
         for name in files:
             os.replace(tmp / name, self.out / name)
         tmp.rmdir()
-        shutil.rmtree(self.out / CHECKPOINT)
+        shutil.rmtree(self.out / CHECKPOINT, ignore_errors=True)  # a run of one stage-1 epoch may have none
+        (self.out / BEST).unlink(missing_ok=True)
         return files
+
+
+def pad_tokens(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows padded to the longest, and the mask of real tokens."""
+    lengths = [len(r) for r in rows]
+    tokens = np.full((len(rows), max(lengths)), pad, dtype=np.int64)
+    for k, row in enumerate(rows):
+        tokens[k, : len(row)] = row
+    mask = np.arange(tokens.shape[1])[None, :] < np.array(lengths)[:, None]
+    return torch.from_numpy(tokens), torch.from_numpy(mask)
 
 
 def rng_state() -> dict:
@@ -366,10 +567,13 @@ def describe(error: BaseException) -> str:
 def train(config: TrainConfig, sink: EventSink, resume: bool = False) -> Path:
     """Run ACFT as `config` says; events go to `sink` (an error event too, before the error is raised).
     Returns the output folder."""
+    trainer = None
     try:
         Path(config.out).mkdir(parents=True, exist_ok=True)
         torch.manual_seed(config.seed)
-        return Trainer(config, sink).run(resume=resume)
+        trainer = Trainer(config, sink)
+        return trainer.run(resume=resume)
     except (Exception, KeyboardInterrupt) as e:
-        sink.emit({"type": "error", "stage": STAGE, "message": describe(e)})
+        stage = trainer.stage.name if trainer else STAGE
+        sink.emit({"type": "error", "stage": stage, "message": describe(e)})
         raise

@@ -129,8 +129,10 @@ def test_every_step_reports_progress(model, dataset, tmp_path):
     assert events.of("log")[0]["message"].endswith("skipped: 2 over 2 s")
     epoch_ends = [max(s["step"] for s in steps if s["epoch"] == epoch) for epoch in (1, 2)]
     assert [e["step"] for e in events.of("checkpoint")] == sorted({*range(3, total + 1, 3), *epoch_ends})
+    contexts = [s["context"] for s in steps]
     assert events.events[-1] == {"type": "done", "stage": "acft", "out": str(tmp_path / "run"),
-                                 "final_loss": steps[-1]["loss"]}
+                                 "final_loss": steps[-1]["loss"], "contexts": [min(contexts), max(contexts)],
+                                 "best": None}
 
 
 def test_multilingual_models_train_with_their_language_and_task(random_whisper, dataset, tmp_path):
