@@ -9,6 +9,12 @@ published loop has no way to do: with clips this short, ACFT otherwise forgets t
 What to look for: the base model loops at dynamic context (FUTO published 4.73% WER at full context against
 225.99% at dynamic context for tiny.en on LibriSpeech); both ACFT modes bring dynamic-context WER close to
 full-context WER, and the fast mode gets there in a fraction of the training time.
+
+    .venv/bin/python bench/bench_quality.py --domain [--epochs 4] [--finetune-epochs 4]
+
+The domain table: sentences full of terms tiny.en gets wrong (tests/fixtures/domain.py); base, ACFT alone,
+the two-stage default (cross-entropy, then ACFT) and the joint objective (as many epochs as the two stages
+together), with term recall and WER at full and FUTO context on other sentences in voices never trained on.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from fixtures import domain  # noqa: E402
 from fixtures.speech import VOICES, make_speech_dataset  # noqa: E402
 from fixtures.tiny_en import tiny_en_dir  # noqa: E402
 
@@ -30,7 +37,7 @@ from wacft.acft.data import load_clips  # noqa: E402
 from wacft.acft.events import CallbackSink  # noqa: E402
 from wacft.acft.trainer import train  # noqa: E402
 from wacft.convert.convert import convert, plan_outputs  # noqa: E402
-from wacft.convert.verify import CONTEXTS, Verification, verify  # noqa: E402
+from wacft.convert.verify import CONTEXTS, Verification, term_recall, verify  # noqa: E402
 
 TRAINING_SENTENCES = [
     "The weather is nice today.", "Please send me the report.", "We should meet at the station tomorrow.",
@@ -71,31 +78,22 @@ def row(name: str, train_seconds: float | None, check: Verification) -> str:
     return f"{name:22} {trained_for} | {wer} | {runaways} | {latency}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=1e-5, help="per clip, as in `wacft train`")
-    parser.add_argument("--full-context-share", type=float, default=0.25, help="for the last row")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=2, help="whisper.cpp threads")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        training = make_speech_dataset(folder / "train", TRAINING_SENTENCES, voices=TRAINING_VOICES)
-        samples = read(make_speech_dataset(folder / "test", TEST_SENTENCES, voices=TEST_VOICES))
-        common = dict(model=str(tiny_en_dir()), dataset=str(training), epochs=args.epochs, lr=args.lr,
-                      device=args.device)
-        [base] = convert(str(tiny_en_dir()), plan_outputs(folder / "base.bin", ["f16"]))
-        models = [("base", base.path, None)]
-        runs = {
-            "ACFT exact-reference": dict(exact_reference=True),
-            "ACFT fast (default)": {},
-            f"ACFT fast, {args.full_context_share:g} full": dict(full_context_share=args.full_context_share),
-        }
-        for i, (name, settings) in enumerate(runs.items()):
-            config = TrainConfig(out=str(folder / f"run{i}"), **settings, **common)
-            models.append((name, *trained(f"acft{i}", config, folder)))
-        checks = [(name, seconds, verify(path, samples, threads=args.threads)) for name, path, seconds in models]
+def acft_table(args: argparse.Namespace, folder: Path) -> None:
+    training = make_speech_dataset(folder / "train", TRAINING_SENTENCES, voices=TRAINING_VOICES)
+    samples = read(make_speech_dataset(folder / "test", TEST_SENTENCES, voices=TEST_VOICES))
+    common = dict(model=str(tiny_en_dir()), dataset=str(training), epochs=args.epochs, lr=args.lr,
+                  device=args.device)
+    [base] = convert(str(tiny_en_dir()), plan_outputs(folder / "base.bin", ["f16"]))
+    models = [("base", base.path, None)]
+    runs = {
+        "ACFT exact-reference": dict(exact_reference=True),
+        "ACFT fast (default)": {},
+        f"ACFT fast, {args.full_context_share:g} full": dict(full_context_share=args.full_context_share),
+    }
+    for i, (name, settings) in enumerate(runs.items()):
+        config = TrainConfig(out=str(folder / f"run{i}"), **settings, **common)
+        models.append((name, *trained(f"acft{i}", config, folder)))
+    checks = [(name, seconds, verify(path, samples, threads=args.threads)) for name, path, seconds in models]
     base_check = checks[0][2]
     seconds = [c.seconds for c in samples]
     print(f"tiny.en; ACFT on {len(TRAINING_SENTENCES) * len(TRAINING_VOICES)} espeak-ng clips, {args.epochs} epochs,"
@@ -109,6 +107,53 @@ def main() -> None:
     for name, _, check in checks[1:]:
         check.baseline = base_check.model
         print(f"{name}: {check.verdict}")
+
+
+def domain_table(args: argparse.Namespace, folder: Path) -> None:
+    training = make_speech_dataset(folder / "train", domain.TRAINING_SENTENCES, domain.TRAINING_VOICES)
+    samples = read(make_speech_dataset(folder / "test", domain.HELD_OUT_SENTENCES, domain.HELD_OUT_VOICES))
+    common = dict(model=str(tiny_en_dir()), dataset=str(training), device=args.device)
+    both = args.finetune_epochs + args.epochs
+    runs = {
+        f"ACFT only ({args.epochs} ep)": dict(epochs=args.epochs),
+        f"two-stage ({args.finetune_epochs}+{args.epochs} ep)": dict(finetune_epochs=args.finetune_epochs,
+                                                                      epochs=args.epochs),
+        f"joint ({both} ep)": dict(finetune_epochs=both, epochs=0, objective="joint"),
+    }
+    [base] = convert(str(tiny_en_dir()), plan_outputs(folder / "base.bin", ["f16"]))
+    models = [("base", base.path, None)]
+    for i, (name, settings) in enumerate(runs.items()):
+        config = TrainConfig(out=str(folder / f"run{i}"), **{**common, **settings})
+        models.append((name, *trained(f"domain{i}", config, folder)))
+    print(f"tiny.en; {len(domain.TRAINING_SENTENCES) * len(domain.TRAINING_VOICES)} espeak-ng training clips"
+          f" with the terms {', '.join(domain.TERMS)}; checked in whisper.cpp (f16) on {len(samples)} clips of"
+          f" other sentences in voices never trained on; device {args.device}")
+    print(f"{'model':24} {'train s':>7} | {'term recall':^17} | {'WER':^15} | {'runaways':^9}")
+    print(f"{'':32} | {'full':>8} {'futo':>8} | {'full':>7} {'futo':>7} | {'full':>4} {'futo':>4}")
+    for name, path, seconds in models:
+        result = verify(path, samples, threads=args.threads).model
+        recall = []
+        for context in ("full", "futo"):
+            heard, said = term_recall(result, domain.TERMS, context)
+            recall.append(f"{heard:>2}/{said:<2} {heard / said:3.0%}")
+        c = result.contexts
+        trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
+        print(f"{name:24} {trained_for} | {recall[0]:>8} {recall[1]:>8} | {c['full'].wer:7.1%} {c['futo'].wer:7.1%}"
+              f" | {c['full'].runaways:4d} {c['futo'].runaways:4d}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--domain", action="store_true", help="the domain table instead of the ACFT one")
+    parser.add_argument("--epochs", type=int, default=4, help="ACFT epochs")
+    parser.add_argument("--finetune-epochs", type=int, default=4, help="stage-1 epochs (--domain)")
+    parser.add_argument("--lr", type=float, default=1e-5, help="per clip, as in `wacft train` (not --domain)")
+    parser.add_argument("--full-context-share", type=float, default=0.25, help="for the last row")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=2, help="whisper.cpp threads")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        (domain_table if args.domain else acft_table)(args, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -171,6 +171,19 @@ def run_model(
     return ModelResult(os.fspath(model), sum(len(r.split()) for r in references), contexts, rows)
 
 
+def term_recall(result: ModelResult, terms: Sequence[str], context: str) -> tuple[int, int]:
+    """How many of the terms said in the references whisper.cpp wrote as written (letter case aside), of how
+    many were said: the measure of whether a model learnt a person's words."""
+    said = heard = 0
+    for clip in result.clips:
+        text = clip.heard[context].text.lower()
+        for term in terms:
+            count = clip.reference.lower().count(term.lower())
+            said += count
+            heard += min(count, text.count(term.lower()))
+    return heard, said
+
+
 def compare_quantized(quantized: ModelResult, f16: ModelResult) -> QuantizedCheck:
     return QuantizedCheck(
         f16.model,

@@ -1,0 +1,41 @@
+"""Teaching tiny.en a person's words before ACFT, for real: espeak-ng sentences full of terms the base model
+gets wrong, a short two-stage run on the CPU, and whisper.cpp at FUTO Keyboard's context on sentences and
+voices the run never saw."""
+
+import pytest
+from fixtures.domain import HELD_OUT_SENTENCES, HELD_OUT_VOICES, TERMS, TRAINING_SENTENCES, TRAINING_VOICES
+from fixtures.speech import make_speech_dataset
+
+from wacft.acft.config import TrainConfig
+from wacft.acft.data import load_clips
+from wacft.acft.events import CallbackSink
+from wacft.acft.trainer import train
+from wacft.convert.convert import convert, plan_outputs
+from wacft.convert.verify import term_recall, verify
+
+
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory):
+    folder = make_speech_dataset(tmp_path_factory.mktemp("held-out"), HELD_OUT_SENTENCES, HELD_OUT_VOICES)
+    return load_clips(TrainConfig(model="", dataset=str(folder), out="")).clips
+
+
+def test_two_stages_teach_the_terms_and_keep_short_dictations_from_looping(tiny_en_dir, held_out, tmp_path):
+    training = make_speech_dataset(tmp_path / "training", TRAINING_SENTENCES, TRAINING_VOICES)
+    config = TrainConfig(model=str(tiny_en_dir), dataset=str(training), out=str(tmp_path / "run"),
+                         finetune_epochs=4, epochs=4)
+    events = []
+    out = train(config, CallbackSink(events.append))
+    [trained] = convert(str(out), plan_outputs(tmp_path / "trained.bin", ["q8_0"]))
+    [base] = convert(str(tiny_en_dir), plan_outputs(tmp_path / "base.bin", ["q8_0"]))
+
+    check = verify(trained.path, held_out, baseline=base.path)
+    heard, said = term_recall(check.baseline, TERMS, "futo")
+    assert said == 16 and heard <= 2, "the base model should get these terms wrong, or the test proves nothing"
+    heard, said = term_recall(check.model, TERMS, "futo")
+    assert heard >= 13, [c.heard["futo"].text for c in check.model.clips]
+    for context in ("dynamic", "futo"):
+        assert check.model.contexts[context].runaways == 0
+        assert check.model.contexts[context].wer < check.baseline.contexts[context].wer / 2
+    done = events[-1]
+    assert done["type"] == "done" and done["best"]["epoch"] >= 1 and done["contexts"][0] < 150
