@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass
 from enum import IntEnum
 from pathlib import Path
 from typing import BinaryIO
@@ -195,19 +195,32 @@ class _Cursor:
         self.f.seek(n, os.SEEK_CUR)
 
 
+def read_header(path: str | os.PathLike) -> Hparams:
+    """The header alone (what FUTO's import checks): magic and hyperparameters, from the first 48 bytes."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4 + Hparams.STRUCT.size)
+    except OSError as e:
+        raise WacftError(f"{path} cannot be read ({e.strerror}); check the path.") from e
+    if len(head) < 4 or struct.unpack_from("<I", head)[0] != MAGIC:
+        raise WacftError(f"{path} is not a whisper.cpp GGML model (wrong magic); make one with `wacft convert`.")
+    if len(head) < 4 + Hparams.STRUCT.size:
+        raise WacftError(f"{path} is not a whisper.cpp GGML model (it ends inside its header); the file is"
+                         " truncated: convert or copy it again.")
+    return Hparams(*Hparams.STRUCT.unpack_from(head, 4))
+
+
 def read_ggml(path: str | os.PathLike) -> GGMLFile:
     """Read and validate the whole structure of a whisper.cpp .bin without loading tensor data."""
     path = Path(path)
     if not path.is_file():
         raise WacftError(f"{path} does not exist or is not a file; check the path.")
     size = path.stat().st_size
+    hparams = read_header(path)
     with open(path, "rb") as f:
+        f.seek(4 + Hparams.STRUCT.size)
         cur = _Cursor(f, path, size)
-        if size < 4 or struct.unpack("<I", f.read(4))[0] != MAGIC:
-            raise WacftError(
-                f"{path} is not a whisper.cpp GGML model (wrong magic); convert a model with `wacft convert`."
-            )
-        hparams = Hparams(*cur.ints(len(fields(Hparams)), "the header"))
         if hparams.file_type is None:
             raise WacftError(f"{path} has an unknown file type {hparams.ftype}; it was not written by whisper.cpp.")
         n_mel, n_fft = cur.ints(2, "the mel filters")

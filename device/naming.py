@@ -5,20 +5,13 @@ ends up in a shell command on the phone."""
 from __future__ import annotations
 
 import re
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from wacft.convert.ggml import read_header
 from wacft.errors import WacftError
 
-GGML_MAGIC = 0x67676D6C
-# magic, then n_vocab, n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer, n_text_ctx, n_text_state,
-# n_text_head, n_text_layer, n_mels, ftype
-HEADER = struct.Struct("<I11i")
 SIZES = {4: "tiny", 6: "base", 12: "small", 24: "medium", 32: "large"}  # by encoder layer count
-ENGLISH_ONLY_VOCAB = 51864
-# header ftype; quantized files store ggml's ftype + 1000 * GGML_QNT_VERSION (2)
-FILE_TYPES = {0: "f32", 1: "f16", 2002: "q4_0", 2003: "q4_1", 2008: "q5_0", 2009: "q5_1", 2007: "q8_0"}
 SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 SAFE_FOLDER = re.compile(r"(/[A-Za-z0-9._-]+)+/?")
 UNSAFE_RUN = re.compile(r"[^A-Za-z0-9._-]+")
@@ -48,18 +41,12 @@ class ModelKind:
 def read_model_kind(path: Path) -> ModelKind:
     """Size, language and type from a whisper.cpp GGML header (what FUTO's import checks is the magic)."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(HEADER.size)
-    except OSError as e:
-        raise NotAWhisperModel(f"{path} cannot be read ({e.strerror}); give the path of a .bin made by"
-                               " `wacft convert`.") from e
-    fields = HEADER.unpack(head) if len(head) == HEADER.size else (0,)
-    if fields[0] != GGML_MAGIC:
-        raise NotAWhisperModel(f"{path} is not a whisper.cpp GGML model (FUTO Keyboard would refuse it); make"
-                               " one with `wacft convert`.")
-    n_vocab, n_audio_layer, ftype = fields[1], fields[5], fields[11]
-    return ModelKind(SIZES.get(n_audio_layer, f"{n_audio_layer}layer"), n_vocab == ENGLISH_ONLY_VOCAB,
-                     FILE_TYPES.get(ftype, f"ftype{ftype}"))
+        header = read_header(path)
+    except WacftError as e:  # FUTO Keyboard would refuse it too
+        raise NotAWhisperModel(str(e)) from e
+    file_type = header.file_type.name if header.file_type else f"ftype{header.ftype}"
+    size = SIZES.get(header.n_audio_layer, f"{header.n_audio_layer}layer")
+    return ModelKind(size, not header.multilingual, file_type)
 
 
 def default_name(path: Path, label: str | None = None) -> str:
