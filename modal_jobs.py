@@ -32,7 +32,7 @@ TIMEOUT = 24 * 60 * 60
 PACKAGES = (
     "torch==2.13.0", "transformers==5.24.0", "datasets==5.2.0", "soundfile==0.14.0", "soxr==1.1.0",
     "safetensors==0.8.0", "gguf==0.19.0", "numpy==2.4.6", "huggingface_hub==2.4.0", "platformdirs==4.14.8",
-    "tqdm==4.70.1",
+    "tqdm==4.70.1", "jiwer==4.0.0",
 )
 
 app = modal.App(APP_NAME)

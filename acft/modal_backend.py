@@ -14,14 +14,8 @@ from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
 from wacft.acft.runs import RunRecord, new_id
 from wacft.atomic import atomic_writer
+from wacft.checks import modal_token_configured
 from wacft.errors import WacftError
-
-
-def modal_token_configured() -> bool:
-    """A token in the environment or in ~/.modal.toml (what `modal token new` writes)."""
-    from modal.config import config
-
-    return bool(config.get("token_id") and config.get("token_secret"))
 
 
 def check_ready() -> None:

@@ -146,7 +146,8 @@ def test_a_retried_job_resumes_from_the_volume(tiny_en_dir, dataset, tmp_path):
 def test_launch_without_a_modal_token_says_what_to_do(tiny_en_dir, dataset, tmp_path, monkeypatch):
     monkeypatch.delenv("MODAL_TOKEN_ID", raising=False)
     monkeypatch.delenv("MODAL_TOKEN_SECRET", raising=False)
-    from wacft.acft.modal_backend import ModalBackend, modal_token_configured
+    from wacft.acft.modal_backend import ModalBackend
+    from wacft.checks import modal_token_configured
 
     assert not modal_token_configured()
     with pytest.raises(WacftError, match="modal token new"):
