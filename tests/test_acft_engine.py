@@ -2,6 +2,7 @@
 published loop, multilingual prefixes, what it reports and what it refuses."""
 
 import pytest
+from fixtures.events import Recorder, run
 from fixtures.speech import make_speech_dataset
 
 from wacft.acft.config import TrainConfig
@@ -28,28 +29,6 @@ def model(random_whisper):
 def config(model, dataset, out, **overrides):
     settings = dict(model=str(model), dataset=str(dataset), out=str(out), epochs=2, batch_size=4, lr=1e-4)
     return TrainConfig(**{**settings, **overrides})
-
-
-class Recorder:
-    def __init__(self, stop_at: int | None = None):
-        self.events, self.stop_at = [], stop_at
-
-    def __call__(self, event):
-        self.events.append(event)
-        if event["type"] == "step" and event["step"] == self.stop_at:
-            raise KeyboardInterrupt  # Ctrl-C in the middle of a run
-
-    def of(self, kind):
-        return [e for e in self.events if e["type"] == kind]
-
-    def losses(self, after: int = 0):
-        return [(s["step"], s["loss"]) for s in self.of("step") if s["step"] > after]
-
-
-def run(settings: TrainConfig, **options) -> Recorder:
-    events = Recorder()
-    train(settings, CallbackSink(events), **options)
-    return events
 
 
 def test_resume_continues_with_the_identical_next_steps(model, dataset, tmp_path):

@@ -6,6 +6,7 @@ import random
 
 import pytest
 import torch
+from fixtures.events import Recorder, run
 from fixtures.speech import make_speech_dataset
 from safetensors.torch import load_file
 
@@ -35,28 +36,6 @@ def config(model, dataset, out, **overrides):
     settings = dict(model=str(model), dataset=str(dataset), out=str(out), epochs=1, finetune_epochs=2,
                     batch_size=4, lr=1e-4, finetune_lr=1e-3, eval_share=0.25)
     return TrainConfig(**{**settings, **overrides})
-
-
-class Recorder:
-    def __init__(self, stop_at: int | None = None):
-        self.events, self.stop_at = [], stop_at
-
-    def __call__(self, event):
-        self.events.append(event)
-        if event["type"] == "step" and event["step"] == self.stop_at:
-            raise KeyboardInterrupt
-
-    def of(self, kind):
-        return [e for e in self.events if e["type"] == kind]
-
-    def losses(self, after: int = 0):
-        return [(s["step"], s["loss"]) for s in self.of("step") if s["step"] > after]
-
-
-def run(settings, **options) -> Recorder:
-    events = Recorder()
-    train(settings, CallbackSink(events), **options)
-    return events
 
 
 def test_two_stages_make_one_run_with_one_event_stream(model, dataset, tmp_path):
