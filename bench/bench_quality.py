@@ -128,8 +128,8 @@ def domain_table(args: argparse.Namespace, folder: Path) -> None:
     print(f"tiny.en; {len(domain.TRAINING_SENTENCES) * len(domain.TRAINING_VOICES)} espeak-ng training clips"
           f" with the terms {', '.join(domain.TERMS)}; checked in whisper.cpp (f16) on {len(samples)} clips of"
           f" other sentences in voices never trained on; device {args.device}")
-    print(f"{'model':24} {'train s':>7} | {'term recall':^19} | {'WER':^15} | {'runaways':^9}")
-    print(f"{'':32} | {'full':>9} {'futo':>9} | {'full':>7} {'futo':>7} | {'full':>4} {'futo':>4}")
+    print(f"{'model':24} {'train s':>7} | {'term recall':^21} | {'WER':^15} | {'runaways':^9}")
+    print(f"{'':32} | {'full':>10} {'futo':>10} | {'full':>7} {'futo':>7} | {'full':>4} {'futo':>4}")
     for name, path, seconds in models:
         result = verify(path, samples, threads=args.threads).model
         recall = []
@@ -138,7 +138,7 @@ def domain_table(args: argparse.Namespace, folder: Path) -> None:
             recall.append(f"{heard:>2}/{said:<2} {heard / said:4.0%}")
         c = result.contexts
         trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
-        print(f"{name:24} {trained_for} | {recall[0]:>9} {recall[1]:>9} | {c['full'].wer:7.1%} {c['futo'].wer:7.1%}"
+        print(f"{name:24} {trained_for} | {recall[0]:>10} {recall[1]:>10} | {c['full'].wer:7.1%} {c['futo'].wer:7.1%}"
               f" | {c['full'].runaways:4d} {c['futo'].runaways:4d}")
 
 
