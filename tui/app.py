@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from textual.app import App, SystemCommand
@@ -28,11 +29,16 @@ class WacftApp(App):
     SCREENS = STEPS
     BINDINGS = [("ctrl+q", "quit", "Quit")]
 
-    def __init__(self, session: Session | None = None):
+    def __init__(self, session: Session | None = None, *, environment: Callable[[], list] | None = None,
+                 phones: Callable[[], tuple] | None = None):
+        """`environment` (the start screen's checks) and `phones` ((adb client, phones)) default to asking this
+        machine; tests pass fixed ones so that what the screens show does not depend on the machine."""
         super().__init__()
         from wacft.acft.backends import LocalBackend
 
         self.session = session or Session.load()
+        self.environment = environment or _environment
+        self.phones = phones or _phones
         self.local_backend = LocalBackend()  # one per app, so the runs it starts are reaped
 
     def on_mount(self) -> None:
@@ -43,6 +49,20 @@ class WacftApp(App):
         for name, step in STEPS.items():
             if name != "monitor" or self.session.run_id:
                 yield SystemCommand(step.TITLE or name, f"go to {name}", partial(self.switch_screen, name))
+
+
+def _environment() -> list:
+    from wacft.checks import environment
+
+    return environment()
+
+
+def _phones() -> tuple:
+    from wacft.device.adb import connect
+    from wacft.device.devices import list_phones
+
+    client = connect()
+    return client, list_phones(client)
 
 
 def main() -> None:

@@ -27,8 +27,14 @@ class Session:
     split: str = "train"
     model: str = "openai/whisper-base.en"
     language: str = ""
+    dataset_clips: int = 0  # from the last check: what the estimate counts on
+    dataset_seconds: float = 0.0
+    dataset_partial: bool = False  # the check stopped reading a hub dataset after its first clips
     epochs: int = 8
     lr: float = 1e-6
+    finetune_epochs: int = 0  # stage 1 (cross-entropy on the transcripts) before ACFT; 0: ACFT only
+    objective: str = "two-stage"  # or "joint"
+    freeze_encoder: bool = False
     batch_size: int = 8
     max_audio_length: float = 29.0
     where: str = "local"  # or "modal"

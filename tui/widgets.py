@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Label
 
 
@@ -28,3 +29,17 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class Form(Grid):
+    """Labelled one-line fields: a label, then its widget (two pairs a row with the `pairs` class). Labels
+    matter because a filled-in Input no longer shows its placeholder."""
+
+    def __init__(self, *fields: tuple[str, Widget], pairs: bool = False, id: str | None = None):
+        super().__init__(id=id, classes="form pairs" if pairs else "form")
+        self.fields = fields
+
+    def compose(self) -> ComposeResult:
+        for label, widget in self.fields:
+            yield Label(label, classes="label")
+            yield widget

@@ -1,11 +1,12 @@
-"""What every step screen shares: the header, a title with its help text, the footer, and moving on."""
+"""What every step screen shares: the header (with the step's title), its help text, the footer, and moving
+on."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, Input, Static
 
 
 class StepScreen(Screen):
@@ -15,7 +16,6 @@ class StepScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="body"):
-            yield Static(f"[b]{self.TITLE}[/b]", classes="title")
             yield Static(self.HELP, classes="help")
             yield from self.body()
         yield Footer()
@@ -27,9 +27,18 @@ class StepScreen(Screen):
     def session(self):
         return self.app.session
 
+    def value(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value.strip()
+
+    def put(self, widget_id: str, text: str) -> None:
+        """Show `text` in a Static, scrolled into view (a result below the fold at 80x24 is still seen)."""
+        widget = self.query_one(f"#{widget_id}", Static)
+        widget.update(text)
+        widget.scroll_visible()
+
     def say(self, widget_id: str, text: str) -> None:
         """Show `text` in a Static, from a worker thread."""
-        self.app.call_from_thread(self.query_one(f"#{widget_id}", Static).update, text)
+        self.app.call_from_thread(self.put, widget_id, text)
 
     def go(self, step: str) -> None:
         """Save where the person is, then show the next step."""

@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.widgets import Button, Input, ProgressBar, SelectionList, Static
 
 from wacft.tui.screens.base import StepScreen
+from wacft.tui.widgets import Form
 
 TYPES = ("f16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0")
 DEFAULT_TYPES = ("q8_0", "q5_0")
@@ -21,9 +22,10 @@ class ConvertScreen(StepScreen):
     BINDINGS = [("ctrl+r", "convert", "Convert"), ("ctrl+n", "next", "Verify"), ("escape", "back", "Back")]
 
     def body(self) -> ComposeResult:
-        yield Input(self.session.trained or self.session.model, placeholder="model folder or hub id", id="model")
-        yield SelectionList[str](*((t, t, t in DEFAULT_TYPES) for t in TYPES), id="types")
-        yield Button("Convert", id="convert", variant="primary")
+        yield Form(("model", Input(self.session.trained or self.session.model, placeholder="model folder or hub id",
+                                   id="model", compact=True)))
+        yield SelectionList[str](*((t, t, t in DEFAULT_TYPES) for t in TYPES), id="types", compact=True)
+        yield Button("Convert", id="convert", variant="primary", compact=True)
         yield ProgressBar(id="progress", show_eta=True)
         yield Static("", id="result")
 
@@ -38,7 +40,7 @@ class ConvertScreen(StepScreen):
         try:
             sizes = output_sizes(model, TYPES)
         except WacftError as e:
-            self.say("result", f"[red]{e}[/red]")
+            self.say("result", f"[red]✗ {e}[/red]")
             return
         self.app.call_from_thread(self.show_sizes, sizes)
 
@@ -54,7 +56,7 @@ class ConvertScreen(StepScreen):
     def action_convert(self) -> None:
         types = list(self.query_one("#types", SelectionList).selected)
         if not types:
-            self.query_one("#result", Static).update("[yellow]Pick at least one type.[/yellow]")
+            self.put("result", "[yellow]Pick at least one type.[/yellow]")
             return
         self.convert(self.query_one("#model", Input).value.strip(), types)
 
@@ -71,7 +73,7 @@ class ConvertScreen(StepScreen):
                               progress=lambda done, total: self.app.call_from_thread(bar.update, total=total,
                                                                                    progress=done))
         except WacftError as e:
-            self.say("result", f"[red]{e}[/red]")
+            self.say("result", f"[red]✗ {e}[/red]")
             return
         self.session.bins = {r.file_type.name: str(r.path) for r in results}
         self.session.save()

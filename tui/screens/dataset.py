@@ -11,8 +11,11 @@ from textual.suggester import Suggester
 from textual.widgets import Button, Input, Static
 
 from wacft.tui.screens.base import StepScreen
+from wacft.tui.widgets import Form
 
-CHECK_CLIPS = 300  # enough to see the columns and the lengths without reading a whole hub dataset
+# a hub dataset is streamed: this many clips show its columns and lengths without reading all of it (a local
+# folder's clips are all counted: only their headers are read)
+CHECK_CLIPS = 300
 
 
 class PathSuggester(Suggester):
@@ -41,14 +44,19 @@ def length_histogram(seconds: list[float], width: int = 30) -> str:
 class DatasetScreen(StepScreen):
     TITLE = "1 · Dataset"
     HELP = ("A Hugging Face dataset id (e.g. google/fleurs, config en_us) or a folder of audio files with a "
-            "metadata.csv (file_name,text). Press [b]ctrl+r[/b] to check it, [b]ctrl+n[/b] for the next step.")
+            "metadata.csv (file_name,text). [b]ctrl+r[/b] checks it, [b]ctrl+n[/b] goes on.")
     BINDINGS = [("ctrl+r", "check", "Check"), ("ctrl+n", "next", "Next"), ("escape", "back", "Back")]
+    checked = False  # moving on needs a check that found clips
 
     def body(self) -> ComposeResult:
-        yield Input(self.session.dataset, placeholder="hub id or folder", id="dataset", suggester=PathSuggester())
-        yield Input(self.session.dataset_config, placeholder="config (hub only, e.g. en_us)", id="config")
-        yield Input(self.session.split, placeholder="split", id="split")
-        yield Button("Check", id="check", variant="primary")
+        s = self.session
+        yield Form(
+            ("dataset", Input(s.dataset, placeholder="hub id or folder", id="dataset", suggester=PathSuggester(),
+                              compact=True)),
+            ("config", Input(s.dataset_config, placeholder="hub only, e.g. en_us", id="config", compact=True)),
+            ("split", Input(s.split, placeholder="train", id="split", compact=True)),
+        )
+        yield Button("Check", id="check", variant="primary", compact=True)
         yield Static("", id="report")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -65,6 +73,7 @@ class DatasetScreen(StepScreen):
             self.query_one("#report", Static).update("[red]Type a hub id or a folder first.[/red]")
             return
         self.query_one("#report", Static).update("checking…")
+        self.checked = False
         self.check()
 
     @work(thread=True, exclusive=True)
@@ -74,25 +83,31 @@ class DatasetScreen(StepScreen):
         from wacft.errors import WacftError
 
         s = self.session
+        local = Path(s.dataset).expanduser().is_dir()
         config = TrainConfig(model="", out="", dataset=s.dataset, dataset_config=s.dataset_config or None,
-                             split=s.split, max_clips=CHECK_CLIPS, max_audio_length=s.max_audio_length)
+                             split=s.split, max_clips=None if local else CHECK_CLIPS,
+                             max_audio_length=s.max_audio_length)
         try:
             clips = load_clips(config)
         except WacftError as e:
-            self.app.call_from_thread(self.report, f"[red]{e}[/red]")
+            self.app.call_from_thread(self.report, f"[red]✗ {e}[/red]")
             return
         seconds = [c.seconds for c in clips.clips]
-        text = f"[green]✓[/green] {clips.summary()}\n\n{length_histogram(seconds)}"
-        self.app.call_from_thread(self.report, text, ok=True)
+        partial = not local and len(seconds) >= CHECK_CLIPS
+        more = f" (the first {CHECK_CLIPS} read; there may be more)" if partial else ""
+        text = f"[green]✓[/green] {clips.summary()}{more}\n{length_histogram(seconds)}"
+        self.app.call_from_thread(self.report, text, (len(seconds), sum(seconds), partial))
 
-    def report(self, text: str, ok: bool = False) -> None:
-        self.query_one("#report", Static).update(text)
-        self.checked = ok
-        if ok:
-            self.session.save()
+    def report(self, text: str, counted: tuple[int, float, bool] | None = None) -> None:
+        self.put("report", text)
+        self.checked = counted is not None
+        if counted:
+            s = self.session
+            s.dataset_clips, s.dataset_seconds, s.dataset_partial = counted
+            s.save()
 
     def action_next(self) -> None:
-        if getattr(self, "checked", False):
+        if self.checked:
             self.go("model")
         else:
             self.query_one("#report", Static).update("[yellow]Check the dataset first (ctrl+r).[/yellow]")

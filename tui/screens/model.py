@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.widgets import Input, RadioButton, RadioSet, Static, Switch
+from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Static
 
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.session import FUTO_SIZES, SIZES
+from wacft.tui.widgets import Form
 
 
 def hub_id(size: str, english: bool) -> str:
@@ -16,21 +17,24 @@ def hub_id(size: str, english: bool) -> str:
 class ModelScreen(StepScreen):
     TITLE = "2 · Model"
     HELP = ("FUTO Keyboard runs tiny, base and small; larger models train and convert but will not run on the "
-            "phone. Or type any hub id or local folder (your own fine-tune). [b]ctrl+n[/b] next.")
+            "phone. Or type any hub id or local folder (your own fine-tune). [b]ctrl+n[/b] goes on.")
     BINDINGS = [("ctrl+n", "next", "Next"), ("escape", "back", "Back")]
 
     def body(self) -> ComposeResult:
         current = self.session.model
-        with RadioSet(id="size"):
+        with RadioSet(id="size", compact=True):
             for size in SIZES:
                 note = "" if size in FUTO_SIZES else "  (not run by FUTO)"
                 yield RadioButton(f"{size}{note}", value=current.startswith(f"openai/whisper-{size}"), name=size,
                                   id=f"size-{size}")
-        yield Static("English-only (.en)")
-        yield Switch(value=current.endswith(".en") or not current, id="english")
-        yield Input(placeholder="or any hub id / local folder", id="custom")
-        yield Input(self.session.language, placeholder="language of the data (multilingual models), e.g. en",
-                    id="language")
+        yield Checkbox("English-only (.en)", value=current.endswith(".en") or not current, id="english",
+                       compact=True)
+        custom = "" if current.startswith("openai/whisper-") else current
+        yield Form(
+            ("or hub id/folder", Input(custom, placeholder="any Whisper model", id="custom", compact=True)),
+            ("language", Input(self.session.language, placeholder="multilingual models: the data's, e.g. en",
+                               id="language", compact=True)),
+        )
         yield Static("", id="warning")
 
     def chosen(self) -> str:
@@ -39,7 +43,7 @@ class ModelScreen(StepScreen):
             return custom
         pressed = self.query_one("#size", RadioSet).pressed_button
         size = pressed.name if pressed else "base"
-        return hub_id(size, self.query_one("#english", Switch).value)
+        return hub_id(size, self.query_one("#english", Checkbox).value)
 
     def on_radio_set_changed(self) -> None:
         model = self.chosen()
@@ -54,7 +58,7 @@ class ModelScreen(StepScreen):
         self.session.language = self.query_one("#language", Input).value.strip()
         multilingual = not self.session.model.endswith(".en") and "openai/whisper-" in self.session.model
         if multilingual and not self.session.language:
-            self.query_one("#warning", Static).update("[red]A multilingual model needs the data's language.[/red]")
+            self.put("warning", "[red]A multilingual model needs the data's language.[/red]")
             return
         self.go("train")
 

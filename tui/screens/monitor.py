@@ -1,7 +1,11 @@
-"""The run, live: progress with ETA, the loss as it falls, the log, checkpoints. Cancel or detach."""
+"""The run, live: progress with ETA, the loss as it falls, the log, checkpoints. Cancel, detach, or resume a
+stopped run from its last checkpoint."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.widgets import ProgressBar, RichLog, Sparkline, Static
@@ -9,33 +13,56 @@ from textual.widgets import ProgressBar, RichLog, Sparkline, Static
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import ConfirmScreen
 
+STOPPED = ("cancelled", "failed")
+
 
 class MonitorScreen(StepScreen):
     TITLE = "Training"
-    HELP = "[b]x[/b] cancels the run; [b]d[/b] detaches (it keeps going; the start screen reattaches)."
-    BINDINGS = [("x", "cancel", "Cancel run"), ("d", "detach", "Detach"), ("ctrl+n", "next", "Convert")]
+    HELP = ("[b]x[/b] cancels the run, [b]d[/b] detaches (it keeps going; the start screen reattaches), "
+            "[b]r[/b] resumes a stopped run from its last checkpoint.")
+    BINDINGS = [("x", "cancel", "Cancel run"), ("d", "detach", "Detach"), ("r", "resume", "Resume"),
+                ("ctrl+n", "next", "Convert")]
 
     def body(self) -> ComposeResult:
-        yield Static("", id="stats")
-        yield ProgressBar(id="progress", show_eta=True)
-        yield Static("loss")
+        yield Static("waiting for the first step…", id="stats")
+        # the bar's own ETA would time the replay of a finished run's events; the trainer's is shown instead
+        yield ProgressBar(id="progress", show_eta=False)
+        yield Static("loss", classes="label")
         yield Sparkline([], id="loss")
         yield RichLog(id="log", max_lines=500, wrap=True)
 
     def on_mount(self) -> None:
         from wacft.acft.runs import load_run
+        from wacft.errors import WacftError
 
-        self.record = load_run(self.session.run_id)
         self.losses: list[float] = []
+        try:
+            self.record = load_run(self.session.run_id)
+        except WacftError as e:
+            self.record = None
+            self.note(f"[red]✗ {e}[/red]")
+            return
         self.follow()
 
-    @work(thread=True, exclusive=True)
-    def follow(self) -> None:
-        from wacft.acft.backends import backend_for
-        from wacft.acft.events import CallbackSink
+    def note(self, markup: str) -> None:
+        """A line of our own in the log (the run's own lines are written as they are, never as markup)."""
+        self.query_one("#log", RichLog).write(Text.from_markup(markup))
 
-        backend = self.app.local_backend if self.record.backend == "local" else backend_for(self.record)
-        record = backend.watch(self.record, CallbackSink(lambda e: self.app.call_from_thread(self.show, e)))
+    def backend(self):
+        from wacft.acft.backends import backend_for
+
+        return self.app.local_backend if self.record.backend == "local" else backend_for(self.record)
+
+    @work(thread=True, exclusive=True, group="follow")
+    def follow(self) -> None:
+        from wacft.acft.events import CallbackSink
+        from wacft.errors import WacftError
+
+        try:
+            record = self.backend().watch(self.record, CallbackSink(lambda e: self.app.call_from_thread(self.show, e)))
+        except WacftError as e:
+            self.app.call_from_thread(self.note, f"[red]✗ {e}[/red]")
+            return
         self.app.call_from_thread(self.finished, record)
 
     def show(self, event: dict) -> None:
@@ -45,34 +72,71 @@ class MonitorScreen(StepScreen):
             self.losses.append(event["loss"])
             self.query_one("#loss", Sparkline).data = self.losses[-200:]
             hours = event["audio_seconds"] / 3600
+            eta = timedelta(seconds=round(event.get("eta_seconds", 0)))
             self.query_one("#stats", Static).update(
-                f"epoch {event['epoch']}/{event['epochs']} · loss {event['loss']:.4g} · "
-                f"{event['clips_per_second']:.1f} clips/s · {hours:.2f} h of audio seen"
+                f"{event.get('stage', 'acft')} epoch {event['epoch']}/{event['epochs']} · loss {event['loss']:.4g} · "
+                f"{event['clips_per_second']:.1f} clips/s · {hours:.2f} h of audio seen · ETA {eta}"
             )
         elif event["type"] == "checkpoint":
             log.write(f"checkpoint at step {event['step']}")
+        elif event["type"] == "eval":
+            log.write(f"{event['stage']} epoch {event['epoch']}: held-out loss {event['loss']:.4g},"
+                      f" WER {event['wer']:.1%}" + (" (best so far)" if event.get("best") else ""))
         elif event["type"] in ("log", "error"):
             log.write(event["message"])
 
     def finished(self, record) -> None:
         self.record = record
-        log = self.query_one("#log", RichLog)
         if record.status == "done":
             self.session.trained = record.artifacts.get("model", record.config["out"])
             self.session.save()
-            log.write("[green]done[/green]: ctrl+n converts it for whisper.cpp")
-        else:
-            log.write(f"[red]{record.status}[/red] {record.error or ''}")
+            self.note("[green]✓ done[/green]: ctrl+n converts it for whisper.cpp")
+            return
+        self.note(f"[red]✗ {record.status}[/red] " + (record.error or "").replace("[", r"\["))
+        if record.status in STOPPED and record.backend == "local":
+            self.note("[b]r[/b] resumes it from its last checkpoint")
 
     def action_cancel(self) -> None:
+        if self.record is None or self.record.status not in ("launching", "running"):
+            return
+
         def confirmed(yes: bool | None) -> None:
             if yes:
-                from wacft.acft.backends import backend_for
-
-                backend = self.app.local_backend if self.record.backend == "local" else backend_for(self.record)
-                backend.cancel(self.record)
+                self.backend().cancel(self.record)
 
         self.app.push_screen(ConfirmScreen("Cancel this run? Its last checkpoint is kept."), confirmed)
+
+    def action_resume(self) -> None:
+        if self.record is None or self.record.status not in STOPPED:
+            status = self.record.status if self.record else "not there"
+            self.note(f"Only a cancelled or failed run can be resumed; this one is {status}.")
+            return
+        if self.record.backend != "local":
+            self.note("A Modal run resumes on its own retries; start a new run from the training step.")
+            return
+        self.resume(self.record)
+
+    @work(thread=True, exclusive=True, group="resume")
+    def resume(self, stopped) -> None:
+        import json
+
+        from wacft.acft.config import TrainConfig
+        from wacft.errors import WacftError
+
+        try:
+            config = TrainConfig.from_json(json.dumps(stopped.config))
+            record = self.app.local_backend.launch(config, resume=True)
+        except WacftError as e:
+            self.app.call_from_thread(self.note, f"[red]✗ {e}[/red]")
+            return
+        self.app.call_from_thread(self.resumed, record)
+
+    def resumed(self, record) -> None:
+        self.record, self.losses = record, []
+        self.session.run_id = record.id
+        self.session.save()
+        self.query_one("#log", RichLog).clear()
+        self.follow()
 
     def action_detach(self) -> None:
         self.go("start")

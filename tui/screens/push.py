@@ -10,8 +10,11 @@ from textual.app import ComposeResult
 from textual.widgets import Button, DataTable, Input, ProgressBar, Select, Static
 
 from wacft.tui.screens.base import StepScreen
+from wacft.tui.widgets import Form
 
 REFRESH_SECONDS = 3
+NO_PHONE = ("[yellow]No phone is connected: plug one in with USB debugging on; this list refreshes by"
+            " itself.[/yellow]")
 
 
 class PushScreen(StepScreen):
@@ -19,14 +22,16 @@ class PushScreen(StepScreen):
     HELP = ("Plug the phone in with USB debugging on, pick it, and push. [b]ctrl+r[/b] pushes. On the phone: "
             "FUTO Keyboard → Settings → Languages → Import resource file.")
     BINDINGS = [("ctrl+r", "push", "Push"), ("escape", "back", "Back")]
+    lookup = ""  # why no phone is listed, while that is shown
 
     def body(self) -> ComposeResult:
         bins = self.session.bins
-        yield Select([(f"{t}  {p}", p) for t, p in bins.items()], id="bin", allow_blank=not bins,
-                     value=next(iter(bins.values()), Select.BLANK))
+        yield Form(("model file", Select([(f"{t}  {p}", p) for t, p in bins.items()], id="bin",
+                                         allow_blank=not bins, value=next(iter(bins.values()), Select.BLANK),
+                                         compact=True)))
         yield DataTable(id="phones", cursor_type="row")
-        yield Input(placeholder="name on the phone", id="name")
-        yield Button("Push", id="push", variant="primary")
+        yield Form(("name on phone", Input(placeholder="letters, digits, . _ -", id="name", compact=True)))
+        yield Button("Push", id="push", variant="primary", compact=True)
         yield ProgressBar(id="progress", show_eta=True)
         yield Static("", id="result")
 
@@ -46,30 +51,41 @@ class PushScreen(StepScreen):
             try:
                 self.query_one("#name", Input).value = default_name(Path(str(model)))
             except WacftError as e:
-                self.query_one("#result", Static).update(f"[red]{e}[/red]")
+                self.put("result", f"[red]✗ {e}[/red]")
 
     @work(thread=True, exclusive=True, group="phones")
     def refresh_phones(self) -> None:
-        from wacft.device.adb import connect
-        from wacft.device.devices import list_phones
         from wacft.errors import WacftError
 
         try:
-            client = connect()
-            phones = list_phones(client)
+            client, phones = self.app.phones()
         except WacftError as e:
-            self.say("result", f"[red]{e}[/red]")
+            self.app.call_from_thread(self.no_phones, f"[red]✗ {e}[/red]")
             return
         self.app.call_from_thread(self.show_phones, client, phones)
 
+    def no_phones(self, why: str) -> None:
+        """No adb, or no phone: said once, and cleared when a phone shows up."""
+        self.phones = []
+        self.query_one("#phones", DataTable).clear()
+        if self.lookup != why:
+            self.put("result", why)
+        self.lookup = why
+
     def show_phones(self, client, phones) -> None:
+        if not phones:
+            self.no_phones(NO_PHONE)
+            return
+        if self.lookup:
+            self.put("result", "")
+            self.lookup = ""
         self.client, self.phones = client, phones
         table = self.query_one("#phones", DataTable)
         table.clear()
         for p in phones:
             free = f"{p.free_bytes / 1e9:.1f} GB" if p.free_bytes else ""
-            table.add_row(p.serial, p.state, p.model or "", p.android or "", free, p.futo_package or "no",
-                          key=p.serial)
+            table.add_row(p.serial, p.state, p.model or "", p.android or "", free,
+                          "yes" if p.futo_package else "no", key=p.serial)
 
     def on_button_pressed(self) -> None:
         self.action_push()
@@ -77,12 +93,15 @@ class PushScreen(StepScreen):
     def action_push(self) -> None:
         model = self.query_one("#bin", Select).value
         table = self.query_one("#phones", DataTable)
-        if model is Select.BLANK or not self.phones:
-            self.query_one("#result", Static).update("[yellow]Convert a model and plug a phone in first.[/yellow]")
+        if model is Select.BLANK:
+            self.put("result", "[yellow]Convert a model first (step 4).[/yellow]")
+            return
+        if not self.phones:
+            self.put("result", NO_PHONE)
             return
         phone = self.phones[min(table.cursor_row, len(self.phones) - 1)]
         if phone.problem:
-            self.query_one("#result", Static).update(f"[red]{phone.problem}[/red]")
+            self.put("result", f"[red]✗ {phone.problem}[/red]")
             return
         self.push(phone, Path(str(model)), self.query_one("#name", Input).value.strip())
 
@@ -101,7 +120,7 @@ class PushScreen(StepScreen):
             if opened:
                 open_languages_page(phone, info.futo_package)
         except WacftError as e:
-            self.say("result", f"[red]{e}[/red]")
+            self.say("result", f"[red]✗ {e}[/red]")
             return
         steps = "\n".join(f"  {i}. {step}" for i, step in enumerate(import_steps(Path(result.remote_path).name,
                                                                                      opened), 1))

@@ -4,26 +4,42 @@ from __future__ import annotations
 
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import Button, DataTable
+from textual.containers import Horizontal
+from textual.widgets import Button, DataTable, Static
 
 from wacft.tui.screens.base import StepScreen
 
 
+def checks_table(checks) -> object:
+    """The checks as a table whose cells wrap, so what to do about a missing piece is never cut off at 80
+    columns (a DataTable would clip it)."""
+    from rich.table import Table
+
+    table = Table(box=None, padding=(0, 1, 0, 0), expand=True, show_edge=False)
+    table.add_column("check", no_wrap=True)
+    table.add_column("state", ratio=1)
+    table.add_column("what to do", ratio=1)
+    for c in checks:
+        table.add_row(c.name, ("✓ " if c.ok else "✗ ") + c.detail, c.fix)
+    return table
+
+
 class StartScreen(StepScreen):
     TITLE = "wacft: your own Whisper for FUTO Keyboard"
-    HELP = ("Dataset → model → ACFT training → convert → verify → phone. "
-            "Press [b]n[/b] for a new model, [b]c[/b] to carry on where you stopped.")
+    HELP = ("Dataset → model → ACFT training → convert → verify → phone. Press [b]n[/b] for a new model, "
+            "[b]c[/b] to carry on where you stopped, or pick an earlier run to watch or resume it.")
     BINDINGS = [("n", "new", "New model"), ("c", "carry_on", "Carry on"), ("r", "refresh", "Refresh")]
+    checks: list = []  # as last found
 
     def body(self) -> ComposeResult:
-        yield DataTable(id="checks", cursor_type="none")
+        yield Static("checking this machine…", id="checks")
         yield DataTable(id="runs", cursor_type="row")
-        yield Button("New model", id="new", variant="primary")
-        yield Button("Carry on", id="carry_on")
+        with Horizontal(classes="buttons"):
+            yield Button("New model", id="new", variant="primary", compact=True)
+            yield Button("Carry on", id="carry_on", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#checks", DataTable).add_columns("check", "state", "what to do")
-        self.query_one("#runs", DataTable).add_columns("run", "where", "status", "model", "progress")
+        self.query_one("#runs", DataTable).add_columns("earlier run", "where", "status", "progress")
         self.action_refresh()
 
     def action_refresh(self) -> None:
@@ -32,21 +48,18 @@ class StartScreen(StepScreen):
     @work(thread=True, exclusive=True)
     def load(self) -> None:
         from wacft.acft.runs import list_runs
-        from wacft.checks import environment
 
-        checks, runs = environment(), list_runs()
+        checks, runs = self.app.environment(), list_runs()
         self.app.call_from_thread(self.show, checks, runs)
 
     def show(self, checks, runs) -> None:
-        table = self.query_one("#checks", DataTable)
-        table.clear()
-        for c in checks:
-            table.add_row(c.name, ("✓ " if c.ok else "✗ ") + c.detail, c.fix)
+        self.checks = checks
+        self.query_one("#checks", Static).update(checks_table(checks))
         table = self.query_one("#runs", DataTable)
         table.clear()
         for r in runs:
             progress = f"step {r.last['step']}/{r.last['total_steps']}" if r.last else ""
-            table.add_row(r.id, r.backend, r.status, r.config.get("model", ""), progress, key=r.id)
+            table.add_row(r.id, r.backend, r.status, progress, key=r.id)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         getattr(self, f"action_{event.button.id}")()
@@ -58,6 +71,6 @@ class StartScreen(StepScreen):
         self.go(self.session.step)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        """Choosing an earlier run: watch it (or see how it ended) on the monitor."""
+        """Choosing an earlier run: watch it, or see how it ended and resume it, on the monitor."""
         self.session.run_id = event.row_key.value
         self.go("monitor")

@@ -7,21 +7,25 @@ from textual.app import ComposeResult
 from textual.widgets import Button, Input, Select, Static
 
 from wacft.tui.screens.base import StepScreen
+from wacft.tui.widgets import Form
 
 
 class VerifyScreen(StepScreen):
     TITLE = "5 · Verify in whisper.cpp"
-    HELP = ("Transcribes a sample of your data the way FUTO Keyboard runs the model, and says whether it "
-            "loops or loses accuracy at short audio context. [b]ctrl+r[/b] verifies, [b]ctrl+n[/b] goes to the phone.")
+    HELP = ("Transcribes a sample of your data the way FUTO Keyboard runs the model: does it loop or lose "
+            "accuracy at short audio context? [b]ctrl+r[/b] verifies, [b]ctrl+n[/b] goes to the phone.")
     BINDINGS = [("ctrl+r", "verify", "Verify"), ("ctrl+n", "next", "Phone"), ("escape", "back", "Back")]
 
     def body(self) -> ComposeResult:
         bins = self.session.bins
-        yield Select([(f"{t}  {p}", p) for t, p in bins.items()], id="bin", allow_blank=not bins,
-                     value=next(iter(bins.values()), Select.BLANK))
-        yield Input(self.session.dataset, placeholder="dataset to verify with", id="dataset")
-        yield Input("20", placeholder="clips", id="limit", type="integer")
-        yield Button("Verify", id="verify", variant="primary")
+        yield Form(
+            ("model file", Select([(f"{t}  {p}", p) for t, p in bins.items()], id="bin", allow_blank=not bins,
+                                  value=next(iter(bins.values()), Select.BLANK), compact=True)),
+            ("dataset", Input(self.session.dataset, placeholder="dataset to verify with", id="dataset",
+                              compact=True)),
+            ("clips", Input("20", id="limit", type="integer", compact=True)),
+        )
+        yield Button("Verify", id="verify", variant="primary", compact=True)
         yield Static("", id="result")
 
     def on_button_pressed(self) -> None:
@@ -30,9 +34,9 @@ class VerifyScreen(StepScreen):
     def action_verify(self) -> None:
         model = self.query_one("#bin", Select).value
         if model is Select.BLANK:
-            self.query_one("#result", Static).update("[yellow]Convert a model first.[/yellow]")
+            self.put("result", "[yellow]Convert a model first.[/yellow]")
             return
-        self.query_one("#result", Static).update("transcribing in whisper.cpp…")
+        self.put("result", "transcribing in whisper.cpp…")
         self.verify(str(model), self.query_one("#dataset", Input).value.strip(),
                     int(self.query_one("#limit", Input).value or 20))
 
@@ -49,7 +53,7 @@ class VerifyScreen(StepScreen):
         try:
             result = verify(model, load_clips(config).clips, language=s.language or "en")
         except WacftError as e:
-            self.say("result", f"[red]{e}[/red]")
+            self.say("result", f"[red]✗ {e}[/red]")
             return
         colour = "green" if "ready for the phone" in result.verdict and "Not" not in result.verdict else "red"
         text = f"{result.table()}\n\n[{colour}]{result.verdict}[/{colour}]"
