@@ -1,6 +1,7 @@
 """The wizard driven as a person would, with Textual's Pilot: real screens, real workers, real files."""
 
 import io
+from contextlib import contextmanager
 
 import pytest
 from fixtures.speech import make_speech_dataset
@@ -120,32 +121,47 @@ async def test_train_and_monitor_a_local_run(tiny_en_dir, dataset, tmp_path):
     assert (tmp_path / "run" / "model.safetensors").is_file()
 
 
-async def test_push_step_sends_the_model_and_opens_futo(random_whisper, tmp_path, monkeypatch):
-    """The real adb server on a private port, a fake phone behind it, the push step driven by keys."""
+@contextmanager
+def adb_with(tmp_path, monkeypatch, *phones):
+    """The real adb server on a private port with these fake phones connected (FakePhone keyword sets)."""
     from fixtures_adb.adbserver import AdbServer
     from fixtures_adb.fakeadbd import FakePhone
 
+    server = AdbServer(tmp_path / "adb-home").start()
+    made = [FakePhone(tmp_path / f"phone{i}", **options) for i, options in enumerate(phones)]
+    try:
+        monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(server.port))
+        for phone in made:
+            server.connect(phone.address, phone.state)
+        yield made
+    finally:
+        for phone in made:
+            server.disconnect(phone.address)
+            phone.close()
+        server.stop()
+
+
+async def push_on(pilot, app, phone, model) -> str:
+    """On the push step: wait for the phone, push, check the file arrived whole; returns its name there."""
+    phones = app.screen.query_one("#phones", DataTable)
+    await settle(pilot, app, lambda: phones.row_count == 1)
+    name = app.screen.query_one("#name", Input).value
+    assert name.endswith("_acft_q8_0.bin")
+    await pilot.press("ctrl+r")
+    await settle(pilot, app, lambda: "verified" in text(app, "#result") or "✗" in text(app, "#result"))
+    assert "Import resource file" in text(app, "#result")
+    assert phone.file(f"/sdcard/Download/{name}").read_bytes() == model.read_bytes()
+    assert any("languages" in " ".join(a) for a in phone.activities)
+    return name
+
+
+async def test_push_step_sends_the_model_and_opens_futo(random_whisper, tmp_path, monkeypatch):
+    """The real adb server on a private port, a fake phone behind it, the push step driven by keys."""
     from wacft.convert.convert import convert, plan_outputs
 
     [model] = convert(str(random_whisper()), plan_outputs(tmp_path / "model.bin", ["q8_0"]))
-    server = AdbServer(tmp_path / "adb-home").start()
-    phone = FakePhone(tmp_path / "phone", state="device")
-    try:
-        monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(server.port))
-        server.connect(phone.address, "device")
+    with adb_with(tmp_path, monkeypatch, {"state": "device"}) as [phone]:
         app = WacftApp(Session(step="push", bins={"q8_0": str(model.path)}))
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("c")
-            phones = app.screen.query_one("#phones", DataTable)
-            await settle(pilot, app, lambda: phones.row_count == 1)
-            name = app.screen.query_one("#name", Input).value
-            assert name.endswith("_acft_q8_0.bin")
-            await pilot.press("ctrl+r")
-            await settle(pilot, app, lambda: "verified" in text(app, "#result") or "✗" in text(app, "#result"))
-            assert "Import resource file" in text(app, "#result")
-        assert phone.file(f"/sdcard/Download/{name}").read_bytes() == model.path.read_bytes()
-        assert any("languages" in " ".join(a) for a in phone.activities)
-    finally:
-        server.disconnect(phone.address)
-        phone.close()
-        server.stop()
+            await push_on(pilot, app, phone, model.path)

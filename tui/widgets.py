@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, Label
+from textual.widgets import Button, Label, Select
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -43,3 +43,22 @@ class Form(Grid):
         for label, widget in self.fields:
             yield Label(label, classes="label")
             yield widget
+
+
+class BinSelect(Select):
+    """The converted .bin files of this session, the first one chosen."""
+
+    def __init__(self, bins: dict[str, str]):
+        super().__init__(self.options(bins), allow_blank=True, value=next(iter(bins.values()), Select.BLANK),
+                         id="bin", compact=True)
+
+    @staticmethod
+    def options(bins: dict[str, str]) -> list[tuple[str, str]]:
+        return [(f"{kind}  {path}", path) for kind, path in bins.items()]
+
+    def show(self, bins: dict[str, str]) -> None:
+        """The session's files now; the one chosen stays chosen while it is there."""
+        chosen = self.value
+        self.set_options(self.options(bins))
+        if bins:
+            self.value = chosen if chosen in bins.values() else next(iter(bins.values()))

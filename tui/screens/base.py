@@ -30,13 +30,13 @@ class StepScreen(Screen):
     def value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value.strip()
 
-    def put(self, widget_id: str, text: str) -> None:
+    def put(self, widget_id: str, text) -> None:
         """Show `text` in a Static, scrolled into view (a result below the fold at 80x24 is still seen)."""
         widget = self.query_one(f"#{widget_id}", Static)
         widget.update(text)
         widget.scroll_visible()
 
-    def say(self, widget_id: str, text: str) -> None:
+    def say(self, widget_id: str, text) -> None:
         """Show `text` in a Static, from a worker thread."""
         self.app.call_from_thread(self.put, widget_id, text)
 

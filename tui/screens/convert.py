@@ -29,8 +29,11 @@ class ConvertScreen(StepScreen):
         yield ProgressBar(id="progress", show_eta=True)
         yield Static("", id="result")
 
-    def on_mount(self) -> None:
-        self.sizes(self.query_one("#model", Input).value)
+    def on_screen_resume(self) -> None:
+        """Each time the step shows: the model the session has now (a run may have finished meanwhile)."""
+        model = self.query_one("#model", Input)
+        model.value = self.session.trained or self.session.model
+        self.sizes(model.value)
 
     @work(thread=True, exclusive=True, group="sizes")
     def sizes(self, model: str) -> None:

@@ -3,6 +3,7 @@ stopped run from its last checkpoint."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from rich.text import Text
@@ -22,50 +23,74 @@ class MonitorScreen(StepScreen):
             "[b]r[/b] resumes a stopped run from its last checkpoint.")
     BINDINGS = [("x", "cancel", "Cancel run"), ("d", "detach", "Detach"), ("r", "resume", "Resume"),
                 ("ctrl+n", "next", "Convert")]
+    record = None  # the run shown
+    cancelled = False  # by the person, from here
 
     def body(self) -> ComposeResult:
-        yield Static("waiting for the first step…", id="stats")
+        yield Static("", id="stats")
         # the bar's own ETA would time the replay of a finished run's events; the trainer's is shown instead
         yield ProgressBar(id="progress", show_eta=False)
         yield Static("loss", classes="label")
         yield Sparkline([], id="loss")
         yield RichLog(id="log", max_lines=500, wrap=True)
 
-    def on_mount(self) -> None:
+    def on_screen_resume(self) -> None:
+        """Each time the step shows: the session's run (another may have been picked on the start screen)."""
         from wacft.acft.runs import load_run
         from wacft.errors import WacftError
 
-        self.losses: list[float] = []
+        if self.record is not None and self.record.id == self.session.run_id:
+            return
         try:
-            self.record = load_run(self.session.run_id)
+            self.watch_run(load_run(self.session.run_id))
         except WacftError as e:
             self.record = None
             self.note(f"[red]✗ {e}[/red]")
-            return
-        self.follow()
+
+    def watch_run(self, record) -> None:
+        self.record, self.losses, self.cancelled = record, [], False
+        self.query_one("#log", RichLog).clear()
+        self.query_one("#loss", Sparkline).data = []
+        self.query_one("#progress", ProgressBar).update(total=None, progress=0)
+        self.query_one("#stats", Static).update(f"run {record.id}: waiting for its first step…")
+        self.follow(record)
 
     def note(self, markup: str) -> None:
         """A line of our own in the log (the run's own lines are written as they are, never as markup)."""
         self.query_one("#log", RichLog).write(Text.from_markup(markup))
 
-    def backend(self):
+    def backend(self, record):
         from wacft.acft.backends import backend_for
 
-        return self.app.local_backend if self.record.backend == "local" else backend_for(self.record)
+        return self.app.local_backend if record.backend == "local" else backend_for(record)
 
-    @work(thread=True, exclusive=True, group="follow")
-    def follow(self) -> None:
+    def follow(self, record) -> None:
+        """Replays the run's events, then follows them until it ends, in a daemon thread rather than a Textual
+        worker: a watch lasts as long as the run, and quitting the app must not wait for it. An earlier run's
+        watch may still be going: whatever it reports is dropped (see `current`)."""
+        threading.Thread(target=self._follow, args=(record,), daemon=True, name=f"watch {record.id}").start()
+
+    def _follow(self, record) -> None:
         from wacft.acft.events import CallbackSink
         from wacft.errors import WacftError
 
+        sink = CallbackSink(lambda e: self.app.call_from_thread(self.show, record.id, e))
         try:
-            record = self.backend().watch(self.record, CallbackSink(lambda e: self.app.call_from_thread(self.show, e)))
+            ended = self.backend(record).watch(record, sink)
+            self.app.call_from_thread(self.finished, ended)
         except WacftError as e:
             self.app.call_from_thread(self.note, f"[red]✗ {e}[/red]")
-            return
-        self.app.call_from_thread(self.finished, record)
+        except Exception:
+            if self.app.is_running:
+                raise
+            # the app has closed while the run went on: nothing left to show it in
 
-    def show(self, event: dict) -> None:
+    def current(self, run_id: str) -> bool:
+        return self.record is not None and self.record.id == run_id
+
+    def show(self, run_id: str, event: dict) -> None:
+        if not self.current(run_id):
+            return
         log = self.query_one("#log", RichLog)
         if event["type"] == "step":
             self.query_one("#progress", ProgressBar).update(total=event["total_steps"], progress=event["step"])
@@ -86,6 +111,11 @@ class MonitorScreen(StepScreen):
             log.write(event["message"])
 
     def finished(self, record) -> None:
+        if not self.current(record.id):
+            return
+        if self.cancelled and record.status == "failed":  # the watch saw the process go, and took it for a failure
+            record.status, record.error = "cancelled", None
+            record.save()
         self.record = record
         if record.status == "done":
             self.session.trained = record.artifacts.get("model", record.config["out"])
@@ -97,12 +127,14 @@ class MonitorScreen(StepScreen):
             self.note("[b]r[/b] resumes it from its last checkpoint")
 
     def action_cancel(self) -> None:
-        if self.record is None or self.record.status not in ("launching", "running"):
+        record = self.record
+        if record is None or record.status not in ("launching", "running"):
             return
 
         def confirmed(yes: bool | None) -> None:
-            if yes:
-                self.backend().cancel(self.record)
+            if yes and self.current(record.id):
+                self.cancelled = True
+                self.backend(record).cancel(record)
 
         self.app.push_screen(ConfirmScreen("Cancel this run? Its last checkpoint is kept."), confirmed)
 
@@ -132,11 +164,9 @@ class MonitorScreen(StepScreen):
         self.app.call_from_thread(self.resumed, record)
 
     def resumed(self, record) -> None:
-        self.record, self.losses = record, []
         self.session.run_id = record.id
         self.session.save()
-        self.query_one("#log", RichLog).clear()
-        self.follow()
+        self.watch_run(record)
 
     def action_detach(self) -> None:
         self.go("start")

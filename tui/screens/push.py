@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.widgets import Button, DataTable, Input, ProgressBar, Select, Static
 
 from wacft.tui.screens.base import StepScreen
-from wacft.tui.widgets import Form
+from wacft.tui.widgets import BinSelect, Form
 
 REFRESH_SECONDS = 3
 NO_PHONE = ("[yellow]No phone is connected: plug one in with USB debugging on; this list refreshes by"
@@ -26,9 +26,7 @@ class PushScreen(StepScreen):
 
     def body(self) -> ComposeResult:
         bins = self.session.bins
-        yield Form(("model file", Select([(f"{t}  {p}", p) for t, p in bins.items()], id="bin",
-                                         allow_blank=not bins, value=next(iter(bins.values()), Select.BLANK),
-                                         compact=True)))
+        yield Form(("model file", BinSelect(bins)))
         yield DataTable(id="phones", cursor_type="row")
         yield Form(("name on phone", Input(placeholder="letters, digits, . _ -", id="name", compact=True)))
         yield Button("Push", id="push", variant="primary", compact=True)
@@ -40,6 +38,9 @@ class PushScreen(StepScreen):
         self.phones: list = []
         self.refresh_phones()
         self.set_interval(REFRESH_SECONDS, self.refresh_phones)
+
+    def on_screen_resume(self) -> None:
+        self.query_one(BinSelect).show(self.session.bins)
         self.on_select_changed()
 
     def on_select_changed(self) -> None:
@@ -97,7 +98,7 @@ class PushScreen(StepScreen):
             self.put("result", "[yellow]Convert a model first (step 4).[/yellow]")
             return
         if not self.phones:
-            self.put("result", NO_PHONE)
+            self.put("result", self.lookup or NO_PHONE)  # why there is none, when adb said
             return
         phone = self.phones[min(table.cursor_row, len(self.phones) - 1)]
         if phone.problem:

@@ -40,7 +40,9 @@ class StartScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.query_one("#runs", DataTable).add_columns("earlier run", "where", "status", "progress")
-        self.action_refresh()
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()  # a run may have moved on while another step showed
 
     def action_refresh(self) -> None:
         self.load()

@@ -59,7 +59,11 @@ class TrainScreen(StepScreen):
         yield Button("Launch", id="launch", variant="primary", compact=True)
         yield Static("", id="status")
 
-    def on_mount(self) -> None:
+    def on_screen_resume(self) -> None:
+        """Each time the step shows: the model and data chosen since, and an estimate that knows of any run
+        finished since."""
+        s = self.session
+        self.query_one("#what", Static).update(f"[b]{s.model}[/b] on [b]{s.dataset}[/b]")
         self.refresh_estimate()
 
     def read(self) -> bool:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, Input, ProgressBar, Select, Static
 
 from wacft.tui.screens.base import StepScreen
-from wacft.tui.widgets import Form
+from wacft.tui.widgets import BinSelect, Form
 
 
 class VerifyScreen(StepScreen):
@@ -19,14 +19,17 @@ class VerifyScreen(StepScreen):
     def body(self) -> ComposeResult:
         bins = self.session.bins
         yield Form(
-            ("model file", Select([(f"{t}  {p}", p) for t, p in bins.items()], id="bin", allow_blank=not bins,
-                                  value=next(iter(bins.values()), Select.BLANK), compact=True)),
+            ("model file", BinSelect(bins)),
             ("dataset", Input(self.session.dataset, placeholder="dataset to verify with", id="dataset",
                               compact=True)),
             ("clips", Input("20", id="limit", type="integer", compact=True)),
         )
         yield Button("Verify", id="verify", variant="primary", compact=True)
+        yield ProgressBar(id="progress", show_eta=True)
         yield Static("", id="result")
+
+    def on_screen_resume(self) -> None:
+        self.query_one(BinSelect).show(self.session.bins)
 
     def on_button_pressed(self) -> None:
         self.action_verify()
@@ -50,14 +53,18 @@ class VerifyScreen(StepScreen):
         s = self.session
         config = TrainConfig(model="", out="", dataset=dataset, dataset_config=s.dataset_config or None,
                              split=s.split, max_clips=limit)
+        bar = self.query_one("#progress", ProgressBar)
         try:
-            result = verify(model, load_clips(config).clips, language=s.language or "en")
+            result = verify(model, load_clips(config).clips, language=s.language or "en",
+                            progress=lambda done, total: self.app.call_from_thread(bar.update, total=total,
+                                                                                 progress=done))
         except WacftError as e:
             self.say("result", f"[red]✗ {e}[/red]")
             return
-        colour = "green" if "ready for the phone" in result.verdict and "Not" not in result.verdict else "red"
-        text = f"{result.table()}\n\n[{colour}]{result.verdict}[/{colour}]"
-        self.say("result", text)
+        from rich.text import Text
+
+        verdict = Text(("✓ " if result.ready else "✗ ") + result.verdict, style="green" if result.ready else "red")
+        self.say("result", Text(result.table() + "\n\n") + verdict)  # Text: no markup read into the table
 
     def action_next(self) -> None:
         self.go("push")

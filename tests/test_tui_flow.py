@@ -1,0 +1,173 @@
+"""The wizard end to end, and where it must say no, driven with Pilot: a real local training process, real
+conversion, whisper.cpp, the real adb server with a fake phone, a real Modal token check."""
+
+import threading
+from pathlib import Path
+
+import pytest
+from test_tui import adb_with, log_text, push_on, settle, text
+from textual.widgets import DataTable, Input, Select
+
+from wacft.acft.runs import list_runs
+from wacft.tui.app import WacftApp
+from wacft.tui.session import Session
+
+SLOW = 3000  # tries of 0.1 s: a training process starts torch on a busy 2-core machine
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def recordings(speech_dataset):
+    return speech_dataset(["Good morning.", "See you soon."])  # two voices: four clips
+
+
+def fill(app, **values) -> None:
+    for widget_id, value in values.items():
+        app.screen.query_one(f"#{widget_id}", Input).value = value
+
+
+async def test_from_recordings_to_the_phone(recordings, tiny_en_dir, tmp_path, monkeypatch):
+    with adb_with(tmp_path, monkeypatch, {"state": "device"}) as [phone]:
+        app = WacftApp(Session())
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("n")
+            fill(app, dataset=str(recordings))
+            await pilot.press("ctrl+r")
+            await settle(pilot, app, lambda: "✓ 4 clips" in text(app, "#report"))
+            await pilot.press("ctrl+n")
+            assert app.screen.TITLE == "2 · Model"
+            fill(app, custom=str(tiny_en_dir))
+            await pilot.press("ctrl+n")
+            assert app.screen.TITLE == "3 · Training"
+            fill(app, epochs="1", batch="1", out=str(tmp_path / "run"))
+            await settle(pilot, app, lambda: "rough prior" in text(app, "#estimate"))
+            await pilot.press("ctrl+l")
+            await settle(pilot, app, lambda: app.screen.TITLE == "Training")
+            await settle(pilot, app, lambda: "✓ done" in log_text(app), SLOW)
+            assert "acft epoch 1/1" in text(app, "#stats")
+            await pilot.press("ctrl+n")
+            assert app.screen.query_one("#model", Input).value == str(tmp_path / "run")
+            await pilot.press("ctrl+r")
+            await settle(pilot, app, lambda: "sha256" in text(app, "#result"), SLOW)
+            await pilot.press("ctrl+n")
+            fill(app, limit="4")
+            await pilot.press("ctrl+r")
+            await settle(pilot, app, lambda: "ready for the phone" in text(app, "#result"), SLOW)
+            assert "futo" in text(app, "#result")  # the table's row at FUTO's own context
+            await pilot.press("ctrl+n")
+            await push_on(pilot, app, phone, Path(app.session.bins["q8_0"]))
+            # the run just timed its steps: the training step now estimates from it, not from the prior
+            await app.switch_screen("train")
+            await settle(pilot, app, lambda: "from your run" in text(app, "#estimate"))
+            assert f"from your run {list_runs()[0].id} (this machine, " in text(app, "#estimate")
+
+
+async def test_a_bad_dataset_is_one_sentence_and_no_step_further(tmp_path):
+    no_text = tmp_path / "no-text"
+    no_text.mkdir()
+    (no_text / "metadata.csv").write_text("file_name,words\nclip.wav,hello\n")
+    no_audio = tmp_path / "no-audio"
+    no_audio.mkdir()
+    (no_audio / "metadata.csv").write_text("file_name,text\ngone.wav,hello\n")
+    app = WacftApp(Session(step="dataset"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("c")
+        for folder, sentence in ((no_text, "has no text column"), (no_audio, "has no usable clips")):
+            fill(app, dataset=str(folder))
+            await pilot.press("ctrl+r")
+            await settle(pilot, app, lambda sentence=sentence: sentence in text(app, "#report"))
+            assert text(app, "#report").count(".") <= 2  # one sentence, not a traceback
+            await pilot.press("ctrl+n")
+            assert app.screen.TITLE == "1 · Dataset"
+
+
+@pytest.mark.parametrize("adb", ["no phone", "no adb"])
+async def test_without_a_phone_the_push_step_says_what_to_do(random_whisper, tmp_path, monkeypatch, adb):
+    from wacft.convert.convert import convert, plan_outputs
+
+    [model] = convert(str(random_whisper()), plan_outputs(tmp_path / "model.bin", ["q8_0"]))
+
+    async def push_step(expected: str) -> None:
+        app = WacftApp(Session(step="push", bins={"q8_0": str(model.path)}))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("c")
+            await settle(pilot, app, lambda: expected in text(app, "#result"))
+            await pilot.press("ctrl+r")
+            await pilot.pause()
+            assert expected in text(app, "#result")  # and nothing pushed
+            assert app.screen.query_one("#phones", DataTable).row_count == 0
+
+    if adb == "no phone":
+        with adb_with(tmp_path, monkeypatch):
+            await push_step("No phone is connected")
+    else:
+        monkeypatch.setenv("ADBUTILS_ADB_PATH", str(tmp_path / "no-adb-here"))
+        monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "1")  # nothing listens there, so adb would be started
+        await push_step("adb was not found")
+
+
+@pytest.fixture
+def no_modal_token(tmp_path, monkeypatch):
+    """No token anywhere Modal looks: an empty home, an empty config path, none in the environment."""
+    empty = tmp_path / "empty-home"
+    empty.mkdir()
+    monkeypatch.setenv("HOME", str(empty))
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(empty / ".modal.toml"))
+    for name in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+async def test_without_a_modal_token_the_check_says_so_and_a_modal_launch_is_refused(no_modal_token, tmp_path):
+    app = WacftApp(Session(step="train", model="openai/whisper-tiny.en", dataset=str(tmp_path),
+                           dataset_clips=40, dataset_seconds=120.0, out=str(tmp_path / "run")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app, lambda: app.screen.checks)
+        modal = next(c for c in app.screen.checks if c.name == "Modal token")
+        assert not modal.ok and "modal token new" in modal.fix
+        assert "modal token new" in text(app, "#checks")
+        await pilot.press("c")
+        app.screen.query_one("#where", Select).value = "modal"
+        await settle(pilot, app, lambda: "on a Modal A100-40GB, about $" in text(app, "#estimate"))
+        await pilot.press("ctrl+l")
+        await settle(pilot, app, lambda: "✗" in text(app, "#status"), SLOW)
+        assert "No Modal token is configured; run `modal token new`" in text(app, "#status")
+        assert app.screen.TITLE == "3 · Training" and not list_runs()
+
+
+async def test_an_earlier_run_is_cancelled_then_resumed_from_the_start_screen(recordings, tiny_en_dir, tmp_path):
+    """Launched elsewhere (as by `wacft train --on local`), picked on the start screen, watched, cancelled
+    with confirmation, and resumed from its last checkpoint to the end."""
+    from wacft.acft.backends import LocalBackend
+    from wacft.acft.config import TrainConfig
+
+    config = TrainConfig(model=str(tiny_en_dir), dataset=str(recordings), out=str(tmp_path / "run"), epochs=3,
+                         batch_size=1, lr=1e-5, checkpoint_every=1)
+    elsewhere = LocalBackend()
+    first = elsewhere.launch(config)
+    # as the shell around `wacft train --on local` would, the launcher reaps its child once it ends
+    reaper = threading.Thread(target=elsewhere.children[first.pid].wait, daemon=True)
+    reaper.start()
+    app = WacftApp(Session(step="start"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        runs = app.screen.query_one("#runs", DataTable)
+        await settle(pilot, app, lambda: runs.row_count == 1)
+        runs.focus()
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: app.screen.TITLE == "Training")
+        await settle(pilot, app, lambda: "checkpoint at step 1" in log_text(app), SLOW)
+        await pilot.press("x")
+        await pilot.press("y")
+        await settle(pilot, app, lambda: "r resumes it" in log_text(app), SLOW)
+        assert "✗ cancelled" in log_text(app)
+        await pilot.press("r")
+        await settle(pilot, app, lambda: "✓ done" in log_text(app), SLOW)
+        assert "resuming acft at epoch" in log_text(app)
+    reaper.join()
+    statuses = {r.id: r.status for r in list_runs()}
+    assert statuses[first.id] == "cancelled" and list(statuses.values()).count("done") == 1
+    assert (tmp_path / "run" / "model.safetensors").is_file()
