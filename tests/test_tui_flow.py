@@ -171,3 +171,38 @@ async def test_an_earlier_run_is_cancelled_then_resumed_from_the_start_screen(re
     statuses = {r.id: r.status for r in list_runs()}
     assert statuses[first.id] == "cancelled" and list(statuses.values()).count("done") == 1
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+async def test_the_estimate_follows_the_settings_and_the_launch_takes_stage_one(recordings, tiny_en_dir, tmp_path):
+    from wacft.acft.estimate import estimate
+    from wacft.tui.screens.train import train_config
+
+    session = Session(step="train", model=str(tiny_en_dir), dataset=str(recordings), dataset_clips=400,
+                      dataset_seconds=1200.0, out=str(tmp_path / "run"))
+    app = WacftApp(session)
+
+    def expected(gpu=None):
+        return estimate(train_config(app.session), 400, 1200.0, gpu).describe()
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("c")
+        shown = lambda: text(app, "#estimate")  # noqa: E731
+        await settle(pilot, app, lambda: shown() == expected())
+        acft_only = shown()
+        fill(app, finetune="2")
+        app.screen.query_one("#objective", Select).value = "joint"
+        await settle(pilot, app, lambda: shown() == expected() != acft_only)
+        app.screen.query_one("#where", Select).value = "modal"
+        await settle(pilot, app, lambda: shown() == expected("A100-40GB"))
+        app.screen.query_one("#gpu", Select).value = "H100"
+        await settle(pilot, app, lambda: shown() == expected("H100") and "$3.95/h" in shown())
+        app.screen.query_one("#where", Select).value = "local"
+        await pilot.click("#freeze")
+        fill(app, epochs="1", batch="2")
+        await pilot.press("ctrl+l")
+        await settle(pilot, app, lambda: app.screen.TITLE == "Training")
+        [record] = list_runs()
+        app.local_backend.cancel(record)  # what it was launched with is all this test needs
+        assert {k: record.config[k] for k in ("finetune_epochs", "objective", "freeze_encoder", "epochs")} == {
+            "finetune_epochs": 2, "objective": "joint", "freeze_encoder": True, "epochs": 1}
+        assert Session.load().finetune_epochs == 2

@@ -68,22 +68,25 @@ class MonitorScreen(StepScreen):
         """Replays the run's events, then follows them until it ends, in a daemon thread rather than a Textual
         worker: a watch lasts as long as the run, and quitting the app must not wait for it. An earlier run's
         watch may still be going: whatever it reports is dropped (see `current`)."""
-        threading.Thread(target=self._follow, args=(record,), daemon=True, name=f"watch {record.id}").start()
+        threading.Thread(target=self._follow, args=(self.app, self.backend(record), record), daemon=True,
+                         name=f"watch {record.id}").start()
 
-    def _follow(self, record) -> None:
+    def _follow(self, app, backend, record) -> None:
+        """(`app` is passed in: a plain thread has no Textual context to find it by.)"""
         from wacft.acft.events import CallbackSink
         from wacft.errors import WacftError
 
-        sink = CallbackSink(lambda e: self.app.call_from_thread(self.show, record.id, e))
+        def tell(callback, *args) -> None:
+            if app.is_running:  # once the app has closed while the run went on, there is nothing to show it in
+                app.call_from_thread(callback, *args)
+
         try:
-            ended = self.backend(record).watch(record, sink)
-            self.app.call_from_thread(self.finished, ended)
+            tell(self.finished, backend.watch(record, CallbackSink(lambda e: tell(self.show, record.id, e))))
         except WacftError as e:
-            self.app.call_from_thread(self.note, f"[red]✗ {e}[/red]")
+            tell(self.note, f"[red]✗ {e}[/red]")
         except Exception:
-            if self.app.is_running:
+            if app.is_running:
                 raise
-            # the app has closed while the run went on: nothing left to show it in
 
     def current(self, run_id: str) -> bool:
         return self.record is not None and self.record.id == run_id
