@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wacft.acft.config import TrainConfig
+from wacft.acft.context import FULL_CONTEXT, POSITIONS_PER_SECOND
 from wacft.acft.runs import RunRecord, list_runs
 from wacft.errors import WacftError
 
@@ -40,7 +41,6 @@ DECODE_OVERHEAD_PER_LAYER = 0.3e-3
 STARTUP_SECONDS = {"modal": 120.0, "local": 20.0}  # assumed: container start, model download and load, data
 SPEECH_TOKENS_PER_SECOND = 4  # assumed: English speech, about 3 words a second at 1.3 tokens a word
 PREFIX_TOKENS = 4  # start, language, task, no-timestamps (and <|endoftext|> at the end)
-FULL_CONTEXT, POSITIONS_PER_SECOND = 1500, 50  # as acft/context.py
 # stage 1's held-out scoring, as acft/finetune.py (which imports torch, so not imported here)
 MAX_EVAL_CLIPS, WER_CLIPS = 200, 32
 TOKENS_PER_SECOND, TOKEN_MARGIN, MAX_NEW_TOKENS = 10, 16, 440
