@@ -17,6 +17,14 @@ from pathlib import Path
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.context import FULL_CONTEXT, POSITIONS_PER_SECOND
+from wacft.acft.finetune import (
+    MAX_EVAL_CLIPS,
+    MAX_NEW_TOKENS,
+    TOKEN_MARGIN,
+    TOKENS_PER_SECOND,
+    WER_CLIPS,
+    held_out_count,
+)
 from wacft.acft.runs import RunRecord, list_runs
 from wacft.errors import WacftError
 
@@ -41,9 +49,6 @@ DECODE_OVERHEAD_PER_LAYER = 0.3e-3
 STARTUP_SECONDS = {"modal": 120.0, "local": 20.0}  # assumed: container start, model download and load, data
 SPEECH_TOKENS_PER_SECOND = 4  # assumed: English speech, about 3 words a second at 1.3 tokens a word
 PREFIX_TOKENS = 4  # start, language, task, no-timestamps (and <|endoftext|> at the end)
-# stage 1's held-out scoring, as acft/finetune.py (which imports torch, so not imported here)
-MAX_EVAL_CLIPS, WER_CLIPS = 200, 32
-TOKENS_PER_SECOND, TOKEN_MARGIN, MAX_NEW_TOKENS = 10, 16, 440
 TRAIN_PASSES = 3  # a forward and a backward pass cost about three forward passes
 MIN_TIMED_STEPS = 3  # fewer timed steps than this measure start-up more than speed
 
@@ -139,10 +144,10 @@ class StageWork:
 
 
 def held_out(config: TrainConfig, clips: int) -> int:
-    """How many clips stage 1 keeps aside to score itself (acft/finetune.py's hold_out)."""
+    """How many clips stage 1 keeps aside to score itself."""
     if config.finetune_epochs <= 0 or config.eval_split:
         return 0
-    return 0 if clips < 2 else min(MAX_EVAL_CLIPS, max(1, round(config.eval_share * clips)), clips - 1)
+    return held_out_count(clips, config.eval_share)
 
 
 def plan(config: TrainConfig, dims: Dims, clips: int, audio_seconds: float) -> list[StageWork]:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:  # torch is imported where it is used, so the estimate can read this module's settings
+    import torch
 
-from wacft.acft.data import Clip
+    from wacft.acft.data import Clip
 
 # the learning rates commonly used to fine-tune each Whisper size (about 1/40 of its pre-training rate),
 # by d_model: tiny, base, small, medium, large
@@ -47,12 +48,16 @@ def warmup_then_decay(total_steps: int):
     return factor
 
 
+def held_out_count(clips: int, share: float) -> int:
+    return 0 if clips < 2 else min(MAX_EVAL_CLIPS, max(1, round(share * clips)), clips - 1)
+
+
 def hold_out(clips: list[Clip], share: float, seed: int) -> tuple[list[Clip], list[Clip]]:
     """A fixed random slice of the clips for scoring (at least one, at most MAX_EVAL_CLIPS), the rest for
     training. The same seed holds out the same clips, so a resumed run scores what it scored before."""
-    if len(clips) < 2:
+    count = held_out_count(len(clips), share)
+    if not count:
         return clips, []
-    count = min(MAX_EVAL_CLIPS, max(1, round(share * len(clips))), len(clips) - 1)
     held = set(random.Random(f"{seed}:held-out").sample(range(len(clips)), count))
     return [c for i, c in enumerate(clips) if i not in held], [c for i, c in enumerate(clips) if i in held]
 
@@ -78,6 +83,8 @@ def words_loss(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor, p
     """Teacher-forced cross-entropy on the transcript and <|endoftext|>: position t predicts token t + 1.
     The prefix (start, language, task, no-timestamps) is given at inference, so it is not learned; padding
     is ignored."""
+    import torch.nn.functional as F
+
     targets = tokens[:, 1:].masked_fill(~mask[:, 1:], -100)
     targets[:, : prefix - 1] = -100
     return F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, ignore_index=-100)
