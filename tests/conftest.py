@@ -33,3 +33,10 @@ def speech_dataset(tmp_path_factory):
         return _speech.make_speech_dataset(tmp_path_factory.mktemp("speech"), sentences, voices)
 
     return make
+
+
+@pytest.fixture
+def wacft_home(tmp_path, monkeypatch):
+    """Run records and the wizard's session in a temporary folder; the hub offline, as it is in CI."""
+    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")

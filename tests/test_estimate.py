@@ -13,10 +13,7 @@ from wacft.errors import WacftError
 TINY = "openai/whisper-tiny.en"
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("wacft_home")
 
 
 def config(**changes) -> TrainConfig:

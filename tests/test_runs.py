@@ -16,10 +16,7 @@ from wacft.acft.runs import RunRecord, list_runs, load_run
 from wacft.cli import main as cli
 from wacft.errors import WacftError
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
+pytestmark = pytest.mark.usefixtures("wacft_home")
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,7 @@ from wacft.acft.runs import RunRecord
 from wacft.tui.app import WacftApp
 from wacft.tui.session import Session
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("wacft_home")
 
 
 @pytest.fixture(scope="module")

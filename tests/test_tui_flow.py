@@ -15,10 +15,7 @@ from wacft.tui.session import Session
 SLOW = 3000  # tries of 0.1 s: a training process starts torch on a busy 2-core machine
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+pytestmark = pytest.mark.usefixtures("wacft_home")
 
 
 @pytest.fixture(scope="module")
