@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 from textual import work
@@ -10,6 +9,7 @@ from textual.app import ComposeResult
 from textual.suggester import Suggester
 from textual.widgets import Button, Input, Static
 
+from wacft.acft.data import length_histogram
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import Form
 
@@ -30,15 +30,6 @@ class PathSuggester(Suggester):
         if not matches:
             return None
         return value + matches[0].name[len(stem):] + ("/" if matches[0].is_dir() else "")
-
-
-def length_histogram(seconds: list[float], width: int = 30) -> str:
-    """Clip lengths in a few bins, as bars: short dictations are what ACFT is for."""
-    bins = list(itertools.pairwise([0, 2, 5, 10, 20, 30]))
-    counts = [sum(lo <= s < hi for s in seconds) for lo, hi in bins]
-    top = max(counts) or 1
-    return "\n".join(f"{lo:>2}-{hi:<2} s {'█' * round(width * n / top):<{width}} {n}"
-                     for (lo, hi), n in zip(bins, counts, strict=True))
 
 
 class DatasetScreen(StepScreen):
