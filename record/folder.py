@@ -42,8 +42,9 @@ class State:
 
 
 def wav_bytes(audio: np.ndarray) -> bytes:
-    """float32 samples at 16 kHz as a 16-bit PCM mono WAV file."""
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).round().astype("<i2")
+    """float32 samples at 16 kHz as a 16-bit PCM mono WAV file (scaled as soundfile and PortAudio scale, so
+    16-bit input comes back sample for sample)."""
+    pcm = np.clip(np.round(audio * 32768), -32768, 32767).astype("<i2")
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as w:
         w.setnchannels(1)
