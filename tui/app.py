@@ -12,13 +12,14 @@ from wacft.tui.screens.dataset import DatasetScreen
 from wacft.tui.screens.model import ModelScreen
 from wacft.tui.screens.monitor import MonitorScreen
 from wacft.tui.screens.push import PushScreen
+from wacft.tui.screens.record import RecordScreen
 from wacft.tui.screens.start import StartScreen
 from wacft.tui.screens.train import TrainScreen
 from wacft.tui.screens.verify import VerifyScreen
 from wacft.tui.session import Session
 
 STEPS = {
-    "start": StartScreen, "dataset": DatasetScreen, "model": ModelScreen, "train": TrainScreen,
+    "start": StartScreen, "record": RecordScreen, "dataset": DatasetScreen, "model": ModelScreen, "train": TrainScreen,
     "monitor": MonitorScreen, "convert": ConvertScreen, "verify": VerifyScreen, "push": PushScreen,
 }
 

@@ -36,7 +36,8 @@ class DatasetScreen(StepScreen):
     TITLE = "1 · Dataset"
     HELP = ("A Hugging Face dataset id (e.g. google/fleurs, config en_us) or a folder of audio files with a "
             "metadata.csv (file_name,text). [b]ctrl+r[/b] checks it, [b]ctrl+n[/b] goes on.")
-    BINDINGS = [("ctrl+r", "check", "Check"), ("ctrl+n", "next", "Next"), ("escape", "back", "Back")]
+    BINDINGS = [("ctrl+r", "check", "Check"), ("ctrl+n", "next", "Next"), ("escape", "back", "Back"),
+                ("ctrl+t", "app.switch_screen('record')", "Record your own")]
     checked = False  # moving on needs a check that found clips
 
     def body(self) -> ComposeResult:
@@ -49,6 +50,10 @@ class DatasetScreen(StepScreen):
         )
         yield Button("Check", id="check", variant="primary", compact=True)
         yield Static("", id="report")
+
+    def on_screen_resume(self) -> None:
+        """The dataset the session has now (the record step may just have set it)."""
+        self.query_one("#dataset", Input).value = self.session.dataset
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_check()
