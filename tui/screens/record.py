@@ -27,10 +27,9 @@ def meter(level_db: float, seconds: float) -> str:
 
 class RecordScreen(StepScreen):
     TITLE = "0 · Record your own"
-    HELP = ("Your words (commas, or a file of them) and, if you like, a text file of yours to read from. "
-            "[b]ctrl+r[/b] proposes sentences; [b]space[/b] records (it stops at your pause), [b]p[/b] plays, "
-            "[b]k[/b] keeps, [b]r[/b] redoes, [b]s[/b] skips, [b]e[/b] rewords; [b]ctrl+n[/b] uses the folder.")
-    BINDINGS = [("ctrl+r", "propose", "Propose"), ("space", "take", "Record/stop"), ("p", "play", "Play"),
+    HELP = ("Your words (commas, or a file of them), optionally a text file of yours. [b]ctrl+r[/b] proposes "
+            "sentences; [b]space[/b] records and stops at your pause; [b]ctrl+n[/b] uses the folder.")
+    BINDINGS = [("ctrl+r", "propose", "Propose"), ("space", "take", "Record"), ("p", "play", "Play"),
                 ("k", "keep", "Keep"), ("r", "redo", "Redo"), ("s", "skip", "Skip"), ("e", "edit", "Reword"),
                 ("ctrl+n", "next", "Use it"), ("escape", "back", "Back")]
     folder = None  # the RecordingFolder open
