@@ -8,6 +8,7 @@ import random
 import re
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 
 from wacft.errors import WacftError
 
@@ -34,6 +35,17 @@ def parse_terms(text: str) -> list[str]:
             seen.add(term.lower())
             terms.append(term)
     return terms
+
+
+def text_or_file(value: str) -> str:
+    """What was typed, or the text of the file it names (terms one a line, or notes to read from)."""
+    path = Path(value).expanduser()
+    if not path.is_file():
+        return value
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise WacftError(f"{path} cannot be read as text ({e}); save it as UTF-8 text.") from e
 
 
 def frames() -> dict[str, list[str]]:

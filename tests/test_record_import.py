@@ -83,3 +83,22 @@ def test_too_few_pauses_for_the_text(speak, tmp_path):
     path = read_aloud(speak, SENTENCES[:2], [0.8], tmp_path)
     with pytest.raises(WacftError, match="1 clear pauses for 3 sentences"):
         import_long(path, " ".join(SENTENCES[:3]), RecordingFolder(tmp_path / "dataset"))
+
+
+def test_wacft_record_proposes_imports_and_sums_up(speak, tmp_path, capsys):
+    from wacft.cli import main
+
+    source = tmp_path / "mine"
+    source.mkdir()
+    soundfile.write(source / "a.wav", soundfile.read(speak(SENTENCES[1]), dtype="float32")[0], 16000)
+    (source / "a.txt").write_text(SENTENCES[1])
+    (tmp_path / "terms.txt").write_text("GitHub\nGrafana\n")
+    folder = str(tmp_path / "dataset")
+    assert main(["record", folder, "--terms", str(tmp_path / "terms.txt"), "--per-term", "3",
+                 "--import-clips", str(source)]) == 0
+    out = capsys.readouterr().out
+    assert "sentences to read" in out and "kept 1, left out 0" in out
+    assert "1 clips, 0.0 min · terms: GitHub 1  Grafana 0" in out
+    assert len(RecordingFolder(folder).state.prompts) == 2 * (3 + 2)
+    assert main(["record", folder, "--import-long", str(source / "a.wav")]) == 1
+    assert "--import-long and --transcript go together" in capsys.readouterr().err

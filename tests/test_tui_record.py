@@ -103,3 +103,18 @@ async def test_record_play_redo_skip_reword_quit_and_resume(microphone, said, tm
         await pilot.press("ctrl+r")
         await settle(pilot, again, lambda: "✓ 2 clips" in text(again, "#report"))
         assert again.session.finetune_epochs > 0  # recorded words need stage 1
+
+
+async def test_wacft_record_opens_on_the_step_and_a_missing_microphone_is_one_line(tmp_path, monkeypatch):
+    from wacft.record.folder import RecordingFolder
+    from wacft.record.prompts import propose
+
+    (tmp_path / "none").write_text("pcm.!default { type hw card 99 }\n")  # no sound card at all
+    monkeypatch.setenv("ALSA_CONFIG_PATH", str(tmp_path / "none"))
+    RecordingFolder(tmp_path / "mine").start(["GitHub"], propose(["GitHub"], per_term=1, dictations=1))
+    app = WacftApp(Session(record_folder=str(tmp_path / "mine")), first="record")
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.screen.TITLE == "0 · Record your own"
+        await pilot.press("space")
+        await settle(pilot, app, lambda: "No microphone found" in text(app, "#take"))
+        assert app.screen.take is None

@@ -31,7 +31,7 @@ class WacftApp(App):
     BINDINGS = [("ctrl+q", "quit", "Quit")]
 
     def __init__(self, session: Session | None = None, *, environment: Callable[[], list] | None = None,
-                 phones: Callable[[], tuple] | None = None):
+                 phones: Callable[[], tuple] | None = None, first: str = "start"):
         """`environment` (the start screen's checks) and `phones` ((adb client, phones)) default to asking this
         machine; tests pass fixed ones so that what the screens show does not depend on the machine."""
         super().__init__()
@@ -41,9 +41,10 @@ class WacftApp(App):
         self.environment = environment or _environment
         self.phones = phones or _phones
         self.local_backend = LocalBackend()  # one per app, so the runs it starts are reaped
+        self.first = first  # the screen it opens on (`wacft record` opens the record step)
 
     def on_mount(self) -> None:
-        self.push_screen("start")
+        self.push_screen(self.first)
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)

@@ -4,8 +4,6 @@ once, and the folder then opens in the dataset step."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from textual.app import ComposeResult
 from textual.widgets import Input, Static
 
@@ -73,15 +71,15 @@ class RecordScreen(StepScreen):
 
     def action_propose(self) -> None:
         from wacft.errors import WacftError
-        from wacft.record.prompts import parse_terms, propose
+        from wacft.record.prompts import parse_terms, propose, text_or_file
 
         path = self.value("folder")
         if not path:
             self.put("take", "[red]Choose a folder for the clips first.[/red]")
             return
         try:
-            terms = parse_terms(self.read_if_file(self.value("terms")))
-            own = self.read_if_file(self.value("text")) if self.value("text") else ""
+            terms = parse_terms(text_or_file(self.value("terms")))
+            own = text_or_file(self.value("text")) if self.value("text") else ""
             prompts = propose(terms, own)
         except WacftError as e:
             self.put("take", f"[red]✗ {e}[/red]")
@@ -94,18 +92,6 @@ class RecordScreen(StepScreen):
         self.index = None
         self.advance()
         self.set_focus(None)  # the keys now record
-
-    @staticmethod
-    def read_if_file(value: str) -> str:
-        from wacft.errors import WacftError
-
-        path = Path(value).expanduser()
-        if not path.is_file():
-            return value
-        try:
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise WacftError(f"{path} cannot be read as text ({e}); save it as UTF-8 text.") from e
 
     def advance(self) -> None:
         """On to the next proposal not yet done, after the one just read."""
