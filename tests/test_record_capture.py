@@ -108,3 +108,11 @@ def test_no_microphone_is_one_sentence(monkeypatch, tmp_path):
     monkeypatch.setenv("ALSA_CONFIG_PATH", str(tmp_path / "none"))
     with pytest.raises(WacftError, match="No microphone found"):
         Take()
+
+
+def test_without_sounddevice_the_recorder_says_what_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # as if the `record` extra were not installed
+    with pytest.raises(WacftError, match=r"pip install 'wacft\[record\]'"):
+        Take()

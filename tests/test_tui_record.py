@@ -118,3 +118,19 @@ async def test_wacft_record_opens_on_the_step_and_a_missing_microphone_is_one_li
         await pilot.press("space")
         await settle(pilot, app, lambda: "No microphone found" in text(app, "#take"))
         assert app.screen.take is None
+
+
+async def test_a_silent_take_cannot_be_kept(microphone, said, tmp_path):
+    from wacft.record.folder import RecordingFolder
+    from wacft.record.prompts import propose
+
+    microphone.feed(said * 0)  # the microphone is muted: room noise only
+    RecordingFolder(tmp_path / "mine").start(["GitHub"], propose(["GitHub"], per_term=1, dictations=1))
+    app = WacftApp(Session(record_folder=str(tmp_path / "mine")), first="record")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("space")
+        await settle(pilot, app, lambda: "Nothing was heard" in text(app, "#take"))
+        await pilot.press("k")
+        await pilot.pause()
+        assert RecordingFolder(tmp_path / "mine").rows == []
+        assert "Nothing was heard" in text(app, "#take")

@@ -34,6 +34,7 @@ class RecordScreen(StepScreen):
     index: int | None = None  # the proposal being read
     take = None  # the Take recording now
     clip = None  # the last take, trimmed, not yet kept
+    verdict = None  # what judge() found in it
 
     def body(self) -> ComposeResult:
         s = self.session
@@ -55,6 +56,9 @@ class RecordScreen(StepScreen):
 
     def on_unmount(self) -> None:
         self.discard()  # quitting mid-take loses that take only
+
+    def on_screen_suspend(self) -> None:
+        self.discard()  # another step shows: the microphone is let go
 
     def open(self, path: str) -> bool:
         from wacft.errors import WacftError
@@ -144,7 +148,10 @@ class RecordScreen(StepScreen):
         self.meter_timer.stop()
         audio, self.take = self.take.stop(), None
         self.clip, _ = trimmed(audio)
-        verdict = judge(self.clip)
+        self.verdict = verdict = judge(self.clip)
+        if verdict.silent:
+            self.put("take", f"[yellow]{verdict.problem}[/yellow]\n[b]r[/b] redoes, [b]s[/b] skips")
+            return
         state = (f"[yellow]{verdict.problem}[/yellow]" if verdict.problem
                  else f"[green]✓[/green] {len(self.clip) / 16000:.1f} s, peak {verdict.peak_db:.0f} dBFS")
         self.put("take", f"{state}\n[b]k[/b] keeps, [b]r[/b] redoes, [b]p[/b] plays")
@@ -159,7 +166,7 @@ class RecordScreen(StepScreen):
         from wacft.errors import WacftError
         from wacft.record.capture import play
 
-        if self.clip is None:
+        if self.clip is None or self.take is not None:
             return
         try:
             play(self.clip)
@@ -167,8 +174,8 @@ class RecordScreen(StepScreen):
             self.put("take", f"[red]✗ {e}[/red]")
 
     def action_keep(self) -> None:
-        if self.clip is None or self.take is not None:
-            return
+        if self.clip is None or self.take is not None or self.verdict.silent:
+            return  # a silent take would teach the model words that were never said
         name = self.folder.keep(self.clip, self.folder.state.prompts[self.index].text)
         self.advance()
         self.notify(f"kept {name}")
@@ -188,6 +195,7 @@ class RecordScreen(StepScreen):
     def action_edit(self) -> None:
         if self.index is None:
             return
+        self.discard()
         edit = self.query_one("#edit", Input)
         edit.value = self.folder.state.prompts[self.index].text
         edit.remove_class("hidden")
