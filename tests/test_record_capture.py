@@ -65,6 +65,8 @@ def test_a_take_is_trimmed_to_the_speech_and_kept_sample_for_sample(microphone, 
     first, last = speech_extent(said)
     offset = int(0.6 * 16000)
     assert abs(take.seconds - (offset + last) / 16000 - PAUSE_SECONDS) <= 3 * BLOCK  # block-wise, not sample-wise
+    # the meter's levels: the room's noise while nothing is said, then the speech
+    assert take.levels[0] == pytest.approx(NOISE_DB, abs=1) and max(take.levels) > -25
     clip, (start, end) = trimmed(audio)
     assert offset + first - PAD * 16000 - 480 <= start <= offset + first
     assert offset + last < end <= offset + last + PAD * 16000 + 480

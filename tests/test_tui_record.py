@@ -134,3 +134,11 @@ async def test_a_silent_take_cannot_be_kept(microphone, said, tmp_path):
         await pilot.pause()
         assert RecordingFolder(tmp_path / "mine").rows == []
         assert "Nothing was heard" in text(app, "#take")
+
+
+def test_the_meter_shows_the_level_between_silence_and_full_scale():
+    from wacft.tui.screens.record import METER_WIDTH, meter
+
+    assert meter(-90, 0.0).count("█") == 0 and meter(-90, 0.0).count("░") == METER_WIDTH
+    assert meter(-30, 1.5).count("█") == METER_WIDTH // 2 and "1.5 s" in meter(-30, 1.5)
+    assert "[red]" + "█" * METER_WIDTH in meter(-1, 2.0)  # near full scale: red, as clipping is near
