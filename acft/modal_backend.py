@@ -82,10 +82,12 @@ class ModalBackend:
         folder = Path(config.dataset).expanduser()
         if not folder.is_dir():
             return config
+        from modal.exception import NotFoundError
+
         remote = f"/datasets/{folder_digest(folder)}"
         try:
             self.jobs.volume.listdir(remote)
-        except FileNotFoundError:
+        except (NotFoundError, FileNotFoundError):
             with self.jobs.volume.batch_upload() as batch:
                 batch.put_directory(str(folder), remote)
         return replace(config, dataset=f"{self.jobs.MOUNT}{remote}")
@@ -148,6 +150,7 @@ class ModalBackend:
               progress: Progress | None = None) -> list[Path]:
         """Download the trained folder (or one converted .bin, e.g. only="q5_0") from the volume. A file already
         here whole (same size) is not fetched again, so an interrupted fetch resumes where it stopped."""
+        from modal.exception import NotFoundError
         from modal.volume import FileEntryType
 
         remote = record.config["out"].removeprefix(self.jobs.MOUNT).strip("/")
@@ -155,7 +158,7 @@ class ModalBackend:
             entries = [e for e in self.jobs.volume.listdir(remote, recursive=True)
                        if e.type == FileEntryType.FILE and not Path(e.path).name.startswith(".")
                        and self.jobs.CHECKPOINT not in Path(e.path).parts]
-        except FileNotFoundError:
+        except (NotFoundError, FileNotFoundError):
             entries = []
         if only:
             entries = [e for e in entries if Path(e.path).name == f"model_{only}.bin"]
