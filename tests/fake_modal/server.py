@@ -216,7 +216,8 @@ class FakeModal(ModalClientBase):
             result_path = call.work.with_suffix(".result")
             call.process = await asyncio.create_subprocess_exec(
                 sys.executable, str(CONTAINER), function.module_name, function.function_name, str(call.work),
-                str(result_path), stdin=asyncio.subprocess.PIPE, env={**os.environ, **self.env, "MODAL_TOKEN_ID": f"ak-{call.id}"},
+                str(result_path), stdin=asyncio.subprocess.PIPE,
+                env={**os.environ, **self.env, "MODAL_TOKEN_ID": f"ak-{call.id}"},  # its token names its call
                 start_new_session=True)
             call.process.stdin.write(call.args)
             call.process.stdin.close()
@@ -341,6 +342,12 @@ class FakeModal(ModalClientBase):
     def called(self, method: str) -> list:
         return [c.request for c in self.calls if c.method == method]
 
+    def unimplemented(self, method: str) -> bool:
+        return method not in FakeModal.implemented
+
+    def add_secret(self, name: str) -> None:
+        self.named_id("secret", "st", name)
+
 
 def handle(function_name: str) -> api_pb2.FunctionHandleMetadata:
     pickle_only = [api_pb2.DATA_FORMAT_PICKLE]
@@ -362,6 +369,7 @@ def _unimplemented(name: str):
     return handler
 
 
+FakeModal.implemented = frozenset(ModalClientBase.__abstractmethods__ & set(FakeModal.__dict__))
 for _name in ModalClientBase.__abstractmethods__:
     if _name not in FakeModal.__dict__:
         setattr(FakeModal, _name, _unimplemented(_name))

@@ -1,0 +1,247 @@
+"""Modal runs against a fake Modal control plane (tests/fake_modal) that speaks Modal's own gRPC protocol: the
+real `modal` client and the real `wacft` commands, the job's body in a local subprocess per container, a
+temporary folder as the volume. The client commands run in a virtualenv without torch."""
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import venv
+from pathlib import Path
+
+import pytest
+from fake_modal.server import FakeModalServer
+from fixtures.speech import make_speech_dataset
+
+from wacft.acft.events import BufferedPublisher
+
+HEAVY = ("torch", "transformers", "datasets", "nvidia", "triton")
+CLI = "import sys; from wacft.cli import main; sys.exit(main())"
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_speech_dataset(tmp_path_factory.mktemp("speech"), ["Good morning.", "See you soon."], ["en-us"])
+
+
+@pytest.fixture(scope="session")
+def client_python(tmp_path_factory):
+    """A virtualenv with wacft and modal but no torch, transformers or datasets: what `pip install
+    'wacft[modal]'` gives. Its site-packages links this one's packages, leaving the heavy ones out."""
+    folder = tmp_path_factory.mktemp("client-venv")
+    venv.create(folder, with_pip=False)
+    here = Path(inspect.getfile(json)).parent  # only to name the version folder
+    site = folder / "lib" / here.name / "site-packages"
+    for source in map(Path, sys.path):
+        if source.name != "site-packages" or not source.is_dir():
+            continue
+        for entry in source.iterdir():
+            if entry.name.split("-")[0].split(".")[0].lower() in HEAVY or (site / entry.name).exists():
+                continue
+            if entry.name in ("000-base.pth", "__pycache__"):
+                continue
+            (site / entry.name).symlink_to(entry)
+    python = str(folder / "bin" / "python")
+    assert subprocess.run([python, "-c", "import torch"], capture_output=True).returncode != 0
+    return python
+
+
+@pytest.fixture
+def fake(tmp_path, wacft_home):
+    with FakeModalServer(tmp_path / "fake") as server:
+        server.modal.add_secret("huggingface-token")
+        yield server
+
+
+def client_env(server, tmp_path):
+    return {**os.environ, **server.env, "MODAL_CONFIG_PATH": str(tmp_path / "no-modal.toml")}
+
+
+def wacft(python, server, tmp_path, *args, timeout=300):
+    return subprocess.run([python, "-c", CLI, *args], env=client_env(server, tmp_path), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def launch(python, server, tmp_path, model, dataset, *extra):
+    done = wacft(python, server, tmp_path, "train", "--on", "modal", "--detach", "--yes", "--model", str(model),
+                 "--dataset", str(dataset), "--out", "unused", "--batch-size", "2", *extra)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split("run ")[-1].split()[0], done.stdout
+
+
+def volume_events(server, run_id):
+    log = server.modal.volume / "runs" / run_id / "events.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def record(tmp_path, run_id):
+    return json.loads((Path(os.environ["WACFT_HOME"]) / "runs" / f"{run_id}.json").read_text())
+
+
+def test_two_watchers_see_every_event_and_fetch_works_right_after_done(fake, client_python, tiny_en_dir, dataset,
+                                                                        tmp_path):
+    run_id, out = launch(client_python, fake, tmp_path, tiny_en_dir, dataset, "--epochs", "2")
+    assert "estimate" not in out.lower() or "About" in out and "Modal A100-40GB" in out
+    assert "uploading wacft's code:" in out
+    watchers = [subprocess.Popen([client_python, "-c", CLI, "watch", run_id], env=client_env(fake, tmp_path),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [w.communicate(timeout=300) for w in watchers]
+    assert [w.returncode for w in watchers] == [0, 0], outputs
+    logs = [e["message"] for e in volume_events(fake, run_id) if e["type"] == "log"]
+    assert logs and all(m in stdout for m in logs for stdout, _ in outputs)  # both from the first event
+    assert all("trained model in /vol/runs/" in stdout for stdout, _ in outputs)
+    fetched = wacft(client_python, fake, tmp_path, "fetch", run_id, "--only", "q5_0", "--to", str(tmp_path / "got"))
+    assert fetched.returncode == 0, fetched.stderr
+    got = tmp_path / "got" / "model_q5_0.bin"
+    assert got.read_bytes() == (fake.modal.volume / "runs" / run_id / "model_q5_0.bin").read_bytes()
+    reads = len(fake.modal.called("VolumeGetFile2"))
+    again = wacft(client_python, fake, tmp_path, "fetch", run_id, "--only", "q5_0", "--to", str(tmp_path / "got"))
+    assert again.returncode == 0 and len(fake.modal.called("VolumeGetFile2")) == reads  # whole: not fetched again
+    # what was called, and what was not
+    methods = {c.method for c in fake.modal.calls}
+    assert not {m for m in methods if m.startswith("Queue")}
+    assert not {m for m in methods if fake.modal.unimplemented(m)}
+    shipped = [f.filename for m in fake.modal.called("MountGetOrCreate") for f in m.files]
+    assert any(f.endswith("/wacft/modal_jobs.py") for f in shipped)
+    assert not [f for f in shipped if "/wacft/" in f and any(p in f for p in ("/.venv/", "/tests/", "/bench/"))]
+    assert fake.modal.function_calls[record(tmp_path, run_id)["call_id"]].attempts == 1
+
+
+def test_cancel_stops_the_container(fake, client_python, tiny_en_dir, dataset, tmp_path):
+    run_id, _ = launch(client_python, fake, tmp_path, tiny_en_dir, dataset, "--epochs", "200")
+    call = fake.modal.function_calls[record(tmp_path, run_id)["call_id"]]
+    cancelled = wacft(client_python, fake, tmp_path, "cancel", run_id)
+    assert cancelled.returncode == 0 and f"run {run_id} cancelled" in cancelled.stdout
+    assert [c.function_call_id for c in fake.modal.called("FunctionCallCancel")] == [call.id]
+    deadline = time.monotonic() + 30
+    while call.result is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert call.process.returncode is not None and call.attempts == 1
+    assert record(tmp_path, run_id)["status"] == "cancelled"
+
+
+def test_a_preempted_container_is_retried_and_resumes_to_the_same_step_count(fake, client_python, tiny_en_dir,
+                                                                            dataset, tmp_path):
+    fake.modal.kill_after_commit = 1  # the first checkpoint is committed, then the container is lost
+    run_id, _ = launch(client_python, fake, tmp_path, tiny_en_dir, dataset, "--epochs", "3", "--checkpoint-every",
+                       "1")
+    watched = wacft(client_python, fake, tmp_path, "watch", run_id)
+    assert watched.returncode == 0, watched.stderr
+    assert "retrying (attempt 2 of 4), resuming from step 1" in watched.stdout
+    assert "failed" not in watched.stdout + watched.stderr
+    steps = [e for e in volume_events(fake, run_id) if e["type"] == "step"]
+    assert steps[-1]["step"] == steps[-1]["total_steps"] == 3  # 2 clips, batch 2, 3 epochs: as uninterrupted
+    assert record(tmp_path, run_id)["status"] == "done"
+    assert fake.modal.function_calls[record(tmp_path, run_id)["call_id"]].attempts == 2
+
+
+def test_a_persons_error_ends_the_run_at_once_with_its_sentence(fake, client_python, tiny_en_dir, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "metadata.csv").write_text("file_name,text\nmissing.wav,hello there\n")
+    run_id, _ = launch(client_python, fake, tmp_path, tiny_en_dir, broken, "--epochs", "1")
+    watched = wacft(client_python, fake, tmp_path, "watch", run_id)
+    assert watched.returncode == 1
+    assert "has no usable clips" in watched.stderr and "Traceback" not in watched.stderr
+    assert fake.modal.function_calls[record(tmp_path, run_id)["call_id"]].attempts == 1  # no retry
+
+
+def test_a_container_that_dies_without_a_final_event_is_reported_within_a_minute(fake, client_python,
+                                                                                 tiny_en_dir, dataset, tmp_path):
+    fake.modal.retries, fake.modal.kill_after_commit = 0, 1
+    run_id, _ = launch(client_python, fake, tmp_path, tiny_en_dir, dataset, "--epochs", "3", "--checkpoint-every",
+                       "1")
+    call = fake.modal.function_calls[record(tmp_path, run_id)["call_id"]]
+    watcher = subprocess.Popen([client_python, "-c", CLI, "watch", run_id], env=client_env(fake, tmp_path),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while call.result is None:
+        time.sleep(0.1)
+    died = time.monotonic()
+    _, stderr = watcher.communicate(timeout=120)
+    assert time.monotonic() - died < 60
+    assert watcher.returncode == 1 and "ended without finishing" in stderr and "exited" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_events_never_wait_for_the_channel():
+    """A channel that hangs, then fails, then works: emit returns at once throughout, nothing is lost or
+    reordered."""
+    gate, sent, failures = threading.Event(), [], [2]
+
+    def send(batch):
+        gate.wait()
+        if failures[0]:
+            failures[0] -= 1
+            raise ConnectionError("channel down")
+        sent.extend(batch)
+
+    publisher = BufferedPublisher(send, interval=0.01, batch_size=100)
+    emitting = threading.Thread(target=lambda: [publisher.emit({"type": "step", "step": k}) for k in range(6000)])
+    emitting.start()
+    emitting.join(30)
+    assert not emitting.is_alive()  # all 6,000 went in while the channel hung
+    gate.set()
+    assert publisher.close(timeout=30)
+    assert [e["step"] for e in sent] == list(range(6000)) and all("time" in e for e in sent)
+    assert isinstance(publisher.failure, ConnectionError)
+
+
+def test_6000_unwatched_events_go_to_the_dict_in_batches_and_replay_from_the_first(fake, monkeypatch):
+    import modal
+
+    from wacft.modal_jobs import EVENTS_DICT, EventChannel
+
+    monkeypatch.setenv("MODAL_SERVER_URL", fake.env["MODAL_SERVER_URL"])
+    client = modal.Client.from_credentials("ak-test", "as-test")
+    store = modal.Dict.from_name(EVENTS_DICT, create_if_missing=True, client=client)
+    channel = EventChannel(store, "run-6000")
+    publisher = BufferedPublisher(channel.send, interval=0.2)
+    for step in range(6000):
+        publisher.emit({"type": "step", "step": step})
+    assert publisher.close()
+    updates = fake.modal.called("DictUpdate")
+    assert 12 <= len(updates) < 100  # batches of at most 500, never a call per event
+    for _reader in range(2):  # reading takes nothing away: a second reader sees it all again
+        replay, seq = [], 0
+        while (batch := EventChannel(store, "run-6000").read(seq)) is not None:
+            replay += batch
+            seq += 1
+        assert [e["step"] for e in replay] == list(range(6000))
+
+
+def test_each_modal_api_wacft_calls_exists_with_that_signature():
+    """An SDK upgrade that changes one fails here rather than at a person's launch."""
+    import modal
+    from modal.exception import NotFoundError  # noqa: F401
+    from modal.volume import FileEntryType
+
+    def takes(fn, *names):
+        parameters = inspect.signature(fn).parameters
+        assert all(n in parameters for n in names), (fn, names, list(parameters))
+
+    takes(modal.Dict.from_name, "name", "create_if_missing", "client")
+    takes(modal.Dict.get, "key", "default")
+    takes(modal.Dict.update, "other")
+    takes(modal.Dict.__setitem__, "key", "value")
+    takes(modal.Volume.from_name, "name", "create_if_missing")
+    takes(modal.Volume.listdir, "path", "recursive")
+    takes(modal.Volume.read_file, "path")
+    takes(modal.Volume.batch_upload, "force")
+    takes(modal.Volume.commit)
+    takes(modal.FunctionCall.from_id, "function_call_id")
+    takes(modal.FunctionCall.get, "timeout")
+    takes(modal.FunctionCall.cancel, "terminate_containers")
+    takes(modal.Function.with_options, "gpu", "timeout")
+    takes(modal.Function.spawn)
+    takes(modal.Function.local)
+    takes(modal.App.run, "detach")
+    takes(modal.App.function, "image", "gpu", "volumes", "secrets", "timeout", "retries")
+    takes(modal.Image.add_local_python_source, "ignore")
+    takes(modal.Image.pip_install)
+    takes(modal.Secret.from_name, "name")
+    takes(modal.Retries, "max_retries", "initial_delay", "backoff_coefficient")
+    takes(modal.Client.from_credentials, "token_id", "token_secret")
+    assert FileEntryType.FILE
