@@ -66,7 +66,7 @@ def shipped_files() -> list[Path]:
     return files
 
 
-app = modal.App(APP_NAME)
+app = modal.App(APP_NAME, include_source=False)  # else Modal mounts the whole package: .venv, tests and all
 image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install(*PACKAGES)

@@ -33,8 +33,7 @@ def client_python(tmp_path_factory):
     'wacft[modal]'` gives. Its site-packages links this one's packages, leaving the heavy ones out."""
     folder = tmp_path_factory.mktemp("client-venv")
     venv.create(folder, with_pip=False)
-    here = Path(inspect.getfile(json)).parent  # only to name the version folder
-    site = folder / "lib" / here.name / "site-packages"
+    site = folder / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
     for source in map(Path, sys.path):
         if source.name != "site-packages" or not source.is_dir():
             continue
@@ -237,6 +236,7 @@ def test_each_modal_api_wacft_calls_exists_with_that_signature():
     takes(modal.Function.with_options, "gpu", "timeout")
     takes(modal.Function.spawn)
     takes(modal.Function.local)
+    takes(modal.App, "name", "include_source")
     takes(modal.App.run, "detach")
     takes(modal.App.function, "image", "gpu", "volumes", "secrets", "timeout", "retries")
     takes(modal.Image.add_local_python_source, "ignore")
