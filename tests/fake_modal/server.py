@@ -209,9 +209,11 @@ class FakeModal(ModalClientBase):
         policy = call.function.retry_policy
         attempts = 1 + (self.retries if self.retries is not None else policy.retries)
         function = call.function
+        outcome = None
         while call.attempts < attempts and not call.cancelled:
             call.attempts += 1
-            call.work = self.root / f"{call.id}-attempt{call.attempts}"
+            call.work = self.root / "containers" / call.id  # one mount point, as /vol is on Modal
+            shutil.rmtree(call.work, ignore_errors=True)  # a new container: only what was committed
             shutil.copytree(self.volume, call.work)
             result_path = call.work.with_suffix(".result")
             call.process = await asyncio.create_subprocess_exec(
@@ -226,18 +228,18 @@ class FakeModal(ModalClientBase):
             except asyncio.TimeoutError:
                 call.process.send_signal(signal.SIGKILL)
                 await call.process.wait()
-                call.result = failure("Function timed out", api_pb2.GenericResult.GENERIC_STATUS_TIMEOUT)
-                return
-            if code == 0:
-                call.result = pickle.loads(result_path.read_bytes())
-                if call.result.status == api_pb2.GenericResult.GENERIC_STATUS_SUCCESS:
-                    return
-            elif call.cancelled:
-                call.result = failure("Function call was cancelled", api_pb2.GenericResult.GENERIC_STATUS_TERMINATED)
-                return
+                outcome = failure("Function timed out", api_pb2.GenericResult.GENERIC_STATUS_TIMEOUT)
+                break
+            if call.cancelled:
+                outcome = failure("Function call was cancelled", api_pb2.GenericResult.GENERIC_STATUS_TERMINATED)
+            elif code == 0:
+                outcome = pickle.loads(result_path.read_bytes())
+                if outcome.status == api_pb2.GenericResult.GENERIC_STATUS_SUCCESS:
+                    break
             else:
-                call.result = failure(f"Container exited with code {code}",
-                                      api_pb2.GenericResult.GENERIC_STATUS_INTERNAL_FAILURE)
+                outcome = failure(f"Container exited with code {code}",
+                                  api_pb2.GenericResult.GENERIC_STATUS_INTERNAL_FAILURE)
+        call.result = outcome  # only now: while a retry is pending, the call has no output
 
     # volumes
 
