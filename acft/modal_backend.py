@@ -194,3 +194,25 @@ class ModalBackend:
             return {t: self.fetch(record, dest, only=t, progress=progress)[0] for t in types}
         self.fetch(record, dest, progress=progress)
         return dest
+
+
+def modal_output(run_id: str, model: str) -> RunRecord | None:
+    """The Modal run whose output on the volume `model` names (the wizard's model after a Modal run), if any."""
+    from wacft.acft.runs import load_run
+
+    try:
+        record = load_run(run_id) if run_id else None
+    except WacftError:  # a run the registry no longer has: `model` is then a plain path or hub id
+        return None
+    return record if record and record.backend == "modal" and model == record.artifacts.get("model") else None
+
+
+def for_convert(run_id: str, model: str, types: list[str], dest: Path,
+                progress: Progress | None = None) -> str | dict[str, Path]:
+    """The convert step's input: `model` as it is, unless it is a Modal run's output on its volume; then what
+    the step needs of it, fetched into `dest` (see ModalBackend.fetch_for_convert)."""
+    record = modal_output(run_id, model)
+    if record is None:
+        return model
+    fetched = ModalBackend(record.gpu).fetch_for_convert(record, dest, types, progress)
+    return fetched if isinstance(fetched, dict) else str(fetched)
