@@ -4,6 +4,7 @@ left on the volume. modal is imported only here and in modal_jobs; neither impor
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import time
@@ -15,7 +16,7 @@ from wacft.acft.backends import FINAL, absorb
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
 from wacft.acft.runs import RunRecord, new_id
-from wacft.atomic import atomic_writer
+from wacft.atomic import atomic_writer, write_bytes_atomic
 from wacft.checks import modal_token_configured
 from wacft.errors import WacftError
 
@@ -63,6 +64,13 @@ def call_outcome(call) -> str | None:
             raise
         return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
     return f"the job returned {result!r}"
+
+
+def keep(record: RunRecord, events: list[dict]) -> RunRecord:
+    """The record, and the events seen so far as JSON lines beside it (timed: the estimate learns this GPU's
+    speed from them, as from a local run's). Written whole and atomically: two watchers write the same."""
+    write_bytes_atomic(Path(record.events), "".join(json.dumps(e) + "\n" for e in events).encode())
+    return record.save()
 
 
 class ModalBackend:
@@ -118,16 +126,18 @@ class ModalBackend:
 
         call = modal.FunctionCall.from_id(record.call_id)
         channel = self.jobs.EventChannel(self.jobs.events_dict(), record.id)
-        seq, checked = 0, time.monotonic()
+        seq, checked, seen = 0, time.monotonic(), []
+        record.events = str(record.path.with_suffix(".events.jsonl"))
         while True:
             batch = channel.read(seq)
             if batch is not None:
                 seq += 1
+                seen += batch
                 for event in batch:
                     absorb(record, event)
                     sink.emit(event)
                     if event["type"] in FINAL:
-                        return record.save()
+                        return keep(record, seen)
                 continue
             if time.monotonic() - checked >= CALL_CHECK_SECONDS:
                 checked = time.monotonic()
@@ -135,8 +145,8 @@ class ModalBackend:
                 if ended is not None and channel.read(seq) is None:  # nothing came in while we asked
                     record.status = "failed"
                     record.error = f"the job on Modal ended without finishing ({ended})"
-                    return record.save()
-                record.save()
+                    return keep(record, seen)
+                keep(record, seen)
             time.sleep(poll)
 
     def cancel(self, record: RunRecord) -> RunRecord:

@@ -92,6 +92,9 @@ def test_two_watchers_see_every_event_and_fetch_works_right_after_done(fake, cli
     logs = [e["message"] for e in volume_events(fake, run_id) if e["type"] == "log"]
     assert logs and all(m in stdout for m in logs for stdout, _ in outputs)  # both from the first event
     assert all("trained model in /vol/runs/" in stdout for stdout, _ in outputs)
+    kept = [json.loads(line) for line in Path(record(tmp_path, run_id)["events"]).read_text().splitlines()]
+    on_volume = volume_events(fake, run_id)
+    assert [e["type"] for e in kept] == [e["type"] for e in on_volume] and all("time" in e for e in kept)
     fetched = wacft(client_python, fake, tmp_path, "fetch", run_id, "--only", "q5_0", "--to", str(tmp_path / "got"))
     assert fetched.returncode == 0, fetched.stderr
     got = tmp_path / "got" / "model_q5_0.bin"
