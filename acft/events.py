@@ -5,7 +5,10 @@ An event is a small JSON-ready dict with a `type`; all but `log` name the `stage
   student's encoder positions), clips and audio_seconds (seen so far), clips_per_second, eta_seconds
 - `eval` (stage 1, each epoch): epoch, loss and wer on the held-out clips, best (this epoch is the best yet)
 - `log`: message; `checkpoint`: path, step; `done`: out, final_loss, contexts ([lowest, highest] student
-  context), best (stage 1's kept epoch); `error`: message (one sentence)
+  context), best (stage 1's kept epoch), and from a Modal job artifacts (type -> path on its volume);
+  `error`: message (one sentence)
+- `retrying` (a Modal job after a lost container): attempt, attempts, resume_step, message
+Written out (JSON lines, a Modal job's Dict), each carries its `time`.
 A stage is `finetune` or `joint` (stage 1, when the run has one), then `acft`.
 """
 
