@@ -78,7 +78,9 @@ def test_modal_app_is_built_without_credentials():
     assert modal_jobs.app.name == "wacft"
     assert spec.gpus == "A100-40GB" and set(spec.volumes) == {"/vol"}
     assert "huggingface-token" in repr(spec.secrets)
-    assert any("wacft" in repr(m) for m in spec.mounts)  # the project's own code travels with the image
+    shipped = {str(p.relative_to(modal_jobs.PACKAGE_ROOT)) for p in modal_jobs.shipped_files()}
+    assert {"modal_jobs.py", "acft/trainer.py", "convert/convert.py"} <= shipped  # the project's own code
+    assert not {p for p in shipped if p.split("/")[0] in (".venv", "tests", "bench", "tui")}
     for entrypoint in ("acft", "tiny_acft_app", "base_acft_app", "small_acft_app", "medium_acft_app"):
         assert callable(getattr(modal_jobs, entrypoint))
     assert modal_jobs.run_path("r1") == "/vol/runs/r1"
