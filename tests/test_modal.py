@@ -83,7 +83,7 @@ def record(tmp_path, run_id):
 def test_two_watchers_see_every_event_and_fetch_works_right_after_done(fake, client_python, tiny_en_dir, dataset,
                                                                         tmp_path):
     run_id, out = launch(client_python, fake, tmp_path, tiny_en_dir, dataset, "--epochs", "2")
-    assert "estimate" not in out.lower() or "About" in out and "Modal A100-40GB" in out
+    assert "on a Modal A100-40GB, about $" in out and "The job stops after 24 h" in out  # before the launch
     assert "uploading wacft's code:" in out
     watchers = [subprocess.Popen([client_python, "-c", CLI, "watch", run_id], env=client_env(fake, tmp_path),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -113,8 +113,9 @@ def test_two_watchers_see_every_event_and_fetch_works_right_after_done(fake, cli
 
 
 def test_cancel_stops_the_container(fake, client_python, tiny_en_dir, dataset, tmp_path):
-    run_id, _ = launch(client_python, fake, tmp_path, tiny_en_dir, dataset, "--epochs", "200")
+    run_id, _ = launch(client_python, fake, tmp_path, tiny_en_dir, dataset, "--epochs", "200", "--max-hours", "0.5")
     call = fake.modal.function_calls[record(tmp_path, run_id)["call_id"]]
+    assert call.function.timeout_secs == 1800  # --max-hours bounds what the job may spend
     cancelled = wacft(client_python, fake, tmp_path, "cancel", run_id)
     assert cancelled.returncode == 0 and f"run {run_id} cancelled" in cancelled.stdout
     assert [c.function_call_id for c in fake.modal.called("FunctionCallCancel")] == [call.id]
@@ -166,6 +167,18 @@ def test_a_container_that_dies_without_a_final_event_is_reported_within_a_minute
     assert time.monotonic() - died < 60
     assert watcher.returncode == 1 and "ended without finishing" in stderr and "exited" in stderr
     assert "Traceback" not in stderr
+
+
+def test_nothing_is_launched_without_an_answer_or_a_secret(fake, client_python, tiny_en_dir, dataset, tmp_path):
+    asked = wacft(client_python, fake, tmp_path, "train", "--on", "modal", "--model", str(tiny_en_dir),
+                  "--dataset", str(dataset), "--out", "unused")
+    assert asked.returncode == 1 and "pass --yes to launch it" in asked.stderr  # no terminal to ask in
+    fake.modal.named.pop(("secret", "huggingface-token"))
+    refused = wacft(client_python, fake, tmp_path, "train", "--on", "modal", "--yes", "--model", str(tiny_en_dir),
+                    "--dataset", str(dataset), "--out", "unused")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "modal secret create huggingface-token HF_TOKEN=<your token>" in refused.stderr
+    assert not fake.modal.called("AppCreate") and not fake.modal.called("FunctionMap")
 
 
 def test_events_never_wait_for_the_channel():
