@@ -99,6 +99,7 @@ def test_two_watchers_see_every_event_and_fetch_works_right_after_done(fake, cli
     assert fetched.returncode == 0, fetched.stderr
     got = tmp_path / "got" / "model_q5_0.bin"
     assert got.read_bytes() == (fake.modal.volume / "runs" / run_id / "model_q5_0.bin").read_bytes()
+    assert not list((fake.modal.volume / "runs" / run_id / "checkpoint").glob("*"))  # gone once the model was out
     reads = len(fake.modal.called("VolumeGetFile2"))
     again = wacft(client_python, fake, tmp_path, "fetch", run_id, "--only", "q5_0", "--to", str(tmp_path / "got"))
     assert again.returncode == 0 and len(fake.modal.called("VolumeGetFile2")) == reads  # whole: not fetched again

@@ -8,6 +8,7 @@ import importlib
 import pickle
 import sys
 import traceback
+import warnings
 
 from modal_proto import api_pb2
 
@@ -18,6 +19,8 @@ def main() -> int:
     module = importlib.import_module(module_name)
     module.VOLUME_PATH = volume  # where this container mounts the volume
     function = getattr(module, function_name)
+    # .local() warns that it has no volume mounted; this container has it, at VOLUME_PATH
+    warnings.filterwarnings("ignore", message="The .* function is executing locally")
     try:
         value = function.local(*args, **kwargs)  # the function's own body, in this process
         result = api_pb2.GenericResult(status=api_pb2.GenericResult.GENERIC_STATUS_SUCCESS, data=pickle.dumps(value))

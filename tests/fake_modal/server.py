@@ -47,6 +47,7 @@ class Call:
     process: asyncio.subprocess.Process | None = None
     result: api_pb2.GenericResult | None = None
     commits: int = 0
+    synced: set = field(default_factory=set)  # the container's files at its last sync with the volume
     cancelled: bool = False
     work: Path | None = None
 
@@ -215,6 +216,7 @@ class FakeModal(ModalClientBase):
             call.work = self.root / "containers" / call.id  # one mount point, as /vol is on Modal
             shutil.rmtree(call.work, ignore_errors=True)  # a new container: only what was committed
             shutil.copytree(self.volume, call.work)
+            call.synced = files_in(call.work)
             result_path = call.work.with_suffix(".result")
             call.process = await asyncio.create_subprocess_exec(
                 sys.executable, str(CONTAINER), function.module_name, function.function_name, str(call.work),
@@ -259,7 +261,11 @@ class FakeModal(ModalClientBase):
         request = await self._take(stream, "VolumeCommit")
         call = self.function_calls.get(stream.metadata.get("x-modal-token-id", "").removeprefix("ak-"))
         if call is not None:
+            now = files_in(call.work)
+            for gone in call.synced - now:  # what the container deleted goes from the volume too
+                (self.volume / gone).unlink(missing_ok=True)
             shutil.copytree(call.work, self.volume, dirs_exist_ok=True)
+            call.synced = now
             call.commits += 1
             if self.kill_after_commit is not None and call.commits == self.kill_after_commit:
                 call.process.send_signal(signal.SIGKILL)
@@ -349,6 +355,10 @@ class FakeModal(ModalClientBase):
 
     def add_secret(self, name: str) -> None:
         self.named_id("secret", "st", name)
+
+
+def files_in(folder: Path) -> set[Path]:
+    return {p.relative_to(folder) for p in folder.rglob("*") if p.is_file()}
 
 
 def handle(function_name: str) -> api_pb2.FunctionHandleMetadata:
