@@ -74,7 +74,6 @@ class FakeModal(ModalClientBase):
         self.kill_after_commit: int | None = None  # kill a call's container right after its Nth commit
         self.retries: int | None = None  # overrides the function's retry policy
         self.blob_url = ""
-        self.loop: asyncio.AbstractEventLoop | None = None
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}-fake{next(self.ids)}"
@@ -258,7 +257,7 @@ class FakeModal(ModalClientBase):
 
     async def VolumeCommit(self, stream):
         """From a container (its token id names its call): its working copy becomes the committed state."""
-        request = await self._take(stream, "VolumeCommit")
+        await self._take(stream, "VolumeCommit")
         call = self.function_calls.get(stream.metadata.get("x-modal-token-id", "").removeprefix("ak-"))
         if call is not None:
             now = files_in(call.work)
@@ -270,7 +269,6 @@ class FakeModal(ModalClientBase):
             if self.kill_after_commit is not None and call.commits == self.kill_after_commit:
                 call.process.send_signal(signal.SIGKILL)
         await stream.send_message(api_pb2.VolumeCommitResponse(skip_reload=False))
-        del request
 
     async def VolumeReload(self, stream):
         """Nothing to do: a container's working copy holds what it committed, and only it writes the run."""
@@ -404,7 +402,6 @@ class FakeModalServer:
 
     def _serve(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.modal.loop = self.loop
         self.loop.run_until_complete(self._start())
         self.ready.set()
         self.loop.run_forever()
