@@ -18,7 +18,7 @@ from fixtures.speech import make_speech_dataset
 
 from wacft.acft.events import BufferedPublisher
 
-HEAVY = ("torch", "transformers", "datasets", "nvidia", "triton")
+HEAVY = ("torch", "transformers", "datasets", "nvidia", "triton", "soxr", "jiwer", "pywhispercpp")  # other extras
 CLI = "import sys; from wacft.cli import main; sys.exit(main())"
 
 
@@ -29,8 +29,9 @@ def dataset(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def client_python(tmp_path_factory):
-    """A virtualenv with wacft and modal but no torch, transformers or datasets: what `pip install
-    'wacft[modal]'` gives. Its site-packages links this one's packages, leaving the heavy ones out."""
+    """A virtualenv with wacft and modal but none of the train and verify extras' own packages (torch,
+    transformers, datasets, soxr, jiwer, pywhispercpp): what `pip install 'wacft[modal]'` gives. Its
+    site-packages links this one's packages, leaving those out."""
     folder = tmp_path_factory.mktemp("client-venv")
     venv.create(folder, with_pip=False)
     site = folder / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
@@ -44,7 +45,8 @@ def client_python(tmp_path_factory):
                 continue
             (site / entry.name).symlink_to(entry)
     python = str(folder / "bin" / "python")
-    assert subprocess.run([python, "-c", "import torch"], capture_output=True).returncode != 0
+    for heavy in ("torch", "transformers", "datasets", "soxr"):
+        assert subprocess.run([python, "-c", f"import {heavy}"], capture_output=True).returncode != 0
     return python
 
 
