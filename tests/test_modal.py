@@ -105,6 +105,18 @@ def test_two_watchers_see_every_event_and_fetch_works_right_after_done(fake, cli
     reads = len(fake.modal.called("VolumeGetFile2"))
     again = wacft(client_python, fake, tmp_path, "fetch", run_id, "--only", "q5_0", "--to", str(tmp_path / "got"))
     assert again.returncode == 0 and len(fake.modal.called("VolumeGetFile2")) == reads  # whole: not fetched again
+    whole = wacft(client_python, fake, tmp_path, "fetch", run_id, "--to", str(tmp_path / "all"))
+    assert whole.returncode == 0 and "fetch: 100%" in whole.stderr
+    fetched = {p.name for p in (tmp_path / "all").iterdir()}
+    assert {"model.safetensors", "config.json", "README.md", "model_q8_0.bin"} <= fetched
+    assert "checkpoint" not in fetched
+    (tmp_path / "all" / "model.safetensors").write_bytes(b"cut short")  # an interrupted fetch
+    reads = len(fake.modal.called("VolumeGetFile2"))
+    resumed = wacft(client_python, fake, tmp_path, "fetch", run_id, "--to", str(tmp_path / "all"))
+    assert resumed.returncode == 0 and [r.path for r in fake.modal.called("VolumeGetFile2")[reads:]] == [
+        f"runs/{run_id}/model.safetensors"]  # only the file that was not whole
+    assert (tmp_path / "all" / "model.safetensors").stat().st_size == (
+        fake.modal.volume / "runs" / run_id / "model.safetensors").stat().st_size
     # what was called, and what was not
     methods = {c.method for c in fake.modal.calls}
     assert not {m for m in methods if m.startswith("Queue")}
