@@ -426,7 +426,12 @@ class FakeModalServer:
                     call.process.send_signal(signal.SIGKILL)
                     await call.process.wait()
             self.grpc.close()
+            await self.grpc.wait_closed()
             await self.runner.cleanup()
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pending:  # calls still between attempts: nothing runs them any more
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
