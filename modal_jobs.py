@@ -28,17 +28,13 @@ STATE_DICT = "wacft-state"
 GPUS = ("A100-40GB", "A100-80GB", "H100")
 DEFAULT_GPU = GPUS[0]
 TIMEOUT = 24 * 60 * 60
-# Pinned to what the test suite runs with
-PACKAGES = (
-    "torch==2.13.0", "transformers==5.24.0", "datasets==5.2.0", "soundfile==0.14.0", "soxr==1.1.0",
-    "safetensors==0.8.0", "gguf==0.19.0", "numpy==2.4.6", "huggingface_hub==2.4.0", "platformdirs==4.14.8",
-    "tqdm==4.70.1", "jiwer==4.0.0",
-)
+# Every package of the image, pinned to what `make test` ran when scripts/lock-modal-image wrote the file
+IMAGE_LOCK = Path(__file__).resolve().with_name("modal-image.txt")
 
 app = modal.App(APP_NAME)
 image = (
     modal.Image.debian_slim(python_version="3.11")
-    .pip_install(*PACKAGES)
+    .pip_install_from_requirements(str(IMAGE_LOCK))  # read when the image is built, on the client
     .env({"HF_HOME": f"{VOLUME_PATH}/hf"})  # downloads of models and datasets persist across runs
     .add_local_python_source("wacft")
 )

@@ -154,6 +154,7 @@ def test_the_modal_launch_path_needs_no_torch(environments, tmp_path):
         import sys
         import wacft.modal_jobs
         from wacft.acft.modal_backend import ModalBackend
+        assert wacft.modal_jobs.IMAGE_LOCK.is_file()  # the image's lock file travels with the package
         print(",".join(m for m in {HEAVY!r} if m in sys.modules))
     """)
     assert loaded.strip() == ""
