@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,15 @@ def installed(request, environments, tmp_path):
 
 def python(installed, code: str) -> str:
     return installed("python", "-c", textwrap.dedent(code)).stdout
+
+
+def test_the_wheel_holds_every_module_and_data_file(wheel):
+    shipped = {p.relative_to(ROOT) for p in ROOT.rglob("*.py")} | {Path("modal-image.txt"), Path("tui/wacft.tcss")}
+    shipped = {p for p in shipped if p.parts[0] not in ("tests", "bench", "build", "dist")
+               and not p.parts[0].startswith(".")}
+    with zipfile.ZipFile(wheel) as z:
+        held = {Path(name).relative_to("wacft") for name in z.namelist() if name.startswith("wacft/")}
+    assert held == shipped
 
 
 def test_the_package_comes_from_the_environment_not_the_repository(installed):
