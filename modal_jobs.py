@@ -40,14 +40,10 @@ RETRIES = 3  # after an infrastructure failure (preemption, a crashed container)
 ATTEMPTS = RETRIES + 1
 CHECKPOINT = "checkpoint"  # = acft.trainer.CHECKPOINT, which imports torch
 EVENT_LOG = "events.jsonl"
-# Pinned to what the test suite runs with
-PACKAGES = (
-    "torch==2.13.0", "transformers==5.24.0", "datasets==5.2.0", "soundfile==0.14.0", "soxr==1.1.0",
-    "safetensors==0.8.0", "gguf==0.19.0", "numpy==2.4.6", "huggingface_hub==2.4.0", "platformdirs==4.14.8",
-    "tqdm==4.70.1", "jiwer==4.0.0",
-)
+# Every package of the image, pinned to what `make test` ran when scripts/lock-modal-image wrote the file
+IMAGE_LOCK = Path(__file__).resolve().with_name("modal-image.txt")
 PACKAGE_ROOT = Path(__file__).resolve().parent
-NOT_SHIPPED = {".venv", "tests", "bench", "scripts", "tui", "device", "wacft.egg-info", "build", "dist"}
+NOT_SHIPPED = {".venv", "tests", "bench", "scripts", "tui", "device", "record", "wacft.egg-info", "build", "dist"}
 
 
 def not_shipped(relative: Path) -> bool:
@@ -69,7 +65,7 @@ def shipped_files() -> list[Path]:
 app = modal.App(APP_NAME, include_source=False)  # else Modal mounts the whole package: .venv, tests and all
 image = (
     modal.Image.debian_slim(python_version="3.11")
-    .pip_install(*PACKAGES)
+    .pip_install_from_requirements(str(IMAGE_LOCK))  # read when the image is built, on the client
     .env({"HF_HOME": f"{MOUNT}/hf"})  # downloads of models and datasets persist across runs
     .add_local_python_source("wacft", ignore=not_shipped)
 )
