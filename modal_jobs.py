@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import modal
+
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import BufferedPublisher, FanOut, JsonLinesSink
 from wacft.errors import WacftError

@@ -28,6 +28,7 @@ def check_ready() -> None:
     """What a launch needs, each missing piece one sentence."""
     import modal
     from modal.exception import NotFoundError
+
     from wacft import modal_jobs
 
     if not modal_token_configured():

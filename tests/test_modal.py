@@ -271,7 +271,7 @@ def test_each_modal_api_wacft_calls_exists_with_that_signature():
     takes(modal.App.run, "detach")
     takes(modal.App.function, "image", "gpu", "volumes", "secrets", "timeout", "retries")
     takes(modal.Image.add_local_python_source, "ignore")
-    takes(modal.Image.pip_install)
+    takes(modal.Image.pip_install_from_requirements, "requirements_txt")
     takes(modal.Secret.from_name, "name")
     takes(modal.Retries, "max_retries", "initial_delay", "backoff_coefficient")
     takes(modal.Client.from_credentials, "token_id", "token_secret")
