@@ -1,10 +1,19 @@
-"""`wacft verify`: the .bin in whisper.cpp, at full, dynamic and FUTO context, before it goes to the phone."""
+"""`wacft verify`: the .bin in whisper.cpp, at full, dynamic and FUTO context, decoded as FUTO Keyboard does, in
+the phone's whisper.cpp generation and the current one, before it goes to the phone."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from wacft.errors import WacftError
+
+if TYPE_CHECKING:
+    from wacft.convert.whispercpp import Engine
 
 DEFAULT_LIMIT = 50  # clips: enough to see loops, minutes not hours on a laptop CPU
+ENGINES = ("phone", "current", "both")
 
 
 def register(steps: argparse._SubParsersAction) -> None:
@@ -23,6 +32,14 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--f16", metavar="F16.bin",
                    help="for a quantized MODEL.bin: the f16 file to compare with (default: its _f16 sibling)")
     p.add_argument("--threads", type=int, help="whisper.cpp threads (default: up to 4)")
+    p.add_argument("--glossary", metavar="'A, B'",
+                   help="terms of the personal dictionary, sent as FUTO Keyboard does: (Glossary: A, B)")
+    p.add_argument("--glossary-file", metavar="FILE", help="the same, one term a line")
+    p.add_argument("--greedy", action="store_true",
+                   help="greedy decoding (faster) instead of FUTO Keyboard's beam search of 5")
+    p.add_argument("--engine", choices=ENGINES, default="both",
+                   help="phone: whisper.cpp 1.5.4, the generation FUTO Keyboard ships (installed on first use);"
+                        " current: wacft's whisper.cpp; both (default): the verdict from the phone's")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=run_verify)
 
@@ -34,9 +51,12 @@ def run_verify(args: argparse.Namespace) -> None:
     from wacft.atomic import write_bytes_atomic
     from wacft.convert.ggml import read_ggml
     from wacft.convert.verify import f16_sibling, verify
+    from wacft.convert.whispercpp import FUTO_BEAM_SIZE, Decoding
 
     for path in filter(None, (args.model, args.baseline, args.f16)):
         read_ggml(path)  # a bad file is named before the dataset is read
+    decoding = Decoding(beam_size=1 if args.greedy else FUTO_BEAM_SIZE, glossary=glossary(args))
+    engines = choose_engines(args.engine, print)
     f16 = args.f16 or f16_sibling(args.model)
     clips = load_clips(args)  # acft's loader: numpy and soundfile only, no torch
     print(f"{args.dataset}: {clips.summary()}")
@@ -51,7 +71,7 @@ def run_verify(args: argparse.Namespace) -> None:
 
     try:
         result = verify(args.model, clips.clips, baseline=args.baseline, f16=f16, language=args.language,
-                        threads=args.threads, progress=progress)
+                        threads=args.threads, progress=progress, decoding=decoding, engines=engines)
     finally:
         for bar in bars:
             bar.close()
@@ -59,3 +79,36 @@ def run_verify(args: argparse.Namespace) -> None:
     print(result.verdict)
     if args.json:
         write_bytes_atomic(args.json, result.to_json().encode())
+
+
+def glossary(args: argparse.Namespace) -> tuple[str, ...]:
+    from wacft.convert.whispercpp import parse_glossary
+
+    text = args.glossary or ""
+    if args.glossary_file:
+        try:
+            with open(args.glossary_file, encoding="utf-8") as f:
+                text += "\n" + f.read()
+        except OSError as e:
+            raise WacftError(f"The glossary file {args.glossary_file} cannot be read ({e.strerror}).") from e
+    return parse_glossary(text)
+
+
+def choose_engines(choice: str, say: Callable[[str], None]) -> list[Engine]:
+    """The engines to verify in, the phone's first; with `both`, a phone engine that cannot be installed is
+    said in one sentence and the current one runs alone."""
+    from wacft.convert.phone_engine import LABEL, PhoneEngineUnavailable, engine_folder, phone_engine
+    from wacft.convert.whispercpp import current_engine
+
+    if choice == "current":
+        return [current_engine()]
+    if not engine_folder().is_dir():
+        say(f"Installing {LABEL} in {engine_folder()} (once)...")
+    try:
+        phone = phone_engine()
+    except PhoneEngineUnavailable as e:
+        if choice == "phone":
+            raise
+        say(str(e))
+        return [current_engine()]
+    return [phone] if choice == "phone" else [phone, current_engine()]
