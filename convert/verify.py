@@ -261,6 +261,7 @@ class Verification:
     baseline: ModelResult | None = None
     quantized: QuantizedCheck | None = None
     other: ModelResult | None = None  # the same model in the other engine
+    decoding: Decoding | None = FUTO  # None: plain greedy
 
     @property
     def ready(self) -> bool:
@@ -363,4 +364,5 @@ def verify(
         results.pop(0) if baseline else None,
         compare_quantized(ours, results.pop(0)) if f16 else None,
         results.pop(0) if others else None,
+        decoding,
     )

@@ -40,3 +40,12 @@ def wacft_home(tmp_path, monkeypatch):
     """Run records and the wizard's session in a temporary folder; the hub offline, as it is in CI."""
     monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def phone_engine():
+    """whisper.cpp 1.5.4 (pywhispercpp 1.2.0), the generation FUTO Keyboard ships. Its venv is made once in the
+    user cache dir from PyPI wheels, by whichever test session needs it first (in CI: the test session itself)."""
+    from wacft.convert.phone_engine import phone_engine
+
+    return phone_engine()
