@@ -10,9 +10,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from wacft.convert.whispercpp import Engine
+from wacft.convert.whispercpp import Engine, current_engine
 from wacft.errors import WacftError
 
 PYWHISPERCPP = "1.2.0"
@@ -51,12 +52,15 @@ def _build(folder: Path) -> None:
     subprocess.run([os.fspath(_python(folder)), "-I", "-c", "import _pywhispercpp"], check=True, capture_output=True)
 
 
-def phone_engine() -> Engine:
-    """The phone's engine, its environment made the first time (a minute: one wheel and numpy from PyPI)."""
+def phone_engine(say: Callable[[str], None] | None = None) -> Engine:
+    """The phone's engine, its environment made the first time (a minute: one wheel and numpy from PyPI), which
+    `say` is told of."""
     if sys.version_info[:2] not in PYTHONS:
         raise _unavailable(f"its wheels are for CPython {' and '.join('.'.join(map(str, v)) for v in PYTHONS)}")
     folder = engine_folder()
     if not _python(folder).is_file():
+        if say:
+            say(f"Installing {LABEL} in {folder} (once)...")
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".building.", dir=folder.parent))
         try:
@@ -71,3 +75,18 @@ def phone_engine() -> Engine:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return Engine("phone", os.fspath(_python(folder)), LABEL)
+
+
+def choose_engines(choice: str, say: Callable[[str], None]) -> list[Engine]:
+    """The engines to verify in, the phone's first; with `both`, a phone engine that cannot be installed is
+    said in one sentence and the current one runs alone."""
+    if choice == "current":
+        return [current_engine()]
+    try:
+        phone = phone_engine(say)
+    except PhoneEngineUnavailable as e:
+        if choice == "phone":
+            raise
+        say(str(e))
+        return [current_engine()]
+    return [phone] if choice == "phone" else [phone, current_engine()]

@@ -4,13 +4,8 @@ the phone's whisper.cpp generation and the current one, before it goes to the ph
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from wacft.errors import WacftError
-
-if TYPE_CHECKING:
-    from wacft.convert.whispercpp import Engine
 
 DEFAULT_LIMIT = 50  # clips: enough to see loops, minutes not hours on a laptop CPU
 ENGINES = ("phone", "current", "both")
@@ -50,6 +45,7 @@ def run_verify(args: argparse.Namespace) -> None:
     from wacft.acft.data import load_clips
     from wacft.atomic import write_bytes_atomic
     from wacft.convert.ggml import read_ggml
+    from wacft.convert.phone_engine import choose_engines
     from wacft.convert.verify import f16_sibling, verify
     from wacft.convert.whispercpp import FUTO_BEAM_SIZE, Decoding
 
@@ -93,22 +89,3 @@ def glossary(args: argparse.Namespace) -> tuple[str, ...]:
             raise WacftError(f"The glossary file {args.glossary_file} cannot be read ({e.strerror}).") from e
     return parse_glossary(text)
 
-
-def choose_engines(choice: str, say: Callable[[str], None]) -> list[Engine]:
-    """The engines to verify in, the phone's first; with `both`, a phone engine that cannot be installed is
-    said in one sentence and the current one runs alone."""
-    from wacft.convert.phone_engine import LABEL, PhoneEngineUnavailable, engine_folder, phone_engine
-    from wacft.convert.whispercpp import current_engine
-
-    if choice == "current":
-        return [current_engine()]
-    if not engine_folder().is_dir():
-        say(f"Installing {LABEL} in {engine_folder()} (once)...")
-    try:
-        phone = phone_engine()
-    except PhoneEngineUnavailable as e:
-        if choice == "phone":
-            raise
-        say(str(e))
-        return [current_engine()]
-    return [phone] if choice == "phone" else [phone, current_engine()]

@@ -49,3 +49,11 @@ def phone_engine():
     from wacft.convert.phone_engine import phone_engine
 
     return phone_engine()
+
+
+@pytest.fixture(scope="session")
+def real_speech():
+    """Real recorded English speech with transcripts (LibriVox lines, short dictations) as an audiofolder."""
+    from fixtures.real_speech import real_speech_dataset
+
+    return real_speech_dataset()
