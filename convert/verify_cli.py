@@ -52,9 +52,9 @@ def run_verify(args: argparse.Namespace) -> None:
     for path in filter(None, (args.model, args.baseline, args.f16)):
         read_ggml(path)  # a bad file is named before the dataset is read
     decoding = Decoding(beam_size=1 if args.greedy else FUTO_BEAM_SIZE, glossary=glossary(args))
-    engines = choose_engines(args.engine, print)
     f16 = args.f16 or f16_sibling(args.model)
     clips = load_clips(args)  # acft's loader: numpy and soundfile only, no torch
+    engines = choose_engines(args.engine, print)
     print(f"{args.dataset}: {clips.summary()}")
     if f16:
         print(f"comparing with the f16 file {f16}")
