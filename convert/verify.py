@@ -25,6 +25,7 @@ from wacft.convert.normalize import normalizer
 from wacft.convert.whispercpp import (
     FULL_CONTEXT,
     FUTO,
+    FUTO_MAX_TOKENS,
     Clip,
     Decoding,
     Engine,
@@ -43,7 +44,6 @@ CONTEXTS: dict[str, Callable[[int], int]] = {
 SHORT_CONTEXTS = ("dynamic", "futo")  # what ACFT is for; "futo" is what the phone runs
 TOKENS_PER_SECOND = 10  # fast speech is 5-6 tokens a second
 TOKEN_MARGIN = 16
-FUTO_MAX_TOKENS = 256
 RUNAWAY_LENGTH = 2.0  # words, relative to the reference, plus a little slack for short clips
 RUNAWAY_SLACK = 4
 REPEATS = 3  # a phrase this many times in a row, more often than the reference says it

@@ -27,6 +27,7 @@ FULL_CONTEXT = 1500
 SAMPLES_PER_POSITION = 320  # one encoder position is 20 ms of audio
 POSITIONS_PER_SECOND = SAMPLE_RATE // SAMPLES_PER_POSITION
 FUTO_BEAM_SIZE = 5  # DecodingMode.BeamSearch5, greedy.best_of the same
+FUTO_MAX_TOKENS = 256
 CHILD = Path(__file__).with_name("whispercpp_child.py")
 
 
@@ -125,7 +126,7 @@ def transcribe(
             "decoding": None if decoding is None else {"beam_size": decoding.beam_size, "prompt": decoding.prompt},
             "clips": [
                 {"audio": _as_npy(c.audio, Path(tmp) / f"{i}.npy"), "audio_ctx": c.audio_ctx,
-                 "max_tokens": max_tokens if c.max_tokens is None else c.max_tokens}
+                 "max_tokens": _cap(max_tokens if c.max_tokens is None else c.max_tokens, decoding)}
                 for i, c in enumerate(clips)
             ],
         }
@@ -148,6 +149,11 @@ def transcribe(
             stderr.seek(0)
             raise WacftError(f"whisper.cpp stopped on {model} ({_reason(stderr.read())}); the file cannot be used.")
     return results
+
+
+def _cap(max_tokens: int, decoding: Decoding | None) -> int:
+    """FUTO Keyboard never decodes past 256 tokens a segment; a tighter cap of the caller's still holds."""
+    return max_tokens if decoding is None else min(max_tokens or FUTO_MAX_TOKENS, FUTO_MAX_TOKENS)
 
 
 def _as_npy(audio: Path, path: Path) -> str:
