@@ -107,3 +107,17 @@ def test_a_phone_engine_with_no_wheel_is_said_in_one_sentence(tiny_bins, looping
     assert main(argv) == 0  # both: the current engine alone
     out = capsys.readouterr().out
     assert sentence in out and "in whisper.cpp of pywhispercpp" in out
+
+
+def test_real_speech_short_dictations_loop_at_futo_context_on_the_phone(phone_engine, tiny_bins, real_speech):
+    """Recorded people, not espeak-ng: PocketSphinx's card-game dictations of 1-3.5 s. tiny.en hears them at the
+    full context and loops on some of them at FUTO's, decoded as the phone decodes in the phone's whisper.cpp."""
+    clips = load_clips(TrainConfig(model="", dataset=str(real_speech), out="")).clips
+    dictations = [c for c in clips if c.text.endswith(("clubs", "five", "hearts"))]
+    assert len(dictations) == 5 and max(c.seconds for c in dictations) < 4
+    check = verify(tiny_bins["f16"], dictations, engines=[phone_engine], threads=2)
+    full, futo = check.model.contexts["full"], check.model.contexts["futo"]
+    assert full.runaways == 0 and full.wer < 0.25
+    assert futo.runaways >= 1 and not check.ready
+    looping = [c.reference for c in check.model.clips if c.heard["futo"].runaway]
+    assert f"{futo.runaways} runaway output{'s' * (futo.runaways > 1)} at futo context" in check.verdict, looping
