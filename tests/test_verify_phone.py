@@ -121,3 +121,27 @@ def test_real_speech_short_dictations_loop_at_futo_context_on_the_phone(phone_en
     assert futo.runaways >= 1 and not check.ready
     looping = [c.reference for c in check.model.clips if c.heard["futo"].runaway]
     assert f"{futo.runaways} runaway output{'s' * (futo.runaways > 1)} at futo context" in check.verdict, looping
+
+
+async def test_the_wizard_verifies_in_both_engines_with_the_persons_glossary(phone_engine, tiny_bins,
+                                                                            speech_dataset, wacft_home):
+    from test_tui import settle, text
+    from textual.widgets import Input
+
+    from wacft.tui.app import WacftApp
+    from wacft.tui.session import Session
+
+    dataset = speech_dataset(["What time is it?"], voices=("en-us",))
+    session = Session(step="verify", bins={"q8_0": str(tiny_bins["q8_0"])}, dataset=str(dataset), split="test",
+                      glossary="Jira, Priya")
+    app = WacftApp(session, environment=lambda: [], phones=lambda: (None, []))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        await settle(pilot, app, lambda: app.screen.query("#glossary"))
+        assert app.screen.query_one("#glossary", Input).value == "Jira, Priya"
+        app.screen.query_one("#glossary", Input).value = "Jira, Priya, Slack"
+        await pilot.press("ctrl+r")
+        await settle(pilot, app, lambda: "ready for the phone" in text(app, "#result"), tries=3000)
+        shown = text(app, "#result")
+    assert f"in {phone.LABEL}:" in shown and "in whisper.cpp of pywhispercpp" in shown
+    assert app.session.glossary == "Jira, Priya, Slack"
