@@ -15,6 +15,9 @@ full-context WER, and the fast mode gets there in a fraction of the training tim
 The domain table: sentences full of terms tiny.en gets wrong (tests/fixtures/domain.py); base, ACFT alone,
 the two-stage default (cross-entropy, then ACFT) and the joint objective (as many epochs as the two stages
 together), with term recall and WER at full and FUTO context on other sentences in voices never trained on.
+Base and two-stage also run with the terms as FUTO Keyboard's glossary prompt: what a FUTO user gets for free
+by putting their words in the personal dictionary is the bar fine-tuning must beat. Every row decodes as FUTO
+does (beam 5), in the phone's whisper.cpp (1.5.4) and the current one (--engine phone|current|both).
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from wacft.acft.data import load_clips  # noqa: E402
 from wacft.acft.events import CallbackSink  # noqa: E402
 from wacft.acft.trainer import train  # noqa: E402
 from wacft.convert.convert import convert, plan_outputs  # noqa: E402
+from wacft.convert.phone_engine import choose_engines  # noqa: E402
 from wacft.convert.verify import CONTEXTS, Verification, term_recall, verify  # noqa: E402
+from wacft.convert.whispercpp import FUTO, Decoding  # noqa: E402
 
 TRAINING_SENTENCES = [
     "The weather is nice today.", "Please send me the report.", "We should meet at the station tomorrow.",
@@ -125,21 +130,28 @@ def domain_table(args: argparse.Namespace, folder: Path) -> None:
     for i, (name, settings) in enumerate(runs.items()):
         config = TrainConfig(out=str(folder / f"run{i}"), **{**common, **settings})
         models.append((name, *trained(f"domain{i}", config, folder)))
+    glossary = Decoding(glossary=domain.TERMS)
+    rows = [(f"{name}{' + glossary' * (decoding is glossary)}", path, seconds, decoding)
+            for name, path, seconds in models
+            for decoding in ((FUTO, glossary) if name == "base" or name.startswith("two-stage") else (FUTO,))]
+    engines = choose_engines(args.engine, print)
     print(f"tiny.en; {len(domain.TRAINING_SENTENCES) * len(domain.TRAINING_VOICES)} espeak-ng training clips"
-          f" with the terms {', '.join(domain.TERMS)}; checked in whisper.cpp (f16) on {len(samples)} clips of"
-          f" other sentences in voices never trained on; device {args.device}")
-    print(f"{'model':24} {'train s':>7} | {'term recall':^21} | {'WER':^15} | {'runaways':^9}")
-    print(f"{'':32} | {'full':>10} {'futo':>10} | {'full':>7} {'futo':>7} | {'full':>4} {'futo':>4}")
-    for name, path, seconds in models:
-        result = verify(path, samples, threads=args.threads).model
-        recall = []
-        for context in ("full", "futo"):
-            heard, said = term_recall(result, domain.TERMS, context)
-            recall.append(f"{heard:>2}/{said:<2} {heard / said:4.0%}")
-        c = result.contexts
-        trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
-        print(f"{name:24} {trained_for} | {recall[0]:>10} {recall[1]:>10} | {c['full'].wer:7.1%} {c['futo'].wer:7.1%}"
-              f" | {c['full'].runaways:4d} {c['futo'].runaways:4d}")
+          f" with the terms {', '.join(domain.TERMS)}; checked in whisper.cpp (f16, FUTO's decoding) on"
+          f" {len(samples)} clips of other sentences in voices never trained on; device {args.device}")
+    print(f"{'model':34} {'engine':7} {'train s':>7} | {'term recall':^21} | {'WER':^15} | {'runaways':^9}")
+    print(f"{'':50} | {'full':>10} {'futo':>10} | {'full':>7} {'futo':>7} | {'full':>4} {'futo':>4}")
+    for engine in engines:
+        for name, path, seconds, decoding in rows:
+            result = verify(path, samples, threads=args.threads, decoding=decoding, engines=[engine]).model
+            recall = []
+            for context in ("full", "futo"):
+                heard, said = term_recall(result, domain.TERMS, context)
+                recall.append(f"{heard:>2}/{said:<2} {heard / said:4.0%}")
+            c = result.contexts
+            trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
+            print(f"{name:34} {engine.name:7} {trained_for} | {recall[0]:>10} {recall[1]:>10} |"
+                  f" {c['full'].wer:7.1%} {c['futo'].wer:7.1%} | {c['full'].runaways:4d} {c['futo'].runaways:4d}",
+                  flush=True)
 
 
 def main() -> None:
@@ -153,6 +165,8 @@ def main() -> None:
     parser.add_argument("--full-context-share", type=float, default=0.25, help="for the last row")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2, help="whisper.cpp threads")
+    parser.add_argument("--engine", choices=("phone", "current", "both"), default="both",
+                        help="whisper.cpp to verify in (--domain)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         (domain_table if args.domain else acft_table)(args, Path(tmp))

@@ -1,6 +1,7 @@
 """Verify a .bin before it goes to the phone: transcribe each clip in whisper.cpp, decoding as FUTO Keyboard
-does, at the full context, at the published dynamic context and at FUTO Keyboard's own, and report WER,
-runaway (looping) outputs and latency, beside a base model or the f16 file a quantized one came from.
+does (beam search, its glossary prompt), at the full context, at the published dynamic context and at FUTO
+Keyboard's own, in the whisper.cpp generation the phone ships and the current one, and report WER, runaway
+(looping) outputs and latency, beside a base model or the f16 file a quantized one came from.
 
 Each clip's decoding stops at a cap that follows its length (far above what anyone says in that time): a
 runaway still shows, in seconds instead of the minute the phone would spend on it, and its WER is a floor.
@@ -21,7 +22,18 @@ import numpy as np
 from wacft.audio import SAMPLE_RATE
 from wacft.convert.ggml import read_ggml
 from wacft.convert.normalize import normalizer
-from wacft.convert.whispercpp import FULL_CONTEXT, Clip, dynamic_audio_ctx, futo_audio_ctx, transcribe
+from wacft.convert.whispercpp import (
+    FULL_CONTEXT,
+    FUTO,
+    FUTO_MAX_TOKENS,
+    Clip,
+    Decoding,
+    Engine,
+    current_engine,
+    dynamic_audio_ctx,
+    futo_audio_ctx,
+    transcribe,
+)
 from wacft.errors import WacftError
 
 CONTEXTS: dict[str, Callable[[int], int]] = {
@@ -32,7 +44,6 @@ CONTEXTS: dict[str, Callable[[int], int]] = {
 SHORT_CONTEXTS = ("dynamic", "futo")  # what ACFT is for; "futo" is what the phone runs
 TOKENS_PER_SECOND = 10  # fast speech is 5-6 tokens a second
 TOKEN_MARGIN = 16
-FUTO_MAX_TOKENS = 256
 RUNAWAY_LENGTH = 2.0  # words, relative to the reference, plus a little slack for short clips
 RUNAWAY_SLACK = 4
 REPEATS = 3  # a phrase this many times in a row, more often than the reference says it
@@ -112,12 +123,13 @@ class ContextSummary:
 
 @dataclass
 class ModelResult:
-    """One .bin on the sample."""
+    """One .bin on the sample, in one engine."""
 
     model: str
     words: int  # in the references, normalised
     contexts: dict[str, ContextSummary]
     clips: list[ClipResult]
+    engine: str = "current"  # which whisper.cpp, for people
 
 
 @dataclass
@@ -148,14 +160,18 @@ def run_model(
     language: str,
     threads: int | None,
     progress: Callable[[int, int], None] | None,
+    decoding: Decoding | None = FUTO,
+    engine: Engine | None = None,
 ) -> ModelResult:
     """Every clip at every context in one whisper.cpp process (`wavs` hold the samples' audio)."""
+    engine = engine or current_engine()
     norm = normalizer(language)
     references = [norm(s.text) for s in samples]
     lengths = [len(s.audio) for s in samples]
     pairs = list(zip(wavs, lengths, strict=True))
     clips = [Clip(wav, context(n), token_cap(n)) for context in CONTEXTS.values() for wav, n in pairs]
-    results = transcribe(model, clips, language=language, threads=threads, futo=True, progress=progress)
+    results = transcribe(model, clips, language=language, threads=threads, decoding=decoding, engine=engine,
+                         progress=progress)
     rows = []
     for i, sample in enumerate(samples):
         heard = {}
@@ -168,7 +184,7 @@ def run_model(
             )
         rows.append(ClipResult(sample.text, lengths[i] / SAMPLE_RATE, heard))
     contexts = {name: _summarise(name, rows, references, norm) for name in CONTEXTS}
-    return ModelResult(os.fspath(model), sum(len(r.split()) for r in references), contexts, rows)
+    return ModelResult(os.fspath(model), sum(len(r.split()) for r in references), contexts, rows, engine.label)
 
 
 def term_recall(result: ModelResult, terms: Sequence[str], context: str) -> tuple[int, int]:
@@ -241,9 +257,11 @@ def _against_baseline(result: ModelResult, baseline: ModelResult) -> str:
 class Verification:
     """The whole check, as `wacft verify` prints it and the TUI shows it."""
 
-    model: ModelResult
+    model: ModelResult  # in the phone's whisper.cpp where it could run: the verdict's
     baseline: ModelResult | None = None
     quantized: QuantizedCheck | None = None
+    other: ModelResult | None = None  # the same model in the other engine
+    decoding: Decoding | None = FUTO  # None: plain greedy
 
     @property
     def ready(self) -> bool:
@@ -257,25 +275,40 @@ class Verification:
         else:
             text = (f"Dynamic-context WER within {WER_TOLERANCE:.0%} of full context, no runaway outputs:"
                     " ready for the phone.")
-        return text + (_against_baseline(self.model, self.baseline) if self.baseline else "")
+        return text + (_against_baseline(self.model, self.baseline) if self.baseline else "") + self._disagreement()
+
+    def _disagreement(self) -> str:
+        if self.other is None:
+            return ""
+        problems = _problems(self.other, self.baseline)
+        if bool(problems) != self.ready:
+            return ""
+        found = f"not ready ({'; '.join(problems)})" if problems else "ready"
+        return (f" The engines disagree: in {self.other.engine} it is {found}; the verdict follows"
+                f" {self.model.engine}.")
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "ready": self.ready, "verdict": self.verdict}, indent=2)
 
     def table(self) -> str:
-        """One row per context; the baseline's columns beside ours."""
+        """One row per context and engine; the baseline's columns beside ours."""
         header = (f"{'context':8} {'audio_ctx':>9} {'WER':>7} {'runaways':>8} {'latency':>8} {'encoder':>8}"
                   f" {'speed-up':>8}")
         if self.baseline:
             header += f"  | {'base WER':>8} {'runaways':>8} {'latency':>8}"
-        rows, full = [header], self.model.contexts["full"].latency
-        for name, ours in self.model.contexts.items():
-            row = (f"{name:8} {ours.audio_ctx:9.0f} {ours.wer:7.1%} {ours.runaways:8d} {ours.latency:7.2f}s"
-                   f" {ours.encoder_latency:7.2f}s {full / ours.latency:7.1f}x")
-            if self.baseline:
-                base = self.baseline.contexts[name]
-                row += f"  | {base.wer:8.1%} {base.runaways:8d} {base.latency:7.2f}s"
-            rows.append(row)
+        rows = []
+        for result, baseline in ((self.model, self.baseline), (self.other, None)):
+            if result is None:
+                continue
+            rows += [f"in {result.engine}:", header]
+            full = result.contexts["full"].latency
+            for name, ours in result.contexts.items():
+                row = (f"{name:8} {ours.audio_ctx:9.0f} {ours.wer:7.1%} {ours.runaways:8d} {ours.latency:7.2f}s"
+                       f" {ours.encoder_latency:7.2f}s {full / ours.latency:7.1f}x")
+                if baseline:
+                    base = baseline.contexts[name]
+                    row += f"  | {base.wer:8.1%} {base.runaways:8d} {base.latency:7.2f}s"
+                rows.append(row)
         if self.quantized:
             q = self.quantized
             rows.append(f"against {q.f16}: " + ", ".join(
@@ -303,25 +336,33 @@ def verify(
     language: str = "en",
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    decoding: Decoding | None = FUTO,
+    engines: Sequence[Engine] = (),
 ) -> Verification:
     """Check `model` on `samples`; `baseline` runs a base model beside it, `f16` the file it was quantized
-    from. `progress(done, total)` counts transcriptions."""
+    from, all in the first of `engines` (the phone's, where it runs; default: the current whisper.cpp); a
+    second engine runs `model` alone, for comparison. `decoding`: FUTO Keyboard's by default, None for one
+    plain greedy pass. `progress(done, total)` counts transcriptions."""
     if not samples:
         raise WacftError("The dataset has no clips to verify with; check its split and --limit.")
-    models = [m for m in (model, baseline, f16) if m]
-    for path in models:
+    first, *others = engines or (current_engine(),)
+    runs = [(m, first) for m in (model, baseline, f16) if m] + [(model, e) for e in others[:1]]
+    for path, _ in runs:
         read_ggml(path)  # every file's header checked before minutes of transcription
-    total = len(models) * len(CONTEXTS) * len(samples)
+    total = len(runs) * len(CONTEXTS) * len(samples)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         wavs = _write_wavs(samples, Path(tmp))
-        for path in models:
+        for path, engine in runs:
             done = len(results) * len(CONTEXTS) * len(samples)
             step = (lambda d, _, done=done: progress(done + d, total)) if progress else None
-            results.append(run_model(path, samples, wavs, language=language, threads=threads, progress=step))
+            results.append(run_model(path, samples, wavs, language=language, threads=threads, progress=step,
+                                     decoding=decoding, engine=engine))
     ours = results.pop(0)
     return Verification(
         ours,
         results.pop(0) if baseline else None,
         compare_quantized(ours, results.pop(0)) if f16 else None,
+        results.pop(0) if others else None,
+        decoding,
     )

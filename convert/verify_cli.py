@@ -1,10 +1,14 @@
-"""`wacft verify`: the .bin in whisper.cpp, at full, dynamic and FUTO context, before it goes to the phone."""
+"""`wacft verify`: the .bin in whisper.cpp, at full, dynamic and FUTO context, decoded as FUTO Keyboard does, in
+the phone's whisper.cpp generation and the current one, before it goes to the phone."""
 
 from __future__ import annotations
 
 import argparse
 
+from wacft.errors import WacftError
+
 DEFAULT_LIMIT = 50  # clips: enough to see loops, minutes not hours on a laptop CPU
+ENGINES = ("phone", "current", "both")
 
 
 def register(steps: argparse._SubParsersAction) -> None:
@@ -23,6 +27,14 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--f16", metavar="F16.bin",
                    help="for a quantized MODEL.bin: the f16 file to compare with (default: its _f16 sibling)")
     p.add_argument("--threads", type=int, help="whisper.cpp threads (default: up to 4)")
+    p.add_argument("--glossary", metavar="'A, B'",
+                   help="terms of the personal dictionary, sent as FUTO Keyboard does: (Glossary: A, B)")
+    p.add_argument("--glossary-file", metavar="FILE", help="the same, one term a line")
+    p.add_argument("--greedy", action="store_true",
+                   help="greedy decoding (faster) instead of FUTO Keyboard's beam search of 5")
+    p.add_argument("--engine", choices=ENGINES, default="both",
+                   help="phone: whisper.cpp 1.5.4, the generation FUTO Keyboard ships (installed on first use);"
+                        " current: wacft's whisper.cpp; both (default): the verdict from the phone's")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=run_verify)
 
@@ -33,12 +45,16 @@ def run_verify(args: argparse.Namespace) -> None:
     from wacft.acft.data import load_clips
     from wacft.atomic import write_bytes_atomic
     from wacft.convert.ggml import read_ggml
+    from wacft.convert.phone_engine import choose_engines
     from wacft.convert.verify import f16_sibling, verify
+    from wacft.convert.whispercpp import FUTO_BEAM_SIZE, Decoding
 
     for path in filter(None, (args.model, args.baseline, args.f16)):
         read_ggml(path)  # a bad file is named before the dataset is read
+    decoding = Decoding(beam_size=1 if args.greedy else FUTO_BEAM_SIZE, glossary=glossary(args))
     f16 = args.f16 or f16_sibling(args.model)
     clips = load_clips(args)  # acft's loader: numpy and soundfile only, no torch
+    engines = choose_engines(args.engine, print)
     print(f"{args.dataset}: {clips.summary()}")
     if f16:
         print(f"comparing with the f16 file {f16}")
@@ -51,7 +67,7 @@ def run_verify(args: argparse.Namespace) -> None:
 
     try:
         result = verify(args.model, clips.clips, baseline=args.baseline, f16=f16, language=args.language,
-                        threads=args.threads, progress=progress)
+                        threads=args.threads, progress=progress, decoding=decoding, engines=engines)
     finally:
         for bar in bars:
             bar.close()
@@ -59,3 +75,17 @@ def run_verify(args: argparse.Namespace) -> None:
     print(result.verdict)
     if args.json:
         write_bytes_atomic(args.json, result.to_json().encode())
+
+
+def glossary(args: argparse.Namespace) -> tuple[str, ...]:
+    from wacft.convert.whispercpp import parse_glossary
+
+    text = args.glossary or ""
+    if args.glossary_file:
+        try:
+            with open(args.glossary_file, encoding="utf-8") as f:
+                text += "\n" + f.read()
+        except OSError as e:
+            raise WacftError(f"The glossary file {args.glossary_file} cannot be read ({e.strerror}).") from e
+    return parse_glossary(text)
+

@@ -1,7 +1,8 @@
-"""Running a .bin in whisper.cpp itself (the pywhispercpp wheel), the way FUTO Keyboard runs it.
+"""Running a .bin in whisper.cpp itself (a pywhispercpp wheel), the way FUTO Keyboard runs it.
 
-whisper.cpp runs in a child process: it aborts the whole process on some inputs (a corrupt tensor, an f32
-file on CPU), and a bad model must not take the caller down with it. The header is validated first.
+whisper.cpp runs in a child process (whispercpp_child.py): it aborts the whole process on some inputs (a corrupt
+tensor, an f32 file on CPU), and a bad model must not take the caller down with it; and the phone's generation
+of whisper.cpp lives in an environment of its own (phone_engine.py). The header is validated first.
 """
 
 from __future__ import annotations
@@ -9,26 +10,25 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from wacft.audio import SAMPLE_RATE
+import numpy as np
+
+from wacft.audio import SAMPLE_RATE, load_audio
 from wacft.convert.ggml import read_ggml
 from wacft.errors import WacftError
 
 FULL_CONTEXT = 1500
 SAMPLES_PER_POSITION = 320  # one encoder position is 20 ms of audio
 POSITIONS_PER_SECOND = SAMPLE_RATE // SAMPLES_PER_POSITION
-# FUTO Keyboard's decoding (native/jni/org_futo_voiceinput_WhisperGGML.cpp): greedy without fallback, blank
-# first tokens allowed, timestamps only from 25 s on, and a last segment of just " you" (Whisper's favourite
-# hallucination) dropped
-FUTO_TIMESTAMPS_FROM = 25 * SAMPLE_RATE
-FUTO_DROPPED_SEGMENT = " you"
+FUTO_BEAM_SIZE = 5  # DecodingMode.BeamSearch5, greedy.best_of the same
+FUTO_MAX_TOKENS = 256
+CHILD = Path(__file__).with_name("whispercpp_child.py")
 
 
 def futo_audio_ctx(n_samples: int) -> int:
@@ -39,6 +39,49 @@ def futo_audio_ctx(n_samples: int) -> int:
 def dynamic_audio_ctx(n_samples: int) -> int:
     """The published ACFT evaluation's dynamic context."""
     return min(FULL_CONTEXT, round(POSITIONS_PER_SECOND * n_samples / SAMPLE_RATE) + 8)
+
+
+def glossary_prompt(terms: Sequence[str]) -> str:
+    """The initial prompt FUTO Keyboard builds from the personal dictionary (MultiModelRunner.kt)."""
+    return f"(Glossary: {', '.join(terms)})" if terms else ""
+
+
+def parse_glossary(text: str) -> tuple[str, ...]:
+    """Terms from `a, b` (the command line) or one a line (a file, as the personal dictionary holds them)."""
+    return tuple(t.strip() for t in text.replace("\n", ",").split(",") if t.strip())
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """FUTO Keyboard's decoding (native/jni/org_futo_voiceinput_WhisperGGML.cpp): beam search with 5 beams,
+    no temperature fallback, blank first tokens allowed, non-speech tokens suppressed, timestamps only from
+    25 s on, a last segment of just " you" dropped, and the glossary as the initial prompt. beam_size 1 is
+    its greedy mode (faster, not what the phone runs)."""
+
+    beam_size: int = FUTO_BEAM_SIZE
+    glossary: tuple[str, ...] = field(default=())
+
+    @property
+    def prompt(self) -> str:
+        return glossary_prompt(self.glossary)
+
+
+FUTO = Decoding()
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A Python interpreter whose pywhispercpp runs the child."""
+
+    name: str  # "phone" or "current"
+    python: str
+    label: str  # for people: which whisper.cpp it is
+
+
+def current_engine() -> Engine:
+    from importlib.metadata import version
+
+    return Engine("current", sys.executable, f"whisper.cpp of pywhispercpp {version('pywhispercpp')}")
 
 
 @dataclass(frozen=True)
@@ -62,30 +105,35 @@ def transcribe(
     language: str = "en",
     threads: int | None = None,
     max_tokens: int = 0,
-    futo: bool = False,
+    decoding: Decoding | None = None,
+    engine: Engine | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Transcript]:
-    """Transcribe each clip with one greedy pass (no temperature fallback: deterministic, and a looping model
-    shows its loop instead of being re-decoded for minutes), loading the model once; `max_tokens` > 0 caps
-    each segment; `futo` runs as FUTO Keyboard does (its decoding settings, no flash attention: the only way
-    clips at a cut audio_ctx stay independent); `progress(done, total)` follows the clips."""
+    """Transcribe each clip, loading the model once, with no temperature fallback (deterministic, and a looping
+    model shows its loop instead of being re-decoded for minutes); `max_tokens` > 0 caps each segment.
+    `decoding` runs as FUTO Keyboard does (and without flash attention, which the phone's build lacks: the only
+    way clips at a cut audio_ctx stay independent), None is one plain greedy pass. `engine`: the current
+    whisper.cpp by default. `progress(done, total)` follows the clips."""
     read_ggml(model)  # a clear sentence for a bad file, before the native library sees it
-    request = {
-        "model": os.fspath(model),
-        "language": language,
-        "threads": threads or min(4, os.cpu_count() or 1),
-        "futo": futo,
-        "clips": [
-            {"audio": os.fspath(c.audio), "audio_ctx": c.audio_ctx,
-             "max_tokens": max_tokens if c.max_tokens is None else c.max_tokens}
-            for c in clips
-        ],
-    }
-    with tempfile.TemporaryFile("w+") as stdin, tempfile.TemporaryFile("w+") as stderr:
+    engine = engine or current_engine()
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile("w+") as stdin, \
+            tempfile.TemporaryFile("w+") as stderr:
+        request = {
+            "model": os.fspath(model),
+            "language": language,
+            "threads": threads or min(4, os.cpu_count() or 1),
+            "flash_attn": decoding is None,
+            "decoding": None if decoding is None else {"beam_size": decoding.beam_size, "prompt": decoding.prompt},
+            "clips": [
+                {"audio": _as_npy(c.audio, Path(tmp) / f"{i}.npy"), "audio_ctx": c.audio_ctx,
+                 "max_tokens": _cap(max_tokens if c.max_tokens is None else c.max_tokens, decoding)}
+                for i, c in enumerate(clips)
+            ],
+        }
         json.dump(request, stdin)
         stdin.seek(0)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "wacft.convert.whispercpp"],
+            [engine.python, "-I", os.fspath(CHILD)],
             stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -103,69 +151,18 @@ def transcribe(
     return results
 
 
+def _cap(max_tokens: int, decoding: Decoding | None) -> int:
+    """FUTO Keyboard never decodes past 256 tokens a segment; a tighter cap of the caller's still holds."""
+    return max_tokens if decoding is None else min(max_tokens or FUTO_MAX_TOKENS, FUTO_MAX_TOKENS)
+
+
+def _as_npy(audio: Path, path: Path) -> str:
+    """The child reads float32 arrays: it has numpy but not wacft's audio decoders."""
+    np.save(path, load_audio(audio))
+    return os.fspath(path)
+
+
 def _reason(stderr: str) -> str:
     lines = stderr.strip().splitlines()
     errors = [line for line in lines if "error" in line.lower() or "ASSERT" in line]
     return (errors or lines or ["no message"])[-1].strip()
-
-
-def _encoder_seconds(ctx) -> float:
-    """whisper.cpp times its stages but only prints them (to stderr): read the encoder's time back."""
-    import _pywhispercpp
-
-    sys.stderr.flush()
-    with tempfile.TemporaryFile("w+") as log:
-        saved = os.dup(2)
-        os.dup2(log.fileno(), 2)
-        try:
-            _pywhispercpp.whisper_print_timings(ctx)
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        log.seek(0)
-        found = re.search(r"encode time =\s*([\d.]+) ms", log.read())
-    return float(found[1]) / 1000 if found else 0.0
-
-
-def _serve(request: dict) -> None:
-    """The child's side: load once, transcribe every clip, one JSON line each."""
-    import time
-
-    import _pywhispercpp
-    from pywhispercpp.model import Model
-
-    from wacft.audio import load_audio
-
-    model = Model(
-        request["model"],
-        print_progress=False,
-        print_realtime=False,
-        n_threads=request["threads"],
-        language=request["language"],
-        temperature_inc=0.0,
-        # FUTO's build has no flash attention, and whisper.cpp's flash-attention path pads the cross-attention
-        # to 256 positions, reading stale entries there when audio_ctx is cut: the previous clip's words leak
-        # into the next transcript
-        context_params={"flash_attn": not request["futo"]},
-    )
-    for clip in request["clips"]:
-        audio = load_audio(clip["audio"])
-        options = {"audio_ctx": clip["audio_ctx"], "max_tokens": clip["max_tokens"]}
-        if request["futo"]:
-            options |= {"suppress_blank": False, "no_timestamps": len(audio) < FUTO_TIMESTAMPS_FROM}
-        _pywhispercpp.whisper_reset_timings(model._ctx)  # pywhispercpp wraps printing the timings, not this
-        start = time.perf_counter()
-        segments = model.transcribe(audio, **options)
-        seconds = time.perf_counter() - start
-        if request["futo"] and segments and segments[-1].text == FUTO_DROPPED_SEGMENT:
-            segments.pop()
-        text = "".join(s.text for s in segments).strip()
-        print(json.dumps({"text": text, "seconds": seconds, "encoder_seconds": _encoder_seconds(model._ctx)}),
-              flush=True)
-
-
-if __name__ == "__main__":
-    try:
-        _serve(json.load(sys.stdin))
-    except WacftError as e:
-        sys.exit(str(e))

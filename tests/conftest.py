@@ -40,3 +40,20 @@ def wacft_home(tmp_path, monkeypatch):
     """Run records and the wizard's session in a temporary folder; the hub offline, as it is in CI."""
     monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def phone_engine():
+    """whisper.cpp 1.5.4 (pywhispercpp 1.2.0), the generation FUTO Keyboard ships. Its venv is made once in the
+    user cache dir from PyPI wheels, by whichever test session needs it first (in CI: the test session itself)."""
+    from wacft.convert.phone_engine import phone_engine
+
+    return phone_engine()
+
+
+@pytest.fixture(scope="session")
+def real_speech():
+    """Real recorded English speech with transcripts (LibriVox lines, short dictations) as an audiofolder."""
+    from fixtures.real_speech import real_speech_dataset
+
+    return real_speech_dataset()

@@ -10,7 +10,7 @@ from wacft.acft.data import load_clips
 from wacft.cli import main
 from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.verify import verify
-from wacft.convert.whispercpp import Clip, dynamic_audio_ctx, futo_audio_ctx, transcribe
+from wacft.convert.whispercpp import FUTO, Clip, dynamic_audio_ctx, futo_audio_ctx, transcribe
 from wacft.errors import WacftError
 
 SENTENCES = [
@@ -80,7 +80,7 @@ def test_clips_do_not_leak_into_each_other_at_short_context(base_bins, dataset, 
     short = (dataset / "clip003_en-us.wav", len(samples[6].audio))  # "No thanks."
     long = (dataset / "clip004_en-us.wav", len(samples[8].audio))  # "Turn left at the next corner ..."
     clips = [Clip(wav, dynamic_audio_ctx(n), max_tokens=32) for wav, n in (short, long, short)]
-    first, _, again = transcribe(base_bins["f16"], clips, futo=True)
+    first, _, again = transcribe(base_bins["f16"], clips, decoding=FUTO)
     assert again.text == first.text
 
 

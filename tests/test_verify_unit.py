@@ -141,11 +141,38 @@ def test_json_for_the_tui():
 def test_table_puts_the_base_model_beside():
     base = result(summary(0.12), summary(2.33, runaways=22), summary(0.43, runaways=3), "base.bin")
     lines = Verification(result(summary(0.1), summary(0.1), summary(0.1)), baseline=base).table().splitlines()
-    assert lines[0].split() == [
+    assert lines[0] == "in current:"
+    assert lines[1].split() == [
         "context", "audio_ctx", "WER", "runaways", "latency", "encoder", "speed-up", "|", "base", "WER", "runaways",
         "latency",
     ]
-    assert lines[2].split() == ["dynamic", "100", "10.0%", "0", "1.00s", "0.50s", "1.0x", "|", "233.0%", "22", "1.00s"]
+    assert lines[3].split() == ["dynamic", "100", "10.0%", "0", "1.00s", "0.50s", "1.0x", "|", "233.0%", "22", "1.00s"]
+
+
+def in_engine(model_result, engine):
+    model_result.engine = engine
+    return model_result
+
+
+def test_the_verdict_is_the_phone_engines_and_says_where_the_engines_disagree():
+    phone = in_engine(result(summary(0.12), summary(2.33, runaways=22), summary(0.43, runaways=3)), "phone 1.5.4")
+    current = in_engine(result(summary(0.10), summary(0.105), summary(0.11)), "current 1.8")
+    check = Verification(phone, other=current)
+    assert not check.ready
+    assert check.verdict.endswith(
+        "3 runaway outputs at futo context. The engines disagree: in current 1.8 it is ready; the verdict follows"
+        " phone 1.5.4."
+    )
+    assert Verification(current, other=phone).verdict.endswith(
+        "ready for the phone. The engines disagree: in phone 1.5.4 it is not ready (dynamic-context WER 233.0%"
+        " against 12.0% at full context; 22 runaway outputs at dynamic context; futo-context WER 43.0% against"
+        " 12.0% at full context; 3 runaway outputs at futo context); the verdict follows current 1.8."
+    )
+    agreeing = in_engine(result(summary(0.10), summary(0.105), summary(0.11)), "phone 1.5.4")
+    assert "disagree" not in Verification(agreeing, other=current).verdict
+    lines = check.table().splitlines()
+    assert lines[0] == "in phone 1.5.4:" and lines[5] == "in current 1.8:" and lines[9].split()[:3] == [
+        "futo", "100", "11.0%"]
 
 
 def test_no_clips():
@@ -201,3 +228,11 @@ def test_verify_imports_neither_torch_nor_transformers():
     )
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_cli_names_a_glossary_file_it_cannot_read(random_bin, tmp_path, capsys):
+    missing = tmp_path / "dictionary.txt"
+    assert main(["verify", str(random_bin), "--dataset", str(tmp_path), "--glossary-file", str(missing)]) == 1
+    assert capsys.readouterr().err.strip().endswith(
+        f"The glossary file {missing} cannot be read (No such file or directory)."
+    )

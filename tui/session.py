@@ -45,6 +45,7 @@ class Session:
     run_id: str = ""
     trained: str = ""  # the trained model folder
     bins: dict = field(default_factory=dict)  # type -> converted file
+    glossary: str = ""  # the person's words, "a, b": FUTO Keyboard prompts with its personal dictionary
     step: str = "dataset"  # the screen to come back to
 
     def save(self) -> None:

@@ -23,6 +23,8 @@ class VerifyScreen(StepScreen):
             ("dataset", Input(self.session.dataset, placeholder="dataset to verify with", id="dataset",
                               compact=True)),
             ("clips", Input("20", id="limit", type="integer", compact=True)),
+            ("glossary", Input(self.session.glossary, placeholder="your words, as in FUTO's personal dictionary:"
+                               " GitHub, Kubernetes", id="glossary", compact=True)),
         )
         yield Button("Verify", id="verify", variant="primary", compact=True)
         yield ProgressBar(id="progress", show_eta=True)
@@ -40,6 +42,7 @@ class VerifyScreen(StepScreen):
             self.put("result", "[yellow]Convert a model first.[/yellow]")
             return
         self.put("result", "transcribing in whisper.cpp…")
+        self.session.glossary = self.query_one("#glossary", Input).value.strip()
         self.verify(str(model), self.query_one("#dataset", Input).value.strip(),
                     int(self.query_one("#limit", Input).value or 20))
 
@@ -47,7 +50,9 @@ class VerifyScreen(StepScreen):
     def verify(self, model: str, dataset: str, limit: int) -> None:
         from wacft.acft.config import TrainConfig
         from wacft.acft.data import load_clips
+        from wacft.convert.phone_engine import choose_engines
         from wacft.convert.verify import verify
+        from wacft.convert.whispercpp import Decoding, parse_glossary
         from wacft.errors import WacftError
 
         s = self.session
@@ -55,7 +60,10 @@ class VerifyScreen(StepScreen):
                              split=s.split, max_clips=limit)
         bar = self.query_one("#progress", ProgressBar)
         try:
+            # the phone's whisper.cpp and the current one; said here when the phone's cannot be installed
+            engines = choose_engines("both", lambda sentence: self.say("result", sentence))
             result = verify(model, load_clips(config).clips, language=s.language or "en",
+                            decoding=Decoding(glossary=parse_glossary(s.glossary)), engines=engines,
                             progress=lambda done, total: self.app.call_from_thread(bar.update, total=total,
                                                                                  progress=done))
         except WacftError as e:
