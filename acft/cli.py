@@ -116,7 +116,10 @@ def watch_in_terminal(backend, record) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    from wacft.acft.validate import check
+
     config = config_from_args(args)
+    check(config)  # before a process, a Modal job or a folder is started
     if args.on == "here":
         from wacft.acft.trainer import train
 

@@ -27,6 +27,7 @@ from wacft.acft.events import STAGE, EventSink, log
 from wacft.acft.finetune import Score
 from wacft.acft.model import decoder_states, encode, fit_frames, masked_mse, reference_states
 from wacft.acft.publish import check_push_access, copy_files, processor_files, push, write_model_card
+from wacft.acft.validate import check
 from wacft.atomic import write_bytes_atomic
 from wacft.audio import SAMPLE_RATE
 from wacft.errors import WacftError
@@ -569,6 +570,7 @@ def train(config: TrainConfig, sink: EventSink, resume: bool = False) -> Path:
     Returns the output folder."""
     trainer = None
     try:
+        check(config)  # here, so the CLI, the wizard's local runs and the Modal job all get it
         Path(config.out).mkdir(parents=True, exist_ok=True)
         torch.manual_seed(config.seed)
         trainer = Trainer(config, sink)
