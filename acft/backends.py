@@ -14,6 +14,7 @@ from pathlib import Path
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
+from wacft.acft.outdir import claim_out
 from wacft.acft.runs import RunRecord, new_id
 from wacft.errors import WacftError
 
@@ -41,7 +42,8 @@ class LocalBackend:
     def __init__(self):
         self.children: dict[int, subprocess.Popen] = {}  # ours: polled, so they are reaped
 
-    def launch(self, config: TrainConfig, resume: bool = False) -> RunRecord:
+    def launch(self, config: TrainConfig, resume: bool = False, force: bool = False) -> RunRecord:
+        claim_out(config, resume, force)  # refused here, before a process or a folder is started
         out = Path(config.out).resolve()
         out.mkdir(parents=True, exist_ok=True)
         config = replace(config, out=str(out))
@@ -49,6 +51,7 @@ class LocalBackend:
         settings.write_text(config.to_json())
         command = [sys.executable, "-m", "wacft.acft", "--config", str(settings)]
         command += ["--resume"] if resume else []
+        command += ["--force"] if force else []
         with open(events, "ab") as stdout, open(out / "train.log", "ab") as stderr:
             child = subprocess.Popen(command, stdout=stdout, stderr=stderr, start_new_session=True)
         self.children[child.pid] = child

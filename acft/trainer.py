@@ -26,17 +26,13 @@ from wacft.acft.data import Clip, load_clips
 from wacft.acft.events import STAGE, EventSink, log
 from wacft.acft.finetune import Score
 from wacft.acft.model import decoder_states, encode, fit_frames, masked_mse, reference_states
+from wacft.acft.outdir import BEST, CHECKPOINT, NEW, OLD, WEIGHTS, claim_out, holds_checkpoint, training_into
 from wacft.acft.publish import check_push_access, copy_files, processor_files, push, write_model_card
-from wacft.acft.validate import check
 from wacft.atomic import write_bytes_atomic
 from wacft.audio import SAMPLE_RATE
 from wacft.errors import WacftError
 from wacft.pipeline import ordered_map
 
-CHECKPOINT = "checkpoint"
-# a checkpoint is written under NEW and swapped in; the one it replaces waits under OLD until it is in place
-NEW, OLD = f".{CHECKPOINT}.new", f".{CHECKPOINT}.old"
-BEST = ".stage1-best.safetensors"  # stage 1's best epoch: ACFT's reference, kept until the run ends
 MULTILINGUAL_VOCAB = 51865  # as openai/whisper decides it: a vocabulary this large has language tokens
 FUTO_WIDEST = 768  # FUTO Keyboard runs tiny, base and small (d_model 384, 512, 768)
 PREFETCH = 2  # batches decoded and featurised ahead of the training step
@@ -436,10 +432,6 @@ class Trainer:
 
     # --- the run --------------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> Path:
-        if not resume and (self.out / CHECKPOINT).exists():
-            raise WacftError(
-                f"{self.out} holds an unfinished run; pass --resume to continue it, or pick another --out."
-            )
         if self.config.push_to:
             check_push_access(self.config.push_to, self.config.private)
         folder = self.checkpoint_folder() if resume else None
@@ -520,6 +512,9 @@ class Trainer:
         for name in files:
             os.replace(tmp / name, self.out / name)
         tmp.rmdir()
+        for stale in self.out.glob("*"):  # a model trained over (--force) may have had other weight files
+            if stale.name not in files and (stale.name in WEIGHTS or stale.name.startswith("model-0")):
+                stale.unlink()
         shutil.rmtree(self.out / CHECKPOINT, ignore_errors=True)  # a run of one stage-1 epoch may have none
         (self.out / BEST).unlink(missing_ok=True)
         return files
@@ -557,25 +552,31 @@ def require_same_settings(saved: TrainConfig, given: TrainConfig) -> None:
         )
 
 
-def describe(error: BaseException) -> str:
+def describe(error: BaseException, out: Path) -> str:
     if isinstance(error, WacftError):
         return str(error)
     if isinstance(error, KeyboardInterrupt):
-        return "Training was interrupted; run it again with --resume to continue from the last checkpoint."
+        if holds_checkpoint(out):
+            return f"Training was stopped; run it again with --resume to continue {out} from its last checkpoint."
+        return "Training was stopped before its first checkpoint; nothing was kept, run it again to start over."
     return f"Training stopped on an unexpected {type(error).__name__}: {error}"
 
 
-def train(config: TrainConfig, sink: EventSink, resume: bool = False) -> Path:
+def train(config: TrainConfig, sink: EventSink, resume: bool = False, force: bool = False) -> Path:
     """Run ACFT as `config` says; events go to `sink` (an error event too, before the error is raised).
-    Returns the output folder."""
+    `force` trains over a model or a finished run in the output folder. Returns the output folder."""
     trainer = None
     try:
-        check(config)  # here, so the CLI, the wizard's local runs and the Modal job all get it
-        Path(config.out).mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(config.seed)
-        trainer = Trainer(config, sink)
-        return trainer.run(resume=resume)
+        # here, so the CLI, the wizard's local runs and the Modal job all get the same checks
+        claim_out(config, resume, force)
+        with training_into(Path(config.out)):
+            torch.manual_seed(config.seed)
+            trainer = Trainer(config, sink)
+            return trainer.run(resume=resume)
     except (Exception, KeyboardInterrupt) as e:
         stage = trainer.stage.name if trainer else STAGE
-        sink.emit({"type": "error", "stage": stage, "message": describe(e)})
+        message = describe(e, Path(config.out))
+        sink.emit({"type": "error", "stage": stage, "message": message})
+        if isinstance(e, KeyboardInterrupt):  # still an interrupt, now saying what was kept
+            raise KeyboardInterrupt(message) from e
         raise

@@ -100,3 +100,75 @@ def test_a_mistyped_local_dataset_is_said_at_once(tmp_path, wacft_home, capsys):
     assert main(train_argv("openai/whisper-tiny.en", "./my-recordngs", out)) == 1
     assert "there is no folder ./my-recordngs" in capsys.readouterr().err
     assert not out.exists()
+
+
+def folder_with(path, *names):
+    path.mkdir(parents=True)
+    for name in names:
+        (path / name).parent.mkdir(exist_ok=True)
+        (path / name).write_text("{}")
+    return path
+
+
+# what --out holds -> the sentence; --force trains over all but a run still going
+OUT_HOLDS = [
+    (("config.json", "model.safetensors", "training_config.json"), "holds a finished run; pass --force"),
+    (("config.json", "model.safetensors.index.json"), "holds a model; pass --force"),
+    (("checkpoint/progress.json",), "holds an unfinished run; pass --resume to continue it, --force"),
+]
+
+
+@pytest.mark.parametrize(("names", "words"), OUT_HOLDS)
+@pytest.mark.parametrize("where", ["here", "local"])
+def test_train_never_overwrites_what_out_holds(names, words, where, tmp_path, wacft_home, capsys):
+    data = folder_with(tmp_path / "data")
+    out = folder_with(tmp_path / "out", *names)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    model = folder_with(tmp_path / "model")
+    assert main(train_argv(model, data, out, "--on", where)) == 1
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+def test_the_model_folder_is_never_the_output(tmp_path, wacft_home, capsys):
+    model = folder_with(tmp_path / "model", "config.json", "model.safetensors")
+    data = folder_with(tmp_path / "data")
+    for flags in ([], ["--force"], ["--resume"]):
+        assert main(train_argv(model, data, tmp_path / "x" / ".." / "model", *flags)) == 1
+        assert "is the --model folder itself" in capsys.readouterr().err
+    assert sorted(p.name for p in model.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_a_run_still_going_is_never_trained_over(tmp_path, wacft_home, capsys):
+    import socket
+    import subprocess
+
+    from wacft.acft.outdir import RUNNING
+
+    out = folder_with(tmp_path / "out")
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        (out / RUNNING).write_text(f"{socket.gethostname()} {other.pid}")
+        for flags in ([], ["--force"]):
+            assert main(train_argv(folder_with(tmp_path / f"m{len(flags)}"), tmp_path, out, *flags)) == 1
+            assert f"is being trained into now (process {other.pid})" in capsys.readouterr().err
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_train_out_that_is_a_file(tmp_path, wacft_home, capsys):
+    out = tmp_path / "out.bin"
+    out.write_bytes(b"x")
+    assert main(train_argv(folder_with(tmp_path / "m"), tmp_path, out)) == 1
+    assert f"--out is '{out}'; it must be a folder, not a file" in capsys.readouterr().err
+
+
+def test_a_failed_start_leaves_no_folder(tmp_path, wacft_home, capsys):
+    """The model is no Whisper model: the run fails after it made --out (and its parent), and removes both."""
+    model, data = folder_with(tmp_path / "model", "config.json"), folder_with(tmp_path / "data")
+    out = tmp_path / "runs" / "first"
+    assert main(train_argv(model, data, out)) == 1
+    assert "is neither a Whisper model folder" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
