@@ -4,7 +4,10 @@ so an interrupted step never leaves a half-written file under the final name."""
 from __future__ import annotations
 
 import errno
+import glob
+import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +24,39 @@ def refuse_existing(path: Path, force: bool) -> None:
 
 # a full disk, a full quota, or a file-size limit: all mean "no room for this file here"
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+# what marks a file being written: `.<name>.wacft-<pid>-<random>.part` beside its final name
+PART = ".wacft-"
+PART_PID = re.compile(r"\.wacft-(\d+)-[0-9a-f]+\.part$")
+log = logging.getLogger("wacft")
+
+
+class DiskFull(WacftError):
+    def __init__(self, folder: Path, needed: int | None):
+        need = f"; it needs {needed / 1e6:,.0f} MB free there" if needed else ""
+        super().__init__(f"The disk holding {folder} is full{need}. Free some space and run again.")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process
+    return True
+
+
+def remove_stale_parts(path: Path) -> list[Path]:
+    """Partial files of `path` left by a run that was killed (its process is gone), removed and reported."""
+    stale = []
+    for part in path.parent.glob(f".{glob.escape(path.name)}{PART}*.part"):
+        match = PART_PID.search(part.name)
+        if match and not pid_alive(int(match.group(1))):
+            size = part.stat().st_size
+            part.unlink(missing_ok=True)
+            stale.append(part)
+            log.warning("removed %s (%.0f MB), a partial file of %s left by a stopped run", part, size / 1e6, path)
+    return stale
 
 
 @contextmanager
@@ -32,10 +68,13 @@ def atomic_writer(path: str | os.PathLike, *, force: bool = False, size: int | N
     """
     path = Path(path)
     refuse_existing(path, force)
+    if path.is_dir():
+        raise WacftError(f"{path} is a folder; give a file name for the output.")
     if not path.parent.is_dir():
         raise WacftError(f"The folder {path.parent} does not exist; create it or choose another output path.")
+    remove_stale_parts(path)
     # a fresh hidden name beside the target (same file system, so the rename is atomic; umask applies)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    tmp = path.with_name(f".{path.name}{PART}{os.getpid()}-{secrets.token_hex(2)}.part")
     try:
         with open(tmp, "xb") as f:
             if size:
@@ -46,12 +85,14 @@ def atomic_writer(path: str | os.PathLike, *, force: bool = False, size: int | N
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         if e.errno in NO_ROOM:
-            raise WacftError(f"The disk holding {path.parent} is full; free some space and run again.") from e
+            raise DiskFull(path.parent, size) from e
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise WacftError(f"{path.parent} cannot be written to ({e.strerror}); choose another output path.") from e
         raise
     except BaseException:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
 
 

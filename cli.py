@@ -23,9 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from wacft.faults import crash_report, stop_on_sigterm
+    from wacft.faults import crash_report, report_warnings, stop_on_sigterm
 
     args = build_parser().parse_args(argv)
+    report_warnings()
     restore = stop_on_sigterm()
     try:
         args.func(args)

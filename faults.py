@@ -4,7 +4,9 @@ goes to a log file, never to the terminal."""
 
 from __future__ import annotations
 
+import logging
 import signal
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -20,6 +22,20 @@ def stop_on_sigterm():
         raise KeyboardInterrupt
 
     return signal.signal(signal.SIGTERM, stop)
+
+
+class _ToStderr(logging.Handler):
+    """Whatever sys.stderr is when the message comes (tests swap it), prefixed like every other line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"wacft: {record.getMessage()}", file=sys.stderr)
+
+
+def report_warnings() -> None:
+    """The engine's warnings (a stale partial file removed, ...) on the terminal; the TUI shows its own."""
+    logger = logging.getLogger("wacft")
+    if not any(isinstance(h, _ToStderr) for h in logger.handlers):
+        logger.addHandler(_ToStderr(logging.WARNING))
 
 
 def logs_dir() -> Path:
@@ -44,5 +60,5 @@ def crash_report(error: BaseException) -> str:
         where = f"the full report is in {write_crash_log(error)}"
     except OSError as e:  # the log cannot be written either (a full disk): say what we know
         where = f"the report could not be saved ({e.strerror})"
-    return (f"wacft stopped on an unexpected error ({type(error).__name__}: {error}); {where}."
+    return (f"stopped on an unexpected error ({type(error).__name__}: {error}); {where}."
             " Please include that file when you report it.")

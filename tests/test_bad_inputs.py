@@ -3,8 +3,11 @@ left behind."""
 
 from __future__ import annotations
 
+import json
 import math
+import struct
 
+import numpy as np
 import pytest
 
 from wacft.acft.config import TrainConfig
@@ -172,3 +175,110 @@ def test_a_failed_start_leaves_no_folder(tmp_path, wacft_home, capsys):
     assert main(train_argv(model, data, out)) == 1
     assert "is neither a Whisper model folder" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+# --- convert, inspect, push: a file whisper.cpp would refuse is never written, called fine or sent ----------
+
+def nothing_beside(out):
+    """Neither the output nor any partial file of it."""
+    return not out.exists() and not list(out.parent.glob(f".{out.name}*"))
+
+
+def copy_model(source, folder):
+    import shutil
+
+    shutil.copytree(source, folder)
+    return folder
+
+
+def reshape_tensor(folder, name, shape):
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(folder / "model.safetensors")
+    tensors[name] = tensors[name].reshape(-1)[: int(np.prod(shape))].reshape(shape).copy()
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+
+
+def edit_config(folder, **changes):
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **changes}))
+
+
+CONVERT_BREAKAGES = [
+    (lambda f: reshape_tensor(f, "model.decoder.layers.0.self_attn.q_proj.weight", (64, 10)),
+     "q_proj.weight has shape [64, 10] but the config says [64, 64] (d_model x d_model)"),
+    (lambda f: edit_config(f, decoder_layers=1), "has 24 tensor(s) beyond what its config describes"),
+    (lambda f: edit_config(f, decoder_layers=3), "lacks 24 Whisper tensor(s)"),
+    (lambda f: edit_config(f, encoder_layers="four"), "gives encoder_layers (encoder layers) as 'four'"),
+    (lambda f: edit_config(f, encoder_ffn_dim=100) or reshape_tensor(f, "model.encoder.layers.1.fc1.weight",
+                                                                     (100, 64)),
+     "fc1.weight has shape [100, 64] but the config says [256, 64] (4 x d_model x d_model)"),
+]
+
+
+@pytest.mark.parametrize(("breakage", "words"), CONVERT_BREAKAGES,
+                         ids=["wrong-shape", "more-layers", "fewer-layers", "layers-as-text", "mlp-width"])
+def test_convert_refuses_weights_that_disagree_with_the_config(breakage, words, random_whisper, tmp_path, capsys,
+                                                               wacft_home):
+    folder = copy_model(random_whisper(), tmp_path / "model")
+    breakage(folder)
+    out = tmp_path / "out.bin"
+    assert main(["convert", str(folder), "--out", str(out), "--type", "q8_0"]) == 1
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+    assert nothing_beside(out)
+
+
+def test_convert_inputs_and_outputs_that_cannot_be(random_whisper, tmp_path, capsys, wacft_home):
+    assert main(["convert", "./nope", "--out", str(tmp_path / "a.bin")]) == 1
+    assert "./nope is neither a folder nor a Hugging Face model id" in capsys.readouterr().err
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    assert main(["convert", str(random_whisper()), "--out", str(folder), "--force"]) == 1
+    assert f"{folder} is a folder; give a file name" in capsys.readouterr().err
+    assert list(folder.iterdir()) == [] and not list(tmp_path.glob(".a-folder*"))
+
+
+@pytest.fixture(scope="module")
+def good_bin(random_whisper, tmp_path_factory):
+    from wacft.convert.convert import convert, plan_outputs
+
+    [result] = convert(str(random_whisper()), plan_outputs(tmp_path_factory.mktemp("bin") / "tiny.bin", ["q8_0"]))
+    return result.path
+
+
+def patched(source, target, offset, value):
+    data = bytearray(source.read_bytes())
+    struct.pack_into("<i", data, offset, value)
+    target.write_bytes(bytes(data))
+    return target
+
+
+HPARAM = {name: 4 + 4 * i for i, name in enumerate(["n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head",
+                                                     "n_audio_layer", "n_text_ctx", "n_text_state",
+                                                     "n_text_head", "n_text_layer", "n_mels", "ftype"])}
+BAD_BINS = [
+    ("n_text_layer", 1, "has 24 tensor(s) its header does not describe, e.g. decoder.blocks.1"),
+    ("n_audio_layer", 3, "lacks 15 tensor(s), e.g. encoder.blocks.2"),
+    ("n_audio_ctx", 1000, "encoder.positional_embedding has shape [1500, 64] where its header makes it [1000, 64]"),
+    ("ftype", 2008, "is stored as q8_0 where a q5_0 file holds q5_0"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "words"), BAD_BINS, ids=[b[0] for b in BAD_BINS])
+def test_inspect_and_push_refuse_a_bin_whisper_cpp_would_refuse(field, value, words, good_bin, tmp_path, capsys,
+                                                                  monkeypatch, wacft_home):
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "1")  # nothing listens: push must stop before adb
+    bad = patched(good_bin, tmp_path / "tiny_en_acft_q8_0.bin", HPARAM[field], value)
+    assert main(["inspect", str(good_bin)]) == 0
+    capsys.readouterr()
+    for argv in (["inspect", str(bad)], ["push", str(bad)]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert words in err and "whisper.cpp would refuse it" in err and err.count("\n") == 1
+
+
+def test_a_bad_adb_port_is_a_sentence(monkeypatch, capsys, wacft_home):
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "abc")
+    assert main(["devices"]) == 1
+    assert "ANDROID_ADB_SERVER_PORT is 'abc'; set it to a port number" in capsys.readouterr().err
