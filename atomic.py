@@ -31,9 +31,22 @@ log = logging.getLogger("wacft")
 
 
 class DiskFull(WacftError):
-    def __init__(self, folder: Path, needed: int | None):
-        need = f"; it needs {needed / 1e6:,.0f} MB free there" if needed else ""
-        super().__init__(f"The disk holding {folder} is full{need}. Free some space and run again.")
+    def __init__(self, folder: Path, needed: int | None, then: str = "Free some space and run again."):
+        need = f"; it needs about {needed / 1e6:,.0f} MB free there" if needed else ""
+        super().__init__(f"The disk holding {folder} is full{need}. {then}")
+
+
+# how Rust writers (safetensors) word an OSError: "I/O error: No space left on device (os error 28)"
+RUST_NO_ROOM = re.compile(rf"\(os error ({'|'.join(map(str, NO_ROOM))})\)")
+
+
+def no_room(error: BaseException | None) -> bool:
+    """Whether `error`, or what it was raised from (torch wraps the OSError), says there is no room."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in NO_ROOM or RUST_NO_ROOM.search(str(error)):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def pid_alive(pid: int) -> bool:

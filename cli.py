@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wacft: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:  # Ctrl+C or SIGTERM; a step may say what it kept
-        print(f"wacft: {e or 'stopped; nothing was left half-written.'}", file=sys.stderr)
+        print(f"wacft: {str(e) or 'stopped; nothing was left half-written.'}", file=sys.stderr)
         return 130
     except Exception as e:  # a fault, not a mistake of the person's: a short report, the traceback in a log
         print(f"wacft: {crash_report(e)}", file=sys.stderr)

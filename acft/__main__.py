@@ -32,6 +32,8 @@ def main() -> int:
         train(config, sink, resume=args.resume, force=args.force)
     except WacftError:
         return 1  # train() has sent it as an error event
+    except KeyboardInterrupt:
+        return 130  # Ctrl+C or SIGTERM (`wacft cancel`): sent as an error event too
     return 0
 
 

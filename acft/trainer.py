@@ -28,7 +28,7 @@ from wacft.acft.finetune import Score
 from wacft.acft.model import decoder_states, encode, fit_frames, masked_mse, reference_states
 from wacft.acft.outdir import BEST, CHECKPOINT, NEW, OLD, WEIGHTS, claim_out, holds_checkpoint, training_into
 from wacft.acft.publish import check_push_access, copy_files, processor_files, push, write_model_card
-from wacft.atomic import write_bytes_atomic
+from wacft.atomic import DiskFull, no_room, write_bytes_atomic
 from wacft.audio import SAMPLE_RATE
 from wacft.errors import WacftError
 from wacft.pipeline import ordered_map
@@ -105,6 +105,11 @@ def save_weights(module: torch.nn.Module, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.contiguous() for k, v in module.state_dict().items()}, tmp)
     os.replace(tmp, path)
+
+
+def save_torch(value: object, path: Path) -> None:
+    with open(path, "wb") as f:  # a Python file: a full disk stays an OSError inside torch's RuntimeError
+        torch.save(value, f)
 
 
 def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bool, lowercase: bool | None = None
@@ -401,17 +406,35 @@ class Trainer:
         """Written aside and swapped in, so a kill mid-save keeps the previous checkpoint."""
         final, new, old = self.out / CHECKPOINT, self.out / NEW, self.out / OLD
         shutil.rmtree(new, ignore_errors=True)
-        new.mkdir(parents=True)
-        save_weights(self.student.model, new / "student.safetensors")
-        torch.save(self.optimizer.state_dict(), new / "optimizer.pt")
-        torch.save(rng_state(), new / "rng.pt")
-        write_bytes_atomic(new / "progress.json", json.dumps(asdict(progress)).encode())
-        write_bytes_atomic(new / "config.json", self.config.to_json().encode())
+        try:
+            new.mkdir(parents=True)
+            save_weights(self.student.model, new / "student.safetensors")
+            save_torch(self.optimizer.state_dict(), new / "optimizer.pt")
+            save_torch(rng_state(), new / "rng.pt")
+            write_bytes_atomic(new / "progress.json", json.dumps(asdict(progress)).encode())
+            write_bytes_atomic(new / "config.json", self.config.to_json().encode())
+        except Exception as e:  # torch and safetensors wrap the OSError of a full disk in their own errors
+            shutil.rmtree(new, ignore_errors=True)
+            if no_room(e):
+                raise self.disk_full("a checkpoint") from e
+            raise
         if final.exists():
             os.replace(final, old)
         os.replace(new, final)
         shutil.rmtree(old, ignore_errors=True)
         self.sink.emit({"type": "checkpoint", "stage": self.stage.name, "path": str(final), "step": progress.step})
+
+    def disk_full(self, what: str) -> DiskFull:
+        """The sentence for a full disk: the room `what` needs (the weights and Adam's two moments), and what
+        is kept."""
+        weights = sum(p.numel() * p.element_size() for p in self.student.model.parameters())
+        folder = self.out / CHECKPOINT if (self.out / CHECKPOINT).is_dir() else self.out / OLD
+        if folder.is_dir():
+            step = json.loads((folder / "progress.json").read_text())["step"]
+            kept = f"The checkpoint of step {step} is kept: free some space and run again with --resume."
+        else:
+            kept = "There is no earlier checkpoint: free some space and run again."
+        return DiskFull(self.out, 3 * weights, f"Writing {what} failed. {kept}")
 
     def checkpoint_folder(self) -> Path:
         folder = self.out / CHECKPOINT
@@ -504,10 +527,16 @@ class Trainer:
         names of its files. Written aside and moved in, then the checkpoint goes."""
         tmp = self.out / ".output.new"
         shutil.rmtree(tmp, ignore_errors=True)
-        self.student.save_pretrained(tmp, safe_serialization=True)
-        copy_files(self.processor_files, tmp)
-        write_bytes_atomic(tmp / "training_config.json", self.config.to_json().encode())
-        write_model_card(tmp, self.config, progress, len(self.clips))
+        try:
+            self.student.save_pretrained(tmp, safe_serialization=True)
+            copy_files(self.processor_files, tmp)
+            write_bytes_atomic(tmp / "training_config.json", self.config.to_json().encode())
+            write_model_card(tmp, self.config, progress, len(self.clips))
+        except Exception as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if no_room(e):
+                raise self.disk_full("the trained model") from e
+            raise
         files = sorted(path.name for path in tmp.iterdir())
         for name in files:
             os.replace(tmp / name, self.out / name)

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import json
 import math
+import resource
+import signal
 import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from wacft.acft.config import TrainConfig
+from wacft.acft.outdir import CHECKPOINT, NEW
 from wacft.acft.validate import RULES, check, problem
 from wacft.cli import main
 from wacft.errors import WacftError
@@ -282,3 +289,100 @@ def test_a_bad_adb_port_is_a_sentence(monkeypatch, capsys, wacft_home):
     monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "abc")
     assert main(["devices"]) == 1
     assert "ANDROID_ADB_SERVER_PORT is 'abc'; set it to a port number" in capsys.readouterr().err
+
+
+# --- faults: SIGTERM, kill -9 then rerun, a full disk -------------------------------------------------------
+
+def parts_of(out):
+    return list(out.parent.glob(f".{out.stem}*.part"))
+
+
+def convert_in_a_child(model, out):
+    command = [sys.executable, "-m", "wacft.cli", "convert", str(model), "--out", str(out)]
+    command += [arg for t in ("f32", "f16", "q8_0", "q5_0", "q4_0") for arg in ("--type", t)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_parts(child, out):
+    """The conversion is writing: its partial files are there (whatever it has written into them)."""
+    while not parts_of(out):
+        assert child.poll() is None, child.communicate()
+        time.sleep(0.01)
+
+
+def test_sigterm_stops_a_conversion_cleanly(tiny_en_dir, tmp_path, wacft_home):
+    out = tmp_path / "tiny.bin"
+    child = convert_in_a_child(tiny_en_dir, out)
+    wait_for_parts(child, out)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130
+    assert "stopped; nothing was left half-written" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_kill_9_then_rerun_removes_the_partial_files_and_says_so(tiny_en_dir, tmp_path, wacft_home):
+    out = tmp_path / "tiny.bin"
+    child = convert_in_a_child(tiny_en_dir, out)
+    wait_for_parts(child, out)
+    child.kill()
+    child.communicate(timeout=60)
+    left = parts_of(out)
+    assert left  # what kill -9 leaves: nothing can clean up after it
+    rerun = convert_in_a_child(tiny_en_dir, out)
+    _, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    assert all(f"removed {part}" in err for part in left) and "left by a stopped run" in err
+    assert parts_of(out) == [] and len(list(tmp_path.glob("tiny_*.bin"))) == 5
+
+
+def train_in_a_child(config, *flags, file_limit=None):
+    """`python -m wacft.acft`, optionally with a limit on the size of every file it writes (a full disk, as
+    the child sees it: writes past the limit fail with EFBIG)."""
+    settings = Path(config.out).parent / "run.json"
+    settings.write_text(config.to_json())
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+
+    command = [sys.executable, "-m", "wacft.acft", "--config", str(settings), *flags]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=limit if file_limit else None)
+
+
+def events_of(child):
+    out, err = child.communicate(timeout=600)
+    assert "Traceback" not in err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_sigterm_then_a_full_disk_at_a_checkpoint_then_resume(random_whisper, speech_dataset, tmp_path, wacft_home):
+    data = speech_dataset(["Hello world.", "Please call me back later.", "What time is it?"])
+    out = tmp_path / "run"
+    config = TrainConfig(model=str(random_whisper()), dataset=str(data), out=str(out), epochs=2, batch_size=2,
+                         lr=1e-4, checkpoint_every=1)
+    child = train_in_a_child(config)
+    for line in child.stdout:  # stopped as `timeout` or a service manager stops it, after a checkpoint
+        if json.loads(line)["type"] == "checkpoint":
+            child.send_signal(signal.SIGTERM)
+            break
+    last = events_of(child)[-1]
+    assert child.returncode == 130 and last["type"] == "error"
+    assert last["message"].startswith("Training was stopped; run it again with --resume")
+    kept = json.loads((out / CHECKPOINT / "progress.json").read_text())["step"]
+    assert not (out / ".running").exists()
+
+    # the weights fit under the limit, the optimizer's two moments do not: the next checkpoint fails
+    weights = (out / CHECKPOINT / "student.safetensors").stat().st_size
+    full = train_in_a_child(config, "--resume", file_limit=weights + 1_000_000)
+    last = events_of(full)[-1]
+    assert full.returncode == 1 and last["type"] == "error"
+    assert f"The disk holding {out} is full; it needs about" in last["message"]
+    assert f"The checkpoint of step {kept} is kept: free some space and run again with --resume." in last["message"]
+    assert not (out / NEW).exists() and not (out / ".output.new").exists()
+    assert json.loads((out / CHECKPOINT / "progress.json").read_text())["step"] == kept
+
+    resumed = events_of(train_in_a_child(config, "--resume"))
+    assert resumed[-1]["type"] == "done" and (out / "model.safetensors").is_file()
+    assert [e["step"] for e in resumed if e["type"] == "step"][0] == kept + 1
