@@ -4,7 +4,9 @@ so that a file it would refuse is never called fine."""
 
 from __future__ import annotations
 
-from wacft.convert.ggml import GGMLFile
+import numpy as np
+
+from wacft.convert.ggml import BLOCK_LAYOUT, GGMLFile, GGMLType, TensorInfo
 from wacft.convert.names import expected_dimensions, expected_shapes, stored_shape
 from wacft.errors import WacftError
 
@@ -39,3 +41,26 @@ def check_loadable(model: GGMLFile) -> None:
                 f"{path}: tensor {t.name} is stored as {t.type.name.lower()} where a {model.file_type.name}"
                 f" file holds {wanted.name.lower()}; whisper.cpp would refuse it: convert the model again."
             )
+
+
+# quantized blocks start with their float16 scale (and, for the _1 types, their minimum); the rest are integers
+FLOATS_PER_BLOCK = {GGMLType.Q4_0: 1, GGMLType.Q5_0: 1, GGMLType.Q8_0: 1, GGMLType.Q4_1: 2, GGMLType.Q5_1: 2}
+
+
+def float_values(model: GGMLFile, info: TensorInfo) -> np.ndarray:
+    """Every float a tensor stores: its values, or its blocks' scales and minimums."""
+    data = model.read_array(info)
+    if info.type in (GGMLType.F32, GGMLType.F16):
+        return data
+    blocks = data.reshape(-1, BLOCK_LAYOUT[info.type][1])
+    return np.ascontiguousarray(blocks[:, : 2 * FLOATS_PER_BLOCK[info.type]]).view("<f2")
+
+
+def check_finite(model: GGMLFile) -> None:
+    """A NaN or an infinity anywhere (a damaged file, or training that diverged) makes whisper.cpp's output
+    garbage on some inputs and not others: refused outright."""
+    for info in model.tensors:
+        bad = int(np.count_nonzero(~np.isfinite(float_values(model, info))))
+        if bad:
+            raise WacftError(f"{model.path}: tensor {info.name} holds {bad} non-finite value(s) (NaN or infinity);"
+                             " the file is damaged or its training diverged: convert (or train) it again.")

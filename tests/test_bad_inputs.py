@@ -386,3 +386,48 @@ def test_sigterm_then_a_full_disk_at_a_checkpoint_then_resume(random_whisper, sp
     resumed = events_of(train_in_a_child(config, "--resume"))
     assert resumed[-1]["type"] == "done" and (out / "model.safetensors").is_file()
     assert [e["step"] for e in resumed if e["type"] == "step"][0] == kept + 1
+
+
+# --- verify ----------------------------------------------------------------------------------------------
+
+def damaged(source, target, at, data):
+    raw = bytearray(source.read_bytes())
+    raw[at : at + len(data)] = data
+    target.write_bytes(bytes(raw))
+    return target
+
+
+def test_verify_refuses_a_damaged_model(good_bin, speech_dataset, tmp_path, wacft_home, capsys):
+    """Random bytes written into the tensor data: the structure is whole, the values are not."""
+    data = speech_dataset(["Hello world."], voices=["en-us"])
+    size = good_bin.stat().st_size
+    bad = damaged(good_bin, tmp_path / "bad.bin", size // 2, np.random.default_rng(0).bytes(size // 4))
+    assert main(["inspect", str(bad)]) == 0  # whisper.cpp would load it
+    capsys.readouterr()
+    assert main(["verify", str(bad), "--dataset", str(data)]) == 1
+    err = capsys.readouterr().err
+    assert "non-finite value(s) (NaN or infinity); the file is damaged" in err and err.count("\n") == 1
+
+
+def test_verify_refuses_nan_in_a_float_tensor(random_whisper, speech_dataset, tmp_path, wacft_home, capsys):
+    from wacft.convert.convert import convert, plan_outputs
+    from wacft.convert.ggml import read_ggml
+
+    [result] = convert(str(random_whisper()), plan_outputs(tmp_path / "f16.bin", ["f16"]))
+    norm = read_ggml(result.path).tensor("decoder.ln.weight")  # F32 in every type
+    bad = damaged(result.path, tmp_path / "nan.bin", norm.offset + 8, np.array([np.nan], "<f4").tobytes())
+    assert main(["verify", str(bad), "--dataset", str(speech_dataset(["Hello."], voices=["en-us"]))]) == 1
+    assert "tensor decoder.ln.weight holds 1 non-finite value(s)" in capsys.readouterr().err
+
+
+def test_verify_and_train_name_what_the_dataset_lacks(good_bin, random_whisper, tmp_path, wacft_home, capsys):
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    (recordings / "a.wav").write_bytes(b"RIFF")
+    for argv in (["verify", str(good_bin), "--dataset", str(recordings)],
+                 train_argv(random_whisper(), recordings, tmp_path / "out")):
+        assert main(argv) == 1
+        assert f"{recordings} has no metadata.csv; add one naming each audio file" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert main(["verify", str(good_bin), "--dataset", str(recordings), "--limit", "-1"]) == 1
+    assert "--limit is -1; give a number of clips, or 0 for all of them." in capsys.readouterr().err
