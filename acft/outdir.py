@@ -4,6 +4,7 @@ removes the folder it created. The CLI, the backends and `train()` call the same
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -19,8 +20,11 @@ CHECKPOINT = "checkpoint"
 # a checkpoint is written under NEW and swapped in; the one it replaces waits under OLD until it is in place
 NEW, OLD = f".{CHECKPOINT}.new", f".{CHECKPOINT}.old"
 BEST = ".stage1-best.safetensors"  # stage 1's best epoch: ACFT's reference, kept until the run ends
+OUTPUT_NEW = ".output.new"  # the trained model, written aside and moved in
+LEFTOVERS = (NEW, OUTPUT_NEW)
 RUNNING = ".running"  # the host and id of the process training into the folder, while it does
 FINISHED = "training_config.json"  # written with the trained model
+log = logging.getLogger("wacft")
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
@@ -84,6 +88,10 @@ def claim_out(config: TrainConfig, resume: bool = False, force: bool = False) ->
     if holds_model(out) and not resume and not force:
         what = "a finished run" if (out / FINISHED).is_file() else "a model"
         raise OutputInUse(f"--out {out} holds {what}; pass --force to train over it, or pick another --out.")
+    for name in LEFTOVERS:  # what a killed run was writing; the next save would replace it anyway
+        if (out / name).is_dir():
+            shutil.rmtree(out / name, ignore_errors=True)
+            log.warning("removed %s, left half-written by a stopped run", out / name)
     writable = nearest_existing(out.absolute())
     if not writable.is_dir() or not os.access(writable, os.W_OK | os.X_OK):
         raise OutputInUse(f"--out {out} cannot be written ({writable} is not a folder you can write to);"

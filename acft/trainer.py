@@ -26,10 +26,21 @@ from wacft.acft.data import Clip, load_clips
 from wacft.acft.events import STAGE, EventSink, log
 from wacft.acft.finetune import Score
 from wacft.acft.model import decoder_states, encode, fit_frames, masked_mse, reference_states
-from wacft.acft.outdir import BEST, CHECKPOINT, NEW, OLD, WEIGHTS, claim_out, holds_checkpoint, training_into
+from wacft.acft.outdir import (
+    BEST,
+    CHECKPOINT,
+    NEW,
+    OLD,
+    OUTPUT_NEW,
+    WEIGHTS,
+    claim_out,
+    holds_checkpoint,
+    training_into,
+)
 from wacft.acft.publish import check_push_access, copy_files, processor_files, push, write_model_card
 from wacft.atomic import DiskFull, no_room, write_bytes_atomic
 from wacft.audio import SAMPLE_RATE
+from wacft.convert.source import open_source
 from wacft.errors import WacftError
 from wacft.pipeline import ordered_map
 
@@ -191,6 +202,8 @@ class Trainer:
         self.stages = plan_stages(config)
         self.out = Path(config.out)
         self.device = pick_device(config.device)
+        if Path(config.model).expanduser().is_dir():  # a truncated or mismatched folder: convert's sentences
+            open_source(config.model)
         try:
             self.processor = WhisperProcessor.from_pretrained(config.model)
             # float32 whatever the checkpoint holds: lr 1e-6 steps vanish in half precision
@@ -525,7 +538,7 @@ class Trainer:
     def save_output(self, progress: Progress) -> list[str]:
         """The trained model as a Hugging Face folder that transformers and `wacft convert` load; returns the
         names of its files. Written aside and moved in, then the checkpoint goes."""
-        tmp = self.out / ".output.new"
+        tmp = self.out / OUTPUT_NEW
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             self.student.save_pretrained(tmp, safe_serialization=True)

@@ -431,3 +431,46 @@ def test_verify_and_train_name_what_the_dataset_lacks(good_bin, random_whisper, 
     assert not (tmp_path / "out").exists()
     assert main(["verify", str(good_bin), "--dataset", str(recordings), "--limit", "-1"]) == 1
     assert "--limit is -1; give a number of clips, or 0 for all of them." in capsys.readouterr().err
+
+
+# --- what no sentence foresaw ----------------------------------------------------------------------------
+
+def test_an_unexpected_error_is_a_short_report_with_its_traceback_in_a_log(tmp_path, wacft_home, capsys,
+                                                                            monkeypatch):
+    import wacft.convert.cli
+
+    def broken(model, outputs, **options):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr("wacft.convert.convert.convert", broken)
+    assert wacft.convert.cli  # the handler is the one `wacft` runs, around any step
+    assert main(["convert", "openai/whisper-tiny.en", "--out", str(tmp_path / "x.bin")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wacft: stopped on an unexpected error (ZeroDivisionError: division by zero); the full"
+                          " report is in ") and "Traceback" not in err
+    [log] = (tmp_path / "home" / "logs").iterdir()
+    assert f"{log}." in err
+    assert "Traceback" in log.read_text() and "in broken" in log.read_text()
+
+
+def test_train_names_a_truncated_model_and_leaves_nothing(random_whisper, tmp_path, wacft_home, capsys):
+    import os
+
+    model = copy_model(random_whisper(), tmp_path / "model")
+    os.truncate(model / "model.safetensors", (model / "model.safetensors").stat().st_size // 2)
+    out = tmp_path / "out"
+    assert main(train_argv(model, folder_with(tmp_path / "data"), out)) == 1
+    err = capsys.readouterr().err
+    assert "model.safetensors" in err and "truncated or corrupt" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_what_a_killed_run_was_writing_is_removed_and_said(tmp_path, wacft_home, capsys):
+    from wacft.acft.outdir import OUTPUT_NEW
+
+    out = folder_with(tmp_path / "out", f"{NEW}/optimizer.pt", f"{OUTPUT_NEW}/model.safetensors")
+    model = folder_with(tmp_path / "model")
+    assert main(train_argv(model, folder_with(tmp_path / "data"), out)) == 1  # refused later: no model in it
+    err = capsys.readouterr().err
+    assert f"removed {out / NEW}, left half-written by a stopped run" in err
+    assert f"removed {out / OUTPUT_NEW}" in err and "has no config.json" in err and list(out.iterdir()) == []
