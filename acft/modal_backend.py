@@ -143,7 +143,7 @@ class ModalBackend:
         for entry in entries:
             target = dest / os.path.relpath(entry.path, remote.strip("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_writer(target, force=True, size=entry.size) as f:  # a full disk: said at once, with the size
+            with atomic_writer(target, force=True) as f:
                 for chunk in self.jobs.volume.read_file(entry.path):
                     f.write(chunk)
             written.append(target)
