@@ -180,7 +180,7 @@ def test_a_failed_start_leaves_no_folder(tmp_path, wacft_home, capsys):
     model, data = folder_with(tmp_path / "model", "config.json"), folder_with(tmp_path / "data")
     out = tmp_path / "runs" / "first"
     assert main(train_argv(model, data, out)) == 1
-    assert "is neither a Whisper model folder" in capsys.readouterr().err
+    assert "not Whisper; pick a Whisper model" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
 
