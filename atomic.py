@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,12 +73,27 @@ def remove_stale_parts(path: Path) -> list[Path]:
     return stale
 
 
+def reserve(f: BinaryIO, size: int, folder: Path) -> None:
+    """Reserve `size` bytes for `f` where the system can (Linux), else check that the disk has room for them
+    (macOS and Windows have no posix_fallocate): either way a full disk fails at once rather than mid-write."""
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is not None:
+        try:
+            fallocate(f.fileno(), 0, size)
+            return
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP):  # a file system that cannot reserve: check instead
+                raise
+    if shutil.disk_usage(folder).free < size:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder))
+
+
 @contextmanager
 def atomic_writer(path: str | os.PathLike, *, force: bool = False, size: int | None = None) -> Iterator[BinaryIO]:
     """Yield a binary file that becomes `path` only if the block completes without error.
 
-    A known `size` is reserved up front: a full disk fails at once rather than mid-write, and writing into
-    reserved blocks is several times faster than growing the file.
+    A known `size` is reserved up front (see `reserve`): a full disk fails at once rather than mid-write, and
+    writing into reserved blocks is several times faster than growing the file.
     """
     path = Path(path)
     refuse_existing(path, force)
@@ -91,7 +107,7 @@ def atomic_writer(path: str | os.PathLike, *, force: bool = False, size: int | N
     try:
         with open(tmp, "xb") as f:
             if size:
-                os.posix_fallocate(f.fileno(), 0, size)
+                reserve(f, size, path.parent)
             yield f
             f.truncate()
             f.flush()

@@ -9,7 +9,8 @@ import sys
 from wacft.errors import WacftError
 
 # Each package adds its own subcommands; their handlers import the heavy parts only when they run.
-COMMAND_MODULES = ("wacft.convert.cli", "wacft.convert.verify_cli", "wacft.acft.cli", "wacft.device.cli")
+COMMAND_MODULES = ("wacft.convert.cli", "wacft.convert.verify_cli", "wacft.acft.cli", "wacft.device.cli",
+                   "wacft.record.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,6 +31,9 @@ def absorb(record: RunRecord, event: dict) -> None:
     elif event["type"] == "done":
         record.status = "done"
         record.artifacts["model"] = event["out"]
+        record.artifacts.update(event.get("artifacts", {}))  # a Modal job's converted files, on its volume
+    elif event["type"] == "retrying":  # a Modal job retried after an infrastructure failure: still running
+        record.status = "running"
     elif event["type"] == "error":
         record.status, record.error = "failed", event["message"]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -70,6 +71,15 @@ class Clips:
         hours = sum(c.seconds for c in self.clips) / 3600
         skipped = ", ".join(f"{n} {reason}" for reason, n in self.skipped.items()) or "none"
         return f"{len(self.clips)} clips ({hours:.2f} h of audio); skipped: {skipped}"
+
+
+def length_histogram(seconds: list[float], width: int = 30) -> str:
+    """Clip lengths in a few bins, as bars: short dictations are what ACFT is for."""
+    bins = list(itertools.pairwise([0, 2, 5, 10, 20, 30]))
+    counts = [sum(lo <= s < hi for s in seconds) for lo, hi in bins]
+    top = max(counts) or 1
+    return "\n".join(f"{lo:>2}-{hi:<2} s {'█' * round(width * n / top):<{width}} {n}"
+                     for (lo, hi), n in zip(bins, counts, strict=True))
 
 
 def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], kind: str, name: str

@@ -37,9 +37,13 @@ class ConvertScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="sizes")
     def sizes(self, model: str) -> None:
+        from wacft.acft.modal_backend import modal_output
         from wacft.convert.convert import output_sizes
         from wacft.errors import WacftError
 
+        if modal_output(self.session.run_id, model):
+            self.say("result", "Trained on Modal: converting fetches what it needs from the run's volume.")
+            return
         try:
             sizes = output_sizes(model, TYPES)
         except WacftError as e:
@@ -65,22 +69,36 @@ class ConvertScreen(StepScreen):
 
     @work(thread=True, exclusive=True)
     def convert(self, model: str, types: list[str]) -> None:
+        from wacft.acft.modal_backend import for_convert
         from wacft.convert.convert import convert, plan_outputs
         from wacft.errors import WacftError
 
         bar = self.query_one("#progress", ProgressBar)
         stem = Path(self.session.out or "model").name.replace("-", "_")
         out = Path(self.session.out or ".") / f"{stem}.bin"
+
+        def progress(done: int, total: int) -> None:
+            self.app.call_from_thread(bar.update, total=total, progress=done)
+
         try:
-            results = convert(model, plan_outputs(out, types), force=True,
-                              progress=lambda done, total: self.app.call_from_thread(bar.update, total=total,
-                                                                                   progress=done))
+            source = for_convert(self.session.run_id, model, types, Path(self.session.out or self.session.run_id),
+                                 progress)
+            if isinstance(source, dict):  # the Modal job made these types: fetched as they are
+                self.fetched(source)
+                return
+            results = convert(source, plan_outputs(out, types), force=True, progress=progress)
         except WacftError as e:
             self.say("result", f"[red]✗ {e}[/red]")
             return
         self.session.bins = {r.file_type.name: str(r.path) for r in results}
         self.session.save()
         lines = [f"[green]✓[/green] {r.path}  {r.size / 1e6:.1f} MB  sha256 {r.sha256[:16]}…" for r in results]
+        self.say("result", "\n".join(lines))
+
+    def fetched(self, bins: dict[str, Path]) -> None:
+        self.session.bins = {t: str(path) for t, path in bins.items()}
+        self.session.save()
+        lines = [f"[green]✓[/green] {p}  {p.stat().st_size / 1e6:.1f} MB  (converted on Modal)" for p in bins.values()]
         self.say("result", "\n".join(lines))
 
     def action_next(self) -> None:
