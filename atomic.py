@@ -114,15 +114,20 @@ def atomic_writer(path: str | os.PathLike, *, force: bool = False, size: int | N
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        discard(tmp)
         if e.errno in NO_ROOM:
             raise DiskFull(path.parent, size) from e
         if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise WacftError(f"{path.parent} cannot be written to ({e.strerror}); choose another output path.") from e
         raise
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        discard(tmp)
         raise
+
+
+def discard(tmp: Path) -> None:
+    if tmp.exists():  # never created on a read-only disk, where even unlinking nothing fails
+        tmp.unlink()
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, force: bool = True) -> None:

@@ -474,3 +474,26 @@ def test_what_a_killed_run_was_writing_is_removed_and_said(tmp_path, wacft_home,
     err = capsys.readouterr().err
     assert f"removed {out / NEW}, left half-written by a stopped run" in err
     assert f"removed {out / OUTPUT_NEW}" in err and "has no config.json" in err and list(out.iterdir()) == []
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A read-only file system (a tmpfs mounted ro): read-only even for root, unlike a chmod."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_read_only_output_folder_is_a_sentence(read_only_folder, random_whisper, tmp_path, wacft_home, capsys):
+    out = read_only_folder / "x.bin"
+    assert main(["convert", str(random_whisper()), "--out", str(out)]) == 1
+    assert f"{read_only_folder} cannot be written to (Read-only file system)" in capsys.readouterr().err
+    run = read_only_folder / "run"
+    assert main(train_argv(folder_with(tmp_path / "model"), tmp_path, run)) == 1
+    assert f"--out {run} cannot be written ({read_only_folder} is not a folder you can write to)" in (
+        capsys.readouterr().err)
