@@ -497,3 +497,25 @@ def test_a_read_only_output_folder_is_a_sentence(read_only_folder, random_whispe
     assert main(train_argv(folder_with(tmp_path / "model"), tmp_path, run)) == 1
     assert f"--out {run} cannot be written ({read_only_folder} is not a folder you can write to)" in (
         capsys.readouterr().err)
+
+
+def children_of(pid):
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+def test_sigterm_stops_a_verification_and_its_whisper_cpp(tiny_en_dir, speech_dataset, tmp_path, wacft_home):
+    from wacft.convert.convert import convert, plan_outputs
+
+    [model] = convert(str(tiny_en_dir), plan_outputs(tmp_path / "tiny.bin", ["q8_0"]))
+    data = speech_dataset(["Hello world.", "Please call me back later.", "What time is it?"])
+    report = tmp_path / "report.json"
+    child = subprocess.Popen([sys.executable, "-m", "wacft.cli", "verify", str(model.path), "--dataset", str(data),
+                              "--json", str(report)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not children_of(child.pid):  # whisper.cpp runs in a process of its own
+        assert child.poll() is None, child.communicate()
+        time.sleep(0.01)
+    [engine] = children_of(child.pid)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and "stopped" in err and "Traceback" not in err
+    assert not Path(f"/proc/{engine}").exists() and not report.exists() and not list(tmp_path.glob(".report*"))
