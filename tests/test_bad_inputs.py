@@ -74,6 +74,9 @@ def test_the_whole_config_check():
         check(TrainConfig(model="m", dataset="d", out="o", epochs=0, finetune_epochs=0))
     with pytest.raises(WacftError, match="--batch-size is 0"):
         check(TrainConfig(model="m", dataset="d", out="o", batch_size=0))
+    with pytest.raises(WacftError, match="--batch-size is '8'; it must be a whole number"):  # as JSON may hold it
+        text = TrainConfig(model="m", dataset="d", out="o").to_json()
+        check(TrainConfig.from_json(text.replace('"batch_size": 8', '"batch_size": "8"')))
 
 
 def train_argv(model, dataset, out, *extra):
