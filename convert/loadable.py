@@ -4,6 +4,8 @@ so that a file it would refuse is never called fine."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from wacft.convert.ggml import BLOCK_LAYOUT, GGMLFile, GGMLType, TensorInfo
@@ -15,12 +17,12 @@ def check_loadable(model: GGMLFile) -> None:
     from wacft.convert.quantize import tensor_type  # gguf: only once a file passed the structural read
 
     h, path = model.hparams, model.path
-    dims = expected_dimensions(h)
-    shapes = {name: stored_shape(name, shape) for name, shape in expected_shapes(h).items()}
-    found = [t.name for t in model.tensors]
+    dims, natural = expected_dimensions(h), expected_shapes(h)
+    shapes = {name: stored_shape(name, shape) for name, shape in natural.items()}
+    found = Counter(t.name for t in model.tensors)
     extra = [name for name in found if name not in shapes]
-    missing = sorted(shapes.keys() - set(found))
-    duplicated = sorted({name for name in found if found.count(name) > 1})
+    missing = sorted(shapes.keys() - found.keys())
+    duplicated = sorted(name for name, n in found.items() if n > 1)
     layers = f"its header says {h.n_audio_layer} encoder and {h.n_text_layer} decoder layers"
     if extra:
         raise WacftError(f"{path} has {len(extra)} tensor(s) its header does not describe, e.g. {extra[0]}"
@@ -35,7 +37,7 @@ def check_loadable(model: GGMLFile) -> None:
                 f" {list(shapes[t.name])} ({' x '.join(dims[t.name])}); whisper.cpp would refuse it: convert"
                 " the model again."
             )
-        wanted = tensor_type(t.name, len(expected_shapes(h)[t.name]), model.file_type)
+        wanted = tensor_type(t.name, len(natural[t.name]), model.file_type)
         if t.type != wanted:
             raise WacftError(
                 f"{path}: tensor {t.name} is stored as {t.type.name.lower()} where a {model.file_type.name}"
