@@ -52,6 +52,8 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--push-to", metavar="REPO", help="Hugging Face repo to push the trained model to")
     p.add_argument("--public", dest="private", action="store_false", help="make the pushed repo public")
     p.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
+    p.add_argument("--force", action="store_true",
+                   help="train over a model or a finished run in --out, or start its unfinished run over")
     p.add_argument("--on", choices=["here", "local", "modal"], default="here",
                    help="here: in this process; local: a background process; modal: a Modal GPU")
     p.add_argument("--gpu", default="A100-40GB", help="Modal GPU: A100-40GB, A100-80GB or H100")
@@ -118,11 +120,14 @@ def watch_in_terminal(backend, record) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    from wacft.acft.validate import check
+
     config = config_from_args(args)
+    check(config)  # before a process, a Modal job or a folder is started
     if args.on == "here":
         from wacft.acft.trainer import train
 
-        train(config, TerminalSink(), resume=args.resume)
+        train(config, TerminalSink(), resume=args.resume, force=args.force)
         return
     if args.on == "modal":
         from wacft.acft.modal_backend import ModalBackend
@@ -135,7 +140,7 @@ def run_train(args: argparse.Namespace) -> None:
         from wacft.acft.backends import LocalBackend
 
         backend = LocalBackend()
-        record = backend.launch(config, resume=args.resume)
+        record = backend.launch(config, resume=args.resume, force=args.force)
     print(f"run {record.id} started ({args.on}); `wacft watch {record.id}` follows it,"
           f" `wacft cancel {record.id}` stops it")
     if not args.detach:

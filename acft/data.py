@@ -25,6 +25,7 @@ from wacft.errors import WacftError
 TEXT_COLUMNS = ("text", "sentence", "transcription", "raw_transcription", "normalized_text", "transcript")
 AUDIO_COLUMNS = ("audio", "file_name", "path", "file")
 METADATA_FILES = ("metadata.csv", "metadata.jsonl")
+DATA_FILES = (".parquet", ".arrow", ".csv", ".jsonl", ".json")  # what `datasets` reads from a folder by itself
 UNDECODABLE = "undecodable audio"
 
 
@@ -144,6 +145,9 @@ def load_clips(config) -> Clips:
         raise WacftError(f"There is no folder {folder}; check the path to your recordings.")
     if any((folder / name).is_file() for name in METADATA_FILES):
         examples = _local_examples(folder, config.audio_column, config.text_column)
+    elif folder.is_dir() and not any(p.suffix in DATA_FILES for p in folder.rglob("*")):
+        raise WacftError(f"{folder} has no metadata.csv; add one naming each audio file and its transcript"
+                         " (columns file_name,text).")
     else:  # a hub id, or a folder `datasets` reads itself (parquet, arrow, csv files)
         examples = _hub_examples(config)
     result = Clips([])

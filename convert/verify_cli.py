@@ -48,7 +48,10 @@ def run_verify(args: argparse.Namespace) -> None:
     from wacft.convert.phone_engine import choose_engines
     from wacft.convert.verify import f16_sibling, verify
     from wacft.convert.whispercpp import FUTO_BEAM_SIZE, Decoding
+    from wacft.errors import WacftError
 
+    if args.max_clips < 0:
+        raise WacftError(f"--limit is {args.max_clips}; give a number of clips, or 0 for all of them.")
     for path in filter(None, (args.model, args.baseline, args.f16)):
         read_ggml(path)  # a bad file is named before the dataset is read
     decoding = Decoding(beam_size=1 if args.greedy else FUTO_BEAM_SIZE, glossary=glossary(args))
