@@ -76,17 +76,6 @@ async def test_dataset_step_checks_in_the_background(dataset, tmp_path):
     assert Session.load().dataset == str(dataset) and Session.load().step == "model"
 
 
-async def test_model_step_warns_for_sizes_futo_cannot_run():
-    app = WacftApp(Session(step="model"))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("c")
-        await pilot.click("#size-medium")
-        await pilot.pause()
-        assert "does not run this size" in text(app, "#warning")
-        await pilot.press("ctrl+n")
-        assert Session.load().model == "openai/whisper-medium.en"
-
-
 async def test_convert_step_shows_sizes_and_writes_files(tiny_en_dir, tmp_path):
     app = WacftApp(Session(step="convert", trained=str(tiny_en_dir), out=str(tmp_path / "run")))
     (tmp_path / "run").mkdir()

@@ -162,9 +162,9 @@ class MonitorScreen(StepScreen):
             config = TrainConfig.from_json(json.dumps(stopped.config))
             record = self.app.local_backend.launch(config, resume=True)
         except WacftError as e:
-            self.app.call_from_thread(self.note, f"[red]✗ {e}[/red]")
+            self.tell(self.note, f"[red]✗ {e}[/red]")
             return
-        self.app.call_from_thread(self.resumed, record)
+        self.tell(self.resumed, record)
 
     def resumed(self, record) -> None:
         self.session.run_id = record.id
