@@ -3,9 +3,9 @@ crash, saying what it needs first; keyboard first; defaults that follow earlier 
 replaced without asking. Driven with Pilot on the real screens."""
 
 import pytest
-from test_tui import settle, text
+from test_tui import adb_with, settle, text
 from textual.command import CommandList
-from textual.widgets import Input, RadioSet
+from textual.widgets import DataTable, Input, RadioSet
 
 from wacft.tui.app import STEPS, WacftApp
 from wacft.tui.session import Session
@@ -168,3 +168,101 @@ async def test_the_output_folder_follows_the_model_until_it_is_edited(tmp_path):
         await app.switch_screen("train")
         await pilot.pause()
         assert out.value == str(tmp_path / "mine") and app.session.out == str(tmp_path / "mine")
+
+
+async def test_the_dataset_step_takes_the_column_names(tmp_path, speech_dataset):
+    folder = speech_dataset(["Good morning."])
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    for clip in folder.glob("*.wav"):
+        (renamed / clip.name).symlink_to(clip)
+    rows = (folder / "metadata.csv").read_text().splitlines()
+    (renamed / "metadata.csv").write_text("\n".join(["clip,words", *rows[1:]]) + "\n")
+    app = WacftApp(Session(step="dataset", dataset=str(renamed)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("c")
+        await pilot.press("ctrl+r")
+        await settle(pilot, app, lambda: "✗" in text(app, "#report"))
+        assert "its columns are clip, words" in text(app, "#report")
+        app.screen.query_one("#audio_column", Input).value = "clip"
+        app.screen.query_one("#text_column", Input).value = "words"
+        await pilot.press("ctrl+r")
+        await settle(pilot, app, lambda: "✓ 2 clips" in text(app, "#report"))
+        await pilot.press("ctrl+n")
+    from wacft.tui.screens.train import train_config
+
+    config = train_config(Session.load())
+    assert (config.audio_column, config.text_column) == ("clip", "words")
+
+
+@pytest.fixture(scope="module")
+def model_bin(tmp_path_factory, random_whisper):
+    from wacft.convert.convert import convert, plan_outputs
+
+    [result] = convert(str(random_whisper()), plan_outputs(tmp_path_factory.mktemp("bin") / "model.bin", ["q8_0"]))
+    return result.path
+
+
+async def test_convert_asks_before_replacing_a_file(random_whisper, tmp_path):
+    out = tmp_path / "mine.bin"
+    out.write_bytes(b"an earlier file")
+    app = WacftApp(Session(step="convert", model=str(random_whisper())))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("c")
+        app.screen.query_one("#out", Input).value = str(out)
+        app.screen.query_one("#types").deselect("q5_0")
+        await pilot.press("ctrl+r")
+        await settle(pilot, app, lambda: "Replace" in str(app.screen.query_one("#question").render()))
+        await pilot.press("n")
+        await settle(pilot, app, lambda: "Nothing written" in text(app, "#result"))
+        assert out.read_bytes() == b"an earlier file"
+        await pilot.press("ctrl+r")
+        await settle(pilot, app, lambda: app.screen.query("#question"))
+        await pilot.press("y")
+        await settle(pilot, app, lambda: "sha256" in text(app, "#result"))
+    assert out.read_bytes()[:4] == b"lmgg"  # GGML's magic, little-endian
+    assert Session.load().bins == {"q8_0": str(out)}
+
+
+async def test_push_goes_to_the_phone_picked_across_refreshes_and_asks_before_replacing(model_bin, tmp_path,
+                                                                                        monkeypatch):
+    """Two phones; the second picked; the list refreshes (every 3 s) before the push, which must still go to
+    the second. Then the same name again: replaced only on a yes."""
+    from wacft.tui.app import _phones
+
+    lookups = []
+
+    def phones():
+        lookups.append(1)  # counted as each lookup starts: the one before it has been shown
+        return _phones()
+
+    with adb_with(tmp_path, monkeypatch, {"state": "device"}, {"state": "device", "model": "Pixel 8"}) as made:
+        app = WacftApp(Session(step="push", bins={"q8_0": str(model_bin)}), phones=phones)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("c")
+            table = app.screen.query_one("#phones", DataTable)
+            await settle(pilot, app, lambda: table.row_count == 2)
+            table.focus()
+            await pilot.press("down")
+            under_cursor = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            picked = next(p for p in made if p.address == under_cursor)
+            other = next(p for p in made if p is not picked)
+            shown = len(lookups)
+            await settle(pilot, app, lambda: len(lookups) >= shown + 2)  # a refresh shown since the pick
+            name = app.screen.query_one("#name", Input).value
+            await pilot.press("ctrl+r")
+            await settle(pilot, app, lambda: "verified" in text(app, "#result"))
+            assert picked.file(f"/sdcard/Download/{name}").read_bytes() == model_bin.read_bytes()
+            assert not other.file(f"/sdcard/Download/{name}").exists()
+            picked.file(f"/sdcard/Download/{name}").write_bytes(b"the phone's own")
+            await pilot.press("ctrl+r")
+            await settle(pilot, app, lambda: app.screen.query("#question"))
+            assert name in str(app.screen.query_one("#question").render())
+            await pilot.press("n")
+            await settle(pilot, app, lambda: "Not pushed" in text(app, "#result"))
+            assert picked.file(f"/sdcard/Download/{name}").read_bytes() == b"the phone's own"
+            await pilot.press("ctrl+r")
+            await settle(pilot, app, lambda: app.screen.query("#question"))
+            await pilot.press("y")
+            await settle(pilot, app, lambda: "verified" in text(app, "#result"))
+            assert picked.file(f"/sdcard/Download/{name}").read_bytes() == model_bin.read_bytes()

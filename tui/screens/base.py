@@ -56,13 +56,13 @@ class StepScreen(Screen):
         """Show `text` in a Static, from a worker thread."""
         self.tell(self.put, widget_id, text)
 
-    def tell(self, callback, *args) -> None:
-        """From a worker thread: `callback(*args)` on the app's thread, unless the step has closed meanwhile
+    def tell(self, callback, *args, **kwargs) -> None:
+        """From a worker thread: `callback(*args, **kwargs)` on the app's thread, unless the step has closed meanwhile
         (the app quit while the worker ran: its widgets are gone)."""
 
         def if_open() -> None:
             if self.is_running and self.is_attached:
-                callback(*args)
+                callback(*args, **kwargs)
 
         if self.app.is_running:
             self.app.call_from_thread(if_open)
