@@ -95,8 +95,8 @@ async def test_convert_step_shows_sizes_and_writes_files(tiny_en_dir, tmp_path):
 
 
 async def test_train_and_monitor_a_local_run(tiny_en_dir, dataset, tmp_path):
-    session = Session(step="train", model=str(tiny_en_dir), dataset=str(dataset), out=str(tmp_path / "run"),
-                      epochs=1, batch_size=2, lr=1e-5)
+    session = Session(step="train", model=str(tiny_en_dir), dataset=str(dataset), dataset_clips=2,
+                      dataset_seconds=3.0, out=str(tmp_path / "run"), epochs=1, batch_size=2, lr=1e-5)
     app = WacftApp(session)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("c")
