@@ -74,7 +74,8 @@ class Terminal:
 @pytest.fixture
 def terminal(tmp_path):
     env = {"WACFT_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1", "TERM": "xterm-256color",
-           "PATH": str(WIZARD.parent) + ":/usr/bin:/bin", "HOME": os.environ["HOME"], "LANG": "C.UTF-8"}
+           "PATH": str(WIZARD.parent) + ":/usr/bin:/bin", "HOME": os.environ["HOME"], "LANG": "C.UTF-8",
+           "TEXTUAL_ANIMATIONS": "none"}  # an idle screen stands still (a waiting progress bar would sweep)
     term = Terminal([str(WIZARD)], env, Path(__file__).parent.parent)
     yield term
     term.close()
