@@ -4,9 +4,16 @@ Each check is cheap and imports nothing heavy (no torch, no modal)."""
 from __future__ import annotations
 
 import os
+import platform
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, before it joined the standard library
+    import tomli as tomllib
 
 
 @dataclass(frozen=True)
@@ -20,8 +27,6 @@ class Check:
 def modal_token_configured() -> bool:
     """Whether Modal has a token id and secret, from the environment or the active profile of its config file
     (what `modal token new` writes), found the way Modal finds them, without importing modal (slow)."""
-    import tomllib
-
     path = Path(os.environ.get("MODAL_CONFIG_PATH") or Path.home() / ".modal.toml")
     try:
         profiles = tomllib.loads(path.read_text())
@@ -56,7 +61,7 @@ def local_gpu() -> Check:
     """nvidia-smi or Apple silicon: asked without importing torch."""
     if shutil.which("nvidia-smi"):
         return Check("Local GPU", True, "NVIDIA (CUDA)")
-    if os.uname().sysname == "Darwin" and os.uname().machine == "arm64":
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
         return Check("Local GPU", True, "Apple silicon (MPS)")
     return Check("Local GPU", False, "none: local training runs on the CPU",
                  "train on Modal for anything beyond a small test")

@@ -10,13 +10,16 @@ from pathlib import Path
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import STAGE, JsonLinesSink
 from wacft.errors import WacftError
+from wacft.faults import stop_on_sigterm
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m wacft.acft")
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--force", action="store_true")
     args = parser.parse_args()
+    stop_on_sigterm()  # `wacft cancel` sends SIGTERM: the run then says it was stopped
     sink = JsonLinesSink(sys.stdout)
     try:
         config = TrainConfig.load(args.config)
@@ -26,9 +29,11 @@ def main() -> int:
     from wacft.acft.trainer import train
 
     try:
-        train(config, sink, resume=args.resume)
+        train(config, sink, resume=args.resume, force=args.force)
     except WacftError:
         return 1  # train() has sent it as an error event
+    except KeyboardInterrupt:
+        return 130  # Ctrl+C or SIGTERM (`wacft cancel`): sent as an error event too
     return 0
 
 

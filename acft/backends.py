@@ -3,6 +3,7 @@ and replay its events into any EventSink, so the CLI and the TUI need not care w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,10 +15,12 @@ from pathlib import Path
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
+from wacft.acft.outdir import claim_out
 from wacft.acft.runs import RunRecord, new_id
 from wacft.errors import WacftError
 
 FINAL = ("done", "error")
+STOP_GRACE = 30.0  # seconds a cancelled run has to finish its step and say it stopped
 
 
 def absorb(record: RunRecord, event: dict) -> None:
@@ -28,6 +31,9 @@ def absorb(record: RunRecord, event: dict) -> None:
     elif event["type"] == "done":
         record.status = "done"
         record.artifacts["model"] = event["out"]
+        record.artifacts.update(event.get("artifacts", {}))  # a Modal job's converted files, on its volume
+    elif event["type"] == "retrying":  # a Modal job retried after an infrastructure failure: still running
+        record.status = "running"
     elif event["type"] == "error":
         record.status, record.error = "failed", event["message"]
 
@@ -41,19 +47,22 @@ class LocalBackend:
     def __init__(self):
         self.children: dict[int, subprocess.Popen] = {}  # ours: polled, so they are reaped
 
-    def launch(self, config: TrainConfig, resume: bool = False) -> RunRecord:
+    def launch(self, config: TrainConfig, resume: bool = False, force: bool = False) -> RunRecord:
+        claim_out(config, resume, force)  # refused here, before a process or a folder is started
         out = Path(config.out).resolve()
         out.mkdir(parents=True, exist_ok=True)
         config = replace(config, out=str(out))
         settings, events = out / "run_config.json", out / "events.jsonl"
         settings.write_text(config.to_json())
+        start = events.stat().st_size if events.exists() else 0  # an earlier attempt's events come before
         command = [sys.executable, "-m", "wacft.acft", "--config", str(settings)]
         command += ["--resume"] if resume else []
+        command += ["--force"] if force else []
         with open(events, "ab") as stdout, open(out / "train.log", "ab") as stderr:
             child = subprocess.Popen(command, stdout=stdout, stderr=stderr, start_new_session=True)
         self.children[child.pid] = child
         record = RunRecord(new_id(config.model), self.name, asdict(config), status="running", pid=child.pid)
-        record.events = str(events)
+        record.events, record.events_from = str(events), start
         return record.save()
 
     def alive(self, record: RunRecord) -> bool:
@@ -66,8 +75,9 @@ class LocalBackend:
         return True
 
     def watch(self, record: RunRecord, sink: EventSink, poll: float = 0.2) -> RunRecord:
-        """Replay the run's events from the start, then follow them until it ends."""
+        """Replay the run's events from its start, then follow them until it ends."""
         with open(record.events, "rb") as f:
+            f.seek(record.events_from)
             while True:
                 start = f.tell()
                 line = f.readline()
@@ -89,10 +99,24 @@ class LocalBackend:
         return record.save()
 
     def cancel(self, record: RunRecord) -> RunRecord:
+        """SIGTERM: the run says it was stopped and leaves its folder clean; it is killed if it takes too long.
+        Returns once it is gone, so a resume right after finds the folder free."""
         if self.alive(record):
             os.killpg(record.pid, signal.SIGTERM)
+            if not self.gone(record, STOP_GRACE):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(record.pid, signal.SIGKILL)
+                self.gone(record, 5.0)
         record.status = "cancelled"
         return record.save()
+
+    def gone(self, record: RunRecord, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while self.alive(record):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
 
 def backend_for(record: RunRecord):

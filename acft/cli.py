@@ -52,11 +52,15 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--push-to", metavar="REPO", help="Hugging Face repo to push the trained model to")
     p.add_argument("--public", dest="private", action="store_false", help="make the pushed repo public")
     p.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
+    p.add_argument("--force", action="store_true",
+                   help="train over a model or a finished run in --out, or start its unfinished run over")
     p.add_argument("--on", choices=["here", "local", "modal"], default="here",
                    help="here: in this process; local: a background process; modal: a Modal GPU")
     p.add_argument("--gpu", default="A100-40GB", help="Modal GPU: A100-40GB, A100-80GB or H100")
     p.add_argument("--convert", default="q8_0,q5_0", help="with --on modal: types to convert to there")
     p.add_argument("--detach", action="store_true", help="launch and return; `wacft watch RUN` follows it")
+    p.add_argument("--max-hours", type=float, help="with --on modal: stop the job after this many hours")
+    p.add_argument("--yes", action="store_true", help="with --on modal: launch without asking")
     p.set_defaults(func=run_train)
 
     p = steps.add_parser("runs", help="list training runs")
@@ -96,7 +100,7 @@ class TerminalSink:
             self.bar.update(event["step"] - self.bar.n)
             self.bar.set_postfix(epoch=f"{event['epoch']}/{event['epochs']}", loss=f"{event['loss']:.4g}",
                                  clips_s=f"{event['clips_per_second']:.1f}")
-        elif event["type"] in ("log", "checkpoint"):  # errors: `wacft` prints the one it raises
+        elif event["type"] in ("log", "checkpoint", "retrying"):  # errors: `wacft` prints the one it raises
             message = event.get("message") or f"checkpoint at step {event['step']}"
             (self.bar.write if self.bar else print)(message)
         elif event["type"] == "done":
@@ -123,22 +127,47 @@ def run_train(args: argparse.Namespace) -> None:
     if args.on == "here":
         from wacft.acft.trainer import train
 
-        train(config, TerminalSink(), resume=args.resume)
+        train(config, TerminalSink(), resume=args.resume, force=args.force)
         return
     if args.on == "modal":
         from wacft.acft.modal_backend import ModalBackend
 
         backend = ModalBackend(args.gpu)
-        record = backend.launch(config, convert_types=[t for t in args.convert.split(",") if t])
+        confirm_spend(config, args)
+        record = backend.launch(config, convert_types=[t for t in args.convert.split(",") if t],
+                                max_hours=args.max_hours)
     else:
         from wacft.acft.backends import LocalBackend
 
         backend = LocalBackend()
-        record = backend.launch(config, resume=args.resume)
+        record = backend.launch(config, resume=args.resume, force=args.force)
     print(f"run {record.id} started ({args.on}); `wacft watch {record.id}` follows it,"
           f" `wacft cancel {record.id}` stops it")
     if not args.detach:
         watch_in_terminal(backend, record)
+
+
+def confirm_spend(config: TrainConfig, args: argparse.Namespace) -> None:
+    """The time and cost estimate before a Modal launch, and the question (`--yes` answers it)."""
+    import sys
+
+    from wacft.acft.data import load_clips
+    from wacft.acft.estimate import estimate
+    from wacft.errors import WacftError
+
+    try:
+        clips = load_clips(config).clips
+        print(estimate(config, len(clips), sum(c.seconds for c in clips), args.gpu).describe())
+    except ImportError as e:  # a hub dataset needs the train extra to be counted here
+        print(f"No estimate: counting a hub dataset's clips needs {e.name} (pip install 'wacft[train]').")
+    limit = f"{args.max_hours:g} h" if args.max_hours else "24 h (--max-hours sets less)"
+    print(f"The job stops after {limit} at most.")
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise WacftError("A Modal run costs money; pass --yes to launch it without a question.")
+    if input("Launch it? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise WacftError("Not launched.")
 
 
 def run_runs(args: argparse.Namespace) -> None:
@@ -184,5 +213,18 @@ def run_fetch(args: argparse.Namespace) -> None:
     record = load_run(args.run)
     if record.backend != "modal":
         raise WacftError(f"Run {record.id} ran locally; its model is already in {record.config['out']}.")
-    for path in backend_for(record).fetch(record, Path(args.to), args.only):
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="B", unit_scale=True, desc="fetch")
+        bar.update(done - bar.n)
+
+    paths = backend_for(record).fetch(record, Path(args.to), args.only, progress=progress)
+    if bar:
+        bar.close()
+    for path in paths:
         print(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from wacft.errors import WacftError
 TEXT_COLUMNS = ("text", "sentence", "transcription", "raw_transcription", "normalized_text", "transcript")
 AUDIO_COLUMNS = ("audio", "file_name", "path", "file")
 METADATA_FILES = ("metadata.csv", "metadata.jsonl")
+DATA_FILES = (".parquet", ".arrow", ".csv", ".jsonl", ".json")  # what `datasets` reads from a folder by itself
 UNDECODABLE = "undecodable audio"
 
 
@@ -69,6 +71,15 @@ class Clips:
         hours = sum(c.seconds for c in self.clips) / 3600
         skipped = ", ".join(f"{n} {reason}" for reason, n in self.skipped.items()) or "none"
         return f"{len(self.clips)} clips ({hours:.2f} h of audio); skipped: {skipped}"
+
+
+def length_histogram(seconds: list[float], width: int = 30) -> str:
+    """Clip lengths in a few bins, as bars: short dictations are what ACFT is for."""
+    bins = list(itertools.pairwise([0, 2, 5, 10, 20, 30]))
+    counts = [sum(lo <= s < hi for s in seconds) for lo, hi in bins]
+    top = max(counts) or 1
+    return "\n".join(f"{lo:>2}-{hi:<2} s {'█' * round(width * n / top):<{width}} {n}"
+                     for (lo, hi), n in zip(bins, counts, strict=True))
 
 
 def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], kind: str, name: str
@@ -134,6 +145,9 @@ def load_clips(config) -> Clips:
         raise WacftError(f"There is no folder {folder}; check the path to your recordings.")
     if any((folder / name).is_file() for name in METADATA_FILES):
         examples = _local_examples(folder, config.audio_column, config.text_column)
+    elif folder.is_dir() and not any(p.suffix in DATA_FILES for p in folder.rglob("*")):
+        raise WacftError(f"{folder} has no metadata.csv; add one naming each audio file and its transcript"
+                         " (columns file_name,text).")
     else:  # a hub id, or a folder `datasets` reads itself (parquet, arrow, csv files)
         examples = _hub_examples(config)
     result = Clips([])

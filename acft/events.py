@@ -5,7 +5,10 @@ An event is a small JSON-ready dict with a `type`; all but `log` name the `stage
   student's encoder positions), clips and audio_seconds (seen so far), clips_per_second, eta_seconds
 - `eval` (stage 1, each epoch): epoch, loss and wer on the held-out clips, best (this epoch is the best yet)
 - `log`: message; `checkpoint`: path, step; `done`: out, final_loss, contexts ([lowest, highest] student
-  context), best (stage 1's kept epoch); `error`: message (one sentence)
+  context), best (stage 1's kept epoch), and from a Modal job artifacts (type -> path on its volume);
+  `error`: message (one sentence)
+- `retrying` (a Modal job after a lost container): attempt, attempts, resume_step, message
+Written out (JSON lines, a Modal job's Dict), each carries its `time`.
 A stage is `finetune` or `joint` (stage 1, when the run has one), then `acft`.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Protocol, TextIO
@@ -54,3 +58,59 @@ class FanOut:
 
 def log(sink: EventSink, message: str) -> None:
     sink.emit({"type": "log", "message": message})
+
+
+class BufferedPublisher:
+    """Events handed to a slow or failing channel without the trainer waiting: `emit` only appends to a list,
+    a background thread sends what has gathered every `interval` seconds as one batch (at most `batch_size`
+    events), and a batch the channel refused is sent again on the next round. `flush` sends everything now
+    (the run's final events). Each event is stamped with its time, as JsonLinesSink does."""
+
+    def __init__(self, send: Callable[[list[dict]], None], interval: float = 1.0, batch_size: int = 500):
+        self.send, self.interval, self.batch_size = send, interval, batch_size
+        self.pending: list[dict] = []
+        self.lock = threading.Lock()  # guards `pending`; `sending` keeps batches in order
+        self.sending = threading.Lock()
+        self.stopped = threading.Event()
+        self.failure: BaseException | None = None  # the channel's latest error, for the run's log
+        self.thread = threading.Thread(target=self._loop, name="event-publisher", daemon=True)
+        self.thread.start()
+
+    def emit(self, event: dict) -> None:
+        stamped = event if "time" in event else {"time": time.time(), **event}
+        with self.lock:
+            self.pending.append(stamped)
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self._send_pending()
+
+    def _send_pending(self) -> bool:
+        """Send what is pending, batch by batch; False when the channel failed (the rest stays pending)."""
+        with self.sending:
+            while True:
+                with self.lock:
+                    batch = self.pending[: self.batch_size]
+                if not batch:
+                    return True
+                try:
+                    self.send(batch)
+                except Exception as e:  # a channel hiccup must not stop training; the batch is kept
+                    self.failure = e
+                    return False
+                with self.lock:
+                    del self.pending[: len(batch)]
+
+    def flush(self, timeout: float = 60.0) -> bool:
+        """Send everything pending, retrying a failing channel until `timeout`; True when all went out."""
+        deadline = time.monotonic() + timeout
+        while not self._send_pending():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(min(self.interval, 1.0))
+        return True
+
+    def close(self, timeout: float = 60.0) -> bool:
+        self.stopped.set()
+        self.thread.join()
+        return self.flush(timeout)

@@ -1,11 +1,14 @@
-"""Runs on Modal: launch detached, watch through the run's event Queue and the call's logs, cancel,
-and fetch what the job left on the volume. modal is imported only here and in modal_jobs."""
+"""Runs on Modal: launch detached, watch through the run's events in a Dict, cancel, and fetch what the job
+left on the volume. modal is imported only here and in modal_jobs; neither imports torch."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
-import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -13,9 +16,12 @@ from wacft.acft.backends import FINAL, absorb
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
 from wacft.acft.runs import RunRecord, new_id
-from wacft.atomic import atomic_writer
+from wacft.atomic import atomic_writer, write_bytes_atomic
 from wacft.checks import modal_token_configured
 from wacft.errors import WacftError
+
+Progress = Callable[[int, int], None]  # bytes done, bytes in all
+CALL_CHECK_SECONDS = 10.0  # how often a watcher asks Modal whether the call is still running
 
 
 def check_ready() -> None:
@@ -48,6 +54,26 @@ def folder_digest(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def call_outcome(call) -> str | None:
+    """None while the call runs (or waits for a retry); else what Modal says of how it ended."""
+    try:
+        result = call.get(timeout=0)
+    except TimeoutError:
+        return None
+    except BaseException as e:  # Modal raises the job's exception, or its own for a lost container
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+    return f"the job returned {result!r}"
+
+
+def keep(record: RunRecord, events: list[dict]) -> RunRecord:
+    """The record, and the events seen so far as JSON lines beside it (timed: the estimate learns this GPU's
+    speed from them, as from a local run's). Written whole and atomically: two watchers write the same."""
+    write_bytes_atomic(Path(record.events), "".join(json.dumps(e) + "\n" for e in events).encode())
+    return record.save()
+
+
 class ModalBackend:
     name = "modal"
 
@@ -73,9 +99,11 @@ class ModalBackend:
         except (NotFoundError, FileNotFoundError):
             with self.jobs.volume.batch_upload() as batch:
                 batch.put_directory(str(folder), remote)
-        return replace(config, dataset=f"{self.jobs.VOLUME_PATH}{remote}")
+        return replace(config, dataset=f"{self.jobs.MOUNT}{remote}")
 
-    def launch(self, config: TrainConfig, convert_types: list[str] = ()) -> RunRecord:
+    def launch(self, config: TrainConfig, convert_types: list[str] = (), max_hours: float | None = None,
+               say: Callable[[str], None] = print) -> RunRecord:
+        """Start the job detached; `max_hours` bounds what it may spend (the function's timeout)."""
         check_ready()
         if config.push_to:
             from wacft.acft.publish import check_push_access
@@ -83,68 +111,119 @@ class ModalBackend:
             check_push_access(config.push_to, config.private)
         run_id = new_id(config.model)
         config = replace(self.upload_dataset(config), out=self.jobs.run_path(run_id))
-        function = self.jobs.train_on_gpu.with_options(gpu=self.gpu)
+        timeout = self.jobs.TIMEOUT if max_hours is None else max(60, math.ceil(max_hours * 3600))
+        function = self.jobs.train_on_gpu.with_options(gpu=self.gpu, timeout=timeout)
+        files = self.jobs.shipped_files()
+        say(f"uploading wacft's code: {len(files)} files, {sum(f.stat().st_size for f in files) / 1e3:.0f} kB")
         with self.jobs.app.run(detach=True):  # detached: closing this terminal never stops the run
             call = function.spawn(config.to_json(), run_id, list(convert_types))
         return RunRecord(run_id, self.name, asdict(config), status="running", call_id=call.object_id,
                          gpu=self.gpu).save()
 
-    def watch(self, record: RunRecord, sink: EventSink) -> RunRecord:
-        """Events from the run's Queue partition, and the job's own log lines from the call's logs."""
+    def watch(self, record: RunRecord, sink: EventSink, poll: float = 1.0) -> RunRecord:
+        """Every event of the run from its first, then follow it until it ends. A call that ended without a
+        final event is reported failed within CALL_CHECK_SECONDS, with what Modal says happened."""
         import modal
 
         call = modal.FunctionCall.from_id(record.call_id)
-        stop = threading.Event()
-        threading.Thread(target=self._follow_logs, args=(call, sink, stop), daemon=True).start()
-        queue = modal.Queue.from_name(self.jobs.EVENTS_QUEUE, create_if_missing=True)
-        try:
-            while record.status in ("launching", "running"):
-                for event in queue.get_many(100, partition=record.id, timeout=5):
+        channel = self.jobs.EventChannel(self.jobs.events_dict(), record.id)
+        seq, checked, seen = 0, time.monotonic(), []
+        record.events = str(record.path.with_suffix(".events.jsonl"))
+        while True:
+            batch = channel.read(seq)
+            if batch is not None:
+                seq += 1
+                seen += batch
+                for event in batch:
                     absorb(record, event)
                     sink.emit(event)
                     if event["type"] in FINAL:
-                        break
-                record.save()
-        finally:
-            stop.set()
-        return record.save()
-
-    @staticmethod
-    def _follow_logs(call, sink: EventSink, stop: threading.Event) -> None:
-        for entry in call.logs.stream(timeout=60):
-            if stop.is_set():
-                return
-            if not entry.message.startswith("{"):  # JSON lines are the events, already on the queue
-                sink.emit({"type": "log", "message": entry.message.rstrip()})
+                        return keep(record, seen)
+                continue
+            if time.monotonic() - checked >= CALL_CHECK_SECONDS:
+                checked = time.monotonic()
+                ended = call_outcome(call)
+                if ended is not None and channel.read(seq) is None:  # nothing came in while we asked
+                    record.status = "failed"
+                    record.error = f"the job on Modal ended without finishing ({ended})"
+                    return keep(record, seen)
+                keep(record, seen)
+            time.sleep(poll)
 
     def cancel(self, record: RunRecord) -> RunRecord:
         import modal
 
-        modal.FunctionCall.from_id(record.call_id).cancel()
+        modal.FunctionCall.from_id(record.call_id).cancel(terminate_containers=True)
         record.status = "cancelled"
         return record.save()
 
-    def fetch(self, record: RunRecord, dest: Path, only: str | None = None) -> list[Path]:
-        """Download the trained folder (or one converted .bin, e.g. only="q5_0") from the volume."""
-        remote = record.config["out"].removeprefix(self.jobs.VOLUME_PATH)
+    def fetch(self, record: RunRecord, dest: Path, only: str | None = None,
+              progress: Progress | None = None) -> list[Path]:
+        """Download the trained folder (or one converted .bin, e.g. only="q5_0") from the volume. A file already
+        here whole (same size) is not fetched again, so an interrupted fetch resumes where it stopped."""
+        from modal.exception import NotFoundError
         from modal.volume import FileEntryType
 
-        entries = [
-            e for e in self.jobs.volume.listdir(remote, recursive=True)
-            if e.type == FileEntryType.FILE and "checkpoint" not in e.path
-        ]
+        remote = record.config["out"].removeprefix(self.jobs.MOUNT).strip("/")
+        try:
+            entries = [e for e in self.jobs.volume.listdir(remote, recursive=True)
+                       if e.type == FileEntryType.FILE and not Path(e.path).name.startswith(".")
+                       and self.jobs.CHECKPOINT not in Path(e.path).parts]
+        except (NotFoundError, FileNotFoundError):
+            entries = []
         if only:
-            entries = [e for e in entries if e.path.endswith((f"model_{only}.bin", "model.bin"))]
-        if not entries:
-            raise WacftError(
-                f"Run {record.id} has nothing to fetch yet; `wacft watch {record.id}` shows its progress."
-            )
-        written = []
+            entries = [e for e in entries if Path(e.path).name == f"model_{only}.bin"]
+        finished = only or any(Path(e.path).name == "config.json" for e in entries)  # written at the end
+        if not entries or not finished:
+            what = f"no {only} file" if only else "no trained model"
+            raise WacftError(f"Run {record.id} has {what} on the volume yet (it is {record.status});"
+                             f" `wacft watch {record.id}` shows its progress.")
+        total, done, written = sum(e.size for e in entries), 0, []
         for entry in entries:
-            target = dest / os.path.relpath(entry.path, remote.strip("/"))
+            target = dest / os.path.relpath(entry.path, remote)
             target.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_writer(target, force=True) as f:
-                for chunk in self.jobs.volume.read_file(entry.path):
-                    f.write(chunk)
+            if not (target.is_file() and target.stat().st_size == entry.size):
+                with atomic_writer(target, force=True, size=entry.size) as f:
+                    for chunk in self.jobs.volume.read_file(entry.path):
+                        f.write(chunk)
+                        done += len(chunk)
+                        if progress:
+                            progress(done, total)
+            else:
+                done += entry.size
+            if progress:
+                progress(done, total)
             written.append(target)
         return written
+
+    def fetch_for_convert(self, record: RunRecord, dest: Path, types: list[str],
+                          progress: Progress | None = None) -> dict[str, Path] | Path:
+        """What the convert step needs after a Modal run: the .bin files the job made when it made every type
+        asked for ({type: path}), else the trained weights (the local folder), to convert here."""
+        made = set(record.artifacts) - {"model"}
+        if types and set(types) <= made:
+            return {t: self.fetch(record, dest, only=t, progress=progress)[0] for t in types}
+        self.fetch(record, dest, progress=progress)
+        return dest
+
+
+def modal_output(run_id: str, model: str) -> RunRecord | None:
+    """The Modal run whose output on the volume `model` names (the wizard's model after a Modal run), if any."""
+    from wacft.acft.runs import load_run
+
+    try:
+        record = load_run(run_id) if run_id else None
+    except WacftError:  # a run the registry no longer has: `model` is then a plain path or hub id
+        return None
+    return record if record and record.backend == "modal" and model == record.artifacts.get("model") else None
+
+
+def for_convert(run_id: str, model: str, types: list[str], dest: Path,
+                progress: Progress | None = None) -> str | dict[str, Path]:
+    """The convert step's input: `model` as it is, unless it is a Modal run's output on its volume; then what
+    the step needs of it, fetched into `dest` (see ModalBackend.fetch_for_convert)."""
+    record = modal_output(run_id, model)
+    if record is None:
+        return model
+    fetched = ModalBackend(record.gpu).fetch_for_convert(record, dest, types, progress)
+    return fetched if isinstance(fetched, dict) else str(fetched)

@@ -36,6 +36,7 @@ class RunRecord:
     pid: int | None = None  # local process
     gpu: str | None = None
     events: str | None = None  # local: the JSON-lines event file
+    events_from: int = 0  # local: where this run's events start in it (a resumed run appends to it)
     artifacts: dict = field(default_factory=dict)  # name -> path (local or on the volume)
     last: dict = field(default_factory=dict)  # the latest step event
     error: str | None = None

@@ -26,17 +26,24 @@ from wacft.acft.data import Clip, load_clips
 from wacft.acft.events import STAGE, EventSink, log
 from wacft.acft.finetune import Score
 from wacft.acft.model import decoder_states, encode, fit_frames, masked_mse, reference_states
+from wacft.acft.outdir import (
+    BEST,
+    CHECKPOINT,
+    NEW,
+    OLD,
+    OUTPUT_NEW,
+    WEIGHTS,
+    claim_out,
+    holds_checkpoint,
+    training_into,
+)
 from wacft.acft.publish import check_push_access, copy_files, processor_files, push, write_model_card
-from wacft.acft.validate import check
-from wacft.atomic import write_bytes_atomic
+from wacft.atomic import DiskFull, no_room, write_bytes_atomic
 from wacft.audio import SAMPLE_RATE
+from wacft.convert.source import open_source
 from wacft.errors import WacftError
 from wacft.pipeline import ordered_map
 
-CHECKPOINT = "checkpoint"
-# a checkpoint is written under NEW and swapped in; the one it replaces waits under OLD until it is in place
-NEW, OLD = f".{CHECKPOINT}.new", f".{CHECKPOINT}.old"
-BEST = ".stage1-best.safetensors"  # stage 1's best epoch: ACFT's reference, kept until the run ends
 MULTILINGUAL_VOCAB = 51865  # as openai/whisper decides it: a vocabulary this large has language tokens
 FUTO_WIDEST = 768  # FUTO Keyboard runs tiny, base and small (d_model 384, 512, 768)
 PREFETCH = 2  # batches decoded and featurised ahead of the training step
@@ -109,6 +116,11 @@ def save_weights(module: torch.nn.Module, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.contiguous() for k, v in module.state_dict().items()}, tmp)
     os.replace(tmp, path)
+
+
+def save_torch(value: object, path: Path) -> None:
+    with open(path, "wb") as f:  # a Python file: a full disk stays an OSError inside torch's RuntimeError
+        torch.save(value, f)
 
 
 def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bool, lowercase: bool | None = None
@@ -190,6 +202,8 @@ class Trainer:
         self.stages = plan_stages(config)
         self.out = Path(config.out)
         self.device = pick_device(config.device)
+        if Path(config.model).expanduser().is_dir():  # a truncated or mismatched folder: convert's sentences
+            open_source(config.model)
         try:
             self.processor = WhisperProcessor.from_pretrained(config.model)
             # float32 whatever the checkpoint holds: lr 1e-6 steps vanish in half precision
@@ -405,17 +419,35 @@ class Trainer:
         """Written aside and swapped in, so a kill mid-save keeps the previous checkpoint."""
         final, new, old = self.out / CHECKPOINT, self.out / NEW, self.out / OLD
         shutil.rmtree(new, ignore_errors=True)
-        new.mkdir(parents=True)
-        save_weights(self.student.model, new / "student.safetensors")
-        torch.save(self.optimizer.state_dict(), new / "optimizer.pt")
-        torch.save(rng_state(), new / "rng.pt")
-        write_bytes_atomic(new / "progress.json", json.dumps(asdict(progress)).encode())
-        write_bytes_atomic(new / "config.json", self.config.to_json().encode())
+        try:
+            new.mkdir(parents=True)
+            save_weights(self.student.model, new / "student.safetensors")
+            save_torch(self.optimizer.state_dict(), new / "optimizer.pt")
+            save_torch(rng_state(), new / "rng.pt")
+            write_bytes_atomic(new / "progress.json", json.dumps(asdict(progress)).encode())
+            write_bytes_atomic(new / "config.json", self.config.to_json().encode())
+        except Exception as e:  # torch and safetensors wrap the OSError of a full disk in their own errors
+            shutil.rmtree(new, ignore_errors=True)
+            if no_room(e):
+                raise self.disk_full("a checkpoint") from e
+            raise
         if final.exists():
             os.replace(final, old)
         os.replace(new, final)
         shutil.rmtree(old, ignore_errors=True)
         self.sink.emit({"type": "checkpoint", "stage": self.stage.name, "path": str(final), "step": progress.step})
+
+    def disk_full(self, what: str) -> DiskFull:
+        """The sentence for a full disk: the room `what` needs (the weights and Adam's two moments), and what
+        is kept."""
+        weights = sum(p.numel() * p.element_size() for p in self.student.model.parameters())
+        folder = self.out / CHECKPOINT if (self.out / CHECKPOINT).is_dir() else self.out / OLD
+        if folder.is_dir():
+            step = json.loads((folder / "progress.json").read_text())["step"]
+            kept = f"The checkpoint of step {step} is kept: free some space and run again with --resume."
+        else:
+            kept = "There is no earlier checkpoint: free some space and run again."
+        return DiskFull(self.out, 3 * weights, f"Writing {what} failed. {kept}")
 
     def checkpoint_folder(self) -> Path:
         folder = self.out / CHECKPOINT
@@ -436,10 +468,6 @@ class Trainer:
 
     # --- the run --------------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> Path:
-        if not resume and (self.out / CHECKPOINT).exists():
-            raise WacftError(
-                f"{self.out} holds an unfinished run; pass --resume to continue it, or pick another --out."
-            )
         if self.config.push_to:
             check_push_access(self.config.push_to, self.config.private)
         folder = self.checkpoint_folder() if resume else None
@@ -510,16 +538,25 @@ class Trainer:
     def save_output(self, progress: Progress) -> list[str]:
         """The trained model as a Hugging Face folder that transformers and `wacft convert` load; returns the
         names of its files. Written aside and moved in, then the checkpoint goes."""
-        tmp = self.out / ".output.new"
+        tmp = self.out / OUTPUT_NEW
         shutil.rmtree(tmp, ignore_errors=True)
-        self.student.save_pretrained(tmp, safe_serialization=True)
-        copy_files(self.processor_files, tmp)
-        write_bytes_atomic(tmp / "training_config.json", self.config.to_json().encode())
-        write_model_card(tmp, self.config, progress, len(self.clips))
+        try:
+            self.student.save_pretrained(tmp, safe_serialization=True)
+            copy_files(self.processor_files, tmp)
+            write_bytes_atomic(tmp / "training_config.json", self.config.to_json().encode())
+            write_model_card(tmp, self.config, progress, len(self.clips))
+        except Exception as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if no_room(e):
+                raise self.disk_full("the trained model") from e
+            raise
         files = sorted(path.name for path in tmp.iterdir())
         for name in files:
             os.replace(tmp / name, self.out / name)
         tmp.rmdir()
+        for stale in self.out.glob("*"):  # a model trained over (--force) may have had other weight files
+            if stale.name not in files and (stale.name in WEIGHTS or stale.name.startswith("model-0")):
+                stale.unlink()
         shutil.rmtree(self.out / CHECKPOINT, ignore_errors=True)  # a run of one stage-1 epoch may have none
         (self.out / BEST).unlink(missing_ok=True)
         return files
@@ -557,25 +594,31 @@ def require_same_settings(saved: TrainConfig, given: TrainConfig) -> None:
         )
 
 
-def describe(error: BaseException) -> str:
+def describe(error: BaseException, out: Path) -> str:
     if isinstance(error, WacftError):
         return str(error)
     if isinstance(error, KeyboardInterrupt):
-        return "Training was interrupted; run it again with --resume to continue from the last checkpoint."
+        if holds_checkpoint(out):
+            return f"Training was stopped; run it again with --resume to continue {out} from its last checkpoint."
+        return "Training was stopped before its first checkpoint; nothing was kept, run it again to start over."
     return f"Training stopped on an unexpected {type(error).__name__}: {error}"
 
 
-def train(config: TrainConfig, sink: EventSink, resume: bool = False) -> Path:
+def train(config: TrainConfig, sink: EventSink, resume: bool = False, force: bool = False) -> Path:
     """Run ACFT as `config` says; events go to `sink` (an error event too, before the error is raised).
-    Returns the output folder."""
+    `force` trains over a model or a finished run in the output folder. Returns the output folder."""
     trainer = None
     try:
-        check(config)  # here, so the CLI, the wizard's local runs and the Modal job all get it
-        Path(config.out).mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(config.seed)
-        trainer = Trainer(config, sink)
-        return trainer.run(resume=resume)
+        # here, so the CLI, the wizard's local runs and the Modal job all get the same checks
+        claim_out(config, resume, force)
+        with training_into(Path(config.out)):
+            torch.manual_seed(config.seed)
+            trainer = Trainer(config, sink)
+            return trainer.run(resume=resume)
     except (Exception, KeyboardInterrupt) as e:
         stage = trainer.stage.name if trainer else STAGE
-        sink.emit({"type": "error", "stage": stage, "message": describe(e)})
+        message = describe(e, Path(config.out))
+        sink.emit({"type": "error", "stage": stage, "message": message})
+        if isinstance(e, KeyboardInterrupt):  # still an interrupt, now saying what was kept
+            raise KeyboardInterrupt(message) from e
         raise

@@ -168,21 +168,26 @@ def parse(name: str, value: object) -> object:
 
 
 def problem(name: str, value: object) -> str | None:
-    """One sentence on what is wrong with `value` for the setting `name` (a TrainConfig field), or None."""
+    """One sentence on what is wrong with `value` (or the text typed for it) for the setting `name` (a
+    TrainConfig field), or None."""
     if name not in RULES:
         raise KeyError(f"{name} is not a training setting")
-    parsed = parse(name, value)
-    allowed = RULES[name](parsed)
+    return _problem(name, parse(name, value))
+
+
+def _problem(name: str, value: object) -> str | None:
+    allowed = RULES[name](value)
     if allowed is None:
         return None
-    shown = "empty" if parsed in (None, "") else repr(parsed) if isinstance(parsed, str) else str(parsed)
+    shown = "empty" if value in (None, "") else repr(value) if isinstance(value, str) else str(value)
     return f"{label(name)} is {shown}; it must be {allowed}."
 
 
 def check(config: TrainConfig) -> None:
-    """Every setting, then how they go together; raises InvalidSetting with the first problem found."""
+    """Every setting, as it is (a config read from JSON may hold "8" for 8), then how they go together;
+    raises InvalidSetting with the first problem found."""
     for name in RULES:
-        sentence = problem(name, getattr(config, name))
+        sentence = _problem(name, getattr(config, name))
         if sentence:
             raise InvalidSetting(sentence)
     if config.epochs + config.finetune_epochs == 0:

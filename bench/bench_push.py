@@ -12,10 +12,8 @@ renames it into place; adb push does none of that). Target: wacft's transfer wit
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -23,22 +21,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fixtures.ggml_file import write_ggml  # noqa: E402
 from fixtures_adb.adbserver import AdbServer  # noqa: E402
 from fixtures_adb.fakeadbd import FakePhone  # noqa: E402
 
-# base.en q5_0 hparams: what `wacft push` names the file from
-HEADER = struct.pack("<I11i", 0x67676D6C, 51864, 1500, 512, 8, 6, 448, 512, 8, 6, 80, 2008)
 ADB_RATE = re.compile(r"\((\d+) bytes in ([\d.]+)s\)")
 WACFT_RATE = re.compile(r"at ([\d.]+) MB/s")
-
-
-def write_model(path: Path, size: int) -> None:
-    with open(path, "wb") as f:
-        f.write(HEADER)
-        left = size - len(HEADER)
-        while left > 0:
-            f.write(os.urandom(min(left, 1 << 24)))
-            left -= 1 << 24
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
@@ -57,7 +45,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         model = work / "base_en_acft_q5_0.bin"
-        write_model(model, size)
+        write_ggml(model, size=size)  # base.en q5_0 hparams: what `wacft push` names the file from
         server = AdbServer(work / "home").start()
         phone = FakePhone(work / "phone")
         try:

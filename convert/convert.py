@@ -20,7 +20,7 @@ import numpy as np
 from wacft.atomic import atomic_writer, refuse_existing
 from wacft.convert.ggml import FILE_TYPES, FileType, GGMLType, file_header, tensor_header, tensor_nbytes
 from wacft.convert.mel import mel_filters
-from wacft.convert.names import CONV_BIASES, TOKEN_EMBEDDING
+from wacft.convert.names import TOKEN_EMBEDDING, stored_shape
 from wacft.convert.quantize import check_quantizable, encode, tensor_type
 from wacft.convert.source import WhisperSource, open_source
 from wacft.convert.vocab import byte_tokens
@@ -52,10 +52,6 @@ def plan_outputs(out: str | os.PathLike, types: Iterable[str]) -> list[Output]:
     if len(types) == 1:
         return [Output(out, FILE_TYPES[types[0]])]
     return [Output(out.with_name(f"{out.stem}_{t}{out.suffix or '.bin'}"), FILE_TYPES[t]) for t in types]
-
-
-def stored_shape(name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-    return (shape[0], 1) if name in CONV_BIASES else shape  # whisper.cpp reads conv biases as [n, 1]
 
 
 def check_tied(source: WhisperSource) -> None:

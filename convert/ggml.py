@@ -212,7 +212,8 @@ def read_header(path: str | os.PathLike) -> Hparams:
 
 
 def read_ggml(path: str | os.PathLike) -> GGMLFile:
-    """Read and validate the whole structure of a whisper.cpp .bin without loading tensor data."""
+    """Read and validate the whole structure of a whisper.cpp .bin without loading tensor data: every tensor
+    whisper.cpp expects for the header's hparams, each of the shape and type it allocates."""
     path = Path(path)
     if not path.is_file():
         raise WacftError(f"{path} does not exist or is not a file; check the path.")
@@ -246,4 +247,8 @@ def read_ggml(path: str | os.PathLike) -> GGMLFile:
             info = TensorInfo(name, GGMLType(ttype), shape, f.tell(), tensor_nbytes(GGMLType(ttype), shape))
             cur.skip(info.nbytes, f"tensor {name}")
             tensors.append(info)
-    return GGMLFile(path, size, hparams, (n_mel, n_fft), n_tokens, tuple(tensors))
+    model = GGMLFile(path, size, hparams, (n_mel, n_fft), n_tokens, tuple(tensors))
+    from wacft.convert.loadable import check_loadable  # it needs the tensor names, which need this module
+
+    check_loadable(model)
+    return model

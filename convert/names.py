@@ -60,19 +60,66 @@ def ggml_name(hf_name: str) -> str | None:
     return f"{parts[0]}.blocks.{parts[2]}.{LAYER_MODULES[module]}.{param}"
 
 
-def expected_names(hparams: Hparams) -> set[str]:
-    """Every tensor whisper.cpp loads for these dimensions: it refuses a file with one missing or extra."""
-    names = set(TOP_LEVEL.values())
+# a shape's dimensions by what sets them: the config key (as the error names it) and its size
+DIMENSIONS = {
+    "vocab_size": lambda h: h.n_vocab,
+    "d_model": lambda h: h.n_audio_state,
+    "4 x d_model": lambda h: 4 * h.n_audio_state,  # whisper.cpp's MLP width, whatever the config's ffn_dim
+    "num_mel_bins": lambda h: h.n_mels,
+    "kernel 3": lambda h: 3,
+    "max_source_positions": lambda h: h.n_audio_ctx,
+    "max_target_positions": lambda h: h.n_text_ctx,
+}
+VECTOR, MATRIX = ("d_model",), ("d_model", "d_model")
+TOP_LEVEL_SHAPES = {
+    "encoder.conv1.weight": ("d_model", "num_mel_bins", "kernel 3"),
+    "encoder.conv1.bias": VECTOR,
+    "encoder.conv2.weight": ("d_model", "d_model", "kernel 3"),
+    "encoder.conv2.bias": VECTOR,
+    "encoder.positional_embedding": ("max_source_positions", "d_model"),
+    "encoder.ln_post.weight": VECTOR,
+    "encoder.ln_post.bias": VECTOR,
+    "decoder.positional_embedding": ("max_target_positions", "d_model"),
+    "decoder.token_embedding.weight": ("vocab_size", "d_model"),
+    "decoder.ln.weight": VECTOR,
+    "decoder.ln.bias": VECTOR,
+}
 
-    def block(prefix: str, modules: list[str]) -> None:
-        for module in modules:
-            names.add(f"{prefix}.{module}.weight")
-            if not module.endswith(".key"):
-                names.add(f"{prefix}.{module}.bias")
 
+def _module_shapes(module: str) -> dict[str, tuple[str, ...]]:
+    if module == "mlp.0":
+        return {"weight": ("4 x d_model", "d_model"), "bias": ("4 x d_model",)}
+    if module == "mlp.2":
+        return {"weight": ("d_model", "4 x d_model"), "bias": VECTOR}
+    if module.endswith("_ln"):
+        return {"weight": VECTOR, "bias": VECTOR}
+    if module.endswith(".key"):  # Whisper's key projections have no bias
+        return {"weight": MATRIX}
+    return {"weight": MATRIX, "bias": VECTOR}
+
+
+def expected_dimensions(hparams: Hparams) -> dict[str, tuple[str, ...]]:
+    """Every tensor whisper.cpp loads for these hparams, with what sets each dimension of its shape
+    (outermost first, as the Hugging Face weights have it): whisper.cpp refuses a file with one missing,
+    one extra, or one of another shape."""
+    layout = dict(TOP_LEVEL_SHAPES)
     encoder_modules = [m for k, m in LAYER_MODULES.items() if k.split(".")[0] in ENCODER_LAYER_MODULES]
-    for i in range(hparams.n_audio_layer):
-        block(f"encoder.blocks.{i}", encoder_modules)
-    for i in range(hparams.n_text_layer):
-        block(f"decoder.blocks.{i}", list(LAYER_MODULES.values()))
-    return names
+    for prefix, count, modules in (("encoder", hparams.n_audio_layer, encoder_modules),
+                                   ("decoder", hparams.n_text_layer, list(LAYER_MODULES.values()))):
+        for i in range(count):
+            for module in modules:
+                for param, dims in _module_shapes(module).items():
+                    layout[f"{prefix}.blocks.{i}.{module}.{param}"] = dims
+    return layout
+
+
+def expected_shapes(hparams: Hparams) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(DIMENSIONS[d](hparams) for d in dims) for name, dims in expected_dimensions(hparams).items()}
+
+
+def expected_names(hparams: Hparams) -> set[str]:
+    return set(expected_dimensions(hparams))
+
+
+def stored_shape(name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (shape[0], 1) if name in CONV_BIASES else shape  # whisper.cpp reads conv biases as [n, 1]

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wacft.convert.ggml import Hparams
-from wacft.convert.names import HF_PROJ_OUT, TOKEN_EMBEDDING, expected_names, ggml_name, strip_prefix
+from wacft.convert.names import HF_PROJ_OUT, expected_dimensions, expected_shapes, ggml_name, strip_prefix
 from wacft.convert.weights import Weight, read_safetensors_header
 from wacft.errors import WacftError
 
-HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+HUB_ID = re.compile(r"^\w[\w.-]*/\w[\w.-]*$")  # as the hub allows: no name starts with "." or "-"
 HUB_FILES = ["*.json", "*.safetensors", "*.txt"]
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -54,7 +54,12 @@ def resolve_folder(model: str) -> Path:
     if not HUB_ID.match(model):
         raise WacftError(f"{model} is neither a folder nor a Hugging Face model id like openai/whisper-tiny.en.")
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
 
     try:
         return Path(snapshot_download(model, allow_patterns=HUB_FILES))
@@ -68,6 +73,8 @@ def resolve_folder(model: str) -> Path:
         ) from e
     except HfHubHTTPError as e:
         raise WacftError(f"Downloading {model} failed ({e}); check the id and your connection.") from e
+    except HFValidationError as e:
+        raise WacftError(f"{model} is not a valid Hugging Face model id ({e}); check the name.") from e
 
 
 def read_config(folder: Path) -> dict:
@@ -84,6 +91,11 @@ def read_config(folder: Path) -> dict:
     missing = [f"{key} ({meaning})" for key, meaning in REQUIRED_CONFIG.items() if key not in config]
     if missing:
         raise WacftError(f"{path} lacks {', '.join(missing)}; save the model again with transformers.")
+    for key, meaning in REQUIRED_CONFIG.items():
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise WacftError(f"{path} gives {key} ({meaning}) as {value!r}, not a whole number of at least 1;"
+                             " save the model again with transformers.")
     return config
 
 
@@ -123,12 +135,26 @@ def weight_files(folder: Path) -> list[Path]:
     raise WacftError(f"{folder} has no model.safetensors; it is not a complete Hugging Face model folder.")
 
 
-def _check_shape(weight: Weight, expected: tuple[int, ...], what: str) -> None:
-    if weight.shape != expected:
+def check_layout(folder: Path, hparams: Hparams, weights: dict[str, Weight]) -> None:
+    """Exactly the tensors the config describes, each of the shape it describes: what whisper.cpp will
+    check when it loads the file, said before a byte of it is written."""
+    dims = expected_dimensions(hparams)
+    missing, extra = sorted(dims.keys() - weights.keys()), sorted(weights.keys() - dims.keys())
+    layers = f"the config says {hparams.n_audio_layer} encoder and {hparams.n_text_layer} decoder layers"
+    if missing:
         raise WacftError(
-            f"{weight.name} has shape {list(weight.shape)} but the config says {list(expected)} ({what});"
-            " the config does not belong to these weights."
+            f"{folder} lacks {len(missing)} Whisper tensor(s), e.g. {missing[0]} ({layers}); the weights are"
+            " incomplete or the config does not belong to them."
         )
+    if extra:
+        raise WacftError(f"{folder} has {len(extra)} tensor(s) beyond what its config describes, e.g."
+                         f" {weights[extra[0]].name} ({layers}); the config does not belong to these weights.")
+    for name, shape in expected_shapes(hparams).items():
+        if weights[name].shape != shape:
+            raise WacftError(
+                f"{weights[name].name} has shape {list(weights[name].shape)} but the config says {list(shape)}"
+                f" ({' x '.join(dims[name])}); the config does not belong to these weights."
+            )
 
 
 def open_source(model: str) -> WhisperSource:
@@ -148,18 +174,8 @@ def open_source(model: str) -> WhisperSource:
             raise WacftError(f"{folder} has a tensor {hf_name} that Whisper does not have; it is not a Whisper model.")
         else:
             weights[name] = weight
-    missing = sorted(expected_names(hparams) - weights.keys())
-    if missing:
-        raise WacftError(
-            f"{folder} lacks {len(missing)} Whisper tensor(s), e.g. {missing[0]}; the weights are incomplete."
-        )
-
-    d, n_mels = hparams.n_audio_state, hparams.n_mels
-    _check_shape(weights[TOKEN_EMBEDDING], (hparams.n_vocab, d), "vocab_size x d_model")
-    _check_shape(weights["encoder.conv1.weight"], (d, n_mels, 3), "d_model x num_mel_bins x 3")
-    _check_shape(weights["encoder.positional_embedding"], (hparams.n_audio_ctx, d), "max_source_positions")
-    _check_shape(weights["decoder.positional_embedding"], (hparams.n_text_ctx, d), "max_target_positions")
-    if proj_out is not None and proj_out.shape != (hparams.n_vocab, d):
+    check_layout(folder, hparams, weights)
+    if proj_out is not None and proj_out.shape != (hparams.n_vocab, hparams.n_audio_state):
         raise WacftError(f"{HF_PROJ_OUT} has shape {list(proj_out.shape)}; the weights are not Whisper's.")
     # a fixed order, so sharding or saving order never changes the output file
     return WhisperSource(folder, config, hparams, dict(sorted(weights.items())), proj_out)

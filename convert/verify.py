@@ -20,6 +20,7 @@ import numpy as np
 
 from wacft.audio import SAMPLE_RATE
 from wacft.convert.ggml import read_ggml
+from wacft.convert.loadable import check_finite
 from wacft.convert.normalize import normalizer
 from wacft.convert.whispercpp import FULL_CONTEXT, Clip, dynamic_audio_ctx, futo_audio_ctx, transcribe
 from wacft.errors import WacftError
@@ -40,6 +41,8 @@ MAX_PHRASE = 6  # words
 WER_TOLERANCE = 0.10  # short-context WER may exceed full-context WER by this share...
 WER_SLACK = 0.01  # ...or by one word in a hundred (one word of a smaller sample): one slip does not fail it
 USABLE_WER = 0.5  # above this at full context the model does not transcribe the data at all
+NO_BASELINE = (" Its full-context WER was not compared with the base model's: pass --baseline BASE.bin to check"
+               " that training kept it.")
 
 
 class Sample(Protocol):
@@ -214,7 +217,7 @@ def _problems(result: ModelResult, baseline: ModelResult | None) -> list[str]:
                 " (wrong language, or a broken model)"]
     problems = []
     base = baseline.contexts["full"].wer if baseline else full.wer
-    if not _within(full.wer, base, result.words):  # the phone runs clips near 30 s at full context
+    if baseline and not _within(full.wer, base, result.words):  # the phone runs clips near 30 s at full context
         problems.append(f"full-context WER {full.wer:.1%} against {base:.1%} for the base model (training went"
                         " too far: fewer epochs or a lower --lr)")
     for name in SHORT_CONTEXTS:
@@ -257,7 +260,7 @@ class Verification:
         else:
             text = (f"Dynamic-context WER within {WER_TOLERANCE:.0%} of full context, no runaway outputs:"
                     " ready for the phone.")
-        return text + (_against_baseline(self.model, self.baseline) if self.baseline else "")
+        return text + (_against_baseline(self.model, self.baseline) if self.baseline else NO_BASELINE)
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "ready": self.ready, "verdict": self.verdict}, indent=2)
@@ -310,7 +313,7 @@ def verify(
         raise WacftError("The dataset has no clips to verify with; check its split and --limit.")
     models = [m for m in (model, baseline, f16) if m]
     for path in models:
-        read_ggml(path)  # every file's header checked before minutes of transcription
+        check_finite(read_ggml(path))  # every file checked before minutes of transcription
     total = len(models) * len(CONTEXTS) * len(samples)
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -34,7 +34,10 @@ def run_verify(args: argparse.Namespace) -> None:
     from wacft.atomic import write_bytes_atomic
     from wacft.convert.ggml import read_ggml
     from wacft.convert.verify import f16_sibling, verify
+    from wacft.errors import WacftError
 
+    if args.max_clips < 0:
+        raise WacftError(f"--limit is {args.max_clips}; give a number of clips, or 0 for all of them.")
     for path in filter(None, (args.model, args.baseline, args.f16)):
         read_ggml(path)  # a bad file is named before the dataset is read
     f16 = args.f16 or f16_sibling(args.model)

@@ -93,10 +93,15 @@ def transcribe(
             env={**os.environ, "GGML_NO_BACKTRACE": "1"},  # else ggml runs gdb on an abort
         )
         results = []
-        for line in proc.stdout:
-            results.append(Transcript(**json.loads(line)))
-            if progress:
-                progress(len(results), len(clips))
+        try:
+            for line in proc.stdout:
+                results.append(Transcript(**json.loads(line)))
+                if progress:
+                    progress(len(results), len(clips))
+        except BaseException:  # stopped (Ctrl+C, SIGTERM): no whisper.cpp left running
+            proc.kill()
+            proc.wait()
+            raise
         if proc.wait() != 0:
             stderr.seek(0)
             raise WacftError(f"whisper.cpp stopped on {model} ({_reason(stderr.read())}); the file cannot be used.")

@@ -70,6 +70,10 @@ def _start_server(exe: str, port: int) -> str | None:
 def connect() -> adbutils.AdbClient:
     """A client for the adb server at $ANDROID_ADB_SERVER_HOST:$ANDROID_ADB_SERVER_PORT (default
     127.0.0.1:5037), starting the server when it is local and not running."""
+    port = os.environ.get("ANDROID_ADB_SERVER_PORT")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise AdbUnavailable(f"ANDROID_ADB_SERVER_PORT is {port!r}; set it to a port number (1-65535), or unset"
+                             " it to use the usual 5037.")
     client = adbutils.AdbClient()
     where = f"{client.host}:{client.port}"
     if not _listening(client.host, client.port):

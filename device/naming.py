@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from wacft.convert.ggml import read_header
+from wacft.convert.ggml import read_ggml
 from wacft.errors import WacftError
 
 SIZES = {4: "tiny", 6: "base", 12: "small", 24: "medium", 32: "large"}  # by encoder layer count
@@ -39,14 +39,14 @@ class ModelKind:
 
 
 def read_model_kind(path: Path) -> ModelKind:
-    """Size, language and type from a whisper.cpp GGML header (what FUTO's import checks is the magic)."""
+    """Size, language and type of a whisper.cpp GGML file that whisper.cpp would load (FUTO's import checks
+    only the magic)."""
     try:
-        header = read_header(path)
+        header = read_ggml(path).hparams  # the whole structure: a file whisper.cpp would refuse is not sent
     except WacftError as e:  # FUTO Keyboard would refuse it too
         raise NotAWhisperModel(str(e)) from e
-    file_type = header.file_type.name if header.file_type else f"ftype{header.ftype}"
     size = SIZES.get(header.n_audio_layer, f"{header.n_audio_layer}layer")
-    return ModelKind(size, not header.multilingual, file_type)
+    return ModelKind(size, not header.multilingual, header.file_type.name)
 
 
 def default_name(path: Path, label: str | None = None) -> str:

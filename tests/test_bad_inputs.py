@@ -3,11 +3,21 @@ left behind."""
 
 from __future__ import annotations
 
+import json
 import math
+import resource
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from wacft.acft.config import TrainConfig
+from wacft.acft.outdir import CHECKPOINT, NEW
 from wacft.acft.validate import RULES, check, problem
 from wacft.cli import main
 from wacft.errors import WacftError
@@ -64,6 +74,9 @@ def test_the_whole_config_check():
         check(TrainConfig(model="m", dataset="d", out="o", epochs=0, finetune_epochs=0))
     with pytest.raises(WacftError, match="--batch-size is 0"):
         check(TrainConfig(model="m", dataset="d", out="o", batch_size=0))
+    with pytest.raises(WacftError, match="--batch-size is '8'; it must be a whole number"):  # as JSON may hold it
+        text = TrainConfig(model="m", dataset="d", out="o").to_json()
+        check(TrainConfig.from_json(text.replace('"batch_size": 8', '"batch_size": "8"')))
 
 
 def train_argv(model, dataset, out, *extra):
@@ -100,3 +113,412 @@ def test_a_mistyped_local_dataset_is_said_at_once(tmp_path, wacft_home, capsys):
     assert main(train_argv("openai/whisper-tiny.en", "./my-recordngs", out)) == 1
     assert "there is no folder ./my-recordngs" in capsys.readouterr().err
     assert not out.exists()
+
+
+def folder_with(path, *names):
+    path.mkdir(parents=True)
+    for name in names:
+        (path / name).parent.mkdir(exist_ok=True)
+        (path / name).write_text("{}")
+    return path
+
+
+# what --out holds -> the sentence; --force trains over all but a run still going
+OUT_HOLDS = [
+    (("config.json", "model.safetensors", "training_config.json"), "holds a finished run; pass --force"),
+    (("config.json", "model.safetensors.index.json"), "holds a model; pass --force"),
+    (("checkpoint/progress.json",), "holds an unfinished run; pass --resume to continue it, --force"),
+]
+
+
+@pytest.mark.parametrize(("names", "words"), OUT_HOLDS)
+@pytest.mark.parametrize("where", ["here", "local"])
+def test_train_never_overwrites_what_out_holds(names, words, where, tmp_path, wacft_home, capsys):
+    data = folder_with(tmp_path / "data")
+    out = folder_with(tmp_path / "out", *names)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    model = folder_with(tmp_path / "model")
+    assert main(train_argv(model, data, out, "--on", where)) == 1
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+def test_the_model_folder_is_never_the_output(tmp_path, wacft_home, capsys):
+    model = folder_with(tmp_path / "model", "config.json", "model.safetensors")
+    data = folder_with(tmp_path / "data")
+    for flags in ([], ["--force"], ["--resume"]):
+        assert main(train_argv(model, data, tmp_path / "x" / ".." / "model", *flags)) == 1
+        assert "is the --model folder itself" in capsys.readouterr().err
+    assert sorted(p.name for p in model.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_a_run_still_going_is_never_trained_over(tmp_path, wacft_home, capsys):
+    import socket
+    import subprocess
+
+    from wacft.acft.outdir import RUNNING
+
+    out = folder_with(tmp_path / "out")
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        (out / RUNNING).write_text(f"{socket.gethostname()} {other.pid}")
+        for flags in ([], ["--force"]):
+            assert main(train_argv(folder_with(tmp_path / f"m{len(flags)}"), tmp_path, out, *flags)) == 1
+            assert f"is being trained into now (process {other.pid})" in capsys.readouterr().err
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_train_out_that_is_a_file(tmp_path, wacft_home, capsys):
+    out = tmp_path / "out.bin"
+    out.write_bytes(b"x")
+    assert main(train_argv(folder_with(tmp_path / "m"), tmp_path, out)) == 1
+    assert f"--out is '{out}'; it must be a folder, not a file" in capsys.readouterr().err
+
+
+def test_a_failed_start_leaves_no_folder(tmp_path, wacft_home, capsys):
+    """The model is no Whisper model: the run fails after it made --out (and its parent), and removes both."""
+    model, data = folder_with(tmp_path / "model", "config.json"), folder_with(tmp_path / "data")
+    out = tmp_path / "runs" / "first"
+    assert main(train_argv(model, data, out)) == 1
+    assert "not Whisper; pick a Whisper model" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+# --- convert, inspect, push: a file whisper.cpp would refuse is never written, called fine or sent ----------
+
+def nothing_beside(out):
+    """Neither the output nor any partial file of it."""
+    return not out.exists() and not list(out.parent.glob(f".{out.name}*"))
+
+
+def copy_model(source, folder):
+    import shutil
+
+    shutil.copytree(source, folder)
+    return folder
+
+
+def reshape_tensor(folder, name, shape):
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(folder / "model.safetensors")
+    tensors[name] = tensors[name].reshape(-1)[: int(np.prod(shape))].reshape(shape).copy()
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+
+
+def edit_config(folder, **changes):
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **changes}))
+
+
+CONVERT_BREAKAGES = [
+    (lambda f: reshape_tensor(f, "model.decoder.layers.0.self_attn.q_proj.weight", (64, 10)),
+     "q_proj.weight has shape [64, 10] but the config says [64, 64] (d_model x d_model)"),
+    (lambda f: edit_config(f, decoder_layers=1), "has 24 tensor(s) beyond what its config describes"),
+    (lambda f: edit_config(f, decoder_layers=3), "lacks 24 Whisper tensor(s)"),
+    (lambda f: edit_config(f, encoder_layers="four"), "gives encoder_layers (encoder layers) as 'four'"),
+    (lambda f: edit_config(f, encoder_ffn_dim=100) or reshape_tensor(f, "model.encoder.layers.1.fc1.weight",
+                                                                     (100, 64)),
+     "fc1.weight has shape [100, 64] but the config says [256, 64] (4 x d_model x d_model)"),
+]
+
+
+@pytest.mark.parametrize(("breakage", "words"), CONVERT_BREAKAGES,
+                         ids=["wrong-shape", "more-layers", "fewer-layers", "layers-as-text", "mlp-width"])
+def test_convert_refuses_weights_that_disagree_with_the_config(breakage, words, random_whisper, tmp_path, capsys,
+                                                               wacft_home):
+    folder = copy_model(random_whisper(), tmp_path / "model")
+    breakage(folder)
+    out = tmp_path / "out.bin"
+    assert main(["convert", str(folder), "--out", str(out), "--type", "q8_0"]) == 1
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+    assert nothing_beside(out)
+
+
+def test_convert_inputs_and_outputs_that_cannot_be(random_whisper, tmp_path, capsys, wacft_home):
+    assert main(["convert", "./nope", "--out", str(tmp_path / "a.bin")]) == 1
+    assert "./nope is neither a folder nor a Hugging Face model id" in capsys.readouterr().err
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    assert main(["convert", str(random_whisper()), "--out", str(folder), "--force"]) == 1
+    assert f"{folder} is a folder; give a file name" in capsys.readouterr().err
+    assert list(folder.iterdir()) == [] and not list(tmp_path.glob(".a-folder*"))
+
+
+@pytest.fixture(scope="module")
+def good_bin(random_whisper, tmp_path_factory):
+    from wacft.convert.convert import convert, plan_outputs
+
+    [result] = convert(str(random_whisper()), plan_outputs(tmp_path_factory.mktemp("bin") / "tiny.bin", ["q8_0"]))
+    return result.path
+
+
+def patched(source, target, offset, value):
+    data = bytearray(source.read_bytes())
+    struct.pack_into("<i", data, offset, value)
+    target.write_bytes(bytes(data))
+    return target
+
+
+HPARAM = {name: 4 + 4 * i for i, name in enumerate(["n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head",
+                                                     "n_audio_layer", "n_text_ctx", "n_text_state",
+                                                     "n_text_head", "n_text_layer", "n_mels", "ftype"])}
+BAD_BINS = [
+    ("n_text_layer", 1, "has 24 tensor(s) its header does not describe, e.g. decoder.blocks.1"),
+    ("n_audio_layer", 3, "lacks 15 tensor(s), e.g. encoder.blocks.2"),
+    ("n_audio_ctx", 1000, "encoder.positional_embedding has shape [1500, 64] where its header makes it [1000, 64]"),
+    ("ftype", 2008, "is stored as q8_0 where a q5_0 file holds q5_0"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "words"), BAD_BINS, ids=[b[0] for b in BAD_BINS])
+def test_inspect_and_push_refuse_a_bin_whisper_cpp_would_refuse(field, value, words, good_bin, tmp_path, capsys,
+                                                                  monkeypatch, wacft_home):
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "1")  # nothing listens: push must stop before adb
+    bad = patched(good_bin, tmp_path / "tiny_en_acft_q8_0.bin", HPARAM[field], value)
+    assert main(["inspect", str(good_bin)]) == 0
+    capsys.readouterr()
+    for argv in (["inspect", str(bad)], ["push", str(bad)]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert words in err and "whisper.cpp would refuse it" in err and err.count("\n") == 1
+
+
+def test_a_bad_adb_port_is_a_sentence(monkeypatch, capsys, wacft_home):
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "abc")
+    assert main(["devices"]) == 1
+    assert "ANDROID_ADB_SERVER_PORT is 'abc'; set it to a port number" in capsys.readouterr().err
+
+
+# --- faults: SIGTERM, kill -9 then rerun, a full disk -------------------------------------------------------
+
+def parts_of(out):
+    return list(out.parent.glob(f".{out.stem}*.part"))
+
+
+def convert_in_a_child(model, out):
+    command = [sys.executable, "-m", "wacft.cli", "convert", str(model), "--out", str(out)]
+    command += [arg for t in ("f32", "f16", "q8_0", "q5_0", "q4_0") for arg in ("--type", t)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_parts(child, out):
+    """The conversion is writing: its partial files are there (whatever it has written into them)."""
+    while not parts_of(out):
+        assert child.poll() is None, child.communicate()
+        time.sleep(0.01)
+
+
+def test_sigterm_stops_a_conversion_cleanly(tiny_en_dir, tmp_path, wacft_home):
+    out = tmp_path / "tiny.bin"
+    child = convert_in_a_child(tiny_en_dir, out)
+    wait_for_parts(child, out)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130
+    assert "stopped; nothing was left half-written" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_kill_9_then_rerun_removes_the_partial_files_and_says_so(tiny_en_dir, tmp_path, wacft_home):
+    out = tmp_path / "tiny.bin"
+    child = convert_in_a_child(tiny_en_dir, out)
+    wait_for_parts(child, out)
+    child.kill()
+    child.communicate(timeout=60)
+    left = parts_of(out)
+    assert left  # what kill -9 leaves: nothing can clean up after it
+    rerun = convert_in_a_child(tiny_en_dir, out)
+    _, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    assert all(f"removed {part}" in err for part in left) and "left by a stopped run" in err
+    assert parts_of(out) == [] and len(list(tmp_path.glob("tiny_*.bin"))) == 5
+
+
+def train_in_a_child(config, *flags, file_limit=None):
+    """`python -m wacft.acft`, optionally with a limit on the size of every file it writes (a full disk, as
+    the child sees it: writes past the limit fail with EFBIG)."""
+    settings = Path(config.out).parent / "run.json"
+    settings.write_text(config.to_json())
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+
+    command = [sys.executable, "-m", "wacft.acft", "--config", str(settings), *flags]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=limit if file_limit else None)
+
+
+def events_of(child):
+    out, err = child.communicate(timeout=600)
+    assert "Traceback" not in err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_sigterm_then_a_full_disk_at_a_checkpoint_then_resume(random_whisper, speech_dataset, tmp_path, wacft_home):
+    data = speech_dataset(["Hello world.", "Please call me back later.", "What time is it?"])
+    out = tmp_path / "run"
+    config = TrainConfig(model=str(random_whisper()), dataset=str(data), out=str(out), epochs=2, batch_size=2,
+                         lr=1e-4, checkpoint_every=1)
+    child = train_in_a_child(config)
+    for line in child.stdout:  # stopped as `timeout` or a service manager stops it, after a checkpoint
+        if json.loads(line)["type"] == "checkpoint":
+            child.send_signal(signal.SIGTERM)
+            break
+    last = events_of(child)[-1]
+    assert child.returncode == 130 and last["type"] == "error"
+    assert last["message"].startswith("Training was stopped; run it again with --resume")
+    kept = json.loads((out / CHECKPOINT / "progress.json").read_text())["step"]
+    assert not (out / ".running").exists()
+
+    # the weights fit under the limit, the optimizer's two moments do not: the next checkpoint fails
+    weights = (out / CHECKPOINT / "student.safetensors").stat().st_size
+    full = train_in_a_child(config, "--resume", file_limit=weights + 1_000_000)
+    last = events_of(full)[-1]
+    assert full.returncode == 1 and last["type"] == "error"
+    assert f"The disk holding {out} is full; it needs about" in last["message"]
+    assert f"The checkpoint of step {kept} is kept: free some space and run again with --resume." in last["message"]
+    assert not (out / NEW).exists() and not (out / ".output.new").exists()
+    assert json.loads((out / CHECKPOINT / "progress.json").read_text())["step"] == kept
+
+    resumed = events_of(train_in_a_child(config, "--resume"))
+    assert resumed[-1]["type"] == "done" and (out / "model.safetensors").is_file()
+    assert [e["step"] for e in resumed if e["type"] == "step"][0] == kept + 1
+
+
+# --- verify ----------------------------------------------------------------------------------------------
+
+def damaged(source, target, at, data):
+    raw = bytearray(source.read_bytes())
+    raw[at : at + len(data)] = data
+    target.write_bytes(bytes(raw))
+    return target
+
+
+def test_verify_refuses_a_damaged_model(good_bin, speech_dataset, tmp_path, wacft_home, capsys):
+    """Random bytes written into the tensor data: the structure is whole, the values are not."""
+    data = speech_dataset(["Hello world."], voices=["en-us"])
+    size = good_bin.stat().st_size
+    bad = damaged(good_bin, tmp_path / "bad.bin", size // 2, np.random.default_rng(0).bytes(size // 4))
+    assert main(["inspect", str(bad)]) == 0  # whisper.cpp would load it
+    capsys.readouterr()
+    assert main(["verify", str(bad), "--dataset", str(data)]) == 1
+    err = capsys.readouterr().err
+    assert "non-finite value(s) (NaN or infinity); the file is damaged" in err and err.count("\n") == 1
+
+
+def test_verify_refuses_nan_in_a_float_tensor(random_whisper, speech_dataset, tmp_path, wacft_home, capsys):
+    from wacft.convert.convert import convert, plan_outputs
+    from wacft.convert.ggml import read_ggml
+
+    [result] = convert(str(random_whisper()), plan_outputs(tmp_path / "f16.bin", ["f16"]))
+    norm = read_ggml(result.path).tensor("decoder.ln.weight")  # F32 in every type
+    bad = damaged(result.path, tmp_path / "nan.bin", norm.offset + 8, np.array([np.nan], "<f4").tobytes())
+    assert main(["verify", str(bad), "--dataset", str(speech_dataset(["Hello."], voices=["en-us"]))]) == 1
+    assert "tensor decoder.ln.weight holds 1 non-finite value(s)" in capsys.readouterr().err
+
+
+def test_verify_and_train_name_what_the_dataset_lacks(good_bin, random_whisper, tmp_path, wacft_home, capsys):
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    (recordings / "a.wav").write_bytes(b"RIFF")
+    for argv in (["verify", str(good_bin), "--dataset", str(recordings)],
+                 train_argv(random_whisper(), recordings, tmp_path / "out")):
+        assert main(argv) == 1
+        assert f"{recordings} has no metadata.csv; add one naming each audio file" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert main(["verify", str(good_bin), "--dataset", str(recordings), "--limit", "-1"]) == 1
+    assert "--limit is -1; give a number of clips, or 0 for all of them." in capsys.readouterr().err
+
+
+# --- what no sentence foresaw ----------------------------------------------------------------------------
+
+def test_an_unexpected_error_is_a_short_report_with_its_traceback_in_a_log(tmp_path, wacft_home, capsys,
+                                                                            monkeypatch):
+    import wacft.convert.cli
+
+    def broken(model, outputs, **options):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr("wacft.convert.convert.convert", broken)
+    assert wacft.convert.cli  # the handler is the one `wacft` runs, around any step
+    assert main(["convert", "openai/whisper-tiny.en", "--out", str(tmp_path / "x.bin")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wacft: stopped on an unexpected error (ZeroDivisionError: division by zero); the full"
+                          " report is in ") and "Traceback" not in err
+    [log] = (tmp_path / "home" / "logs").iterdir()
+    assert f"{log}." in err
+    assert "Traceback" in log.read_text() and "in broken" in log.read_text()
+
+
+def test_train_names_a_truncated_model_and_leaves_nothing(random_whisper, tmp_path, wacft_home, capsys):
+    import os
+
+    model = copy_model(random_whisper(), tmp_path / "model")
+    os.truncate(model / "model.safetensors", (model / "model.safetensors").stat().st_size // 2)
+    out = tmp_path / "out"
+    assert main(train_argv(model, folder_with(tmp_path / "data"), out)) == 1
+    err = capsys.readouterr().err
+    assert "model.safetensors" in err and "truncated or corrupt" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_what_a_killed_run_was_writing_is_removed_and_said(tmp_path, wacft_home, capsys):
+    from wacft.acft.outdir import OUTPUT_NEW
+
+    out = folder_with(tmp_path / "out", f"{NEW}/optimizer.pt", f"{OUTPUT_NEW}/model.safetensors")
+    model = folder_with(tmp_path / "model")
+    assert main(train_argv(model, folder_with(tmp_path / "data"), out)) == 1  # refused later: no model in it
+    err = capsys.readouterr().err
+    assert f"removed {out / NEW}, left half-written by a stopped run" in err
+    assert f"removed {out / OUTPUT_NEW}" in err and "has no config.json" in err and list(out.iterdir()) == []
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A read-only file system (a tmpfs mounted ro): read-only even for root, unlike a chmod."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_read_only_output_folder_is_a_sentence(read_only_folder, random_whisper, tmp_path, wacft_home, capsys):
+    out = read_only_folder / "x.bin"
+    assert main(["convert", str(random_whisper()), "--out", str(out)]) == 1
+    assert f"{read_only_folder} cannot be written to (Read-only file system)" in capsys.readouterr().err
+    run = read_only_folder / "run"
+    assert main(train_argv(folder_with(tmp_path / "model"), tmp_path, run)) == 1
+    assert f"--out {run} cannot be written ({read_only_folder} is not a folder you can write to)" in (
+        capsys.readouterr().err)
+
+
+def children_of(pid):
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+def test_sigterm_stops_a_verification_and_its_whisper_cpp(tiny_en_dir, speech_dataset, tmp_path, wacft_home):
+    from wacft.convert.convert import convert, plan_outputs
+
+    [model] = convert(str(tiny_en_dir), plan_outputs(tmp_path / "tiny.bin", ["q8_0"]))
+    data = speech_dataset(["Hello world.", "Please call me back later.", "What time is it?"])
+    report = tmp_path / "report.json"
+    child = subprocess.Popen([sys.executable, "-m", "wacft.cli", "verify", str(model.path), "--dataset", str(data),
+                              "--json", str(report)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not children_of(child.pid):  # whisper.cpp runs in a process of its own
+        assert child.poll() is None, child.communicate()
+        time.sleep(0.01)
+    [engine] = children_of(child.pid)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and "stopped" in err and "Traceback" not in err
+    assert not Path(f"/proc/{engine}").exists() and not report.exists() and not list(tmp_path.glob(".report*"))

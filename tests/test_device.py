@@ -5,10 +5,10 @@ adbutils."""
 from __future__ import annotations
 
 import os
-import struct
 import sys
 
 import pytest
+from fixtures.ggml_file import write_ggml
 from fixtures_adb.adbserver import AdbServer, free_port
 from fixtures_adb.fakeadbd import FakePhone
 
@@ -24,10 +24,8 @@ FUTO = "org.futo.inputmethod.latin"
 
 
 def write_model(path, *, layers=6, vocab=51864, ftype=2008, size=3_000_000):
-    """A file with a whisper.cpp GGML header (base.en q5_0 by default) and random bytes after it."""
-    header = struct.pack("<I11i", 0x67676D6C, vocab, 1500, 512, 8, layers, 448, 512, 8, layers, 80, ftype)
-    path.write_bytes(header + os.urandom(size - len(header)))
-    return path
+    """A whisper.cpp .bin whisper.cpp's loader accepts (base.en q5_0 by default), random data, about `size`."""
+    return write_ggml(path, layers=layers, vocab=vocab, ftype=ftype, size=size)
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,7 @@
 """Runs as records, the local backend with a real subprocess, and the Modal app built without an account."""
 
-import json
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 from fixtures.speech import make_speech_dataset
@@ -81,63 +78,12 @@ def test_modal_app_is_built_without_credentials():
     assert modal_jobs.app.name == "wacft"
     assert spec.gpus == "A100-40GB" and set(spec.volumes) == {"/vol"}
     assert "huggingface-token" in repr(spec.secrets)
-    assert any("wacft" in repr(m) for m in spec.mounts)  # the project's own code travels with the image
+    shipped = {str(p.relative_to(modal_jobs.PACKAGE_ROOT)) for p in modal_jobs.shipped_files()}
+    assert {"modal_jobs.py", "acft/trainer.py", "convert/convert.py"} <= shipped  # the project's own code
+    assert not {p for p in shipped if p.split("/")[0] in (".venv", "tests", "bench", "tui")}
     for entrypoint in ("acft", "tiny_acft_app", "base_acft_app", "small_acft_app", "medium_acft_app"):
         assert callable(getattr(modal_jobs, entrypoint))
     assert modal_jobs.run_path("r1") == "/vol/runs/r1"
-
-
-class MemoryQueue:
-    """What the job needs of modal.Queue and modal.Dict: partitioned puts, item assignment."""
-
-    def __init__(self):
-        self.partitions, self.state = {}, {}
-
-    def put(self, item, partition=None):
-        self.partitions.setdefault(partition, []).append(item)
-
-    def __setitem__(self, key, value):
-        self.state[key] = value
-
-
-def test_job_body_trains_converts_and_reports_through_the_queue(tiny_en_dir, dataset, tmp_path):
-    from wacft.modal_jobs import QueueSink, run_job
-
-    queue = MemoryQueue()
-    config = settings(tiny_en_dir, dataset, "ignored")
-    artifacts = run_job(config.to_json(), "r1", ["q8_0"], QueueSink(queue, queue, "r1"), root=str(tmp_path))
-    events = queue.partitions["r1"]
-    assert [e["type"] for e in events if e["type"] != "log"][-1] == "done"
-    assert queue.state["r1"]["type"] == "done"
-    assert artifacts["model"] == str(tmp_path / "runs" / "r1")
-    assert artifacts["q8_0"].endswith("model.bin") and os.path.getsize(artifacts["q8_0"]) > 1e6
-
-
-JOB = """
-import sys
-from wacft.acft.config import TrainConfig
-from wacft.acft.events import JsonLinesSink
-from wacft.modal_jobs import run_job
-run_job(open(sys.argv[1]).read(), "r2", [], JsonLinesSink(sys.stdout), root=sys.argv[2])
-"""
-
-
-def test_a_retried_job_resumes_from_the_volume(tiny_en_dir, dataset, tmp_path):
-    """A preempted container is killed; Modal's retry runs the same body, which resumes from the checkpoint."""
-    config = tmp_path / "config.json"
-    config.write_text(settings(tiny_en_dir, dataset, "ignored", checkpoint_every=1, epochs=3).to_json())
-    command = [sys.executable, "-c", JOB, str(config), str(tmp_path)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    for line in proc.stdout:
-        if json.loads(line)["type"] == "checkpoint":
-            proc.kill()
-            break
-    proc.wait(timeout=60)
-    retry = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    events = [json.loads(line) for line in retry.stdout.splitlines()]
-    assert any("resuming" in e.get("message", "") for e in events)
-    assert [e["step"] for e in events if e["type"] == "step"][0] > 1
-    assert events[-1]["type"] == "done"
 
 
 def test_launch_without_a_modal_token_says_what_to_do(tiny_en_dir, dataset, tmp_path, monkeypatch):

@@ -18,8 +18,8 @@ NEEDS = {"train": "Check a dataset first (step 1)", "convert": "No trained model
          "verify": "Convert a model first (step 4)", "push": "Convert a model first (step 4)",
          "monitor": "No run yet"}
 # the field each step focuses when it shows
-FIRST_FIELD = {"start": "new", "dataset": "dataset", "model": "size", "train": "epochs", "convert": "model",
-               "verify": "bin", "push": "bin", "monitor": None}  # the monitor has keys, no field
+FIRST_FIELD = {"start": "new", "record": "folder", "dataset": "dataset", "model": "size", "train": "epochs",
+               "convert": "model", "verify": "bin", "push": "bin", "monitor": None}  # the monitor has keys, no field
 
 
 def fresh() -> WacftApp:
@@ -44,7 +44,7 @@ async def shows(pilot, app, name: str) -> None:
 @pytest.mark.parametrize("first", OFFERED)
 async def test_every_step_then_every_other_from_a_fresh_session(first):
     """Every ordered pair of steps (and each step first), each from a fresh session, through ctrl+p's own
-    commands: 8 firsts x 8 seconds (the same step twice: it alone)."""
+    commands: 9 firsts x 9 seconds (the same step twice: it alone)."""
     for second in OFFERED:
         app = fresh()
         async with app.run_test(size=(80, 24)) as pilot:

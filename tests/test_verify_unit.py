@@ -79,7 +79,9 @@ def test_verdict_ready():
     check = Verification(result(summary(0.10), summary(0.105), summary(0.11)))
     assert check.ready
     assert check.verdict == (
-        "Dynamic-context WER within 10% of full context, no runaway outputs: ready for the phone."
+        "Dynamic-context WER within 10% of full context, no runaway outputs: ready for the phone. Its"
+        " full-context WER was not compared with the base model's: pass --baseline BASE.bin to check that"
+        " training kept it."
     )
 
 
@@ -89,6 +91,8 @@ def test_verdict_names_what_is_wrong():
     assert check.verdict == (
         "Not ready for the phone: dynamic-context WER 233.0% against 12.0% at full context; 22 runaway outputs at"
         " dynamic context; futo-context WER 43.0% against 12.0% at full context; 3 runaway outputs at futo context."
+        " Its full-context WER was not compared with the base model's: pass --baseline BASE.bin to check that"
+        " training kept it."
     )
 
 

@@ -12,13 +12,14 @@ from wacft.tui.screens.dataset import DatasetScreen
 from wacft.tui.screens.model import ModelScreen
 from wacft.tui.screens.monitor import MonitorScreen
 from wacft.tui.screens.push import PushScreen
+from wacft.tui.screens.record import RecordScreen
 from wacft.tui.screens.start import StartScreen
 from wacft.tui.screens.train import TrainScreen
 from wacft.tui.screens.verify import VerifyScreen
 from wacft.tui.session import Session
 
 STEPS = {
-    "start": StartScreen, "dataset": DatasetScreen, "model": ModelScreen, "train": TrainScreen,
+    "start": StartScreen, "record": RecordScreen, "dataset": DatasetScreen, "model": ModelScreen, "train": TrainScreen,
     "monitor": MonitorScreen, "convert": ConvertScreen, "verify": VerifyScreen, "push": PushScreen,
 }
 
@@ -30,7 +31,7 @@ class WacftApp(App):
     BINDINGS = [("ctrl+q", "quit", "Quit")]
 
     def __init__(self, session: Session | None = None, *, environment: Callable[[], list] | None = None,
-                 phones: Callable[[], tuple] | None = None):
+                 phones: Callable[[], tuple] | None = None, first: str = "start"):
         """`environment` (the start screen's checks) and `phones` ((adb client, phones)) default to asking this
         machine; tests pass fixed ones so that what the screens show does not depend on the machine."""
         super().__init__()
@@ -40,9 +41,10 @@ class WacftApp(App):
         self.environment = environment or _environment
         self.phones = phones or _phones
         self.local_backend = LocalBackend()  # one per app, so the runs it starts are reaped
+        self.first = first  # the screen it opens on (`wacft record` opens the record step)
 
     def on_mount(self) -> None:
-        self.push_screen("start")
+        self.push_screen(self.first)
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)

@@ -36,6 +36,7 @@ def session_path() -> Path:
 @dataclass
 class Session:
     dataset: str = ""
+    record_folder: str = ""  # where the record step keeps the person's clips
     dataset_config: str = ""
     split: str = "train"
     model: str = "openai/whisper-base.en"

@@ -39,7 +39,7 @@ class ConvertScreen(StepScreen):
 
     def default_file(self, model: str) -> Path:
         """Beside the trained model in its run's folder; any other model's files under the user data dir."""
-        if model and model == self.session.trained:
+        if model and model == self.session.trained and Path(model).is_dir():
             folder = Path(model)
         else:
             from wacft.acft.runs import runs_dir
@@ -66,9 +66,13 @@ class ConvertScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="sizes")
     def sizes(self, model: str) -> None:
+        from wacft.acft.modal_backend import modal_output
         from wacft.convert.convert import output_sizes
         from wacft.errors import WacftError
 
+        if modal_output(self.session.run_id, model):
+            self.say("result", "Trained on Modal: converting fetches what it needs from the run's volume.")
+            return
         try:
             sizes = output_sizes(model, TYPES)
         except WacftError as e:
@@ -110,21 +114,35 @@ class ConvertScreen(StepScreen):
 
     @work(thread=True, exclusive=True)
     def convert(self, model: str, outputs: list, force: bool = False) -> None:
+        from wacft.acft.modal_backend import for_convert
         from wacft.convert.convert import convert
         from wacft.errors import WacftError
 
         bar = self.query_one("#progress", ProgressBar)
+        folder = Path(outputs[0].path).parent
+
+        def progress(done: int, total: int) -> None:
+            self.tell(bar.update, total=total, progress=done)
+
         try:
-            Path(outputs[0].path).parent.mkdir(parents=True, exist_ok=True)
-            results = convert(model, outputs, force=force,
-                              progress=lambda done, total: self.tell(bar.update, total=total,
-                                                                                   progress=done))
+            folder.mkdir(parents=True, exist_ok=True)
+            source = for_convert(self.session.run_id, model, [o.file_type.name for o in outputs], folder, progress)
+            if isinstance(source, dict):  # the Modal job made these types: fetched as they are
+                self.fetched(source)
+                return
+            results = convert(source, outputs, force=force, progress=progress)
         except (WacftError, OSError) as e:  # OSError: the output folder cannot be made
             self.say("result", Text(f"✗ {e}", style="red"))
             return
         self.session.bins = {r.file_type.name: str(r.path) for r in results}
         self.session.save()
         lines = [f"[green]✓[/green] {r.path}  {r.size / 1e6:.1f} MB  sha256 {r.sha256[:16]}…" for r in results]
+        self.say("result", "\n".join(lines))
+
+    def fetched(self, bins: dict[str, Path]) -> None:
+        self.session.bins = {t: str(path) for t, path in bins.items()}
+        self.session.save()
+        lines = [f"[green]✓[/green] {p}  {p.stat().st_size / 1e6:.1f} MB  (converted on Modal)" for p in bins.values()]
         self.say("result", "\n".join(lines))
 
     def action_next(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 from rich.text import Text
@@ -11,6 +10,7 @@ from textual.app import ComposeResult
 from textual.suggester import Suggester
 from textual.widgets import Button, Input, Static
 
+from wacft.acft.data import length_histogram
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import Form
 
@@ -33,20 +33,12 @@ class PathSuggester(Suggester):
         return value + matches[0].name[len(stem):] + ("/" if matches[0].is_dir() else "")
 
 
-def length_histogram(seconds: list[float], width: int = 30) -> str:
-    """Clip lengths in a few bins, as bars: short dictations are what ACFT is for."""
-    bins = list(itertools.pairwise([0, 2, 5, 10, 20, 30]))
-    counts = [sum(lo <= s < hi for s in seconds) for lo, hi in bins]
-    top = max(counts) or 1
-    return "\n".join(f"{lo:>2}-{hi:<2} s {'█' * round(width * n / top):<{width}} {n}"
-                     for (lo, hi), n in zip(bins, counts, strict=True))
-
-
 class DatasetScreen(StepScreen):
     TITLE = "1 · Dataset"
     HELP = ("A Hugging Face dataset id (e.g. google/fleurs, config en_us) or a folder of audio files with a "
             "metadata.csv (file_name,text). [b]ctrl+r[/b] checks it, [b]ctrl+n[/b] goes on.")
-    BINDINGS = [("ctrl+r", "check", "Check"), ("ctrl+n", "next", "Next"), ("escape", "back", "Back")]
+    BINDINGS = [("ctrl+r", "check", "Check"), ("ctrl+n", "next", "Next"), ("escape", "back", "Back"),
+                ("ctrl+t", "app.switch_screen('record')", "Record your own")]
     checked = False  # moving on needs a check that found clips
 
     def body(self) -> ComposeResult:
@@ -63,6 +55,10 @@ class DatasetScreen(StepScreen):
         )
         yield Button("Check", id="check", variant="primary", compact=True)
         yield Static("", id="report")
+
+    def on_screen_resume(self) -> None:
+        """The dataset the session has now (the record step may just have set it)."""
+        self.query_one("#dataset", Input).value = self.session.dataset
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_check()

@@ -115,7 +115,7 @@ class MonitorScreen(StepScreen):
         elif event["type"] == "eval":
             log.write(f"{event['stage']} epoch {event['epoch']}: held-out loss {event['loss']:.4g},"
                       f" WER {event['wer']:.1%}" + (" (best so far)" if event.get("best") else ""))
-        elif event["type"] in ("log", "error"):
+        elif event["type"] in ("log", "error", "retrying"):  # retrying: a Modal job resumes after a lost container
             log.write(event["message"])
 
     def finished(self, record) -> None:

@@ -179,8 +179,11 @@ class TrainScreen(StepScreen):
         try:
             if s.where == "modal":
                 from wacft.acft.modal_backend import ModalBackend
+                from wacft.tui.screens.convert import DEFAULT_TYPES
 
-                record = ModalBackend(s.gpu).launch(config)
+                # the job converts the usual types beside the weights: the convert step then fetches only those
+                record = ModalBackend(s.gpu).launch(config, convert_types=list(DEFAULT_TYPES),
+                                                    say=lambda message: self.say("status", message))
             else:
                 record = self.app.local_backend.launch(config)
         except WacftError as e:

@@ -1,0 +1,118 @@
+"""A training run's output folder: `claim_out` refuses one the run would destroy (a model, a finished run,
+an unfinished one, a run still going), and `training_into` marks it as in use and, when the start fails,
+removes the folder it created. The CLI, the backends and `train()` call the same function. Torch-free."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from wacft.acft.config import TrainConfig
+from wacft.acft.validate import check
+from wacft.errors import WacftError
+
+CHECKPOINT = "checkpoint"
+# a checkpoint is written under NEW and swapped in; the one it replaces waits under OLD until it is in place
+NEW, OLD = f".{CHECKPOINT}.new", f".{CHECKPOINT}.old"
+BEST = ".stage1-best.safetensors"  # stage 1's best epoch: ACFT's reference, kept until the run ends
+OUTPUT_NEW = ".output.new"  # the trained model, written aside and moved in
+LEFTOVERS = (NEW, OUTPUT_NEW)
+RUNNING = ".running"  # the host and id of the process training into the folder, while it does
+FINISHED = "training_config.json"  # written with the trained model
+log = logging.getLogger("wacft")
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+class OutputInUse(WacftError):
+    """The output folder holds something a new run would overwrite."""
+
+
+def holds_checkpoint(out: Path) -> bool:
+    return (out / CHECKPOINT).is_dir() or (out / OLD).is_dir()
+
+
+def holds_model(out: Path) -> bool:
+    return any((out / name).is_file() for name in WEIGHTS)
+
+
+def running_mark() -> str:
+    # the host too: a mark left on a shared volume by another machine names a process that is not ours
+    return f"{socket.gethostname()} {os.getpid()}"
+
+
+def training_pid(out: Path) -> int | None:
+    """The process training into `out` now, if one is (a mark left by a killed one does not count)."""
+    try:
+        host, pid = (out / RUNNING).read_text().split()
+        pid = int(pid)
+    except (OSError, ValueError):
+        return None
+    if host != socket.gethostname() or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, someone else's
+    return pid
+
+
+def nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def claim_out(config: TrainConfig, resume: bool = False, force: bool = False) -> None:
+    """Check the settings, then refuse an --out this run would destroy; `force` trains over a model or a
+    finished run and starts an unfinished one over. A run still going is never overwritten."""
+    check(config)
+    out = Path(config.out).expanduser()
+    pid = training_pid(out)
+    if pid:
+        raise OutputInUse(f"--out {out} is being trained into now (process {pid}); wait for that run, cancel it,"
+                          " or pick another --out.")
+    if holds_checkpoint(out) and not resume:
+        if not force:
+            raise OutputInUse(f"--out {out} holds an unfinished run; pass --resume to continue it, --force to"
+                              " start it over, or pick another --out.")
+        for name in (CHECKPOINT, NEW, OLD):
+            shutil.rmtree(out / name, ignore_errors=True)
+        (out / BEST).unlink(missing_ok=True)
+    if holds_model(out) and not resume and not force:
+        what = "a finished run" if (out / FINISHED).is_file() else "a model"
+        raise OutputInUse(f"--out {out} holds {what}; pass --force to train over it, or pick another --out.")
+    for name in LEFTOVERS:  # what a killed run was writing; the next save would replace it anyway
+        if (out / name).is_dir():
+            shutil.rmtree(out / name, ignore_errors=True)
+            log.warning("removed %s, left half-written by a stopped run", out / name)
+    writable = nearest_existing(out.absolute())
+    if not writable.is_dir() or not os.access(writable, os.W_OK | os.X_OK):
+        raise OutputInUse(f"--out {out} cannot be written ({writable} is not a folder you can write to);"
+                          " pick another --out.")
+
+
+@contextmanager
+def training_into(out: Path) -> Iterator[None]:
+    """The folder exists and is marked as in use for the block. If the block fails before a checkpoint was
+    kept, the folders it created are removed: a failed start leaves nothing behind."""
+    out = Path(out).expanduser().absolute()
+    existing = nearest_existing(out)
+    created = None if existing == out else existing / out.relative_to(existing).parts[0]
+    out.mkdir(parents=True, exist_ok=True)
+    mark = out / RUNNING
+    mark.write_text(running_mark())
+    try:
+        yield
+    except BaseException:
+        if created and not holds_checkpoint(out):
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+    finally:
+        mark.unlink(missing_ok=True)

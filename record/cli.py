@@ -1,0 +1,57 @@
+"""`wacft record DIR`: the wizard's record step on a folder, its summary, and imports of recordings people
+already have."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(steps: argparse._SubParsersAction) -> None:
+    p = steps.add_parser("record", help="record your own dataset: sentences with your words, read aloud",
+                         description="Opens the wizard's record step on DIR (an audiofolder: clips and"
+                                     " metadata.csv, ready for `wacft train --dataset DIR`).")
+    p.add_argument("folder", metavar="DIR", help="where the clips go; an earlier folder continues")
+    p.add_argument("--terms", help="your words, comma-separated, or a file of them one a line")
+    p.add_argument("--text", metavar="FILE", help="text of your own (notes, emails) to take sentences from")
+    p.add_argument("--per-term", type=int, default=5, help="sentences with each word")
+    p.add_argument("--dictations", type=int, default=2, help="one- to three-word dictations with each word")
+    p.add_argument("--summary", action="store_true", help="print what the folder holds and exit")
+    p.add_argument("--import-clips", metavar="SRC", help="add a folder of recordings with a .txt file each")
+    p.add_argument("--import-long", metavar="AUDIO", help="add one long recording, cut at its pauses ...")
+    p.add_argument("--transcript", metavar="FILE", help="... with the text read in it")
+    p.set_defaults(func=run_record)
+
+
+def run_record(args: argparse.Namespace) -> None:
+    from wacft.errors import WacftError
+    from wacft.record.folder import RecordingFolder
+    from wacft.record.prompts import text_or_file
+    from wacft.record.summary import Summary
+
+    folder = RecordingFolder(args.folder)
+    if bool(args.import_long) != bool(args.transcript):
+        raise WacftError("--import-long and --transcript go together: the recording and the text read in it.")
+    if args.terms:
+        from wacft.record.prompts import parse_terms, propose
+
+        terms = parse_terms(text_or_file(args.terms))
+        own = text_or_file(args.text) if args.text else ""
+        folder.start(terms, propose(terms, own, per_term=args.per_term, dictations=args.dictations))
+        print(f"{len(folder.state.prompts)} sentences to read in {folder.path}")
+    if args.import_clips or args.import_long:
+        from wacft.record import importer
+
+        if args.import_clips:
+            print(importer.import_clips(args.import_clips, folder).text())
+        if args.import_long:
+            print(importer.import_long(args.import_long, text_or_file(args.transcript), folder).text())
+    if args.summary or args.import_clips or args.import_long:
+        print(Summary.of(folder).text())
+        return
+    from wacft.tui.app import WacftApp
+    from wacft.tui.session import Session
+
+    session = Session.load()
+    session.record_folder = str(folder.path)
+    WacftApp(session, first="record").run()
+

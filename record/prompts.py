@@ -1,0 +1,131 @@
+"""What the person reads aloud: each of their terms in several short sentences (the project's frames mixed
+with sentences cut from their own text) plus one- to three-word dictations, in an order that alternates
+long and short takes. Proposals are plain data so that a recording folder can keep them and resume."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from wacft.errors import WacftError
+
+SENTENCE, OWN, DICTATION = "sentence", "own", "dictation"
+OWN_WORDS = (3, 25)  # a sentence from the person's text is read when it has this many words (3-10 s)
+# a sentence ends at . ! ?, at a blank line, and at a line break before a bullet or a capital (notes rarely
+# end their lines with a full stop)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\s*\n\s*(?=[-*•A-ZÀ-ÖØ-Þ])")
+
+
+@dataclass
+class Prompt:
+    text: str
+    kind: str  # SENTENCE, OWN or DICTATION
+    terms: list[str] = field(default_factory=list)
+
+
+def parse_terms(text: str) -> list[str]:
+    """Terms typed with commas or one a line, in order, each once (case-insensitively)."""
+    seen, terms = set(), []
+    for term in re.split(r"[,\n;]", text):
+        term = " ".join(term.split())
+        if term and term.lower() not in seen:
+            seen.add(term.lower())
+            terms.append(term)
+    return terms
+
+
+def text_or_file(value: str) -> str:
+    """What was typed, or the text of the file it names (terms one a line, or notes to read from)."""
+    path = Path(value).expanduser()
+    if not path.is_file():
+        return value
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise WacftError(f"{path} cannot be read as text ({e}); save it as UTF-8 text.") from e
+
+
+def frames() -> dict[str, list[str]]:
+    """The shipped frames by section: `sentences` and `dictations`."""
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in resources.files("wacft.record").joinpath("frames.txt").read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], [])
+        else:
+            current.append(line)
+    return sections
+
+
+def mentions(text: str, term: str) -> bool:
+    """Whether `term` occurs in `text` as whole words, in any case."""
+    return re.search(rf"(?<!\w){re.escape(term)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+def own_sentences(text: str) -> list[str]:
+    """The person's text cut into sentences short enough to read in one take."""
+    pieces = (" ".join(p.split()).lstrip("-*• ") for p in SENTENCE_END.split(text))
+    return [p for p in pieces if OWN_WORDS[0] <= len(p.split()) <= OWN_WORDS[1]]
+
+
+def key(text: str) -> str:
+    """Two proposals are the same sentence when they differ only in case, spacing and punctuation."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def propose(terms: list[str], own_text: str = "", *, per_term: int = 5, dictations: int = 2,
+            seed: int = 0) -> list[Prompt]:
+    """Each term in at least `per_term` sentences (the person's own first, then frames) and `dictations`
+    short dictations; no sentence twice."""
+    if not terms:
+        raise WacftError("Type at least one word or name you want the model to learn.")
+    shipped = frames()
+    if per_term > len(shipped["sentences"]) or dictations > len(shipped["dictations"]):
+        raise WacftError(f"Ask for at most {len(shipped['sentences'])} sentences and "
+                         f"{len(shipped['dictations'])} dictations a term.")
+    rng = random.Random(seed)
+    chosen: dict[str, Prompt] = {}
+
+    def add(text: str, kind: str) -> None:
+        if key(text) not in chosen:
+            chosen[key(text)] = Prompt(text, kind, [t for t in terms if mentions(text, t)])
+
+    mine = own_sentences(own_text)
+    for term in terms:
+        count = sum(1 for p in chosen.values() if p.kind != DICTATION and term in p.terms)
+        for sentence in (s for s in mine if mentions(s, term)):
+            if count >= per_term:
+                break
+            before = len(chosen)
+            add(sentence, OWN)
+            count += len(chosen) > before
+        for frame in rng.sample(shipped["sentences"], len(shipped["sentences"])):
+            if count >= per_term:
+                break
+            before = len(chosen)
+            add(frame.format(term=term), SENTENCE)
+            count += len(chosen) > before
+        for frame in rng.sample(shipped["dictations"], dictations):
+            add(frame.format(term=term), DICTATION)
+    return interleave(list(chosen.values()), rng)
+
+
+def interleave(prompts: list[Prompt], rng: random.Random) -> list[Prompt]:
+    """Sentences in a shuffled order with a dictation after every few, so long and short takes alternate."""
+    long = [p for p in prompts if p.kind != DICTATION]
+    short = [p for p in prompts if p.kind == DICTATION]
+    rng.shuffle(long)
+    rng.shuffle(short)
+    every = max(1, round(len(long) / max(1, len(short))))
+    out = []
+    for i, prompt in enumerate(long):
+        out.append(prompt)
+        if (i + 1) % every == 0 and short:
+            out.append(short.pop())
+    return out + short

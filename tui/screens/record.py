@@ -1,0 +1,227 @@
+"""Step 0: record a dataset of one's own. The person's terms (and text) become sentences to read; each take
+is recorded, trimmed, checked, played back, kept, redone, skipped or reworded; every kept clip is on disk at
+once, and the folder then opens in the dataset step."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.widgets import Input, Static
+
+from wacft.tui.screens.base import StepScreen
+from wacft.tui.widgets import Form
+
+METER_WIDTH = 30
+METER_FLOOR_DB = -60.0  # the meter's left end
+STAGE1_EPOCHS = 4  # recorded words need stage 1 to be learnt; the README's example
+
+
+def meter(level_db: float, seconds: float) -> str:
+    """The live level as a bar: green while speech-loud, red near full scale."""
+    filled = round(METER_WIDTH * min(1.0, max(0.0, (level_db - METER_FLOOR_DB) / -METER_FLOOR_DB)))
+    colour = "red" if level_db > -3 else "green" if level_db > -40 else "yellow"
+    return (f"● {seconds:4.1f} s [{colour}]{'█' * filled}[/{colour}]{'░' * (METER_WIDTH - filled)}"
+            f" {level_db:5.0f} dBFS  [b]space[/b] stops")
+
+
+class RecordScreen(StepScreen):
+    TITLE = "0 · Record your own"
+    HELP = ("Your words (commas, or a file of them), optionally a text file of yours. [b]ctrl+r[/b] proposes "
+            "sentences; [b]space[/b] records and stops at your pause; [b]ctrl+n[/b] uses the folder.")
+    BINDINGS = [("ctrl+r", "propose", "Propose"), ("space", "take", "Record"), ("p", "play", "Play"),
+                ("k", "keep", "Keep"), ("r", "redo", "Redo"), ("s", "skip", "Skip"), ("e", "edit", "Reword"),
+                ("ctrl+n", "next", "Use it"), ("escape", "back", "Back")]
+    folder = None  # the RecordingFolder open
+    index: int | None = None  # the proposal being read
+    take = None  # the Take recording now
+    clip = None  # the last take, trimmed, not yet kept
+    verdict = None  # what judge() found in it
+
+    def body(self) -> ComposeResult:
+        s = self.session
+        yield Form(
+            ("folder", Input(s.record_folder, placeholder="where the clips go", id="folder", compact=True)),
+            ("your words", Input("", placeholder="GitHub, Anja Müller, kubectl (or a file)", id="terms",
+                                 compact=True)),
+            ("your text", Input("", placeholder="optional: a file of your notes or emails", id="text",
+                                compact=True)),
+        )
+        yield Static("", id="prompt")
+        yield Input("", id="edit", compact=True, classes="hidden")
+        yield Static("", id="take")
+        yield Static("", id="summary")
+
+    def on_mount(self) -> None:
+        if self.session.record_folder:
+            self.open(self.session.record_folder)
+
+    def on_unmount(self) -> None:
+        self.discard()  # quitting mid-take loses that take only
+
+    def on_screen_suspend(self) -> None:
+        self.discard()  # another step shows: the microphone is let go
+
+    def open(self, path: str) -> bool:
+        from wacft.errors import WacftError
+        from wacft.record.folder import RecordingFolder
+
+        try:
+            self.folder = RecordingFolder(path)
+        except WacftError as e:
+            self.put("take", f"[red]✗ {e}[/red]")
+            return False
+        self.query_one("#terms", Input).value = ", ".join(self.folder.state.terms)
+        self.advance()
+        return True
+
+    def action_propose(self) -> None:
+        from wacft.errors import WacftError
+        from wacft.record.prompts import parse_terms, propose, text_or_file
+
+        path = self.value("folder")
+        if not path:
+            self.put("take", "[red]Choose a folder for the clips first.[/red]")
+            return
+        try:
+            terms = parse_terms(text_or_file(self.value("terms")))
+            own = text_or_file(self.value("text")) if self.value("text") else ""
+            prompts = propose(terms, own)
+        except WacftError as e:
+            self.put("take", f"[red]✗ {e}[/red]")
+            return
+        if not self.open(path):
+            return
+        self.session.record_folder, self.session.step = path, "record"  # `carry on` comes back here
+        self.session.save()
+        self.folder.start(terms, prompts)
+        self.index = None
+        self.advance()
+        self.set_focus(None)  # the keys now record
+
+    def advance(self) -> None:
+        """On to the next proposal not yet done, after the one just read."""
+        self.clip = None
+        if self.folder.state.prompts:
+            self.index = self.folder.next_prompt(-1 if self.index is None else self.index)
+        self.show()
+
+    def show(self) -> None:
+        """The proposal to read, how many are left, and the summary."""
+        from wacft.record.summary import Summary
+
+        if self.index is None:
+            done = "all proposals done" if self.folder.state.prompts else "type your words and press ctrl+r"
+            self.put("prompt", f"[b]{done}[/b]")
+        else:
+            prompt = self.folder.state.prompts[self.index]
+            left = sum(not self.folder.done(i) for i in range(len(self.folder.state.prompts)))
+            self.put("prompt", f"{left} to go · {prompt.kind} · read:\n[b]{prompt.text}[/b]")
+        self.query_one("#take", Static).update("")
+        self.query_one("#summary", Static).update(Summary.of(self.folder).text(histogram_width=20))
+
+    def action_take(self) -> None:
+        """Start a take, or stop the one recording."""
+        if self.take is not None:
+            self.finish()
+            return
+        if self.index is None:
+            return
+        from wacft.errors import WacftError
+        from wacft.record.capture import BLOCK, Take
+
+        try:
+            self.take = Take().start()
+        except WacftError as e:
+            self.put("take", f"[red]✗ {e}[/red]")
+            return
+        self.meter_timer = self.set_interval(BLOCK, self.show_level)
+
+    def show_level(self) -> None:
+        if self.take.ended.is_set():
+            self.finish()
+        else:
+            self.put("take", meter(self.take.level, self.take.seconds))
+
+    def finish(self) -> None:
+        from wacft.record.capture import trimmed
+        from wacft.record.levels import judge
+
+        self.meter_timer.stop()
+        audio, self.take = self.take.stop(), None
+        self.clip, _ = trimmed(audio)
+        self.verdict = verdict = judge(self.clip)
+        if verdict.silent:
+            self.put("take", f"[yellow]{verdict.problem}[/yellow]\n[b]r[/b] redoes, [b]s[/b] skips")
+            return
+        state = (f"[yellow]{verdict.problem}[/yellow]" if verdict.problem
+                 else f"[green]✓[/green] {len(self.clip) / 16000:.1f} s, peak {verdict.peak_db:.0f} dBFS")
+        self.put("take", f"{state}\n[b]k[/b] keeps, [b]r[/b] redoes, [b]p[/b] plays")
+
+    def discard(self) -> None:
+        if self.take is not None:
+            self.meter_timer.stop()
+            self.take.stop()
+            self.take = None
+
+    def action_play(self) -> None:
+        from wacft.errors import WacftError
+        from wacft.record.capture import play
+
+        if self.clip is None or self.take is not None:
+            return
+        try:
+            play(self.clip)
+        except WacftError as e:
+            self.put("take", f"[red]✗ {e}[/red]")
+
+    def action_keep(self) -> None:
+        if self.clip is None or self.take is not None or self.verdict.silent:
+            return  # a silent take would teach the model words that were never said
+        name = self.folder.keep(self.clip, self.folder.state.prompts[self.index].text)
+        self.advance()
+        self.notify(f"kept {name}")
+
+    def action_redo(self) -> None:
+        self.discard()
+        self.clip = None
+        self.action_take()
+
+    def action_skip(self) -> None:
+        if self.index is None:
+            return
+        self.discard()
+        self.folder.skip(self.index)
+        self.advance()
+
+    def action_edit(self) -> None:
+        if self.index is None:
+            return
+        self.discard()
+        edit = self.query_one("#edit", Input)
+        edit.value = self.folder.state.prompts[self.index].text
+        edit.remove_class("hidden")
+        edit.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "edit":
+            if event.value.strip():
+                self.folder.edit(self.index, event.value)
+            event.input.add_class("hidden")
+            self.set_focus(None)
+            self.show()
+        else:
+            self.action_propose()
+
+    def action_next(self) -> None:
+        """The dataset step, on this folder, with stage 1 on (recorded words are new words)."""
+        if self.folder is None or not self.folder.rows:
+            self.put("take", "[yellow]Keep at least one clip first.[/yellow]")
+            return
+        self.discard()
+        s = self.session
+        s.dataset, s.dataset_config = str(self.folder.path), ""
+        s.finetune_epochs = s.finetune_epochs or STAGE1_EPOCHS
+        self.go("dataset")
+
+    def action_back(self) -> None:
+        self.discard()
+        self.go("start")
