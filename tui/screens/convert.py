@@ -38,9 +38,12 @@ class ConvertScreen(StepScreen):
         return "No trained model yet (step 3): this converts the model below as it is, without ACFT."
 
     def default_file(self, model: str) -> Path:
-        """Beside the trained model in its run's folder; any other model's files under the user data dir."""
+        """Beside the trained model in its run's folder, or in the folder named for the run; any other model's
+        files under the user data dir."""
         if model and model == self.session.trained and Path(model).is_dir():
             folder = Path(model)
+        elif self.session.out:  # the folder the person named for the run (a Modal run's is fetched there)
+            folder = Path(self.session.out)
         else:
             from wacft.acft.runs import runs_dir
 
