@@ -28,6 +28,7 @@ class Terminal:
         line = " ".join(["env", "-i", *(f"{k}={shlex.quote(v)}" for k, v in env.items()),
                          *map(shlex.quote, command)])
         self.tmux("-f", "/dev/null", "new-session", "-d", "-s", "first", "-x", "120", "-y", "40", "-c", str(cwd), line)
+        self.socket = Path(self.tmux("display-message", "-p", "#{socket_path}").strip())
 
     def tmux(self, *args: str) -> str:
         return subprocess.run(["tmux", "-L", self.server, *args], check=True, capture_output=True, text=True).stdout
@@ -69,6 +70,7 @@ class Terminal:
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.server, "kill-server"], capture_output=True)
+        self.socket.unlink(missing_ok=True)  # (a killed server leaves it)
 
 
 @pytest.fixture
