@@ -2,6 +2,7 @@
 
 import io
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from fixtures.speech import make_speech_dataset
@@ -76,34 +77,26 @@ async def test_dataset_step_checks_in_the_background(dataset, tmp_path):
     assert Session.load().dataset == str(dataset) and Session.load().step == "model"
 
 
-async def test_model_step_warns_for_sizes_futo_cannot_run():
-    app = WacftApp(Session(step="model"))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("c")
-        await pilot.click("#size-medium")
-        await pilot.pause()
-        assert "does not run this size" in text(app, "#warning")
-        await pilot.press("ctrl+n")
-        assert Session.load().model == "openai/whisper-medium.en"
-
-
 async def test_convert_step_shows_sizes_and_writes_files(tiny_en_dir, tmp_path):
-    app = WacftApp(Session(step="convert", trained=str(tiny_en_dir), out=str(tmp_path / "run")))
-    (tmp_path / "run").mkdir()
+    app = WacftApp(Session(step="convert", trained=str(tiny_en_dir)))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("c")
+        out = app.screen.query_one("#out", Input)
+        assert Path(out.value).parent == tiny_en_dir  # beside the trained model, by default
+        out.value = str(tmp_path / "run" / "model.bin")  # (not into the shared fixture)
         types = app.screen.query_one("#types", SelectionList)
         await settle(pilot, app, lambda: "MB" in str(types.get_option_at_index(0).prompt))
         assert str(types.get_option_at_index(1).prompt).startswith("q8_0  44 MB")
         await pilot.press("ctrl+r")
         await settle(pilot, app, lambda: "sha256" in text(app, "#result"))
     bins = Session.load().bins
-    assert set(bins) == {"q8_0", "q5_0"} and all(tmp_path.joinpath("run").glob("*.bin"))
+    assert bins == {t: str(tmp_path / "run" / f"model_{t}.bin") for t in ("q8_0", "q5_0")}
+    assert all(Path(path).is_file() for path in bins.values())
 
 
 async def test_train_and_monitor_a_local_run(tiny_en_dir, dataset, tmp_path):
-    session = Session(step="train", model=str(tiny_en_dir), dataset=str(dataset), out=str(tmp_path / "run"),
-                      epochs=1, batch_size=2, lr=1e-5)
+    session = Session(step="train", model=str(tiny_en_dir), dataset=str(dataset), dataset_clips=2,
+                      dataset_seconds=3.0, out=str(tmp_path / "run"), epochs=1, batch_size=2, lr=1e-5)
     app = WacftApp(session)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("c")

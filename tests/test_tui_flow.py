@@ -39,6 +39,7 @@ async def test_from_recordings_to_the_phone(recordings, tiny_en_dir, tmp_path, m
             await pilot.press("ctrl+n")
             assert app.screen.TITLE == "2 · Model"
             fill(app, custom=str(tiny_en_dir))
+            await settle(pilot, app, lambda: "folder is complete" in text(app, "#check"))
             await pilot.press("ctrl+n")
             assert app.screen.TITLE == "3 · Training"
             fill(app, epochs="1", batch="1", out=str(tmp_path / "run"))

@@ -34,8 +34,14 @@ T0 = 1_795_000_000.0  # a fixed moment for run records and events
 
 @pytest.fixture(autouse=True)
 def place(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
     monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # the model step's check: an empty hub cache, offline, whatever this machine has cached (read at import,
+    # so set where the hub looks for them)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.chdir(tmp_path)  # paths on screen are relative to here
 
@@ -97,8 +103,9 @@ def test_dataset(snap_compare, size, tmp_path):
 
 @SIZES
 def test_model(snap_compare, size):
+    checked = carry_on(lambda app: "✗" in text(app, "#check"))  # not in the (empty) cache
     assert snap_compare(wizard(step="model", model="openai/whisper-small.en"), terminal_size=size,
-                        run_before=carry_on())
+                        run_before=checked)
 
 
 @SIZES

@@ -48,9 +48,8 @@ class WacftApp(App):
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
-        for name, step in STEPS.items():
-            if name != "monitor" or self.session.run_id:
-                yield SystemCommand(step.TITLE or name, f"go to {name}", partial(self.switch_screen, name))
+        for name, step in STEPS.items():  # each step says what it needs when reached too early
+            yield SystemCommand(step.TITLE or name, f"go to {name}", partial(self.switch_screen, name))
 
 
 def _environment() -> list:

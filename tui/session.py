@@ -14,6 +14,19 @@ SIZES = ("tiny", "base", "small", "medium")
 FUTO_SIZES = ("tiny", "base", "small")
 
 
+def default_out(model: str) -> Path:
+    """Where a run of `model` goes unless the person says otherwise: a folder of its own under the user data
+    dir (WACFT_HOME moves it), never inside the repo; `-2`, `-3`, ... after a name an earlier run took."""
+    from wacft.acft.runs import runs_dir
+
+    name = Path(model.rstrip("/")).name or "model"
+    folder, n = runs_dir() / name, 1
+    while folder.exists():
+        n += 1
+        folder = runs_dir() / f"{name}-{n}"
+    return folder
+
+
 def session_path() -> Path:
     import platformdirs
 
@@ -28,6 +41,8 @@ class Session:
     split: str = "train"
     model: str = "openai/whisper-base.en"
     language: str = ""
+    audio_column: str = ""  # "" : found by the dataset check
+    text_column: str = ""
     dataset_clips: int = 0  # from the last check: what the estimate counts on
     dataset_seconds: float = 0.0
     dataset_partial: bool = False  # the check stopped reading a hub dataset after its first clips
@@ -41,7 +56,7 @@ class Session:
     where: str = "local"  # or "modal"
     gpu: str = "A100-40GB"
     push_to: str = ""
-    out: str = ""
+    out: str = ""  # as the person typed it; "" follows the model (default_out)
     run_id: str = ""
     trained: str = ""  # the trained model folder
     bins: dict = field(default_factory=dict)  # type -> converted file

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.screen import ModalScreen
+from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
 from textual.widgets import Button, Label, Select
 
@@ -46,19 +47,46 @@ class Form(Grid):
 
 
 class BinSelect(Select):
-    """The converted .bin files of this session, the first one chosen."""
+    """The converted .bin files of this session, the first one chosen. Its value is a path, or not a str while
+    nothing is chosen (Textual calls that Select.BLANK before 8.0 and Select.NULL since; Select.BLANK is then
+    Widget's False): `chosen` hides the difference."""
 
     def __init__(self, bins: dict[str, str]):
-        super().__init__(self.options(bins), allow_blank=True, value=next(iter(bins.values()), Select.BLANK),
-                         id="bin", compact=True)
+        first = {"value": next(iter(bins.values()))} if bins else {}  # no value: nothing chosen, in any version
+        super().__init__(self.options(bins), allow_blank=True, id="bin", compact=True, **first)
 
     @staticmethod
     def options(bins: dict[str, str]) -> list[tuple[str, str]]:
         return [(f"{kind}  {path}", path) for kind, path in bins.items()]
 
+    @property
+    def chosen(self) -> str | None:
+        return self.value if isinstance(self.value, str) else None
+
     def show(self, bins: dict[str, str]) -> None:
         """The session's files now; the one chosen stays chosen while it is there."""
-        chosen = self.value
+        chosen = self.chosen
         self.set_options(self.options(bins))
         if bins:
             self.value = chosen if chosen in bins.values() else next(iter(bins.values()))
+
+
+class Setting(Validator):
+    """A field checked by the one check of training settings, its sentence worded for the field's label."""
+
+    def __init__(self, setting: str, label: str):
+        super().__init__()
+        self.setting, self.label = setting, label
+
+    def validate(self, value: str) -> ValidationResult:
+        from wacft.acft.validate import label, problem
+
+        sentence = problem(self.setting, value if value.strip() else None)  # blank: not given
+        if sentence is None:
+            return self.success()
+        return self.failure(sentence.replace(label(self.setting), self.label, 1))
+
+    def sentence(self, value: str) -> str | None:
+        """What is wrong with `value`, or None."""
+        result = self.validate(value)
+        return None if result.is_valid else result.failure_descriptions[0]

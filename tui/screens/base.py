@@ -1,5 +1,5 @@
-"""What every step screen shares: the header (with the step's title), its help text, the footer, and moving
-on."""
+"""What every step screen shares: the header (with the step's title), its help text, what the step needs
+first, the footer, and moving on."""
 
 from __future__ import annotations
 
@@ -8,20 +8,36 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
+# the fields a step can focus when it shows (the scrolling body itself takes focus otherwise, and then
+# typed keys go nowhere)
+FIELDS = "#body .form > *, #body RadioSet, #body SelectionList, #body DataTable, #body Button"
+
 
 class StepScreen(Screen):
     TITLE = ""
     HELP = ""
+    AUTO_FOCUS = FIELDS
 
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="body"):
             yield Static(self.HELP, classes="help")
+            yield Static("", id="needs")
             yield from self.body()
         yield Footer()
 
     def body(self) -> ComposeResult:
         yield from ()
+
+    def needs(self) -> str:
+        """What this step needs from an earlier one that the session does not have yet ("" when nothing)."""
+        return ""
+
+    def on_screen_resume(self) -> None:
+        """Each time the step shows (reached in order or with ctrl+p): what it still needs, said first."""
+        needs = self.query_one("#needs", Static)
+        needs.update(f"[yellow]{self.needs()}[/yellow]")
+        needs.display = bool(self.needs())
 
     @property
     def session(self):
@@ -38,7 +54,18 @@ class StepScreen(Screen):
 
     def say(self, widget_id: str, text) -> None:
         """Show `text` in a Static, from a worker thread."""
-        self.app.call_from_thread(self.put, widget_id, text)
+        self.tell(self.put, widget_id, text)
+
+    def tell(self, callback, *args, **kwargs) -> None:
+        """From a worker thread: `callback(*args, **kwargs)` on the app's thread, unless the step has closed meanwhile
+        (the app quit while the worker ran: its widgets are gone)."""
+
+        def if_open() -> None:
+            if self.is_running and self.is_attached:
+                callback(*args, **kwargs)
+
+        if self.app.is_running:
+            self.app.call_from_thread(if_open)
 
     def go(self, step: str) -> None:
         """Save where the person is, then show the next step."""

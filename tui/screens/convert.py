@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Button, Input, ProgressBar, SelectionList, Static
 
 from wacft.tui.screens.base import StepScreen
-from wacft.tui.widgets import Form
+from wacft.tui.widgets import ConfirmScreen, Form
 
 TYPES = ("f16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0")
 DEFAULT_TYPES = ("q8_0", "q5_0")
@@ -22,18 +23,49 @@ class ConvertScreen(StepScreen):
     BINDINGS = [("ctrl+r", "convert", "Convert"), ("ctrl+n", "next", "Verify"), ("escape", "back", "Back")]
 
     def body(self) -> ComposeResult:
-        yield Form(("model", Input(self.session.trained or self.session.model, placeholder="model folder or hub id",
-                                   id="model", compact=True)))
+        model = self.model_shown = self.session.trained or self.session.model
+        yield Form(("model", Input(model, placeholder="model folder or hub id", id="model", compact=True)),
+                   ("output file", Input(str(self.default_file(model)), placeholder="a .bin file; one per type "
+                                         "beside it when several", id="out", compact=True)))
         yield SelectionList[str](*((t, t, t in DEFAULT_TYPES) for t in TYPES), id="types", compact=True)
         yield Button("Convert", id="convert", variant="primary", compact=True)
         yield ProgressBar(id="progress", show_eta=True)
         yield Static("", id="result")
+
+    def needs(self) -> str:
+        if self.session.trained:
+            return ""
+        return "No trained model yet (step 3): this converts the model below as it is, without ACFT."
+
+    def default_file(self, model: str) -> Path:
+        """Beside the trained model in its run's folder, or in the folder named for the run; any other model's
+        files under the user data dir."""
+        if model and model == self.session.trained and Path(model).is_dir():
+            folder = Path(model)
+        elif self.session.out:  # the folder the person named for the run (a Modal run's is fetched there)
+            folder = Path(self.session.out)
+        else:
+            from wacft.acft.runs import runs_dir
+
+            folder = runs_dir() / "converted"
+        stem = Path(model.rstrip("/")).name.replace("-", "_").replace(".", "_") or "model"
+        return folder / f"{stem}.bin"
 
     def on_screen_resume(self) -> None:
         """Each time the step shows: the model the session has now (a run may have finished meanwhile)."""
         model = self.query_one("#model", Input)
         model.value = self.session.trained or self.session.model
         self.sizes(model.value)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """The output follows the model until the person edits it; the sizes follow the model."""
+        if event.input.id != "model":
+            return
+        model, out = event.value.strip(), self.query_one("#out", Input)
+        if out.value == str(self.default_file(self.model_shown)):
+            out.value = str(self.default_file(model))
+        self.model_shown = model
+        self.sizes(model)
 
     @work(thread=True, exclusive=True, group="sizes")
     def sizes(self, model: str) -> None:
@@ -49,7 +81,7 @@ class ConvertScreen(StepScreen):
         except WacftError as e:
             self.say("result", f"[red]✗ {e}[/red]")
             return
-        self.app.call_from_thread(self.show_sizes, sizes)
+        self.tell(self.show_sizes, sizes)
 
     def show_sizes(self, sizes: dict[str, int]) -> None:
         chosen = self.query_one("#types", SelectionList)
@@ -61,34 +93,49 @@ class ConvertScreen(StepScreen):
         self.action_convert()
 
     def action_convert(self) -> None:
+        from wacft.convert.convert import plan_outputs
+
         types = list(self.query_one("#types", SelectionList).selected)
-        if not types:
-            self.put("result", "[yellow]Pick at least one type.[/yellow]")
+        model, out = self.value("model"), self.value("out")
+        if not types or not model or not out:
+            self.put("result", "[yellow]Pick at least one type.[/yellow]" if not types else
+                     "[yellow]Name the model to convert and the output file.[/yellow]")
             return
-        self.convert(self.query_one("#model", Input).value.strip(), types)
+        outputs = plan_outputs(Path(out).expanduser(), types)
+        taken = [str(o.path) for o in outputs if o.path.exists()]
+        if not taken:
+            self.convert(model, outputs)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.convert(model, outputs, force=True)
+            else:
+                self.put("result", "[yellow]Nothing written: choose another output file.[/yellow]")
+
+        self.app.push_screen(ConfirmScreen(f"Replace {', '.join(taken)}?"), answered)
 
     @work(thread=True, exclusive=True)
-    def convert(self, model: str, types: list[str]) -> None:
+    def convert(self, model: str, outputs: list, force: bool = False) -> None:
         from wacft.acft.modal_backend import for_convert
-        from wacft.convert.convert import convert, plan_outputs
+        from wacft.convert.convert import convert
         from wacft.errors import WacftError
 
         bar = self.query_one("#progress", ProgressBar)
-        stem = Path(self.session.out or "model").name.replace("-", "_")
-        out = Path(self.session.out or ".") / f"{stem}.bin"
+        folder = Path(outputs[0].path).parent
 
         def progress(done: int, total: int) -> None:
-            self.app.call_from_thread(bar.update, total=total, progress=done)
+            self.tell(bar.update, total=total, progress=done)
 
         try:
-            source = for_convert(self.session.run_id, model, types, Path(self.session.out or self.session.run_id),
-                                 progress)
+            folder.mkdir(parents=True, exist_ok=True)
+            source = for_convert(self.session.run_id, model, [o.file_type.name for o in outputs], folder, progress)
             if isinstance(source, dict):  # the Modal job made these types: fetched as they are
                 self.fetched(source)
                 return
-            results = convert(source, plan_outputs(out, types), force=True, progress=progress)
-        except WacftError as e:
-            self.say("result", f"[red]✗ {e}[/red]")
+            results = convert(source, outputs, force=force, progress=progress)
+        except (WacftError, OSError) as e:  # OSError: the output folder cannot be made
+            self.say("result", Text(f"✗ {e}", style="red"))
             return
         self.session.bins = {r.file_type.name: str(r.path) for r in results}
         self.session.save()
@@ -104,6 +151,8 @@ class ConvertScreen(StepScreen):
     def action_next(self) -> None:
         if self.session.bins:
             self.go("verify")
+        else:
+            self.put("result", "[yellow]Convert first (ctrl+r): the next steps use its files.[/yellow]")
 
     def action_back(self) -> None:
         self.go("monitor" if self.session.run_id else "train")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.suggester import Suggester
@@ -47,6 +48,10 @@ class DatasetScreen(StepScreen):
                               compact=True)),
             ("config", Input(s.dataset_config, placeholder="hub only, e.g. en_us", id="config", compact=True)),
             ("split", Input(s.split, placeholder="train", id="split", compact=True)),
+            ("audio column", Input(s.audio_column, placeholder="found by the check", id="audio_column",
+                                   compact=True)),
+            ("text column", Input(s.text_column, placeholder="found by the check", id="text_column",
+                                  compact=True)),
         )
         yield Button("Check", id="check", variant="primary", compact=True)
         yield Static("", id="report")
@@ -65,6 +70,7 @@ class DatasetScreen(StepScreen):
         self.session.dataset = self.query_one("#dataset", Input).value.strip()
         self.session.dataset_config = self.query_one("#config", Input).value.strip()
         self.session.split = self.query_one("#split", Input).value.strip() or "train"
+        self.session.audio_column, self.session.text_column = self.value("audio_column"), self.value("text_column")
         if not self.session.dataset:
             self.query_one("#report", Static).update("[red]Type a hub id or a folder first.[/red]")
             return
@@ -81,20 +87,21 @@ class DatasetScreen(StepScreen):
         s = self.session
         local = Path(s.dataset).expanduser().is_dir()
         config = TrainConfig(model="", out="", dataset=s.dataset, dataset_config=s.dataset_config or None,
-                             split=s.split, max_clips=None if local else CHECK_CLIPS,
+                             split=s.split, audio_column=s.audio_column or None, text_column=s.text_column or None,
+                             max_clips=None if local else CHECK_CLIPS,
                              max_audio_length=s.max_audio_length)
         try:
             clips = load_clips(config)
         except WacftError as e:
-            self.app.call_from_thread(self.report, f"[red]✗ {e}[/red]")
+            self.tell(self.report, Text(f"✗ {e}", style="red"))  # as the engine words it
             return
         seconds = [c.seconds for c in clips.clips]
         partial = not local and len(seconds) >= CHECK_CLIPS
         more = f" (the first {CHECK_CLIPS} read; there may be more)" if partial else ""
         text = f"[green]✓[/green] {clips.summary()}{more}\n{length_histogram(seconds)}"
-        self.app.call_from_thread(self.report, text, (len(seconds), sum(seconds), partial))
+        self.tell(self.report, text, (len(seconds), sum(seconds), partial))
 
-    def report(self, text: str, counted: tuple[int, float, bool] | None = None) -> None:
+    def report(self, text: str | Text, counted: tuple[int, float, bool] | None = None) -> None:
         self.put("report", text)
         self.checked = counted is not None
         if counted:

@@ -1,7 +1,11 @@
-"""Step 2: the Whisper model to start from, with what FUTO Keyboard can run."""
+"""Step 2: the Whisper model to start from, checked in the background, with what FUTO Keyboard can run."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Static
 
@@ -14,11 +18,47 @@ def hub_id(size: str, english: bool) -> str:
     return f"openai/whisper-{size}{'.en' if english else ''}"
 
 
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the model's config.json says (never its name)."""
+
+    size: str | None  # tiny, base, ... when its dimensions are a standard size's
+    width: int  # d_model
+    multilingual: bool
+
+    @property
+    def runs_on_futo(self) -> bool:
+        """FUTO Keyboard runs tiny, base and small: nothing wider than small."""
+        from wacft.acft.estimate import NAMED
+
+        return self.width <= max(NAMED[size][0] for size in FUTO_SIZES)
+
+    def describe(self) -> str:
+        kind = f"a Whisper {self.size}" if self.size else "a Whisper model of its own size"
+        return f"{kind}, {'multilingual' if self.multilingual else 'English-only'}"
+
+
+def model_facts(model: str) -> ModelFacts:
+    """The model's folder found (downloaded when it is a hub id) and complete, and what it is; a WacftError
+    says what is missing."""
+    from wacft.acft.estimate import NAMED
+    from wacft.convert.source import hparams_from_config, read_config, resolve_folder, weight_files
+
+    folder = resolve_folder(model)
+    hparams = hparams_from_config(read_config(folder))
+    weight_files(folder)
+    dims = (hparams.n_audio_state, hparams.n_audio_layer, hparams.n_text_layer)
+    size = next((name for name, named in NAMED.items() if named == dims), None)
+    return ModelFacts(size, hparams.n_audio_state, hparams.multilingual)
+
+
 class ModelScreen(StepScreen):
     TITLE = "2 · Model"
     HELP = ("FUTO Keyboard runs tiny, base and small; larger models train and convert but will not run on the "
             "phone. Or type any hub id or local folder (your own fine-tune). [b]ctrl+n[/b] goes on.")
     BINDINGS = [("ctrl+n", "next", "Next"), ("escape", "back", "Back")]
+    facts: ModelFacts | None = None  # of the model chosen, once checked
+    checked = ""  # the model those facts (or that failure) are about
 
     def body(self) -> ComposeResult:
         current = self.session.model
@@ -35,6 +75,7 @@ class ModelScreen(StepScreen):
             ("language", Input(self.session.language, placeholder="multilingual models: the data's, e.g. en",
                                id="language", compact=True)),
         )
+        yield Static("", id="check")
         yield Static("", id="warning")
 
     def chosen(self) -> str:
@@ -45,20 +86,67 @@ class ModelScreen(StepScreen):
         size = pressed.name if pressed else "base"
         return hub_id(size, self.query_one("#english", Checkbox).value)
 
+    # the check follows the choice, whichever field changed it
+    def on_screen_resume(self) -> None:
+        self.check_choice()
+
     def on_radio_set_changed(self) -> None:
+        self.check_choice()
+
+    def on_checkbox_changed(self) -> None:
+        self.check_choice()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "custom":
+            self.check_choice()
+
+    def check_choice(self) -> None:
         model = self.chosen()
-        big = not any(f"whisper-{s}" in model for s in FUTO_SIZES)
-        self.query_one("#warning", Static).update(
-            "[yellow]FUTO Keyboard does not run this size; it will train, convert and verify, but not run on"
-            " the phone.[/yellow]" if big else ""
-        )
+        if model == self.checked and self.facts:
+            return
+        self.facts, self.checked = None, ""
+        self.put("check", f"checking {model}…")
+        self.query_one("#warning", Static).update("")
+        self.check(model)
+
+    @work(thread=True, exclusive=True, group="check")
+    def check(self, model: str) -> None:
+        from textual.worker import get_current_worker
+
+        from wacft.errors import WacftError
+
+        try:
+            facts, why = model_facts(model), None
+        except WacftError as e:
+            facts, why = None, str(e)
+        if not get_current_worker().is_cancelled:  # a newer choice has its own check coming
+            self.tell(self.checked_model, model, facts, why)
+
+    def checked_model(self, model: str, facts: ModelFacts | None, why: str | None) -> None:
+        if model != self.chosen():
+            return
+        self.facts, self.checked = facts, model
+        if facts is None:
+            self.put("check", Text(f"✗ {why}", style="red"))
+            return
+        self.put("check", Text.assemble(("✓ ", "green"), f"{model}: {facts.describe()}; the folder is complete."))
+        if not facts.runs_on_futo:
+            self.put("warning", "[yellow]FUTO Keyboard does not run this size; it will train, convert and verify,"
+                                " but not run on the phone.[/yellow]")
 
     def action_next(self) -> None:
-        self.session.model = self.chosen()
+        model = self.chosen()
+        if model != self.checked:
+            self.put("warning", "[yellow]The model is still being checked; ctrl+n once it is.[/yellow]")
+            return
+        if self.facts is None:
+            self.put("warning", "[red]This model cannot be used (see above); pick another.[/red]")
+            return
+        self.session.model = model
         self.session.language = self.query_one("#language", Input).value.strip()
-        multilingual = not self.session.model.endswith(".en") and "openai/whisper-" in self.session.model
-        if multilingual and not self.session.language:
+        if self.facts.multilingual and not self.session.language:
             self.put("warning", "[red]A multilingual model needs the data's language.[/red]")
+            self.query_one("#language", Input).focus()
             return
         self.go("train")
 

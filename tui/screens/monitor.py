@@ -34,12 +34,17 @@ class MonitorScreen(StepScreen):
         yield Sparkline([], id="loss")
         yield RichLog(id="log", max_lines=500, wrap=True)
 
+    def needs(self) -> str:
+        if self.session.run_id:
+            return ""
+        return "No run yet: launch one on the training step (3), or pick an earlier one on the start screen."
+
     def on_screen_resume(self) -> None:
         """Each time the step shows: the session's run (another may have been picked on the start screen)."""
         from wacft.acft.runs import load_run
         from wacft.errors import WacftError
 
-        if self.record is not None and self.record.id == self.session.run_id:
+        if not self.session.run_id or self.record is not None and self.record.id == self.session.run_id:
             return
         try:
             self.watch_run(load_run(self.session.run_id))
@@ -162,9 +167,9 @@ class MonitorScreen(StepScreen):
             config = TrainConfig.from_json(json.dumps(stopped.config))
             record = self.app.local_backend.launch(config, resume=True)
         except WacftError as e:
-            self.app.call_from_thread(self.note, f"[red]✗ {e}[/red]")
+            self.tell(self.note, f"[red]✗ {e}[/red]")
             return
-        self.app.call_from_thread(self.resumed, record)
+        self.tell(self.resumed, record)
 
     def resumed(self, record) -> None:
         self.session.run_id = record.id

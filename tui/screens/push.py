@@ -7,10 +7,10 @@ from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import Button, DataTable, Input, ProgressBar, Select, Static
+from textual.widgets import Button, DataTable, Input, ProgressBar, Static
 
 from wacft.tui.screens.base import StepScreen
-from wacft.tui.widgets import BinSelect, Form
+from wacft.tui.widgets import BinSelect, ConfirmScreen, Form
 
 REFRESH_SECONDS = 3
 NO_PHONE = ("[yellow]No phone is connected: plug one in with USB debugging on; this list refreshes by"
@@ -39,6 +39,9 @@ class PushScreen(StepScreen):
         self.refresh_phones()
         self.set_interval(REFRESH_SECONDS, self.refresh_phones)
 
+    def needs(self) -> str:
+        return "" if self.session.bins else "Convert a model first (step 4): this step sends its .bin to the phone."
+
     def on_screen_resume(self) -> None:
         self.query_one(BinSelect).show(self.session.bins)
         self.on_select_changed()
@@ -47,10 +50,10 @@ class PushScreen(StepScreen):
         from wacft.device.naming import default_name
         from wacft.errors import WacftError
 
-        model = self.query_one("#bin", Select).value
-        if model is not Select.BLANK:
+        model = self.query_one(BinSelect).chosen
+        if model:
             try:
-                self.query_one("#name", Input).value = default_name(Path(str(model)))
+                self.query_one("#name", Input).value = default_name(Path(model))
             except WacftError as e:
                 self.put("result", f"[red]✗ {e}[/red]")
 
@@ -61,9 +64,9 @@ class PushScreen(StepScreen):
         try:
             client, phones = self.app.phones()
         except WacftError as e:
-            self.app.call_from_thread(self.no_phones, f"[red]✗ {e}[/red]")
+            self.tell(self.no_phones, f"[red]✗ {e}[/red]")
             return
-        self.app.call_from_thread(self.show_phones, client, phones)
+        self.tell(self.show_phones, client, phones)
 
     def no_phones(self, why: str) -> None:
         """No adb, or no phone: said once, and cleared when a phone shows up."""
@@ -80,46 +83,59 @@ class PushScreen(StepScreen):
         if self.lookup:
             self.put("result", "")
             self.lookup = ""
+        chosen = self.chosen()
         self.client, self.phones = client, phones
         table = self.query_one("#phones", DataTable)
-        table.clear()
+        table.clear()  # (moves the cursor to the first row: the chosen phone's row is found again below)
         for p in phones:
             free = f"{p.free_bytes / 1e9:.1f} GB" if p.free_bytes else ""
             table.add_row(p.serial, p.state, p.model or "", p.android or "", free,
                           "yes" if p.futo_package else "no", key=p.serial)
+        if chosen in {p.serial for p in phones}:
+            table.move_cursor(row=table.get_row_index(chosen))
+
+    def chosen(self) -> str | None:
+        """The serial of the phone under the table's cursor."""
+        table = self.query_one("#phones", DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
     def on_button_pressed(self) -> None:
         self.action_push()
 
     def action_push(self) -> None:
-        model = self.query_one("#bin", Select).value
-        table = self.query_one("#phones", DataTable)
-        if model is Select.BLANK:
+        model = self.query_one(BinSelect).chosen
+        if not model:
             self.put("result", "[yellow]Convert a model first (step 4).[/yellow]")
             return
-        if not self.phones:
+        serial = self.chosen()
+        phone = next((p for p in self.phones if p.serial == serial), None)
+        if phone is None:
             self.put("result", self.lookup or NO_PHONE)  # why there is none, when adb said
             return
-        phone = self.phones[min(table.cursor_row, len(self.phones) - 1)]
         if phone.problem:
             self.put("result", f"[red]✗ {phone.problem}[/red]")
             return
-        self.push(phone, Path(str(model)), self.query_one("#name", Input).value.strip())
+        self.push(phone, Path(model), self.query_one("#name", Input).value.strip())
 
     @work(thread=True, exclusive=True)
-    def push(self, info, model: Path, name: str) -> None:
+    def push(self, info, model: Path, name: str, force: bool = False) -> None:
         from wacft.device.futo import import_steps, open_languages_page
-        from wacft.device.push import push_model
+        from wacft.device.push import NameTaken, push_model
         from wacft.errors import WacftError
 
         bar = self.query_one("#progress", ProgressBar)
         try:
             phone = info.open(self.client)
-            result = push_model(phone, model, name, force=True, progress=lambda done, total: self.app.call_from_thread(
+            result = push_model(phone, model, name, force=force, progress=lambda done, total: self.tell(
                 bar.update, total=total, progress=done))
             opened = bool(info.futo_package)
             if opened:
                 open_languages_page(phone, info.futo_package)
+        except NameTaken:
+            self.tell(self.ask_to_replace, info, model, name)
+            return
         except WacftError as e:
             self.say("result", f"[red]✗ {e}[/red]")
             return
@@ -128,6 +144,17 @@ class PushScreen(StepScreen):
         futo = "" if opened else "\n[yellow]FUTO Keyboard is not installed on this phone.[/yellow]"
         self.say("result", f"[green]✓[/green] {result.remote_path} ({result.size / 1e6:.1f} MB, "
                            f"{result.checksum or 'size'} verified){futo}\nOn the phone:\n{steps}")
+
+    def ask_to_replace(self, info, model: Path, name: str) -> None:
+        """The name is taken on the phone: replace that file only when the person says so (as --force)."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.push(info, model, name, force=True)
+            else:
+                self.put("result", "[yellow]Not pushed: choose another name on the phone.[/yellow]")
+
+        self.app.push_screen(ConfirmScreen(f"{name} is already on {info.serial}. Replace it?"), answered)
 
     def action_back(self) -> None:
         self.go("verify")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import Input, Static
 
-from wacft.tui.screens.base import StepScreen
+from wacft.tui.screens.base import FIELDS, StepScreen
 from wacft.tui.widgets import Form
 
 METER_WIDTH = 30
@@ -36,6 +36,11 @@ class RecordScreen(StepScreen):
     clip = None  # the last take, trimmed, not yet kept
     verdict = None  # what judge() found in it
 
+    @property
+    def AUTO_FOCUS(self) -> str:  # noqa: N802 (Textual's name)
+        """The folder field until a folder is open; then no field, so that the keys record."""
+        return "" if self.folder is not None else FIELDS
+
     def body(self) -> ComposeResult:
         s = self.session
         yield Form(
@@ -51,8 +56,8 @@ class RecordScreen(StepScreen):
         yield Static("", id="summary")
 
     def on_mount(self) -> None:
-        if self.session.record_folder:
-            self.open(self.session.record_folder)
+        if self.session.record_folder and self.open(self.session.record_folder):
+            self.call_after_refresh(self.set_focus, None)  # the keys record (after the step's first focus)
 
     def on_unmount(self) -> None:
         self.discard()  # quitting mid-take loses that take only

@@ -29,6 +29,7 @@ class StartScreen(StepScreen):
     HELP = ("Dataset → model → ACFT training → convert → verify → phone. Press [b]n[/b] for a new model, "
             "[b]c[/b] to carry on where you stopped, or pick an earlier run to watch or resume it.")
     BINDINGS = [("n", "new", "New model"), ("c", "carry_on", "Carry on"), ("r", "refresh", "Refresh")]
+    AUTO_FOCUS = "#new"
     checks: list = []  # as last found
 
     def body(self) -> ComposeResult:
@@ -52,7 +53,7 @@ class StartScreen(StepScreen):
         from wacft.acft.runs import list_runs
 
         checks, runs = self.app.environment(), list_runs()
-        self.app.call_from_thread(self.show, checks, runs)
+        self.tell(self.show, checks, runs)
 
     def show(self, checks, runs) -> None:
         self.checks = checks

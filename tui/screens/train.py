@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from wacft.tui.screens.base import StepScreen
-from wacft.tui.widgets import Form
+from wacft.tui.session import default_out
+from wacft.tui.widgets import Form, Setting
 
 # as acft.estimate.PRICE_PER_SECOND and modal_jobs.GPUS (neither is imported on the way to the first screen)
 GPUS = ("A100-40GB", "A100-80GB", "H100")
 WHERE = (("here", "local"), ("Modal", "modal"))
 OBJECTIVES = (("two-stage", "two-stage"), ("joint", "joint"))
-NUMBERS = "Epochs, stage-1 epochs, learning rate, batch and length must be numbers."
+# field id -> (the training setting it sets, its label): acft.validate checks each as it is typed
+FIELDS = {
+    "epochs": ("epochs", "ACFT epochs"), "finetune": ("finetune_epochs", "stage-1 epochs"),
+    "lr": ("lr", "learning rate"), "batch": ("batch_size", "batch"), "maxlen": ("max_audio_length", "max clip (s)"),
+    "push": ("push_to", "push to hub"), "out": ("out", "output folder"),
+}
 
 
 def train_config(s):
@@ -23,11 +28,22 @@ def train_config(s):
     from wacft.acft.config import TrainConfig
 
     return TrainConfig(
-        model=s.model, dataset=s.dataset, out=s.out, dataset_config=s.dataset_config or None, split=s.split,
-        language=s.language or None, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size,
-        max_audio_length=s.max_audio_length, push_to=s.push_to or None, finetune_epochs=s.finetune_epochs,
-        objective=s.objective, freeze_encoder=s.freeze_encoder,
+        model=s.model, dataset=s.dataset, out=s.out or str(default_out(s.model)),
+        dataset_config=s.dataset_config or None, split=s.split, audio_column=s.audio_column or None,
+        text_column=s.text_column or None, language=s.language or None, epochs=s.epochs, lr=s.lr,
+        batch_size=s.batch_size, max_audio_length=s.max_audio_length, push_to=s.push_to or None,
+        finetune_epochs=s.finetune_epochs, objective=s.objective, freeze_encoder=s.freeze_encoder,
     )
+
+
+def field(widget_id: str, value, **options) -> Input:
+    """An Input for a training setting; empty, it shows what the setting accepts."""
+    from wacft.acft.validate import RULES
+
+    setting, label = FIELDS[widget_id]
+    accepts = RULES[setting](None)  # what a missing value is told: the values the setting accepts
+    return Input(str(value), id=widget_id, placeholder=options.pop("placeholder", accepts or ""),
+                 validators=[Setting(setting, label)], compact=True, **options)
 
 
 class TrainScreen(StepScreen):
@@ -41,53 +57,75 @@ class TrainScreen(StepScreen):
         yield Static(f"[b]{s.model}[/b] on [b]{s.dataset}[/b]", id="what")
         yield Static("", id="estimate")
         yield Form(
-            ("ACFT epochs", Input(str(s.epochs), id="epochs", type="integer", compact=True)),
-            ("stage-1 epochs", Input(str(s.finetune_epochs), id="finetune", type="integer", compact=True)),
-            ("learning rate", Input(str(s.lr), id="lr", type="number", compact=True)),
-            ("batch", Input(str(s.batch_size), id="batch", type="integer", compact=True)),
-            ("max clip (s)", Input(str(s.max_audio_length), id="maxlen", type="number", compact=True)),
+            ("ACFT epochs", field("epochs", s.epochs)),
+            ("stage-1 epochs", field("finetune", s.finetune_epochs)),
+            ("learning rate", field("lr", s.lr)),
+            ("batch", field("batch", s.batch_size)),
+            ("max clip (s)", field("maxlen", s.max_audio_length)),
             ("stage 1", Select(OBJECTIVES, value=s.objective, allow_blank=False, id="objective", compact=True)),
             ("where", Select(WHERE, value=s.where, allow_blank=False, id="where", compact=True)),
             ("freeze encoder", Checkbox("in stage 1", value=s.freeze_encoder, id="freeze", compact=True)),
             ("Modal GPU", Select([(g, g) for g in GPUS], value=s.gpu if s.gpu in GPUS else GPUS[0],
                                  allow_blank=False, id="gpu", compact=True)),
-            ("push to hub", Input(s.push_to, placeholder="optional, private", id="push", compact=True)),
+            ("push to hub", field("push", s.push_to, placeholder="optional, private")),
             pairs=True,
         )
-        yield Form(("output folder", Input(s.out or str(Path("runs") / Path(s.model).name), id="out",
-                                           compact=True)))
+        yield Form(("output folder", field("out", s.out or default_out(s.model))))
         yield Button("Launch", id="launch", variant="primary", compact=True)
         yield Static("", id="status")
 
+    def needs(self) -> str:
+        return "" if self.session.dataset_clips else "Check a dataset first (step 1): training needs its clips."
+
     def on_screen_resume(self) -> None:
-        """Each time the step shows: the model and data chosen since, and an estimate that knows of any run
-        finished since."""
+        """Each time the step shows: the model and data chosen since, an output folder that follows the model
+        until the person edits it, and an estimate that knows of any run finished since."""
         s = self.session
-        self.query_one("#what", Static).update(f"[b]{s.model}[/b] on [b]{s.dataset}[/b]")
+        self.query_one("#what", Static).update(f"[b]{s.model}[/b] on [b]{s.dataset or '(no dataset yet)'}[/b]")
+        if not s.out:
+            self.query_one("#out", Input).value = str(default_out(s.model))
         self.refresh_estimate()
 
+    def problem(self) -> str | None:
+        """The first field whose text its setting does not accept, as a sentence."""
+        for widget_id in FIELDS:
+            result = self.query_one(f"#{widget_id}", Input).validate(self.value(widget_id))
+            if result is not None and not result.is_valid:
+                return result.failure_descriptions[0]
+        return None
+
     def read(self) -> bool:
-        """The fields into the session; False (and a sentence in the status line) when a number is not one."""
+        """The fields into the session; False (and the sentence in the status line) when one is not accepted."""
+        from wacft.acft.validate import check
+        from wacft.errors import WacftError
+
         s = self.session
-        try:
-            s.epochs, s.finetune_epochs = int(self.value("epochs")), int(self.value("finetune"))
-            s.lr, s.batch_size = float(self.value("lr")), int(self.value("batch"))
-            s.max_audio_length = float(self.value("maxlen"))
-        except ValueError:
-            self.put("status", f"[red]{NUMBERS}[/red]")
+        wrong = self.problem()
+        if wrong:
+            self.put("status", Text(wrong, style="red"))
             return False
+        s.epochs, s.finetune_epochs = int(self.value("epochs")), int(self.value("finetune"))
+        s.lr, s.batch_size = float(self.value("lr")), int(self.value("batch"))
+        s.max_audio_length = float(self.value("maxlen"))
         s.objective = str(self.query_one("#objective", Select).value)
         s.where = str(self.query_one("#where", Select).value)
         s.gpu = str(self.query_one("#gpu", Select).value)
         s.freeze_encoder = self.query_one("#freeze", Checkbox).value
-        s.push_to, s.out = self.value("push"), self.value("out")
+        out = self.value("out")
+        s.push_to, s.out = self.value("push"), "" if out == str(default_out(s.model)) else out
         self.query_one("#gpu", Select).disabled = s.where != "modal"
+        if not self.needs():  # with a dataset: how the settings go together (e.g. no epoch at all)
+            try:
+                check(train_config(s))
+            except WacftError as e:
+                self.put("status", Text(str(e), style="red"))
+                return False
+        self.query_one("#status", Static).update("")
         return True
 
-    # the estimate follows every setting it depends on
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id in ("epochs", "finetune", "batch"):
-            self.refresh_estimate()
+    # each setting is checked as it is typed, and the estimate follows every setting it depends on
+    def on_input_changed(self) -> None:
+        self.refresh_estimate()
 
     def on_select_changed(self) -> None:
         self.refresh_estimate()
@@ -98,10 +136,8 @@ class TrainScreen(StepScreen):
     def refresh_estimate(self) -> None:
         if not self.is_mounted or not self.read():
             return
-        self.query_one("#status", Static).update("")
         s = self.session
-        if not s.dataset_clips:
-            self.query_one("#estimate", Static).update("Check the dataset (step 1) to see what this run will take.")
+        if not s.dataset_clips:  # (the step says it needs one)
             return
         self.estimate(train_config(s), s.dataset_clips, s.dataset_seconds, s.gpu if s.where == "modal" else None,
                       s.dataset_partial)
@@ -120,12 +156,15 @@ class TrainScreen(StepScreen):
         if partial:
             text += f" Counted on the {clips} clips the check read; the dataset may hold more."
         if not get_current_worker().is_cancelled:  # a newer setting has its own estimate coming
-            self.app.call_from_thread(self.query_one("#estimate", Static).update, text)
+            self.tell(self.query_one("#estimate", Static).update, text)
 
     def on_button_pressed(self) -> None:
         self.action_launch()
 
     def action_launch(self) -> None:
+        if self.needs():
+            self.put("status", f"[yellow]{self.needs()}[/yellow]")
+            return
         if not self.read():
             return
         self.session.save()
@@ -151,7 +190,7 @@ class TrainScreen(StepScreen):
             self.say("status", f"[red]✗ {e}[/red]")
             return
         s.run_id = record.id
-        self.app.call_from_thread(self.go, "monitor")
+        self.tell(self.go, "monitor")
 
     def action_back(self) -> None:
         self.go("model")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import Button, Input, ProgressBar, Select, Static
+from textual.widgets import Button, Input, ProgressBar, Static
 
 from wacft.tui.screens.base import StepScreen
-from wacft.tui.widgets import BinSelect, Form
+from wacft.tui.widgets import BinSelect, Form, Setting
+
+CLIPS = Setting("max_clips", "clips")  # how many of the dataset's clips to transcribe
 
 
 class VerifyScreen(StepScreen):
@@ -22,13 +25,17 @@ class VerifyScreen(StepScreen):
             ("model file", BinSelect(bins)),
             ("dataset", Input(self.session.dataset, placeholder="dataset to verify with", id="dataset",
                               compact=True)),
-            ("clips", Input("20", id="limit", type="integer", compact=True)),
+            ("clips", Input("20", id="limit", placeholder="a whole number of at least 1", compact=True,
+                            validators=[CLIPS])),
             ("glossary", Input(self.session.glossary, placeholder="your words, as in FUTO's personal dictionary:"
                                " GitHub, Kubernetes", id="glossary", compact=True)),
         )
         yield Button("Verify", id="verify", variant="primary", compact=True)
         yield ProgressBar(id="progress", show_eta=True)
         yield Static("", id="result")
+
+    def needs(self) -> str:
+        return "" if self.session.bins else "Convert a model first (step 4): this step verifies its .bin files."
 
     def on_screen_resume(self) -> None:
         self.query_one(BinSelect).show(self.session.bins)
@@ -37,14 +44,20 @@ class VerifyScreen(StepScreen):
         self.action_verify()
 
     def action_verify(self) -> None:
-        model = self.query_one("#bin", Select).value
-        if model is Select.BLANK:
-            self.put("result", "[yellow]Convert a model first.[/yellow]")
+        model = self.query_one(BinSelect).chosen
+        dataset = self.query_one("#dataset", Input).value.strip()
+        if not model or not dataset:
+            self.put("result", "[yellow]Convert a model first (step 4).[/yellow]" if not model else
+                     "[yellow]Name the dataset to verify with (a folder or hub id).[/yellow]")
+            return
+        limit = self.query_one("#limit", Input).value.strip()
+        wrong = CLIPS.sentence(limit) if limit else "clips is empty; it must be a whole number of at least 1."
+        if wrong:
+            self.put("result", Text(wrong, style="red"))
             return
         self.put("result", "transcribing in whisper.cpp…")
         self.session.glossary = self.query_one("#glossary", Input).value.strip()
-        self.verify(str(model), self.query_one("#dataset", Input).value.strip(),
-                    int(self.query_one("#limit", Input).value or 20))
+        self.verify(model, dataset, int(limit))
 
     @work(thread=True, exclusive=True)
     def verify(self, model: str, dataset: str, limit: int) -> None:
@@ -57,20 +70,19 @@ class VerifyScreen(StepScreen):
 
         s = self.session
         config = TrainConfig(model="", out="", dataset=dataset, dataset_config=s.dataset_config or None,
-                             split=s.split, max_clips=limit)
+                             split=s.split, audio_column=s.audio_column or None,
+                             text_column=s.text_column or None, max_clips=limit)
         bar = self.query_one("#progress", ProgressBar)
         try:
             # the phone's whisper.cpp and the current one; said here when the phone's cannot be installed
             engines = choose_engines("both", lambda sentence: self.say("result", sentence))
             result = verify(model, load_clips(config).clips, language=s.language or "en",
                             decoding=Decoding(glossary=parse_glossary(s.glossary)), engines=engines,
-                            progress=lambda done, total: self.app.call_from_thread(bar.update, total=total,
+                            progress=lambda done, total: self.tell(bar.update, total=total,
                                                                                  progress=done))
         except WacftError as e:
             self.say("result", f"[red]✗ {e}[/red]")
             return
-        from rich.text import Text
-
         verdict = Text(("✓ " if result.ready else "✗ ") + result.verdict, style="green" if result.ready else "red")
         self.say("result", Text(result.table() + "\n\n") + verdict)  # Text: no markup read into the table
 
