@@ -14,8 +14,10 @@ from pathlib import Path
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
-from wacft.acft.runs import RunRecord, new_id
+from wacft.acft.lock import refuse_if_held
+from wacft.acft.runs import RunRecord, default_out, new_id
 from wacft.errors import WacftError
+from wacft.extras import require_extra
 
 FINAL = ("done", "error")
 
@@ -41,18 +43,23 @@ class LocalBackend:
     def __init__(self):
         self.children: dict[int, subprocess.Popen] = {}  # ours: polled, so they are reaped
 
-    def launch(self, config: TrainConfig, resume: bool = False) -> RunRecord:
-        out = Path(config.out).resolve()
+    def launch(self, config: TrainConfig, resume: bool = False, run_id: str | None = None) -> RunRecord:
+        """Start a run (or resume the one in config.out) in a background process, as a new record whose
+        events file is its own: a watcher never replays an earlier attempt's `done` or `error`."""
+        require_extra("train")  # the child would only write a traceback into train.log
+        run_id = run_id or new_id(config.model)
+        out = Path(config.out or default_out(run_id)).resolve()
+        refuse_if_held(out)  # said here, not as the child's first event
         out.mkdir(parents=True, exist_ok=True)
         config = replace(config, out=str(out))
-        settings, events = out / "run_config.json", out / "events.jsonl"
+        settings, events = out / "run_config.json", out / f"events-{run_id}.jsonl"
         settings.write_text(config.to_json())
         command = [sys.executable, "-m", "wacft.acft", "--config", str(settings)]
         command += ["--resume"] if resume else []
         with open(events, "ab") as stdout, open(out / "train.log", "ab") as stderr:
             child = subprocess.Popen(command, stdout=stdout, stderr=stderr, start_new_session=True)
         self.children[child.pid] = child
-        record = RunRecord(new_id(config.model), self.name, asdict(config), status="running", pid=child.pid)
+        record = RunRecord(run_id, self.name, asdict(config), status="running", pid=child.pid)
         record.events = str(events)
         return record.save()
 

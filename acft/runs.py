@@ -51,6 +51,11 @@ class RunRecord:
         return self
 
 
+def default_out(run_id: str) -> Path:
+    """Where a run writes when it is given no folder: a folder of its own, beside its record."""
+    return runs_dir() / run_id
+
+
 def new_id(model: str) -> str:
     stem = model.rstrip("/").split("/")[-1].replace("whisper-", "")
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}-{secrets.token_hex(2)}"
