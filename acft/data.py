@@ -20,6 +20,7 @@ import numpy as np
 
 from wacft.audio import load_audio, to_whisper_audio
 from wacft.errors import WacftError
+from wacft.extras import needs_extra
 
 TEXT_COLUMNS = ("text", "sentence", "transcription", "raw_transcription", "normalized_text", "transcript")
 AUDIO_COLUMNS = ("audio", "file_name", "path", "file")
@@ -31,7 +32,8 @@ def decode(source: Path | bytes) -> np.ndarray:
     """An audio file, or an encoded file's bytes, as float32 mono at 16 kHz."""
     if isinstance(source, Path):
         return load_audio(source)
-    import soundfile
+    with needs_extra("data"):
+        import soundfile
 
     try:
         samples, rate = soundfile.read(io.BytesIO(source), dtype="float32")
@@ -42,7 +44,8 @@ def decode(source: Path | bytes) -> np.ndarray:
 
 def duration(source: Path | bytes) -> float:
     """Seconds of audio, from the file's header alone."""
-    import soundfile
+    with needs_extra("data"):
+        import soundfile
 
     info = soundfile.info(source if isinstance(source, Path) else io.BytesIO(source))
     return info.frames / info.samplerate
@@ -106,7 +109,8 @@ def _local_examples(folder: Path, audio_column: str | None, text_column: str | N
 
 
 def _hub_examples(config) -> Iterator[tuple]:
-    import datasets
+    with needs_extra("data"):
+        import datasets
 
     try:
         ds = datasets.load_dataset(config.dataset, config.dataset_config, split=config.split, streaming=True)
@@ -127,7 +131,8 @@ def load_clips(config) -> Clips:
     """Every usable clip of the dataset, with counts of what was skipped and why. `config` is anything with
     dataset, dataset_config, split, audio_column, text_column, max_clips and max_audio_length: a TrainConfig,
     or the parsed arguments of `wacft verify`."""
-    import soundfile
+    with needs_extra("data"):
+        import soundfile
 
     folder = Path(config.dataset).expanduser()
     if config.dataset.startswith(("/", ".", "~")) and not folder.exists():

@@ -23,6 +23,7 @@ from wacft.convert.ggml import read_ggml
 from wacft.convert.normalize import normalizer
 from wacft.convert.whispercpp import FULL_CONTEXT, Clip, dynamic_audio_ctx, futo_audio_ctx, transcribe
 from wacft.errors import WacftError
+from wacft.extras import needs_extra
 
 CONTEXTS: dict[str, Callable[[int], int]] = {
     "full": lambda n_samples: FULL_CONTEXT,
@@ -76,7 +77,8 @@ def is_runaway(hypothesis: str, reference: str) -> bool:
 
 def _wer(references: list[str], hypotheses: list[str]) -> float:
     """Word error rate over all clips together; clips whose reference normalises to nothing are left out."""
-    import jiwer
+    with needs_extra("verify"):
+        import jiwer
 
     pairs = [(r, h) for r, h in zip(references, hypotheses, strict=True) if r]
     return jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]) if pairs else 0.0
@@ -286,7 +288,8 @@ class Verification:
 
 
 def _write_wavs(samples: Sequence[Sample], folder: Path) -> list[Path]:
-    import soundfile
+    with needs_extra("data"):
+        import soundfile
 
     paths = [folder / f"{i}.wav" for i in range(len(samples))]
     for path, sample in zip(paths, samples, strict=True):

@@ -20,6 +20,7 @@ from pathlib import Path
 from wacft.audio import SAMPLE_RATE
 from wacft.convert.ggml import read_ggml
 from wacft.errors import WacftError
+from wacft.extras import require_extra
 
 FULL_CONTEXT = 1500
 SAMPLES_PER_POSITION = 320  # one encoder position is 20 ms of audio
@@ -70,6 +71,7 @@ def transcribe(
     each segment; `futo` runs as FUTO Keyboard does (its decoding settings, no flash attention: the only way
     clips at a cut audio_ctx stay independent); `progress(done, total)` follows the clips."""
     read_ggml(model)  # a clear sentence for a bad file, before the native library sees it
+    require_extra("verify")  # the child imports pywhispercpp: refuse here, in a sentence
     request = {
         "model": os.fspath(model),
         "language": language,
