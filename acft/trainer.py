@@ -246,7 +246,8 @@ class Trainer:
                 self.clips, self.held_out = finetune.hold_out(self.clips, self.config.eval_share, self.config.seed)
             log(self.sink, f"{len(self.held_out)} clips held out to score stage 1, {len(self.clips)} to train on")
         if not self.clips:
-            raise WacftError(f"{self.config.dataset} has no clip to train on; check the dataset and --max-clips.")
+            raise WacftError(f"{self.config.dataset} has no clip to train on; check the dataset and how many clips"
+                             " it may use.")
         multilingual = self.student.config.vocab_size >= MULTILINGUAL_VOCAB
         # the published loop lower-cases, which is harmless when distilling; stage 1 learns to write what it
         # is taught, so it keeps the transcripts' case ("GitHub", not "github")
