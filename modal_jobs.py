@@ -17,7 +17,6 @@ import modal
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import FanOut, JsonLinesSink
-from wacft.acft.trainer import CHECKPOINT, train
 
 APP_NAME = "wacft"
 VOLUME_NAME = "wacft"
@@ -75,6 +74,8 @@ class CommitOnCheckpoint:
 def run_job(config_json: str, run_id: str, convert_types: list[str], sink, root: str = VOLUME_PATH) -> dict:
     """The GPU function's body, runnable anywhere: train into the run's folder (resuming when a checkpoint is
     there, as after a preemption), then convert beside the weights."""
+    from wacft.acft.trainer import CHECKPOINT, train  # torch is in the GPU image, not needed to launch there
+
     config = TrainConfig.from_json(config_json)
     config.out = run_path(run_id, root)
     resume = (Path(config.out) / CHECKPOINT).is_dir()

@@ -17,13 +17,15 @@ def hint(feature: str, package: str, extra: str) -> str:
             f" `pip install 'wacft[{extra}]'` (a checkout's `make run` installs every extra).")
 
 
-@pytest.fixture(scope="module")
-def bare(tmp_path_factory):
-    """`wacft` as the bare install runs it: this checkout's code, the default dependencies only."""
+def installed(tmp_path_factory, *extras):
+    """`wacft` as an install with only these extras runs it: this checkout's code, no other package."""
     path = tmp_path_factory.mktemp("path")
     (path / "wacft").symlink_to(REPO)
-    python = bare_python()
-    env = {**os.environ, "PYTHONPATH": str(path), "WACFT_HOME": str(tmp_path_factory.mktemp("home"))}
+    python = bare_python(*extras)
+    home = tmp_path_factory.mktemp("home")  # no Modal or Hugging Face credentials in it
+    env = {**os.environ, "PYTHONPATH": str(path), "WACFT_HOME": str(home / "wacft"), "HOME": str(home)}
+    for name in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_CONFIG_PATH"):
+        env.pop(name, None)
 
     def wacft(*argv):
         return subprocess.run([python, "-m", "wacft.cli", *map(str, argv)], env=env, capture_output=True,
@@ -31,6 +33,11 @@ def bare(tmp_path_factory):
 
     assert wacft("--help").returncode == 0
     return wacft
+
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory):
+    return installed(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +63,13 @@ def test_training_names_the_train_extra(bare, tmp_path, where):
 def test_training_on_modal_names_the_modal_extra(bare, tmp_path):
     done = bare("train", "--model", "openai/whisper-tiny.en", "--dataset", tmp_path, "--on", "modal")
     assert (done.returncode, done.stderr.strip()) == (1, hint("Running on Modal", "modal", "modal"))
+
+
+def test_launching_on_modal_needs_only_the_modal_extra(tmp_path_factory, tmp_path):
+    """torch, transformers and datasets run in Modal's image: launching from here needs none of them."""
+    wacft = installed(tmp_path_factory, "modal")
+    done = wacft("train", "--model", "openai/whisper-tiny.en", "--dataset", tmp_path, "--on", "modal")
+    assert done.returncode == 1 and done.stderr.startswith("wacft: No Modal token is configured; run `modal token new`")
 
 
 def test_reading_a_dataset_names_the_data_extra(bare, model_bin, tmp_path):
