@@ -26,6 +26,7 @@ TEXT_COLUMNS = ("text", "sentence", "transcription", "raw_transcription", "norma
 AUDIO_COLUMNS = ("audio", "file_name", "path", "file")
 METADATA_FILES = ("metadata.csv", "metadata.jsonl")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+HOLDS = {"audio": "the audio files", "text": "the transcripts"}  # what each kind of column holds
 UNDECODABLE = "undecodable audio"
 
 
@@ -73,9 +74,6 @@ class Clips:
         hours = sum(c.seconds for c in self.clips) / 3600
         skipped = ", ".join(f"{n} {reason}" for reason, n in self.skipped.items()) or "none"
         return f"{len(self.clips)} clips ({hours:.2f} h of audio); skipped: {skipped}"
-
-
-HOLDS = {"audio": "the audio files", "text": "the transcripts"}
 
 
 def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], kind: str, name: str

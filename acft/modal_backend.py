@@ -12,6 +12,7 @@ from pathlib import Path
 from wacft.acft.backends import FINAL, absorb
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
+from wacft.acft.lock import LOCK
 from wacft.acft.runs import RunRecord, new_id
 from wacft.atomic import atomic_writer
 from wacft.checks import modal_token_configured
@@ -134,7 +135,7 @@ class ModalBackend:
 
         entries = [
             e for e in self.jobs.volume.listdir(remote, recursive=True)
-            if e.type == FileEntryType.FILE and "checkpoint" not in e.path
+            if e.type == FileEntryType.FILE and "checkpoint" not in e.path and not e.path.endswith(LOCK)
         ]
         if only:
             entries = [e for e in entries if e.path.endswith((f"model_{only}.bin", "model.bin"))]
