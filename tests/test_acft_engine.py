@@ -132,5 +132,5 @@ def test_errors_are_events_too(model, tmp_path):
     assert events.of("error") == [{"type": "error", "stage": "acft", "message": str(error.value)}]
     with pytest.raises(WacftError, match="not available here"):
         train(config(model, broken, tmp_path / "out", device="cuda:7"), CallbackSink(events))
-    with pytest.raises(WacftError, match="neither a Whisper model folder"):
+    with pytest.raises(WacftError, match="no-model is neither a folder nor a Hugging Face model id"):
         train(config(tmp_path / "no-model", broken, tmp_path / "out"), CallbackSink(events))
