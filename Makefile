@@ -1,14 +1,20 @@
-# `make run` sets up and starts the wizard; `make test` sets up and runs the whole test suite.
+# `make run` sets up (`make setup` alone) and starts the wizard; `make test` sets up and runs the whole test suite.
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: run test lint bench system-deps clean
+.PHONY: setup run test lint bench system-deps clean
 
+# torch first, pinned where there is no CUDA: a bare `torch` requirement would pull a multi-GB CUDA build
+# where a CPU one will do (with CUDA, the `train` extra's own requirement picks the CUDA build)
+CPU_TORCH := $(if $(shell command -v nvidia-smi 2>/dev/null),,torch==2.13.0)
+
+# the whole wizard: dataset checks, local training, conversion, verification and Modal
 $(VENV)/.app: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -e .
+	$(if $(CPU_TORCH),$(PIP) install $(CPU_TORCH))
+	$(PIP) install -e '.[train,verify,modal]'
 	touch $@
 
 $(VENV)/.dev: pyproject.toml
@@ -18,7 +24,9 @@ $(VENV)/.dev: pyproject.toml
 	$(PIP) install -e '.[dev]'
 	touch $@ $(VENV)/.app
 
-run: $(VENV)/.app
+setup: $(VENV)/.app
+
+run: setup
 	$(VENV)/bin/wacft-tui
 
 system-deps:

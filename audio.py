@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from wacft.errors import WacftError
+from wacft.extras import needs_extra
 
 SAMPLE_RATE = 16000
 
@@ -18,14 +19,16 @@ def to_whisper_audio(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     if samples.ndim == 2:
         samples = samples.mean(axis=1, dtype=np.float32)
     if sample_rate != SAMPLE_RATE:
-        import soxr
+        with needs_extra("data"):
+            import soxr
 
         samples = soxr.resample(samples, sample_rate, SAMPLE_RATE).astype(np.float32, copy=False)
     return samples
 
 
 def load_audio(path: str | os.PathLike) -> np.ndarray:
-    import soundfile
+    with needs_extra("data"):
+        import soundfile
 
     try:
         samples, sample_rate = soundfile.read(os.fspath(path), dtype="float32", always_2d=False)

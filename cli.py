@@ -1,4 +1,4 @@
-"""`wacft`: each pipeline step from a script. Thin: parses arguments, calls the packages, prints."""
+"""`wacft`: each step from speech data to a model in FUTO Keyboard's voice input, from a script."""
 
 from __future__ import annotations
 
@@ -13,13 +13,26 @@ COMMAND_MODULES = ("wacft.convert.cli", "wacft.convert.verify_cli", "wacft.acft.
                    "wacft.record.cli")
 
 
+class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default after its help, except where there is nothing to show (no default, a flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False, True) or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(prog="wacft", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="wacft", description="Each step from speech data to a model in FUTO"
+                                     " Keyboard's voice input: train, convert, inspect, verify, push.")
     steps = parser.add_subparsers(dest="step", required=True, metavar="STEP")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(steps)
+    for choice in steps._choices_actions:  # each step's one-line help is also its page's description
+        step = steps.choices[choice.dest]
+        step.formatter_class, step.description = HelpWithDefaults, step.description or choice.help
     return parser
 
 
@@ -30,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     report_warnings()
     restore = stop_on_sigterm()
     try:
-        args.func(args)
+        status = args.func(args)  # a step may exit non-zero without an error: `verify` when not ready
     except WacftError as e:
         print(f"wacft: {e}", file=sys.stderr)
         return 1
@@ -42,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         signal.signal(signal.SIGTERM, restore)  # main() may run inside another program (tests)
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import STAGE, JsonLinesSink
 from wacft.errors import WacftError
+from wacft.extras import needs_extra
 from wacft.faults import stop_on_sigterm
 
 
@@ -26,8 +27,12 @@ def main() -> int:
     except WacftError as e:
         sink.emit({"type": "error", "stage": STAGE, "message": str(e)})
         return 1
-    from wacft.acft.trainer import train
-
+    try:
+        with needs_extra("train"):
+            from wacft.acft.trainer import train
+    except WacftError as e:
+        sink.emit({"type": "error", "stage": STAGE, "message": str(e)})
+        return 1
     try:
         train(config, sink, resume=args.resume, force=args.force)
     except WacftError:

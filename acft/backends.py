@@ -16,8 +16,9 @@ from pathlib import Path
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
 from wacft.acft.outdir import claim_out
-from wacft.acft.runs import RunRecord, new_id
+from wacft.acft.runs import RunRecord, default_out, new_id
 from wacft.errors import WacftError
+from wacft.extras import require_extra
 
 FINAL = ("done", "error")
 STOP_GRACE = 30.0  # seconds a cancelled run has to finish its step and say it stopped
@@ -47,22 +48,27 @@ class LocalBackend:
     def __init__(self):
         self.children: dict[int, subprocess.Popen] = {}  # ours: polled, so they are reaped
 
-    def launch(self, config: TrainConfig, resume: bool = False, force: bool = False) -> RunRecord:
+    def launch(self, config: TrainConfig, resume: bool = False, force: bool = False,
+               run_id: str | None = None) -> RunRecord:
+        """Start a run (or resume the one in config.out) in a background process, as a new record whose
+        events file is its own: a watcher never replays an earlier attempt's `done` or `error`."""
+        require_extra("train")  # the child would only write a traceback into train.log
+        run_id = run_id or new_id(config.model)
+        config = replace(config, out=config.out or str(default_out(run_id)))
         claim_out(config, resume, force)  # refused here, before a process or a folder is started
         out = Path(config.out).resolve()
         out.mkdir(parents=True, exist_ok=True)
         config = replace(config, out=str(out))
-        settings, events = out / "run_config.json", out / "events.jsonl"
+        settings, events = out / "run_config.json", out / f"events-{run_id}.jsonl"
         settings.write_text(config.to_json())
-        start = events.stat().st_size if events.exists() else 0  # an earlier attempt's events come before
         command = [sys.executable, "-m", "wacft.acft", "--config", str(settings)]
         command += ["--resume"] if resume else []
         command += ["--force"] if force else []
         with open(events, "ab") as stdout, open(out / "train.log", "ab") as stderr:
             child = subprocess.Popen(command, stdout=stdout, stderr=stderr, start_new_session=True)
         self.children[child.pid] = child
-        record = RunRecord(new_id(config.model), self.name, asdict(config), status="running", pid=child.pid)
-        record.events, record.events_from = str(events), start
+        record = RunRecord(run_id, self.name, asdict(config), status="running", pid=child.pid)
+        record.events = str(events)
         return record.save()
 
     def alive(self, record: RunRecord) -> bool:
@@ -77,7 +83,6 @@ class LocalBackend:
     def watch(self, record: RunRecord, sink: EventSink, poll: float = 0.2) -> RunRecord:
         """Replay the run's events from its start, then follow them until it ends."""
         with open(record.events, "rb") as f:
-            f.seek(record.events_from)
             while True:
                 start = f.tell()
                 line = f.readline()

@@ -6,19 +6,22 @@ import argparse
 from dataclasses import fields
 
 from wacft.acft.config import TrainConfig
+from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
 
 
 def register(steps: argparse._SubParsersAction) -> None:
     p = steps.add_parser("train", help="ACFT-train a Whisper model so it copes with dynamic audio context")
     p.add_argument("--model", required=True, help="base model: hub id (openai/whisper-base.en) or a folder")
     p.add_argument("--dataset", required=True, help="hub dataset id or a folder of audio + metadata.csv")
-    p.add_argument("--out", required=True, help="output folder (checkpoints, then the trained model)")
-    p.add_argument("--dataset-config")
-    p.add_argument("--split", default=TrainConfig.split)
-    p.add_argument("--audio-column")
-    p.add_argument("--text-column")
+    p.add_argument("--out", help="output folder (checkpoints, then the trained model); default: a folder of its own"
+                   " under the user data folder's runs/ (WACFT_HOME moves it)")
+    p.add_argument("--dataset-config", help="the hub dataset's config (subset), e.g. en_us")
+    p.add_argument("--split", default=TrainConfig.split, help="the hub dataset's split")
+    p.add_argument("--audio-column", help="default: the first of " + ", ".join(AUDIO_COLUMNS))
+    p.add_argument("--text-column", help="default: the first of " + ", ".join(TEXT_COLUMNS))
     p.add_argument("--language", help="language of the data, for multilingual models (e.g. en)")
-    p.add_argument("--task", default=TrainConfig.task, choices=["transcribe", "translate"])
+    p.add_argument("--task", default=TrainConfig.task, choices=["transcribe", "translate"],
+                   help="for multilingual models: transcribe, or translate into English")
     p.add_argument("--keep-case", dest="lowercase", action="store_false", help="don't lower-case transcripts")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="ACFT epochs")
     p.add_argument("--lr", type=float, default=TrainConfig.lr, help="ACFT learning rate per clip, as published")
@@ -36,7 +39,7 @@ def register(steps: argparse._SubParsersAction) -> None:
     stage1.add_argument("--eval-split", help="score each epoch on this split (default: hold out a slice)")
     stage1.add_argument("--eval-share", type=float, default=TrainConfig.eval_share,
                         help="share of the data held out to score each epoch")
-    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="clips per step")
     p.add_argument("--max-audio-length", type=float, default=TrainConfig.max_audio_length,
                    help="skip clips longer than this (seconds)")
     p.add_argument("--max-clips", type=int, help="use at most this many clips")
@@ -48,7 +51,7 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every,
                    help="steps between checkpoints")
     p.add_argument("--device", default=TrainConfig.device, help="auto, cuda, mps or cpu")
-    p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--seed", type=int, default=TrainConfig.seed, help="for the jitter, the order and the hold-out")
     p.add_argument("--push-to", metavar="REPO", help="Hugging Face repo to push the trained model to")
     p.add_argument("--public", dest="private", action="store_false", help="make the pushed repo public")
     p.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
@@ -66,13 +69,13 @@ def register(steps: argparse._SubParsersAction) -> None:
     p = steps.add_parser("runs", help="list training runs")
     p.set_defaults(func=run_runs)
     p = steps.add_parser("watch", help="follow a run's progress (a Modal run goes on if you stop watching)")
-    p.add_argument("run")
+    p.add_argument("run", help="the run's id (see `wacft runs`)")
     p.set_defaults(func=run_watch)
     p = steps.add_parser("cancel", help="stop a run")
-    p.add_argument("run")
+    p.add_argument("run", help="the run's id (see `wacft runs`)")
     p.set_defaults(func=run_cancel)
     p = steps.add_parser("fetch", help="download a Modal run's trained model (or only one converted .bin)")
-    p.add_argument("run")
+    p.add_argument("run", help="the run's id (see `wacft runs`)")
     p.add_argument("--to", default=".", help="destination folder")
     p.add_argument("--only", metavar="TYPE", help="only the converted .bin of this type, e.g. q5_0")
     p.set_defaults(func=run_fetch)
@@ -120,12 +123,26 @@ def watch_in_terminal(backend, record) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from wacft.acft.runs import default_out, new_id
     from wacft.acft.validate import check
 
+    if args.resume and not args.out:
+        from wacft.errors import WacftError
+
+        raise WacftError("Resuming continues the run in a folder: give that folder with --out.")
+    run_id = new_id(args.model)  # a Modal run names its own folder on the volume
     config = config_from_args(args)
+    if not config.out and args.on != "modal":
+        config = replace(config, out=str(default_out(run_id)))
+        print(f"training into {config.out}")
     check(config)  # before a process, a Modal job or a folder is started
     if args.on == "here":
-        from wacft.acft.trainer import train
+        from wacft.extras import needs_extra
+
+        with needs_extra("train"):
+            from wacft.acft.trainer import train
 
         train(config, TerminalSink(), resume=args.resume, force=args.force)
         return
@@ -140,7 +157,7 @@ def run_train(args: argparse.Namespace) -> None:
         from wacft.acft.backends import LocalBackend
 
         backend = LocalBackend()
-        record = backend.launch(config, resume=args.resume, force=args.force)
+        record = backend.launch(config, resume=args.resume, force=args.force, run_id=run_id)
     print(f"run {record.id} started ({args.on}); `wacft watch {record.id}` follows it,"
           f" `wacft cancel {record.id}` stops it")
     if not args.detach:

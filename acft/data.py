@@ -21,11 +21,14 @@ import numpy as np
 
 from wacft.audio import load_audio, to_whisper_audio
 from wacft.errors import WacftError
+from wacft.extras import needs_extra
 
 TEXT_COLUMNS = ("text", "sentence", "transcription", "raw_transcription", "normalized_text", "transcript")
 AUDIO_COLUMNS = ("audio", "file_name", "path", "file")
 METADATA_FILES = ("metadata.csv", "metadata.jsonl")
 DATA_FILES = (".parquet", ".arrow", ".csv", ".jsonl", ".json")  # what `datasets` reads from a folder by itself
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+HOLDS = {"audio": "the audio files", "text": "the transcripts"}  # what each kind of column holds
 UNDECODABLE = "undecodable audio"
 
 
@@ -33,7 +36,8 @@ def decode(source: Path | bytes) -> np.ndarray:
     """An audio file, or an encoded file's bytes, as float32 mono at 16 kHz."""
     if isinstance(source, Path):
         return load_audio(source)
-    import soundfile
+    with needs_extra("data"):
+        import soundfile
 
     try:
         samples, rate = soundfile.read(io.BytesIO(source), dtype="float32")
@@ -44,7 +48,8 @@ def decode(source: Path | bytes) -> np.ndarray:
 
 def duration(source: Path | bytes) -> float:
     """Seconds of audio, from the file's header alone."""
-    import soundfile
+    with needs_extra("data"):
+        import soundfile
 
     info = soundfile.info(source if isinstance(source, Path) else io.BytesIO(source))
     return info.frames / info.samplerate
@@ -84,16 +89,19 @@ def length_histogram(seconds: list[float], width: int = 30) -> str:
 
 def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], kind: str, name: str
                 ) -> str:
+    """`name` says what the person gave: "The metadata in <folder>" or "The hub dataset <id>". Worded for the
+    wizard's column fields and the CLI's --audio-column/--text-column alike."""
+    found = f"its columns are {', '.join(columns)}" if columns else "it has no columns"
     if wanted:
         if wanted not in columns:
-            raise WacftError(f"{name} has no {kind} column {wanted!r}; its columns are {', '.join(columns)}.")
+            raise WacftError(f"{name} has no {kind} column {wanted!r}; {found}.")
         return wanted
     for candidate in candidates:
         if candidate in columns:
             return candidate
     raise WacftError(
-        f"{name} has no {kind} column (looked for {', '.join(candidates)}); its columns are"
-        f" {', '.join(columns)}; name the right one with --{kind}-column."
+        f"{name} has no {kind} column (looked for {', '.join(candidates)}); {found}; give the name of the one"
+        f" that holds {HOLDS[kind]} as the {kind} column."
     )
 
 
@@ -109,25 +117,34 @@ def _local_examples(folder: Path, audio_column: str | None, text_column: str | N
     rows = _local_rows(folder)
     if not rows:
         raise WacftError(f"The metadata in {folder} lists no clips; add a row per audio file.")
-    columns = list(rows[0])
-    audio = pick_column(columns, audio_column, AUDIO_COLUMNS, "audio", str(folder))
-    text = pick_column(columns, text_column, TEXT_COLUMNS, "text", str(folder))
+    columns, name = list(rows[0]), f"The metadata in {folder}"
+    audio = pick_column(columns, audio_column, AUDIO_COLUMNS, "audio", name)
+    text = pick_column(columns, text_column, TEXT_COLUMNS, "text", name)
     for row in rows:
         yield folder / row[audio], row[text]
 
 
-def _hub_examples(config) -> Iterator[tuple]:
-    import datasets
+def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
+    """A hub dataset, or a local folder (`folder`) of files `datasets` reads itself (parquet, arrow, csv)."""
+    with needs_extra("data"):
+        import datasets
 
     try:
-        ds = datasets.load_dataset(config.dataset, config.dataset_config, split=config.split, streaming=True)
+        ds = datasets.load_dataset(str(folder or config.dataset), config.dataset_config, split=config.split,
+                                   streaming=True)
+        columns = list(ds.features or next(iter(ds), {}))  # a streamed dataset may know its columns only by a row
     except Exception as e:  # datasets raises many kinds; all mean the same to the person
+        if folder is not None:
+            raise WacftError(
+                f"The folder {folder} cannot be read as a dataset ({e}); put a metadata.csv or metadata.jsonl"
+                " in it naming each audio file (file_name) and its transcript (text)."
+            ) from e
         raise WacftError(
-            f"The dataset {config.dataset} could not be loaded ({e}); check the id, config and split."
+            f"The hub dataset {config.dataset} could not be loaded ({e}); check its id, config and split."
         ) from e
-    columns = list(ds.features or {})
-    audio = pick_column(columns, config.audio_column, AUDIO_COLUMNS, "audio", config.dataset)
-    text = pick_column(columns, config.text_column, TEXT_COLUMNS, "text", config.dataset)
+    name = f"The folder {folder}" if folder is not None else f"The hub dataset {config.dataset}"
+    audio = pick_column(columns, config.audio_column, AUDIO_COLUMNS, "audio", name)
+    text = pick_column(columns, config.text_column, TEXT_COLUMNS, "text", name)
     # decode=False hands over the file's bytes; soundfile decodes them, so no FFmpeg/torchcodec is needed
     for row in ds.cast_column(audio, datasets.Audio(decode=False)):
         value = row[audio]
@@ -138,18 +155,22 @@ def load_clips(config) -> Clips:
     """Every usable clip of the dataset, with counts of what was skipped and why. `config` is anything with
     dataset, dataset_config, split, audio_column, text_column, max_clips and max_audio_length: a TrainConfig,
     or the parsed arguments of `wacft verify`."""
-    import soundfile
+    with needs_extra("data"):
+        import soundfile
 
     folder = Path(config.dataset).expanduser()
     if config.dataset.startswith(("/", ".", "~")) and not folder.exists():
         raise WacftError(f"There is no folder {folder}; check the path to your recordings.")
     if any((folder / name).is_file() for name in METADATA_FILES):
         examples = _local_examples(folder, config.audio_column, config.text_column)
+    elif folder.is_dir() and any(p.suffix.lower() in AUDIO_SUFFIXES for p in folder.iterdir()):
+        raise WacftError(f"{folder} has audio files but no metadata.csv or metadata.jsonl to give their"
+                         " transcripts; add one with a row per file (columns file_name,text).")
     elif folder.is_dir() and not any(p.suffix in DATA_FILES for p in folder.rglob("*")):
         raise WacftError(f"{folder} has no metadata.csv; add one naming each audio file and its transcript"
                          " (columns file_name,text).")
     else:  # a hub id, or a folder `datasets` reads itself (parquet, arrow, csv files)
-        examples = _hub_examples(config)
+        examples = _hub_examples(config, folder if folder.is_dir() else None)
     result = Clips([])
     for source, text in examples:
         if config.max_clips and len(result.clips) >= config.max_clips:

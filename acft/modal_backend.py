@@ -19,6 +19,7 @@ from wacft.acft.runs import RunRecord, new_id
 from wacft.atomic import atomic_writer, write_bytes_atomic
 from wacft.checks import modal_token_configured
 from wacft.errors import WacftError
+from wacft.extras import needs_extra
 
 Progress = Callable[[int, int], None]  # bytes done, bytes in all
 CALL_CHECK_SECONDS = 10.0  # how often a watcher asks Modal whether the call is still running
@@ -26,10 +27,11 @@ CALL_CHECK_SECONDS = 10.0  # how often a watcher asks Modal whether the call is 
 
 def check_ready() -> None:
     """What a launch needs, each missing piece one sentence."""
-    import modal
-    from modal.exception import NotFoundError
+    with needs_extra("modal"):
+        import modal
+        from modal.exception import NotFoundError
 
-    from wacft import modal_jobs
+        from wacft import modal_jobs
 
     if not modal_token_configured():
         raise WacftError(
@@ -78,7 +80,8 @@ class ModalBackend:
     name = "modal"
 
     def __init__(self, gpu: str | None = None):
-        from wacft import modal_jobs
+        with needs_extra("modal"):
+            from wacft import modal_jobs
 
         self.jobs = modal_jobs
         self.gpu = gpu or modal_jobs.DEFAULT_GPU

@@ -63,6 +63,29 @@ def training_pid(out: Path) -> int | None:
     return pid
 
 
+def refuse_if_running(out: Path) -> None:
+    pid = training_pid(out)
+    if pid:
+        raise OutputInUse(f"--out {out} is being trained into now (process {pid}); wait for that run, cancel it,"
+                          " or pick another --out.")
+
+
+def mark_running(out: Path) -> str:
+    """Take the folder for this process: created exclusively, so of two trainers starting at once one is
+    refused; a mark whose process is gone (killed, or a container before a Modal retry) is taken over."""
+    mark, mine = out / RUNNING, running_mark()
+    while True:
+        try:
+            fd = os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            refuse_if_running(out)
+            mark.unlink(missing_ok=True)
+    with os.fdopen(fd, "w") as f:
+        f.write(mine)
+    return mine
+
+
 def nearest_existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
@@ -74,10 +97,7 @@ def claim_out(config: TrainConfig, resume: bool = False, force: bool = False) ->
     finished run and starts an unfinished one over. A run still going is never overwritten."""
     check(config)
     out = Path(config.out).expanduser()
-    pid = training_pid(out)
-    if pid:
-        raise OutputInUse(f"--out {out} is being trained into now (process {pid}); wait for that run, cancel it,"
-                          " or pick another --out.")
+    refuse_if_running(out)
     if holds_checkpoint(out) and not resume:
         if not force:
             raise OutputInUse(f"--out {out} holds an unfinished run; pass --resume to continue it, --force to"
@@ -106,8 +126,7 @@ def training_into(out: Path) -> Iterator[None]:
     existing = nearest_existing(out)
     created = None if existing == out else existing / out.relative_to(existing).parts[0]
     out.mkdir(parents=True, exist_ok=True)
-    mark = out / RUNNING
-    mark.write_text(running_mark())
+    mine = mark_running(out)
     try:
         yield
     except BaseException:
@@ -115,4 +134,6 @@ def training_into(out: Path) -> Iterator[None]:
             shutil.rmtree(created, ignore_errors=True)
         raise
     finally:
-        mark.unlink(missing_ok=True)
+        mark = out / RUNNING
+        if mark.is_file() and mark.read_text() == mine:
+            mark.unlink()

@@ -36,7 +36,6 @@ class RunRecord:
     pid: int | None = None  # local process
     gpu: str | None = None
     events: str | None = None  # local: the JSON-lines event file
-    events_from: int = 0  # local: where this run's events start in it (a resumed run appends to it)
     artifacts: dict = field(default_factory=dict)  # name -> path (local or on the volume)
     last: dict = field(default_factory=dict)  # the latest step event
     error: str | None = None
@@ -50,6 +49,11 @@ class RunRecord:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(self.path, json.dumps(asdict(self), indent=2).encode())
         return self
+
+
+def default_out(run_id: str) -> Path:
+    """Where a run writes when it is given no folder: a folder of its own, beside its record."""
+    return runs_dir() / run_id
 
 
 def new_id(model: str) -> str:

@@ -40,8 +40,9 @@ from wacft.acft.outdir import (
 from wacft.acft.publish import check_push_access, copy_files, processor_files, push, write_model_card
 from wacft.atomic import DiskFull, no_room, write_bytes_atomic
 from wacft.audio import SAMPLE_RATE
-from wacft.convert.source import open_source
+from wacft.convert.source import PROCESSOR_CONFIG, check_model_folder, open_source, resolve_folder
 from wacft.errors import WacftError
+from wacft.extras import needs_extra
 from wacft.pipeline import ordered_map
 
 MULTILINGUAL_VOCAB = 51865  # as openai/whisper decides it: a vocabulary this large has language tokens
@@ -192,27 +193,40 @@ class Progress:
     contexts: list[int] | None = None  # the lowest and highest context the student has seen
 
 
+def load_processor(folder: Path, model_config: dict):
+    """Whisper's processor from a model folder. Without PROCESSOR_CONFIG its settings follow from config.json:
+    Whisper's feature extractors differ between models only in their number of mel bins."""
+    from transformers import AutoTokenizer, WhisperFeatureExtractor, WhisperProcessor
+
+    if (folder / PROCESSOR_CONFIG).is_file():
+        return WhisperProcessor.from_pretrained(folder)
+    features = WhisperFeatureExtractor(feature_size=model_config["num_mel_bins"])
+    return WhisperProcessor(feature_extractor=features, tokenizer=AutoTokenizer.from_pretrained(folder))
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, sink: EventSink):
-        from transformers import WhisperForConditionalGeneration, WhisperProcessor
-        from transformers.utils import logging as transformers_logging
+        with needs_extra("train"):
+            from transformers import WhisperForConditionalGeneration
+            from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()  # the run's own events report progress
         self.config, self.sink = config, sink
         self.stages = plan_stages(config)
         self.out = Path(config.out)
         self.device = pick_device(config.device)
-        if Path(config.model).expanduser().is_dir():  # a truncated or mismatched folder: convert's sentences
-            open_source(config.model)
+        # as conversion finds it: a hub id without a network fails here in seconds, a gap in a folder is named
+        folder = resolve_folder(config.model)
+        model_config = check_model_folder(folder)
+        open_source(str(folder))  # a truncated or mismatched folder: convert's sentences
         try:
-            self.processor = WhisperProcessor.from_pretrained(config.model)
+            self.processor = load_processor(folder, model_config)
             # float32 whatever the checkpoint holds: lr 1e-6 steps vanish in half precision
-            model = WhisperForConditionalGeneration.from_pretrained(config.model, dtype=torch.float32)
-            self.processor_files = processor_files(config.model)  # found now: the run may end offline
-        except (OSError, ValueError) as e:  # not found, not a Whisper folder, a malformed id
-            raise WacftError(
-                f"{config.model} is neither a Whisper model folder nor a model on the Hugging Face hub ({e})."
-            ) from e
+            model = WhisperForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+        except (OSError, ValueError) as e:  # files there, but not what transformers can load
+            raise WacftError(f"{config.model} cannot be loaded as a Whisper model ({e}); download or save it"
+                             " again.") from e
+        self.processor_files = processor_files(str(folder))  # found now: the run may end offline
         self.student = model.to(self.device)
         self.student.model.train()
         # the frozen base: the joint objective's and a pure ACFT run's reference
@@ -244,7 +258,8 @@ class Trainer:
                 self.clips, self.held_out = finetune.hold_out(self.clips, self.config.eval_share, self.config.seed)
             log(self.sink, f"{len(self.held_out)} clips held out to score stage 1, {len(self.clips)} to train on")
         if not self.clips:
-            raise WacftError(f"{self.config.dataset} has no clip to train on; check the dataset and --max-clips.")
+            raise WacftError(f"{self.config.dataset} has no clip to train on; check the dataset and how many clips"
+                             " it may use.")
         multilingual = self.student.config.vocab_size >= MULTILINGUAL_VOCAB
         # the published loop lower-cases, which is harmless when distilling; stage 1 learns to write what it
         # is taught, so it keeps the transcripts' case ("GitHub", not "github")
@@ -334,7 +349,11 @@ class Trainer:
         self.stage = stage
         self.tokens = self.word_tokens if stage.words else self.acft_tokens
         self.encoder_learns = not (stage.words and self.config.freeze_encoder)
-        self.student.model.encoder.requires_grad_(self.encoder_learns)
+        encoder = self.student.model.encoder
+        encoder.requires_grad_(self.encoder_learns)
+        # the sinusoidal table stays as transformers loads it (frozen) and FUTO's loop leaves it: whisper.cpp
+        # cuts it to audio_ctx, so every row must stay the one the rest of the encoder was trained with
+        encoder.embed_positions.requires_grad_(False)
         if stage.words:  # AdamW with warm-up and decay, as fine-tuning is usually done
             self.schedule = finetune.warmup_then_decay(steps)
             self.optimizer = torch.optim.AdamW(self.trainable(), lr=self.stage_lr(0),
@@ -357,7 +376,8 @@ class Trainer:
 
     def evaluate(self, epoch: int) -> Score:
         """Stage 1's score for an epoch: held-out loss at full context, and WER by greedy decoding."""
-        import jiwer
+        with needs_extra("train"):
+            import jiwer
 
         from wacft.convert.normalize import normalizer
 
@@ -543,6 +563,8 @@ class Trainer:
         try:
             self.student.save_pretrained(tmp, safe_serialization=True)
             copy_files(self.processor_files, tmp)
+            if not (tmp / PROCESSOR_CONFIG).is_file():  # derived from config.json: written, so the folder is complete
+                self.processor.feature_extractor.save_pretrained(tmp)
             write_bytes_atomic(tmp / "training_config.json", self.config.to_json().encode())
             write_model_card(tmp, self.config, progress, len(self.clips))
         except Exception as e:

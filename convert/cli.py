@@ -18,7 +18,7 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_convert)
 
     p = steps.add_parser("inspect", help="show what a whisper.cpp .bin holds")
-    p.add_argument("file", metavar="FILE.bin")
+    p.add_argument("file", metavar="FILE.bin", help="the whisper.cpp model file")
     p.set_defaults(func=run_inspect)
 
 

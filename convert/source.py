@@ -16,6 +16,8 @@ HUB_ID = re.compile(r"^\w[\w.-]*/\w[\w.-]*$")  # as the hub allows: no name star
 HUB_FILES = ["*.json", "*.safetensors", "*.txt"]
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
+TOKENIZER_FILES = (("vocab.json", "merges.txt"), ("tokenizer.json",))  # either loads Whisper's tokenizer
+PROCESSOR_CONFIG = "preprocessor_config.json"
 # config key -> what it means, for the error that names a missing one
 REQUIRED_CONFIG = {
     "vocab_size": "vocabulary size",
@@ -67,14 +69,20 @@ def resolve_folder(model: str) -> Path:
         raise WacftError(
             f"{model} is not a model on the Hugging Face hub (or it is private: run `hf auth login`)."
         ) from e
-    except LocalEntryNotFoundError as e:
-        raise WacftError(
-            f"{model} could not be downloaded and is not in the local cache; check your connection."
-        ) from e
+    except LocalEntryNotFoundError as e:  # the hub was not reached (no network, or offline mode)
+        raise WacftError(unreachable(model)) from e
     except HfHubHTTPError as e:
         raise WacftError(f"Downloading {model} failed ({e}); check the id and your connection.") from e
     except HFValidationError as e:
         raise WacftError(f"{model} is not a valid Hugging Face model id ({e}); check the name.") from e
+
+
+def unreachable(model: str) -> str:
+    from huggingface_hub import constants
+
+    why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "there is no network connection to the hub"
+    return (f"{model} cannot be downloaded ({why}) and is not in the local cache; connect to the internet"
+            " once to download it, or give a local model folder.")
 
 
 def read_config(folder: Path) -> dict:
@@ -133,6 +141,19 @@ def weight_files(folder: Path) -> list[Path]:
             " `save_pretrained(..., safe_serialization=True)`."
         )
     raise WacftError(f"{folder} has no model.safetensors; it is not a complete Hugging Face model folder.")
+
+
+def check_model_folder(folder: Path) -> dict:
+    """What training loads from a folder, each missing file named; returns its config. A missing
+    PROCESSOR_CONFIG is no gap: its settings follow from config.json (`num_mel_bins`)."""
+    config = read_config(folder)
+    weight_files(folder)
+    if not any(all((folder / name).is_file() for name in files) for files in TOKENIZER_FILES):
+        begun = next((f for f in TOKENIZER_FILES if any((folder / name).is_file() for name in f)), TOKENIZER_FILES[0])
+        missing = " and ".join(name for name in begun if not (folder / name).is_file())
+        raise WacftError(f"{folder} lacks {missing} (the tokenizer); copy it from the base model's folder.")
+    return config
+
 
 
 def check_layout(folder: Path, hparams: Hparams, weights: dict[str, Weight]) -> None:

@@ -36,6 +36,7 @@ from wacft.convert.whispercpp import (
     transcribe,
 )
 from wacft.errors import WacftError
+from wacft.extras import needs_extra
 
 CONTEXTS: dict[str, Callable[[int], int]] = {
     "full": lambda n_samples: FULL_CONTEXT,
@@ -90,7 +91,8 @@ def is_runaway(hypothesis: str, reference: str) -> bool:
 
 def _wer(references: list[str], hypotheses: list[str]) -> float:
     """Word error rate over all clips together; clips whose reference normalises to nothing are left out."""
-    import jiwer
+    with needs_extra("verify"):
+        import jiwer
 
     pairs = [(r, h) for r, h in zip(references, hypotheses, strict=True) if r]
     return jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]) if pairs else 0.0
@@ -323,7 +325,8 @@ class Verification:
 
 
 def _write_wavs(samples: Sequence[Sample], folder: Path) -> list[Path]:
-    import soundfile
+    with needs_extra("data"):
+        import soundfile
 
     paths = [folder / f"{i}.wav" for i in range(len(samples))]
     for path, sample in zip(paths, samples, strict=True):

@@ -5,24 +5,27 @@ from __future__ import annotations
 
 import argparse
 
+from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
 from wacft.errors import WacftError
 
 DEFAULT_LIMIT = 50  # clips: enough to see loops, minutes not hours on a laptop CPU
 ENGINES = ("phone", "current", "both")
+NOT_READY = 2  # the exit status when the verdict is "not ready", so a script can gate on it
 
 
 def register(steps: argparse._SubParsersAction) -> None:
-    p = steps.add_parser("verify", help="check a .bin in whisper.cpp at full and dynamic audio context")
-    p.add_argument("model", metavar="MODEL.bin")
+    p = steps.add_parser("verify", help="check a .bin in whisper.cpp at full and dynamic audio context;"
+                         " exits 2 when it is not ready for the phone")
+    p.add_argument("model", metavar="MODEL.bin", help="the whisper.cpp model to check")
     p.add_argument("--dataset", required=True, help="hub dataset id or local audiofolder (audio + metadata.csv)")
-    p.add_argument("--dataset-config")
-    p.add_argument("--split", default="test")
-    p.add_argument("--audio-column")
-    p.add_argument("--text-column")
+    p.add_argument("--dataset-config", help="the hub dataset's config (subset), e.g. en_us")
+    p.add_argument("--split", default="test", help="the hub dataset's split")
+    p.add_argument("--audio-column", help="default: the first of " + ", ".join(AUDIO_COLUMNS))
+    p.add_argument("--text-column", help="default: the first of " + ", ".join(TEXT_COLUMNS))
     p.add_argument("--limit", dest="max_clips", type=int, default=DEFAULT_LIMIT,
-                   help=f"clips to use (default {DEFAULT_LIMIT}; 0: all)")
+                   help="clips to use (0: all)")
     p.add_argument("--max-audio-length", type=float, default=29.0, help="skip clips longer than this (seconds)")
-    p.add_argument("--language", default="en", help="language of the dataset (default en)")
+    p.add_argument("--language", default="en", help="language of the dataset")
     p.add_argument("--baseline", metavar="OTHER.bin", help="the base model, shown side by side")
     p.add_argument("--f16", metavar="F16.bin",
                    help="for a quantized MODEL.bin: the f16 file to compare with (default: its _f16 sibling)")
@@ -39,7 +42,7 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_verify)
 
 
-def run_verify(args: argparse.Namespace) -> None:
+def run_verify(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from wacft.acft.data import load_clips
@@ -78,6 +81,7 @@ def run_verify(args: argparse.Namespace) -> None:
     print(result.verdict)
     if args.json:
         write_bytes_atomic(args.json, result.to_json().encode())
+    return 0 if result.ready else NOT_READY
 
 
 def glossary(args: argparse.Namespace) -> tuple[str, ...]:

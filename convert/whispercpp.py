@@ -22,6 +22,7 @@ import numpy as np
 from wacft.audio import SAMPLE_RATE, load_audio
 from wacft.convert.ggml import read_ggml
 from wacft.errors import WacftError
+from wacft.extras import require_extra
 
 FULL_CONTEXT = 1500
 SAMPLES_PER_POSITION = 320  # one encoder position is 20 ms of audio
@@ -80,6 +81,8 @@ class Engine:
 
 def current_engine() -> Engine:
     from importlib.metadata import version
+
+    require_extra("verify")  # its child imports pywhispercpp: refused here, in a sentence
 
     return Engine("current", sys.executable, f"whisper.cpp of pywhispercpp {version('pywhispercpp')}")
 

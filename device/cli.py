@@ -16,7 +16,7 @@ def register(steps: argparse._SubParsersAction) -> None:
 
     p = steps.add_parser("push", help="push a .bin to the phone, verify it there, open FUTO Keyboard's import"
                          " page")
-    p.add_argument("file", metavar="FILE.bin")
+    p.add_argument("file", metavar="FILE.bin", help="the whisper.cpp model to push")
     p.add_argument("--device", metavar="SERIAL",
                    help="the phone to push to (see `wacft devices`); needed only when several are connected")
     p.add_argument("--name", help="file name on the phone, in /sdcard/Download: letters, digits, '.', '_' and"

@@ -4,6 +4,7 @@ one event stream, resume inside either stage, the best epoch kept, and the piece
 import json
 import random
 
+import numpy as np
 import pytest
 import torch
 from fixtures.events import Recorder, run
@@ -16,6 +17,8 @@ from wacft.acft.data import Clip
 from wacft.acft.events import CallbackSink
 from wacft.acft.finetune import Score
 from wacft.acft.trainer import BEST, CHECKPOINT, Trainer, plan_stages, train
+from wacft.convert.convert import convert, plan_outputs
+from wacft.convert.ggml import read_ggml
 from wacft.errors import WacftError
 
 SENTENCES = ["Yes.", "Hello world.", "Please call me back later.", "The meeting starts at noon.",
@@ -104,6 +107,21 @@ def test_a_frozen_encoder_stays_as_it_was(model, dataset, tmp_path):
     decoder = [k for k in before if ".decoder.layers." in k]
     assert encoder and all(torch.equal(before[k], after[k]) for k in encoder)
     assert any(not torch.equal(before[k], after[k]) for k in decoder)
+
+
+@pytest.mark.parametrize("objective", ["two-stage", "joint"])
+def test_the_positional_embedding_stays_the_base_models(model, dataset, tmp_path, objective):
+    """transformers loads the encoder's sinusoidal table frozen and FUTO's loop never trains it; whisper.cpp
+    reads it from the .bin and cuts it to audio_ctx, so the converted file must carry the base table."""
+    run(config(model, dataset, tmp_path / "run", objective=objective, finetune_epochs=1))
+    name = "model.encoder.embed_positions.weight"
+    before, after = load_file(model / "model.safetensors"), load_file(tmp_path / "run" / "model.safetensors")
+    assert torch.equal(before[name], after[name])
+    assert not torch.equal(before["model.encoder.layers.0.fc1.weight"], after["model.encoder.layers.0.fc1.weight"])
+    [f32] = convert(str(tmp_path / "run"), plan_outputs(tmp_path / "trained.bin", ["f32"]))
+    ggml = read_ggml(f32.path)
+    table = ggml.read_array(ggml.tensor("encoder.positional_embedding"))
+    assert np.array_equal(table.reshape(-1), before[name].numpy().reshape(-1))
 
 
 def test_the_joint_objective_trains_at_the_clips_own_context(model, dataset, tmp_path):

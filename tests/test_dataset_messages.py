@@ -1,0 +1,55 @@
+"""What a dataset error says: worded for what the person gave (a folder of their own, a hub id), with the
+columns found, and no command-line flag (the wizard shows these sentences too)."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from wacft.acft.data import load_clips
+from wacft.errors import WacftError
+
+
+def said(dataset, **columns) -> str:
+    config = SimpleNamespace(**{"dataset": str(dataset), "dataset_config": None, "split": "train",
+                                "audio_column": None, "text_column": None, "max_clips": None,
+                                "max_audio_length": 29.0, **columns})
+    with pytest.raises(WacftError) as caught:
+        load_clips(config)
+    message = str(caught.value)
+    assert "--" not in message
+    return message
+
+
+def test_a_folder_whose_metadata_lacks_a_column_lists_the_columns_it_has(tmp_path):
+    (tmp_path / "metadata.csv").write_text("clip,words\na.wav,hello\n")
+    assert said(tmp_path) == (
+        f"The metadata in {tmp_path} has no audio column (looked for audio, file_name, path, file); its columns"
+        " are clip, words; give the name of the one that holds the audio files as the audio column.")
+    assert said(tmp_path, audio_column="clip") == (
+        f"The metadata in {tmp_path} has no text column (looked for text, sentence, transcription,"
+        " raw_transcription, normalized_text, transcript); its columns are clip, words; give the name of the"
+        " one that holds the transcripts as the text column.")
+    assert said(tmp_path, audio_column="clip", text_column="text") == (
+        f"The metadata in {tmp_path} has no text column 'text'; its columns are clip, words.")
+
+
+def test_a_folder_of_recordings_without_metadata_is_told_to_add_it(tmp_path, speak):
+    (tmp_path / "a.wav").write_bytes(speak("Hello.").read_bytes())
+    assert said(tmp_path) == (f"{tmp_path} has audio files but no metadata.csv or metadata.jsonl to give their"
+                              " transcripts; add one with a row per file (columns file_name,text).")
+
+
+def test_an_empty_folder_is_a_folder_not_a_hub_id(tmp_path):
+    message = said(tmp_path)
+    assert message.startswith(f"The folder {tmp_path} cannot be read as a dataset (")
+    assert message.endswith("); put a metadata.csv or metadata.jsonl in it naming each audio file (file_name)"
+                            " and its transcript (text).")
+
+
+def test_a_hub_id_that_cannot_be_loaded_is_worded_for_the_hub(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    message = said("someone/no-such-dataset")
+    assert message.startswith("The hub dataset someone/no-such-dataset could not be loaded (")
+    assert message.endswith("); check its id, config and split.")
