@@ -10,11 +10,11 @@ PIP    := $(PY) -m pip -q --disable-pip-version-check
 # where a CPU one will do (with CUDA, the `train` extra's own requirement picks the CUDA build)
 CPU_TORCH := $(if $(shell command -v nvidia-smi 2>/dev/null),,torch==2.13.0)
 
-# the whole wizard: dataset checks, local training, conversion, verification and Modal
+# the whole wizard: dataset checks, local training, conversion, verification, Modal and recording
 $(VENV)/.app: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(if $(CPU_TORCH),$(PIP) install $(CPU_TORCH))
-	$(PIP) install -e '.[train,verify,modal]'
+	$(PIP) install -e '.[train,verify,modal,record]'
 	touch $@
 
 $(VENV)/.dev: pyproject.toml
