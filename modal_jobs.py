@@ -27,6 +27,7 @@ import modal
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import BufferedPublisher, FanOut, JsonLinesSink
 from wacft.errors import WacftError
+from wacft.facts import DEFAULT_GPU
 
 APP_NAME = "wacft"
 VOLUME_NAME = "wacft"
@@ -34,8 +35,6 @@ MOUNT = "/vol"  # where the function mounts the volume; the paths the client wri
 VOLUME_PATH = MOUNT  # where this container has it (the tests' fake Modal mounts a temporary folder)
 SECRET_NAME = "huggingface-token"  # holds HF_TOKEN
 EVENTS_DICT = "wacft-events"
-GPUS = ("A100-40GB", "A100-80GB", "H100")
-DEFAULT_GPU = GPUS[0]
 TIMEOUT = 24 * 60 * 60
 RETRIES = 3  # after an infrastructure failure (preemption, a crashed container); a person's error: none
 ATTEMPTS = RETRIES + 1

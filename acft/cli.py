@@ -7,6 +7,7 @@ from dataclasses import fields
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
+from wacft.facts import DEFAULT_GPU, GPUS
 
 
 def register(steps: argparse._SubParsersAction) -> None:
@@ -59,7 +60,7 @@ def register(steps: argparse._SubParsersAction) -> None:
                    help="train over a model or a finished run in --out, or start its unfinished run over")
     p.add_argument("--on", choices=["here", "local", "modal"], default="here",
                    help="here: in this process; local: a background process; modal: a Modal GPU")
-    p.add_argument("--gpu", default="A100-40GB", help="Modal GPU: A100-40GB, A100-80GB or H100")
+    p.add_argument("--gpu", default=DEFAULT_GPU, help=f"Modal GPU: {', '.join(GPUS)}")
     p.add_argument("--convert", default="q8_0,q5_0", help="with --on modal: types to convert to there")
     p.add_argument("--detach", action="store_true", help="launch and return; `wacft watch RUN` follows it")
     p.add_argument("--max-hours", type=float, help="with --on modal: stop the job after this many hours")

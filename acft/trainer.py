@@ -39,14 +39,12 @@ from wacft.acft.outdir import (
 )
 from wacft.acft.publish import check_push_access, copy_files, processor_files, push, write_model_card
 from wacft.atomic import DiskFull, no_room, write_bytes_atomic
-from wacft.audio import SAMPLE_RATE
 from wacft.convert.source import PROCESSOR_CONFIG, check_model_folder, open_source, resolve_folder
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
+from wacft.facts import FUTO_WIDEST, SAMPLE_RATE, is_multilingual
 from wacft.pipeline import ordered_map
 
-MULTILINGUAL_VOCAB = 51865  # as openai/whisper decides it: a vocabulary this large has language tokens
-FUTO_WIDEST = 768  # FUTO Keyboard runs tiny, base and small (d_model 384, 512, 768)
 PREFETCH = 2  # batches decoded and featurised ahead of the training step
 # settings a resumed run may change: where and how it runs, not what it learns
 RUN_SETTINGS = {"out", "device", "cache_mb", "checkpoint_every", "push_to", "private"}
@@ -260,7 +258,7 @@ class Trainer:
         if not self.clips:
             raise WacftError(f"{self.config.dataset} has no clip to train on; check the dataset and how many clips"
                              " it may use.")
-        multilingual = self.student.config.vocab_size >= MULTILINGUAL_VOCAB
+        multilingual = is_multilingual(self.student.config.vocab_size)
         # the published loop lower-cases, which is harmless when distilling; stage 1 learns to write what it
         # is taught, so it keeps the transcripts' case ("GitHub", not "github")
         self.acft_tokens = tokenize(self.processor, self.clips, self.config, multilingual)
@@ -403,7 +401,7 @@ class Trainer:
         return Score(epoch, sum(x * n for x, n in zip(losses, counts, strict=True)) / max(1, sum(counts)), wer)
 
     def transcribe(self, features: torch.Tensor, seconds: float) -> list[str]:
-        multilingual = self.student.config.vocab_size >= MULTILINGUAL_VOCAB
+        multilingual = is_multilingual(self.student.config.vocab_size)
         options = {"language": self.config.language, "task": self.config.task} if multilingual else {}
         cap = min(finetune.MAX_NEW_TOKENS, finetune.TOKEN_MARGIN + int(finetune.TOKENS_PER_SECOND * seconds))
         tokens = self.student.generate(features, max_new_tokens=cap, **options)

@@ -33,7 +33,8 @@ from wacft.acft.context import FULL_CONTEXT, base_context, clamp  # noqa: E402
 from wacft.acft.data import load_clips  # noqa: E402
 from wacft.acft.events import CallbackSink  # noqa: E402
 from wacft.acft.model import decoder_states, encode, masked_mse, reference_states  # noqa: E402
-from wacft.acft.trainer import MULTILINGUAL_VOCAB, tokenize, train  # noqa: E402
+from wacft.acft.trainer import tokenize, train  # noqa: E402
+from wacft.facts import SAMPLE_RATE, is_multilingual  # noqa: E402
 
 SENTENCES = [
     "Hello world.", "Please call me back later.", "The meeting starts at noon.", "Open the window, please.",
@@ -73,10 +74,10 @@ def losses(trained: str, config: TrainConfig) -> tuple[float, float]:
     base = WhisperModel.from_pretrained(config.model, dtype=torch.float32).eval()
     student = WhisperModel.from_pretrained(trained, dtype=torch.float32).eval()
     clips = load_clips(config).clips
-    multilingual = base.config.vocab_size >= MULTILINGUAL_VOCAB
+    multilingual = is_multilingual(base.config.vocab_size)
     dynamic, full = [], []
     for clip, ids in zip(clips, tokenize(processor, clips, config, multilingual), strict=True):
-        features = processor(clip.audio, sampling_rate=16000, return_tensors="pt").input_features
+        features = processor(clip.audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
         tokens = torch.tensor([ids])
         mask = torch.ones_like(tokens, dtype=torch.bool)
         reference = reference_states(base, features, tokens)
