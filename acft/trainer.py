@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from wacft.acft import finetune
 from wacft.acft.config import TrainConfig
-from wacft.acft.context import FULL_CONTEXT, Batch, bucket, draw_context, jitter_band
+from wacft.acft.context import Batch, bucket, draw_context, jitter_band
 from wacft.acft.data import Clip, load_clips
 from wacft.acft.events import STAGE, EventSink, log
 from wacft.acft.finetune import Score
@@ -42,7 +42,7 @@ from wacft.atomic import DiskFull, no_room, write_bytes_atomic
 from wacft.convert.source import PROCESSOR_CONFIG, check_model_folder, open_source, resolve_folder
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
-from wacft.facts import FUTO_WIDEST, SAMPLE_RATE, is_multilingual
+from wacft.facts import FULL_CONTEXT, FUTO_WIDEST, SAMPLE_RATE, is_multilingual
 from wacft.pipeline import ordered_map
 
 PREFETCH = 2  # batches decoded and featurised ahead of the training step

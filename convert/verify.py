@@ -19,7 +19,6 @@ from typing import Protocol
 
 import numpy as np
 
-from wacft.audio import SAMPLE_RATE
 from wacft.convert.ggml import read_ggml
 from wacft.convert.loadable import check_finite
 from wacft.convert.normalize import normalizer
@@ -37,6 +36,7 @@ from wacft.convert.whispercpp import (
 )
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
+from wacft.facts import SAMPLE_RATE
 
 CONTEXTS: dict[str, Callable[[int], int]] = {
     "full": lambda n_samples: FULL_CONTEXT,
