@@ -207,8 +207,8 @@ def train_on_gpu(config_json: str, run_id: str, convert_types: list[str]) -> dic
 
 
 def _launch_and_watch(config: TrainConfig, gpu: str, convert: str) -> None:
-    from wacft.acft.cli import watch_in_terminal
     from wacft.acft.modal_backend import ModalBackend
+    from wacft.acft.terminal import watch_in_terminal
 
     backend = ModalBackend(gpu)
     record = backend.launch(config, convert_types=[t for t in convert.split(",") if t])
