@@ -26,6 +26,7 @@ import modal
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import BufferedPublisher, FanOut, JsonLinesSink
+from wacft.acft.outdir import CHECKPOINT
 from wacft.errors import WacftError
 from wacft.facts import DEFAULT_GPU
 
@@ -38,7 +39,6 @@ EVENTS_DICT = "wacft-events"
 TIMEOUT = 24 * 60 * 60
 RETRIES = 3  # after an infrastructure failure (preemption, a crashed container); a person's error: none
 ATTEMPTS = RETRIES + 1
-CHECKPOINT = "checkpoint"  # = acft.trainer.CHECKPOINT, which imports torch
 EVENT_LOG = "events.jsonl"
 # Every package of the image, pinned to what `make test` ran when scripts/lock-modal-image wrote the file
 IMAGE_LOCK = Path(__file__).resolve().with_name("modal-image.txt")

@@ -28,12 +28,13 @@ import transformers  # noqa: E402
 from fixtures.speech import VOICES, make_speech_dataset  # noqa: E402
 from fixtures.tiny_en import tiny_en_dir  # noqa: E402
 
+from wacft.acft.batch_inputs import tokenize  # noqa: E402
 from wacft.acft.config import TrainConfig  # noqa: E402
 from wacft.acft.context import base_context, clamp  # noqa: E402
 from wacft.acft.data import load_clips  # noqa: E402
 from wacft.acft.events import CallbackSink  # noqa: E402
 from wacft.acft.model import decoder_states, encode, masked_mse, reference_states  # noqa: E402
-from wacft.acft.trainer import tokenize, train  # noqa: E402
+from wacft.acft.trainer import train  # noqa: E402
 from wacft.facts import FULL_CONTEXT, SAMPLE_RATE, is_multilingual  # noqa: E402
 
 SENTENCES = [
