@@ -9,8 +9,7 @@ import numpy as np
 
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
-
-SAMPLE_RATE = 16000
+from wacft.facts import SAMPLE_RATE
 
 
 def to_whisper_audio(samples: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -26,7 +26,9 @@ import modal
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import BufferedPublisher, FanOut, JsonLinesSink
+from wacft.acft.outdir import CHECKPOINT
 from wacft.errors import WacftError
+from wacft.facts import DEFAULT_GPU
 
 APP_NAME = "wacft"
 VOLUME_NAME = "wacft"
@@ -34,12 +36,9 @@ MOUNT = "/vol"  # where the function mounts the volume; the paths the client wri
 VOLUME_PATH = MOUNT  # where this container has it (the tests' fake Modal mounts a temporary folder)
 SECRET_NAME = "huggingface-token"  # holds HF_TOKEN
 EVENTS_DICT = "wacft-events"
-GPUS = ("A100-40GB", "A100-80GB", "H100")
-DEFAULT_GPU = GPUS[0]
 TIMEOUT = 24 * 60 * 60
 RETRIES = 3  # after an infrastructure failure (preemption, a crashed container); a person's error: none
 ATTEMPTS = RETRIES + 1
-CHECKPOINT = "checkpoint"  # = acft.trainer.CHECKPOINT, which imports torch
 EVENT_LOG = "events.jsonl"
 # Every package of the image, pinned to what `make test` ran when scripts/lock-modal-image wrote the file
 IMAGE_LOCK = Path(__file__).resolve().with_name("modal-image.txt")
@@ -208,8 +207,8 @@ def train_on_gpu(config_json: str, run_id: str, convert_types: list[str]) -> dic
 
 
 def _launch_and_watch(config: TrainConfig, gpu: str, convert: str) -> None:
-    from wacft.acft.cli import watch_in_terminal
     from wacft.acft.modal_backend import ModalBackend
+    from wacft.acft.terminal import watch_in_terminal
 
     backend = ModalBackend(gpu)
     record = backend.launch(config, convert_types=[t for t in convert.split(",") if t])

@@ -7,6 +7,8 @@ from dataclasses import fields
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
+from wacft.acft.terminal import TerminalSink, watch_in_terminal
+from wacft.facts import DEFAULT_GPU, GPUS
 
 
 def register(steps: argparse._SubParsersAction) -> None:
@@ -59,7 +61,7 @@ def register(steps: argparse._SubParsersAction) -> None:
                    help="train over a model or a finished run in --out, or start its unfinished run over")
     p.add_argument("--on", choices=["here", "local", "modal"], default="here",
                    help="here: in this process; local: a background process; modal: a Modal GPU")
-    p.add_argument("--gpu", default="A100-40GB", help="Modal GPU: A100-40GB, A100-80GB or H100")
+    p.add_argument("--gpu", default=DEFAULT_GPU, help=f"Modal GPU: {', '.join(GPUS)}")
     p.add_argument("--convert", default="q8_0,q5_0", help="with --on modal: types to convert to there")
     p.add_argument("--detach", action="store_true", help="launch and return; `wacft watch RUN` follows it")
     p.add_argument("--max-hours", type=float, help="with --on modal: stop the job after this many hours")
@@ -84,42 +86,6 @@ def register(steps: argparse._SubParsersAction) -> None:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     names = [f.name for f in fields(TrainConfig) if hasattr(args, f.name)]
     return TrainConfig(**{name: getattr(args, name) for name in names})
-
-
-class TerminalSink:
-    """Events as a progress bar with the loss, log lines above it, a closing line."""
-
-    def __init__(self):
-        self.bar = None
-
-    def emit(self, event: dict) -> None:
-        from tqdm import tqdm
-
-        if event["type"] == "step":
-            if self.bar is None:
-                total, done = event["total_steps"], event["step"] - 1
-                self.bar = tqdm(total=total, initial=done, unit="step")
-            self.bar.set_description(event["stage"])
-            self.bar.update(event["step"] - self.bar.n)
-            self.bar.set_postfix(epoch=f"{event['epoch']}/{event['epochs']}", loss=f"{event['loss']:.4g}",
-                                 clips_s=f"{event['clips_per_second']:.1f}")
-        elif event["type"] in ("log", "checkpoint", "retrying"):  # errors: `wacft` prints the one it raises
-            message = event.get("message") or f"checkpoint at step {event['step']}"
-            (self.bar.write if self.bar else print)(message)
-        elif event["type"] == "done":
-            if self.bar:
-                self.bar.close()
-            loss = "n/a" if event["final_loss"] is None else f"{event['final_loss']:.4g}"
-            print(f"trained model in {event['out']} (final loss {loss});"
-                  f" next: wacft convert {event['out']} --out model.bin --type q5_0")
-
-
-def watch_in_terminal(backend, record) -> None:
-    record = backend.watch(record, TerminalSink())
-    if record.status == "failed":
-        from wacft.errors import WacftError
-
-        raise WacftError(f"Run {record.id} failed: {record.error}")
 
 
 def run_train(args: argparse.Namespace) -> None:

@@ -11,8 +11,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-FULL_CONTEXT = 1500
-POSITIONS_PER_SECOND = 50
+from wacft.facts import FULL_CONTEXT, POSITIONS_PER_SECOND
+
 MAX_JITTER = 64
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wacft.acft.config import TrainConfig
-from wacft.acft.context import FULL_CONTEXT, POSITIONS_PER_SECOND
 from wacft.acft.finetune import (
     MAX_EVAL_CLIPS,
     MAX_NEW_TOKENS,
@@ -27,12 +26,16 @@ from wacft.acft.finetune import (
 )
 from wacft.acft.runs import RunRecord, list_runs
 from wacft.errors import WacftError
+from wacft.facts import (
+    ENGLISH_VOCAB,
+    FULL_CONTEXT,
+    GPU_PRICE_PER_SECOND,
+    LARGE_V3_VOCAB,
+    MODEL_SIZES,
+    MULTILINGUAL_VOCAB,
+    POSITIONS_PER_SECOND,
+)
 
-# Modal's published GPU prices, USD per second of GPU time. modal.com/pricing, as transcribed by
-# techbytes.app "Serverless GPU Pricing Matrix" (verified there 2026-05-07: H100 $0.001097/s, A100 80GB
-# $2.4984/h) and by a public 2026 GPU price survey (T4 ... B200, incl. A100 40GB $0.000583/s); looked up
-# 2026-11-25. GPU only: the container's CPU and memory are billed on top (a few percent for this job).
-PRICE_PER_SECOND = {"A100-40GB": 0.000583, "A100-80GB": 0.000694, "H100": 0.001097}
 # dense peaks (no sparsity), FLOP/s, from NVIDIA's A100 and H100 SXM datasheets
 BF16_PEAK = {"A100-40GB": 312e12, "A100-80GB": 312e12, "H100": 989e12}
 FP32_PEAK = {"A100-40GB": 19.5e12, "A100-80GB": 19.5e12, "H100": 67e12}  # exact_reference ACFT runs float32
@@ -62,7 +65,7 @@ class Dims:
     decoder_layers: int
     ffn: int
     mels: int = 80
-    vocab: int = 51865
+    vocab: int = MULTILINGUAL_VOCAB
 
     @property
     def layers(self) -> int:
@@ -72,11 +75,6 @@ class Dims:
     def size(self) -> tuple[int, int, int]:
         """What makes two runs comparable in speed."""
         return self.width, self.encoder_layers, self.decoder_layers
-
-
-# by name, for hub ids not in the local cache: (width, encoder layers, decoder layers)
-NAMED = {"tiny": (384, 4, 4), "base": (512, 6, 6), "small": (768, 12, 12), "medium": (1024, 24, 24),
-         "turbo": (1280, 32, 4), "large": (1280, 32, 32)}
 
 
 def _config_json(model: str) -> dict | None:
@@ -99,15 +97,16 @@ def model_dims(model: str) -> Dims:
     if config and "d_model" in config:
         return Dims(config["d_model"], config["encoder_layers"], config["decoder_layers"],
                     config.get("encoder_ffn_dim", 4 * config["d_model"]), config.get("num_mel_bins", 80),
-                    config.get("vocab_size", 51865))
+                    config.get("vocab_size", MULTILINGUAL_VOCAB))
     name = model.rstrip("/").split("/")[-1].lower()
-    size = "turbo" if "whisper-large-v3-turbo" in name else next((s for s in NAMED if f"whisper-{s}" in name), None)
+    size = ("turbo" if "whisper-large-v3-turbo" in name
+            else next((s for s in MODEL_SIZES if f"whisper-{s}" in name), None))
     if size is None:
         raise WacftError(f"The size of {model} cannot be told; give a model folder with its config.json or a"
                          " Whisper hub id such as openai/whisper-base.en.")
-    width, encoder, decoder = NAMED[size]
+    width, encoder, decoder = MODEL_SIZES[size]  # a hub id not in the local cache
     v3 = "large-v3" in name or size == "turbo"
-    vocab = 51864 if name.endswith(".en") else 51866 if v3 else 51865
+    vocab = ENGLISH_VOCAB if name.endswith(".en") else LARGE_V3_VOCAB if v3 else MULTILINGUAL_VOCAB
     return Dims(width, encoder, decoder, 4 * width, 128 if v3 else 80, vocab)
 
 
@@ -303,7 +302,7 @@ class Estimate:
     @property
     def cost(self) -> float | None:
         """USD of GPU time on Modal; None for a local run."""
-        return self.seconds * PRICE_PER_SECOND[self.gpu] if self.gpu else None
+        return self.seconds * GPU_PRICE_PER_SECOND[self.gpu] if self.gpu else None
 
     def stage(self, name: str) -> float:
         return dict(self.stages).get(name, 0.0)
@@ -311,7 +310,7 @@ class Estimate:
     def describe(self) -> str:
         if self.gpu is None:
             return f"About {duration(self.seconds)} on this machine; {self.source}."
-        price = PRICE_PER_SECOND[self.gpu] * 3600
+        price = GPU_PRICE_PER_SECOND[self.gpu] * 3600
         return (f"About {duration(self.seconds)} on a Modal {self.gpu}, about ${self.cost:.2f} (GPU time at"
                 f" ${price:.2f}/h); {self.source}.")
 
@@ -327,9 +326,9 @@ def duration(seconds: float) -> str:
 
 def estimate(config: TrainConfig, clips: int, audio_seconds: float, gpu: str | None) -> Estimate:
     """Time (and, on a Modal GPU, cost) of training `config` on `clips` clips holding `audio_seconds` of
-    audio; `gpu` is one of PRICE_PER_SECOND's GPUs, or None for this machine."""
-    if gpu is not None and gpu not in PRICE_PER_SECOND:
-        raise WacftError(f"{gpu} is not a GPU wacft runs on; pick one of {', '.join(PRICE_PER_SECOND)}.")
+    audio; `gpu` is one of GPU_PRICE_PER_SECOND's GPUs, or None for this machine."""
+    if gpu is not None and gpu not in GPU_PRICE_PER_SECOND:
+        raise WacftError(f"{gpu} is not a GPU wacft runs on; pick one of {', '.join(GPU_PRICE_PER_SECOND)}.")
     if clips <= 0 or audio_seconds <= 0:
         raise WacftError("There are no clips to estimate for; check the dataset first.")
     if config.batch_size < 1:

@@ -20,6 +20,7 @@ from wacft.atomic import atomic_writer, write_bytes_atomic
 from wacft.checks import modal_token_configured
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
+from wacft.facts import DEFAULT_GPU, GPUS
 
 Progress = Callable[[int, int], None]  # bytes done, bytes in all
 CALL_CHECK_SECONDS = 10.0  # how often a watcher asks Modal whether the call is still running
@@ -84,9 +85,9 @@ class ModalBackend:
             from wacft import modal_jobs
 
         self.jobs = modal_jobs
-        self.gpu = gpu or modal_jobs.DEFAULT_GPU
-        if self.gpu not in modal_jobs.GPUS:
-            gpus = ", ".join(modal_jobs.GPUS)
+        self.gpu = gpu or DEFAULT_GPU
+        if self.gpu not in GPUS:
+            gpus = ", ".join(GPUS)
             raise WacftError(f"{self.gpu} is not a GPU wacft runs on; pick one of {gpus}.")
 
     def upload_dataset(self, config: TrainConfig) -> TrainConfig:

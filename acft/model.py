@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from wacft.acft.context import FULL_CONTEXT
+from wacft.facts import FULL_CONTEXT
 
 
 def fit_frames(features: torch.Tensor, n_ctx: int) -> torch.Tensor:

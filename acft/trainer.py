@@ -7,49 +7,39 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import random
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from wacft.acft import finetune
+from wacft.acft.batch_inputs import Cached, ClipCache, Prepared, load_processor, pad_tokens, tokenize
 from wacft.acft.config import TrainConfig
-from wacft.acft.context import FULL_CONTEXT, Batch, bucket, draw_context, jitter_band
+from wacft.acft.context import Batch, jitter_band
 from wacft.acft.data import Clip, load_clips
 from wacft.acft.events import STAGE, EventSink, log
 from wacft.acft.finetune import Score
 from wacft.acft.model import decoder_states, encode, fit_frames, masked_mse, reference_states
 from wacft.acft.outdir import (
     BEST,
-    CHECKPOINT,
-    NEW,
-    OLD,
-    OUTPUT_NEW,
-    WEIGHTS,
     claim_out,
     holds_checkpoint,
     training_into,
 )
-from wacft.acft.publish import check_push_access, copy_files, processor_files, push, write_model_card
-from wacft.atomic import DiskFull, no_room, write_bytes_atomic
-from wacft.audio import SAMPLE_RATE
-from wacft.convert.source import PROCESSOR_CONFIG, check_model_folder, open_source, resolve_folder
+from wacft.acft.plan import Stage, epoch_batches, plan_stages, step_lr
+from wacft.acft.publish import check_push_access, processor_files, push
+from wacft.acft.run_files import Progress, RunFiles, save_weights
+from wacft.convert.source import check_model_folder, open_source, resolve_folder
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
+from wacft.facts import FUTO_WIDEST, SAMPLE_RATE, is_multilingual
 from wacft.pipeline import ordered_map
 
-MULTILINGUAL_VOCAB = 51865  # as openai/whisper decides it: a vocabulary this large has language tokens
-FUTO_WIDEST = 768  # FUTO Keyboard runs tiny, base and small (d_model 384, 512, 768)
 PREFETCH = 2  # batches decoded and featurised ahead of the training step
-# settings a resumed run may change: where and how it runs, not what it learns
-RUN_SETTINGS = {"out", "device", "cache_mb", "checkpoint_every", "push_to", "private"}
 
 
 def pick_device(name: str) -> torch.device:
@@ -67,143 +57,6 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
-@dataclass(frozen=True)
-class Stage:
-    name: str  # "finetune", "joint" or "acft": each event names it
-    epochs: int
-    words: bool  # cross-entropy on the transcripts
-    distil: float  # weight of the ACFT term towards the frozen reference (0: none)
-
-
-def plan_stages(config: TrainConfig) -> list[Stage]:
-    if config.objective not in ("two-stage", "joint"):
-        raise WacftError(f"{config.objective!r} is not a training objective; use two-stage or joint.")
-    stages = []
-    if config.finetune_epochs > 0:
-        joint = config.objective == "joint"
-        stages.append(Stage("joint" if joint else "finetune", config.finetune_epochs, True,
-                            config.joint_weight if joint else 0.0))
-    if config.epochs > 0:
-        stages.append(Stage(STAGE, config.epochs, False, 1.0))
-    if not stages:
-        raise WacftError("There is nothing to train with 0 epochs; give --epochs or --finetune-epochs.")
-    return stages
-
-
-def epoch_batches(config: TrainConfig, seconds: list[float], epoch: int, stage: str = STAGE) -> list[Batch]:
-    """The batches of one epoch, a pure function of (seed, stage, epoch): what makes resume exact."""
-    if stage == "finetune":  # fine-tuning as usual: shuffled batches at the full 30 s context
-        order = list(range(len(seconds)))
-        random.Random(f"{config.seed}:{stage}:{epoch}").shuffle(order)
-        starts = range(0, len(order), config.batch_size)
-        return [Batch(tuple(order[i : i + config.batch_size]), FULL_CONTEXT) for i in starts]
-    rng = random.Random(f"{config.seed}:{epoch}" if stage == STAGE else f"{config.seed}:{stage}:{epoch}")
-    if config.exact_reference and stage == STAGE:  # the published loop: one clip a step, its own context
-        order = list(range(len(seconds)))
-        rng.shuffle(order)
-        return [Batch((i,), draw_context(seconds[i], rng)) for i in order]
-    return bucket(seconds, config.batch_size, rng, config.full_context_share)
-
-
-def step_lr(config: TrainConfig) -> float:
-    """ACFT's `lr` is per clip, as published. Adam's step barely depends on the batch, so a batch of B clips
-    takes B times the step: at equal epochs the student then travels as far as in the one-clip loop."""
-    return config.lr * (1 if config.exact_reference else config.batch_size)
-
-
-def save_weights(module: torch.nn.Module, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, tmp)
-    os.replace(tmp, path)
-
-
-def save_torch(value: object, path: Path) -> None:
-    with open(path, "wb") as f:  # a Python file: a full disk stays an OSError inside torch's RuntimeError
-        torch.save(value, f)
-
-
-def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bool, lowercase: bool | None = None
-             ) -> list[list[int]]:
-    """The model's own prefix (with language and task when multilingual), the text (lower-cased as the config
-    says unless `lowercase` is given), <|endoftext|>."""
-    lowercase = config.lowercase if lowercase is None else lowercase
-    if multilingual and not config.language:
-        raise WacftError(f"{config.model} is multilingual; name the language of the data with --language.")
-    tokenizer = processor.tokenizer
-    tokenizer.set_prefix_tokens(
-        language=config.language if multilingual else None,
-        task=config.task if multilingual else None,
-        predict_timestamps=False,
-    )
-    return [tokenizer(c.text.lower() if lowercase else c.text).input_ids for c in clips]
-
-
-@dataclass
-class Cached:
-    states: torch.Tensor  # the reference's decoder states, (layers + 1, tokens, width)
-    features: torch.Tensor  # the clip's first mel frames: as many as its widest context needs
-
-    @property
-    def bytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (self.states, self.features))
-
-
-class ClipCache:
-    """What a clip gives the loss that never changes: the frozen reference's hidden states and the mel
-    frames. Each is computed once and reused every epoch while the budget holds; entries are never evicted,
-    so a clip seen as cached stays cached."""
-
-    def __init__(self, budget_bytes: int):
-        self.budget, self.used, self.entries = budget_bytes, 0, {}
-
-    def get(self, i: int) -> Cached | None:
-        return self.entries.get(i)
-
-    def put(self, i: int, entry: Cached) -> None:
-        if self.used + entry.bytes <= self.budget:
-            self.entries[i] = entry
-            self.used += entry.bytes
-
-
-@dataclass
-class Prepared:
-    """A batch made ready on the helper thread."""
-
-    batch: Batch
-    tokens: torch.Tensor  # (B, T), padded with <|endoftext|>
-    mask: torch.Tensor  # (B, T), True on real tokens
-    extracted: list[int]  # rows whose 30 s mel features were computed (all rows not in the cache)
-    features: torch.Tensor | None  # (len(extracted), mels, 3000)
-
-
-@dataclass
-class Progress:
-    """Where a run stands: saved with every checkpoint, so a resumed run continues exactly."""
-
-    epoch: int = 0
-    batch: int = 0  # the next batch within the epoch
-    step: int = 0
-    clips: int = 0
-    audio_seconds: float = 0.0
-    loss: float | None = None
-    stage: str = ""  # the stage under way ("" before the first)
-    best: dict | None = None  # stage 1's best epoch so far (a Score)
-    contexts: list[int] | None = None  # the lowest and highest context the student has seen
-
-
-def load_processor(folder: Path, model_config: dict):
-    """Whisper's processor from a model folder. Without PROCESSOR_CONFIG its settings follow from config.json:
-    Whisper's feature extractors differ between models only in their number of mel bins."""
-    from transformers import AutoTokenizer, WhisperFeatureExtractor, WhisperProcessor
-
-    if (folder / PROCESSOR_CONFIG).is_file():
-        return WhisperProcessor.from_pretrained(folder)
-    features = WhisperFeatureExtractor(feature_size=model_config["num_mel_bins"])
-    return WhisperProcessor(feature_extractor=features, tokenizer=AutoTokenizer.from_pretrained(folder))
-
-
 class Trainer:
     def __init__(self, config: TrainConfig, sink: EventSink):
         with needs_extra("train"):
@@ -214,6 +67,7 @@ class Trainer:
         self.config, self.sink = config, sink
         self.stages = plan_stages(config)
         self.out = Path(config.out)
+        self.files = RunFiles(self.out, config)
         self.device = pick_device(config.device)
         # as conversion finds it: a hub id without a network fails here in seconds, a gap in a folder is named
         folder = resolve_folder(config.model)
@@ -260,7 +114,7 @@ class Trainer:
         if not self.clips:
             raise WacftError(f"{self.config.dataset} has no clip to train on; check the dataset and how many clips"
                              " it may use.")
-        multilingual = self.student.config.vocab_size >= MULTILINGUAL_VOCAB
+        multilingual = is_multilingual(self.student.config.vocab_size)
         # the published loop lower-cases, which is harmless when distilling; stage 1 learns to write what it
         # is taught, so it keeps the transcripts' case ("GitHub", not "github")
         self.acft_tokens = tokenize(self.processor, self.clips, self.config, multilingual)
@@ -376,10 +230,7 @@ class Trainer:
 
     def evaluate(self, epoch: int) -> Score:
         """Stage 1's score for an epoch: held-out loss at full context, and WER by greedy decoding."""
-        with needs_extra("train"):
-            import jiwer
-
-        from wacft.convert.normalize import normalizer
+        from wacft.convert.normalize import normalizer, word_error_rate
 
         clips, size = self.held_out, self.config.batch_size
         self.student.eval()
@@ -398,12 +249,12 @@ class Trainer:
                     heard += self.transcribe(features, max(c.seconds for c in batch))
         self.student.model.train()
         norm = normalizer(self.config.language or "en")
-        pairs = [(norm(c.text), norm(h)) for c, h in zip(clips, heard, strict=False) if norm(c.text)]
-        wer = jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]) if pairs else 0.0
+        references = [norm(c.text) for c in clips[: len(heard)]]  # only the first batches (WER_CLIPS) were decoded
+        wer = word_error_rate(references, [norm(h) for h in heard], "train")
         return Score(epoch, sum(x * n for x, n in zip(losses, counts, strict=True)) / max(1, sum(counts)), wer)
 
     def transcribe(self, features: torch.Tensor, seconds: float) -> list[str]:
-        multilingual = self.student.config.vocab_size >= MULTILINGUAL_VOCAB
+        multilingual = is_multilingual(self.student.config.vocab_size)
         options = {"language": self.config.language, "task": self.config.task} if multilingual else {}
         cap = min(finetune.MAX_NEW_TOKENS, finetune.TOKEN_MARGIN + int(finetune.TOKENS_PER_SECOND * seconds))
         tokens = self.student.generate(features, max_new_tokens=cap, **options)
@@ -434,63 +285,15 @@ class Trainer:
                 best = Score(**progress.best)
                 log(self.sink, f"stage 1 keeps epoch {best.epoch}: {best.describe()}")
 
-    # --- checkpoints ----------------------------------------------------------------------------------
     def save_checkpoint(self, progress: Progress) -> None:
-        """Written aside and swapped in, so a kill mid-save keeps the previous checkpoint."""
-        final, new, old = self.out / CHECKPOINT, self.out / NEW, self.out / OLD
-        shutil.rmtree(new, ignore_errors=True)
-        try:
-            new.mkdir(parents=True)
-            save_weights(self.student.model, new / "student.safetensors")
-            save_torch(self.optimizer.state_dict(), new / "optimizer.pt")
-            save_torch(rng_state(), new / "rng.pt")
-            write_bytes_atomic(new / "progress.json", json.dumps(asdict(progress)).encode())
-            write_bytes_atomic(new / "config.json", self.config.to_json().encode())
-        except Exception as e:  # torch and safetensors wrap the OSError of a full disk in their own errors
-            shutil.rmtree(new, ignore_errors=True)
-            if no_room(e):
-                raise self.disk_full("a checkpoint") from e
-            raise
-        if final.exists():
-            os.replace(final, old)
-        os.replace(new, final)
-        shutil.rmtree(old, ignore_errors=True)
+        final = self.files.save_checkpoint(self.student.model, self.optimizer, progress)
         self.sink.emit({"type": "checkpoint", "stage": self.stage.name, "path": str(final), "step": progress.step})
-
-    def disk_full(self, what: str) -> DiskFull:
-        """The sentence for a full disk: the room `what` needs (the weights and Adam's two moments), and what
-        is kept."""
-        weights = sum(p.numel() * p.element_size() for p in self.student.model.parameters())
-        folder = self.out / CHECKPOINT if (self.out / CHECKPOINT).is_dir() else self.out / OLD
-        if folder.is_dir():
-            step = json.loads((folder / "progress.json").read_text())["step"]
-            kept = f"The checkpoint of step {step} is kept: free some space and run again with --resume."
-        else:
-            kept = "There is no earlier checkpoint: free some space and run again."
-        return DiskFull(self.out, 3 * weights, f"Writing {what} failed. {kept}")
-
-    def checkpoint_folder(self) -> Path:
-        folder = self.out / CHECKPOINT
-        if not folder.is_dir() and (self.out / OLD).is_dir():
-            folder = self.out / OLD  # killed between the two renames
-        if not folder.is_dir():
-            raise WacftError(f"{self.out} has no checkpoint to resume from; start the run without --resume.")
-        require_same_settings(TrainConfig.load(folder / "config.json"), self.config)
-        return folder
-
-    def load_checkpoint(self, folder: Path) -> None:
-        """The student, optimizer and random state; the stage must have been started first."""
-        from safetensors.torch import load_file
-
-        self.student.model.load_state_dict(load_file(folder / "student.safetensors", device=str(self.device)))
-        self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", map_location=self.device))
-        set_rng_state(torch.load(folder / "rng.pt"))
 
     # --- the run --------------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> Path:
         if self.config.push_to:
             check_push_access(self.config.push_to, self.config.private)
-        folder = self.checkpoint_folder() if resume else None
+        folder = self.files.checkpoint_folder() if resume else None
         progress = Progress(**json.loads((folder / "progress.json").read_text())) if folder else Progress()
         self.load_data()
         seconds = [c.seconds for c in self.clips]
@@ -507,7 +310,7 @@ class Trainer:
             stage, plan = self.stages[k], plans[k]
             self.start_stage(stage, sum(len(b) for b in plan))
             if folder:  # the stage the checkpoint was taken in
-                self.load_checkpoint(folder)
+                self.files.load_checkpoint(folder, self.student.model, self.optimizer, self.device)
                 folder = None
             progress.stage = stage.name
             with ThreadPoolExecutor(1) as pool:
@@ -548,73 +351,12 @@ class Trainer:
         if progress.contexts:
             low, high = progress.contexts
             log(self.sink, f"contexts covered: {low}-{high} positions ({low / 50:.2f}-{high / 50:.2f} s of audio)")
-        files = self.save_output(progress)
+        files = self.files.save_output(self.student, self.processor, self.processor_files, progress, len(self.clips))
         if self.config.push_to:
             push(self.out, self.config.push_to, files, self.sink)
         self.sink.emit({"type": "done", "stage": self.stage.name, "out": str(self.out),
                         "final_loss": progress.loss, "contexts": progress.contexts, "best": progress.best})
         return self.out
-
-    def save_output(self, progress: Progress) -> list[str]:
-        """The trained model as a Hugging Face folder that transformers and `wacft convert` load; returns the
-        names of its files. Written aside and moved in, then the checkpoint goes."""
-        tmp = self.out / OUTPUT_NEW
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            self.student.save_pretrained(tmp, safe_serialization=True)
-            copy_files(self.processor_files, tmp)
-            if not (tmp / PROCESSOR_CONFIG).is_file():  # derived from config.json: written, so the folder is complete
-                self.processor.feature_extractor.save_pretrained(tmp)
-            write_bytes_atomic(tmp / "training_config.json", self.config.to_json().encode())
-            write_model_card(tmp, self.config, progress, len(self.clips))
-        except Exception as e:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if no_room(e):
-                raise self.disk_full("the trained model") from e
-            raise
-        files = sorted(path.name for path in tmp.iterdir())
-        for name in files:
-            os.replace(tmp / name, self.out / name)
-        tmp.rmdir()
-        for stale in self.out.glob("*"):  # a model trained over (--force) may have had other weight files
-            if stale.name not in files and (stale.name in WEIGHTS or stale.name.startswith("model-0")):
-                stale.unlink()
-        shutil.rmtree(self.out / CHECKPOINT, ignore_errors=True)  # a run of one stage-1 epoch may have none
-        (self.out / BEST).unlink(missing_ok=True)
-        return files
-
-
-def pad_tokens(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token rows padded to the longest, and the mask of real tokens."""
-    lengths = [len(r) for r in rows]
-    tokens = np.full((len(rows), max(lengths)), pad, dtype=np.int64)
-    for k, row in enumerate(rows):
-        tokens[k, : len(row)] = row
-    mask = np.arange(tokens.shape[1])[None, :] < np.array(lengths)[:, None]
-    return torch.from_numpy(tokens), torch.from_numpy(mask)
-
-
-def rng_state() -> dict:
-    """Every random source a step can draw from (dropout, where a model has it)."""
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    return {"torch": torch.get_rng_state(), "cuda": cuda}
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():  # a run begun on a GPU may go on without one
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def require_same_settings(saved: TrainConfig, given: TrainConfig) -> None:
-    changed = [f.name for f in fields(TrainConfig)
-               if f.name not in RUN_SETTINGS and getattr(saved, f.name) != getattr(given, f.name)]
-    if changed:
-        raise WacftError(
-            f"The run in {given.out} was started with other settings ({', '.join(changed)}); resume it with"
-            " the same ones, or start a new run in another --out."
-        )
-
 
 def describe(error: BaseException, out: Path) -> str:
     if isinstance(error, WacftError):

@@ -28,12 +28,14 @@ import transformers  # noqa: E402
 from fixtures.speech import VOICES, make_speech_dataset  # noqa: E402
 from fixtures.tiny_en import tiny_en_dir  # noqa: E402
 
+from wacft.acft.batch_inputs import tokenize  # noqa: E402
 from wacft.acft.config import TrainConfig  # noqa: E402
-from wacft.acft.context import FULL_CONTEXT, base_context, clamp  # noqa: E402
+from wacft.acft.context import base_context, clamp  # noqa: E402
 from wacft.acft.data import load_clips  # noqa: E402
 from wacft.acft.events import CallbackSink  # noqa: E402
 from wacft.acft.model import decoder_states, encode, masked_mse, reference_states  # noqa: E402
-from wacft.acft.trainer import MULTILINGUAL_VOCAB, tokenize, train  # noqa: E402
+from wacft.acft.trainer import train  # noqa: E402
+from wacft.facts import FULL_CONTEXT, SAMPLE_RATE, is_multilingual  # noqa: E402
 
 SENTENCES = [
     "Hello world.", "Please call me back later.", "The meeting starts at noon.", "Open the window, please.",
@@ -73,10 +75,10 @@ def losses(trained: str, config: TrainConfig) -> tuple[float, float]:
     base = WhisperModel.from_pretrained(config.model, dtype=torch.float32).eval()
     student = WhisperModel.from_pretrained(trained, dtype=torch.float32).eval()
     clips = load_clips(config).clips
-    multilingual = base.config.vocab_size >= MULTILINGUAL_VOCAB
+    multilingual = is_multilingual(base.config.vocab_size)
     dynamic, full = [], []
     for clip, ids in zip(clips, tokenize(processor, clips, config, multilingual), strict=True):
-        features = processor(clip.audio, sampling_rate=16000, return_tensors="pt").input_features
+        features = processor(clip.audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
         tokens = torch.tensor([ids])
         mask = torch.ones_like(tokens, dtype=torch.bool)
         reference = reference_states(base, features, tokens)

@@ -17,6 +17,7 @@ from typing import BinaryIO
 import numpy as np
 
 from wacft.errors import WacftError
+from wacft.facts import is_multilingual
 
 MAGIC = 0x67676D6C
 # whisper.cpp's quantize tool stores ftype + 1000 * GGML_QNT_VERSION in the header of quantized files
@@ -24,7 +25,6 @@ QNT_VERSION = 2
 QNT_VERSION_FACTOR = 1000
 # whisper.cpp reads token text into a fixed buffer; anything longer is a corrupt file
 MAX_TOKEN_BYTES = 4096
-MULTILINGUAL_MIN_VOCAB = 51865
 
 
 class GGMLType(IntEnum):
@@ -107,7 +107,7 @@ class Hparams:
 
     @property
     def multilingual(self) -> bool:
-        return self.n_vocab >= MULTILINGUAL_MIN_VOCAB
+        return is_multilingual(self.n_vocab)
 
     @property
     def file_type(self) -> FileType | None:

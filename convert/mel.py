@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from wacft.facts import SAMPLE_RATE
+
 N_FFT = 400
 
 # Slaney's mel scale

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+from wacft.extras import needs_extra
 
 BRACKETED = re.compile(r"\[[^\]]*\]|\([^)]*\)|<[^>]*>")  # [laughter], (inaudible), <unk>
 FILLERS = {"hmm", "hm", "mm", "mmm", "mhm", "uh", "um", "er", "erm", "ah", "eh"}
@@ -106,3 +108,14 @@ def english(text: str) -> str:
 def normalizer(language: str) -> Callable[[str], str]:
     """Whisper-style normalisation for English; lower case without punctuation for every other language."""
     return english if language == "en" else basic
+
+
+def word_error_rate(references: Sequence[str], hypotheses: Sequence[str], extra: str) -> float:
+    """Word error rate of normalised texts over all clips together (not a mean of each clip's); clips whose
+    reference normalises to nothing are left out. `extra` is the pip extra of the feature asking (jiwer comes
+    with train and verify), so a missing jiwer is named in its sentence."""
+    with needs_extra(extra):
+        import jiwer
+
+    pairs = [(r, h) for r, h in zip(references, hypotheses, strict=True) if r]
+    return jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]) if pairs else 0.0

@@ -19,10 +19,9 @@ from typing import Protocol
 
 import numpy as np
 
-from wacft.audio import SAMPLE_RATE
 from wacft.convert.ggml import read_ggml
 from wacft.convert.loadable import check_finite
-from wacft.convert.normalize import normalizer
+from wacft.convert.normalize import normalizer, word_error_rate
 from wacft.convert.whispercpp import (
     FULL_CONTEXT,
     FUTO,
@@ -37,6 +36,7 @@ from wacft.convert.whispercpp import (
 )
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
+from wacft.facts import SAMPLE_RATE
 
 CONTEXTS: dict[str, Callable[[int], int]] = {
     "full": lambda n_samples: FULL_CONTEXT,
@@ -87,15 +87,6 @@ def is_runaway(hypothesis: str, reference: str) -> bool:
         return True
     repeats = _repeats(heard)
     return repeats >= REPEATS and repeats > _repeats(said)
-
-
-def _wer(references: list[str], hypotheses: list[str]) -> float:
-    """Word error rate over all clips together; clips whose reference normalises to nothing are left out."""
-    with needs_extra("verify"):
-        import jiwer
-
-    pairs = [(r, h) for r, h in zip(references, hypotheses, strict=True) if r]
-    return jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]) if pairs else 0.0
 
 
 @dataclass
@@ -149,7 +140,7 @@ class QuantizedCheck:
 def _summarise(name: str, clips: list[ClipResult], references: list[str], norm: Callable[[str], str]) -> ContextSummary:
     heard = [c.heard[name] for c in clips]
     return ContextSummary(
-        wer=_wer(references, [norm(h.text) for h in heard]),
+        wer=word_error_rate(references, [norm(h.text) for h in heard], "verify"),
         runaways=sum(h.runaway for h in heard),
         latency=float(np.mean([h.seconds for h in heard])),
         encoder_latency=float(np.mean([h.encoder_seconds for h in heard])),
@@ -184,8 +175,8 @@ def run_model(
             clip, result = clips[k * len(samples) + i], results[k * len(samples) + i]
             text = norm(result.text)
             heard[name] = Heard(
-                clip.audio_ctx, result.text, _wer([references[i]], [text]), is_runaway(text, references[i]),
-                result.seconds, result.encoder_seconds,
+                clip.audio_ctx, result.text, word_error_rate([references[i]], [text], "verify"),
+                is_runaway(text, references[i]), result.seconds, result.encoder_seconds,
             )
         rows.append(ClipResult(sample.text, lengths[i] / SAMPLE_RATE, heard))
     contexts = {name: _summarise(name, rows, references, norm) for name in CONTEXTS}

@@ -19,16 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from wacft.audio import SAMPLE_RATE, load_audio
+from wacft.audio import load_audio
 from wacft.convert.ggml import read_ggml
 from wacft.errors import WacftError
 from wacft.extras import require_extra
+from wacft.facts import FULL_CONTEXT, POSITIONS_PER_SECOND, SAMPLE_RATE, SAMPLES_PER_POSITION
 
-FULL_CONTEXT = 1500
-SAMPLES_PER_POSITION = 320  # one encoder position is 20 ms of audio
-POSITIONS_PER_SECOND = SAMPLE_RATE // SAMPLES_PER_POSITION
 FUTO_BEAM_SIZE = 5  # DecodingMode.BeamSearch5, greedy.best_of the same
 FUTO_MAX_TOKENS = 256
+FUTO_TIMESTAMPS_FROM = 25 * SAMPLE_RATE  # FUTO asks for timestamps only from 25 s of audio on
 CHILD = Path(__file__).with_name("whispercpp_child.py")
 
 
@@ -126,7 +125,8 @@ def transcribe(
             "language": language,
             "threads": threads or min(4, os.cpu_count() or 1),
             "flash_attn": decoding is None,
-            "decoding": None if decoding is None else {"beam_size": decoding.beam_size, "prompt": decoding.prompt},
+            "decoding": None if decoding is None else {"beam_size": decoding.beam_size, "prompt": decoding.prompt,
+                                                     "timestamps_from": FUTO_TIMESTAMPS_FROM},
             "clips": [
                 {"audio": _as_npy(c.audio, Path(tmp) / f"{i}.npy"), "audio_ctx": c.audio_ctx,
                  "max_tokens": _cap(max_tokens if c.max_tokens is None else c.max_tokens, decoding)}

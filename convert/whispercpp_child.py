@@ -4,7 +4,8 @@ isolated one that holds the phone's generation (pywhispercpp 1.2.0, whisper.cpp 
 two generations differ, and this file speaks both.
 
 Request (JSON on stdin): model, language, threads, flash_attn, decoding (null: plain greedy; else beam_size,
-prompt and FUTO Keyboard's other settings), clips (audio: a float32 .npy at 16 kHz, audio_ctx, max_tokens).
+prompt, timestamps_from (samples) and FUTO Keyboard's other settings), clips (audio: a float32 .npy at 16 kHz,
+audio_ctx, max_tokens).
 Answer: one JSON line per clip on stdout.
 """
 
@@ -16,8 +17,6 @@ import sys
 import tempfile
 import time
 
-SAMPLE_RATE = 16000
-FUTO_TIMESTAMPS_FROM = 25 * SAMPLE_RATE  # FUTO asks for timestamps only from 25 s on
 FUTO_DROPPED_SEGMENT = " you"  # Whisper's favourite hallucination: FUTO drops it as a last segment
 # whisper_full_params begins with 5 ints, then bool translate, no_context, no_timestamps, single_segment
 # (whisper.h, unchanged from 1.4 to 1.8); pywhispercpp 1.2.0 binds all but no_timestamps
@@ -75,7 +74,7 @@ def _params(pw, request: dict, clip: dict, n_samples: int):
     # FUTO Keyboard's (native/jni/org_futo_voiceinput_WhisperGGML.cpp, MultiModelRunner.kt)
     params.suppress_blank = False
     setattr(params, "suppress_nst" if hasattr(params, "suppress_nst") else "suppress_non_speech_tokens", True)
-    _set_no_timestamps(params, n_samples < FUTO_TIMESTAMPS_FROM)
+    _set_no_timestamps(params, n_samples < decoding["timestamps_from"])
     beams = decoding["beam_size"]
     if beams > 1:
         params.strategy = pw.whisper_sampling_strategy.WHISPER_SAMPLING_BEAM_SEARCH

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from wacft.convert.ggml import read_ggml
 from wacft.errors import WacftError
+from wacft.facts import MODEL_SIZES
 
-SIZES = {4: "tiny", 6: "base", 12: "small", 24: "medium", 32: "large"}  # by encoder layer count
+# by encoder layer count; turbo shares large's encoder and is named as one
+SIZES = {encoder: name for name, (_, encoder, _) in MODEL_SIZES.items() if name != "turbo"}
 SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 SAFE_FOLDER = re.compile(r"(/[A-Za-z0-9._-]+)+/?")
 UNSAFE_RUN = re.compile(r"[^A-Za-z0-9._-]+")

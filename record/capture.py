@@ -9,8 +9,9 @@ import threading
 
 import numpy as np
 
-from wacft.audio import SAMPLE_RATE, to_whisper_audio
+from wacft.audio import to_whisper_audio
 from wacft.errors import WacftError
+from wacft.facts import SAMPLE_RATE
 from wacft.record.levels import SILENCE_DB, level_db, speech_bounds, speech_threshold
 
 MAX_SECONDS = 29.0  # training skips longer clips

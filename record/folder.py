@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from wacft.atomic import write_bytes_atomic
-from wacft.audio import SAMPLE_RATE
 from wacft.errors import WacftError
+from wacft.facts import SAMPLE_RATE
 from wacft.record.prompts import Prompt
 
 METADATA = "metadata.csv"

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wacft.audio import SAMPLE_RATE, load_audio
+from wacft.audio import load_audio
 from wacft.errors import WacftError
+from wacft.facts import SAMPLE_RATE
 from wacft.record.capture import MAX_SECONDS, trimmed
 from wacft.record.folder import RecordingFolder
 from wacft.record.levels import FRAME, frame_levels, speech_threshold

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wacft.audio import SAMPLE_RATE
+from wacft.facts import SAMPLE_RATE
 
 FRAME = SAMPLE_RATE * 30 // 1000
 SILENCE_DB = -50.0  # never speech below this, however quiet the room

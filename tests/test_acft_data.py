@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import soundfile
 
+from wacft.acft.batch_inputs import tokenize
 from wacft.acft.config import TrainConfig
 from wacft.acft.data import load_clips
 from wacft.acft.events import CallbackSink
-from wacft.acft.trainer import tokenize, train
+from wacft.acft.trainer import train
 from wacft.audio import load_audio
 from wacft.errors import WacftError
 

@@ -9,7 +9,9 @@ from wacft.acft.config import TrainConfig
 from wacft.acft.context import jitter_band
 from wacft.acft.data import load_clips
 from wacft.acft.events import CallbackSink
-from wacft.acft.trainer import CHECKPOINT, epoch_batches, train
+from wacft.acft.outdir import CHECKPOINT
+from wacft.acft.plan import epoch_batches
+from wacft.acft.trainer import train
 from wacft.errors import WacftError
 
 SENTENCES = ["Hello world.", "Please call me back later.", "The meeting starts at noon.", "What time is it?",

@@ -16,7 +16,9 @@ from wacft.acft.config import TrainConfig
 from wacft.acft.data import Clip
 from wacft.acft.events import CallbackSink
 from wacft.acft.finetune import Score
-from wacft.acft.trainer import BEST, CHECKPOINT, Trainer, plan_stages, train
+from wacft.acft.outdir import BEST, CHECKPOINT
+from wacft.acft.plan import plan_stages
+from wacft.acft.trainer import Trainer, train
 from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.ggml import read_ggml
 from wacft.errors import WacftError

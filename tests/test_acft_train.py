@@ -11,7 +11,8 @@ from fixtures.speech import make_speech_dataset
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import CallbackSink
-from wacft.acft.trainer import CHECKPOINT, train
+from wacft.acft.outdir import CHECKPOINT
+from wacft.acft.trainer import train
 from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.whispercpp import Clip, transcribe
 

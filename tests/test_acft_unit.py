@@ -6,8 +6,9 @@ import pytest
 import torch
 from transformers import WhisperModel
 
-from wacft.acft.context import FULL_CONTEXT, MAX_JITTER, base_context, bucket, draw_context, jitter_band
+from wacft.acft.context import MAX_JITTER, base_context, bucket, draw_context, jitter_band
 from wacft.acft.model import decoder_states, encode, masked_mse, reference_states
+from wacft.facts import FULL_CONTEXT
 
 
 @pytest.mark.parametrize("seconds", [0.01, 0.02, 0.05, 0.5, 1.0, 2.9, 3.0, 5.0, 12.34, 28.9, 29.0])

@@ -6,9 +6,10 @@ import time
 import pytest
 
 from wacft.acft.config import TrainConfig
-from wacft.acft.estimate import PRICE_PER_SECOND, STARTUP_SECONDS, Dims, estimate, model_dims
+from wacft.acft.estimate import BF16_PEAK, FP32_PEAK, STARTUP_SECONDS, Dims, estimate, model_dims
 from wacft.acft.runs import RunRecord
 from wacft.errors import WacftError
+from wacft.facts import GPUS
 
 TINY = "openai/whisper-tiny.en"
 
@@ -143,7 +144,5 @@ def test_bad_input_is_one_sentence():
         estimate(config(), 0, 0.0, None)
 
 
-def test_prices_cover_every_gpu_the_modal_app_offers():
-    from wacft import modal_jobs
-
-    assert set(PRICE_PER_SECOND) == set(modal_jobs.GPUS)
+def test_the_compute_model_knows_every_gpu_wacft_offers():
+    assert set(BF16_PEAK) == set(FP32_PEAK) == set(GPUS)

@@ -276,11 +276,3 @@ def test_each_modal_api_wacft_calls_exists_with_that_signature():
     takes(modal.Retries, "max_retries", "initial_delay", "backoff_coefficient")
     takes(modal.Client.from_credentials, "token_id", "token_secret")
     assert FileEntryType.FILE
-
-
-def test_the_job_names_the_trainers_checkpoint_folder():
-    """modal_jobs keeps its own copy (the trainer imports torch, the client must not)."""
-    from wacft import modal_jobs
-    from wacft.acft.trainer import CHECKPOINT
-
-    assert modal_jobs.CHECKPOINT == CHECKPOINT

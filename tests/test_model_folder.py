@@ -10,9 +10,10 @@ import sys
 import numpy as np
 import pytest
 
+from wacft.acft.batch_inputs import load_processor
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import CallbackSink
-from wacft.acft.trainer import load_processor, train
+from wacft.acft.trainer import train
 from wacft.audio import load_audio
 from wacft.convert.source import PROCESSOR_CONFIG, check_model_folder, read_config
 from wacft.errors import WacftError

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from wacft.cli import main
-from wacft.convert.normalize import basic, english, normalizer
+from wacft.convert.normalize import basic, english, normalizer, word_error_rate
 from wacft.convert.verify import (
     CONTEXTS,
     ClipResult,
@@ -43,6 +43,13 @@ def test_english_normalisation(text, expected):
 def test_other_languages_are_only_lower_cased_and_stripped():
     assert basic("\u00c7a va? \u00abTr\u00e8s\u00bb bien, [rire] merci!") == "\u00e7a va tr\u00e8s bien merci"
     assert normalizer("fr") is basic and normalizer("en") is english
+
+
+def test_wer_pools_the_words_of_every_clip_and_skips_clips_with_nothing_to_say():
+    # one error in a 1-word clip and none in a 3-word one: 1 of 4 words pooled (a mean of the clips would be 50%)
+    assert word_error_rate(["yes", "call me now"], ["no", "call me now"], "verify") == 0.25
+    assert word_error_rate(["", "call me now"], ["uh", "call me later"], "train") == pytest.approx(1 / 3)
+    assert word_error_rate(["", ""], ["noise", ""], "verify") == 0.0
 
 
 @pytest.mark.parametrize(

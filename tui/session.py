@@ -9,9 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from wacft.atomic import write_bytes_atomic
-
-SIZES = ("tiny", "base", "small", "medium")
-FUTO_SIZES = ("tiny", "base", "small")
+from wacft.facts import DEFAULT_GPU
 
 
 def default_out(model: str) -> Path:
@@ -54,7 +52,7 @@ class Session:
     batch_size: int = 8
     max_audio_length: float = 29.0
     where: str = "local"  # or "modal"
-    gpu: str = "A100-40GB"
+    gpu: str = DEFAULT_GPU
     push_to: str = ""
     out: str = ""  # as the person typed it; "" follows the model (default_out)
     run_id: str = ""

@@ -9,8 +9,8 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Static
 
+from wacft.facts import FUTO_WIDEST, MODEL_SIZES, WIZARD_SIZES
 from wacft.tui.screens.base import StepScreen
-from wacft.tui.session import FUTO_SIZES, SIZES
 from wacft.tui.widgets import Form
 
 
@@ -29,9 +29,7 @@ class ModelFacts:
     @property
     def runs_on_futo(self) -> bool:
         """FUTO Keyboard runs tiny, base and small: nothing wider than small."""
-        from wacft.acft.estimate import NAMED
-
-        return self.width <= max(NAMED[size][0] for size in FUTO_SIZES)
+        return self.width <= FUTO_WIDEST
 
     def describe(self) -> str:
         kind = f"a Whisper {self.size}" if self.size else "a Whisper model of its own size"
@@ -41,14 +39,13 @@ class ModelFacts:
 def model_facts(model: str) -> ModelFacts:
     """The model's folder found (downloaded when it is a hub id) and complete, and what it is; a WacftError
     says what is missing."""
-    from wacft.acft.estimate import NAMED
     from wacft.convert.source import hparams_from_config, read_config, resolve_folder, weight_files
 
     folder = resolve_folder(model)
     hparams = hparams_from_config(read_config(folder))
     weight_files(folder)
     dims = (hparams.n_audio_state, hparams.n_audio_layer, hparams.n_text_layer)
-    size = next((name for name, named in NAMED.items() if named == dims), None)
+    size = next((name for name, named in MODEL_SIZES.items() if named == dims), None)
     return ModelFacts(size, hparams.n_audio_state, hparams.multilingual)
 
 
@@ -63,8 +60,8 @@ class ModelScreen(StepScreen):
     def body(self) -> ComposeResult:
         current = self.session.model
         with RadioSet(id="size", compact=True):
-            for size in SIZES:
-                note = "" if size in FUTO_SIZES else "  (not run by FUTO)"
+            for size in WIZARD_SIZES:
+                note = "" if MODEL_SIZES[size][0] <= FUTO_WIDEST else "  (not run by FUTO)"
                 yield RadioButton(f"{size}{note}", value=current.startswith(f"openai/whisper-{size}"), name=size,
                                   id=f"size-{size}")
         yield Checkbox("English-only (.en)", value=current.endswith(".en") or not current, id="english",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import Input, Static
 
+from wacft.facts import SAMPLE_RATE
 from wacft.tui.screens.base import FIELDS, StepScreen
 from wacft.tui.widgets import Form
 
@@ -158,7 +159,7 @@ class RecordScreen(StepScreen):
             self.put("take", f"[yellow]{verdict.problem}[/yellow]\n[b]r[/b] redoes, [b]s[/b] skips")
             return
         state = (f"[yellow]{verdict.problem}[/yellow]" if verdict.problem
-                 else f"[green]✓[/green] {len(self.clip) / 16000:.1f} s, peak {verdict.peak_db:.0f} dBFS")
+                 else f"[green]✓[/green] {len(self.clip) / SAMPLE_RATE:.1f} s, peak {verdict.peak_db:.0f} dBFS")
         self.put("take", f"{state}\n[b]k[/b] keeps, [b]r[/b] redoes, [b]p[/b] plays")
 
     def discard(self) -> None:

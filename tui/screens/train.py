@@ -7,12 +7,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
+from wacft.facts import GPUS
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.session import default_out
 from wacft.tui.widgets import Form, Setting
 
-# as acft.estimate.PRICE_PER_SECOND and modal_jobs.GPUS (neither is imported on the way to the first screen)
-GPUS = ("A100-40GB", "A100-80GB", "H100")
 WHERE = (("here", "local"), ("Modal", "modal"))
 OBJECTIVES = (("two-stage", "two-stage"), ("joint", "joint"))
 # field id -> (the training setting it sets, its label): acft.validate checks each as it is typed

@@ -1,0 +1,91 @@
+"""What a training step takes from a clip: its tokens (the model's own prefix first), its mel features, and
+the cache of what never changes between epochs (the frozen reference's states, the mel frames)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wacft.acft.config import TrainConfig
+from wacft.acft.context import Batch
+from wacft.acft.data import Clip
+from wacft.convert.source import PROCESSOR_CONFIG
+from wacft.errors import WacftError
+
+
+def load_processor(folder: Path, model_config: dict):
+    """Whisper's processor from a model folder. Without PROCESSOR_CONFIG its settings follow from config.json:
+    Whisper's feature extractors differ between models only in their number of mel bins."""
+    from transformers import AutoTokenizer, WhisperFeatureExtractor, WhisperProcessor
+
+    if (folder / PROCESSOR_CONFIG).is_file():
+        return WhisperProcessor.from_pretrained(folder)
+    features = WhisperFeatureExtractor(feature_size=model_config["num_mel_bins"])
+    return WhisperProcessor(feature_extractor=features, tokenizer=AutoTokenizer.from_pretrained(folder))
+
+
+def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bool, lowercase: bool | None = None
+             ) -> list[list[int]]:
+    """The model's own prefix (with language and task when multilingual), the text (lower-cased as the config
+    says unless `lowercase` is given), <|endoftext|>."""
+    lowercase = config.lowercase if lowercase is None else lowercase
+    if multilingual and not config.language:
+        raise WacftError(f"{config.model} is multilingual; name the language of the data with --language.")
+    tokenizer = processor.tokenizer
+    tokenizer.set_prefix_tokens(
+        language=config.language if multilingual else None,
+        task=config.task if multilingual else None,
+        predict_timestamps=False,
+    )
+    return [tokenizer(c.text.lower() if lowercase else c.text).input_ids for c in clips]
+
+
+def pad_tokens(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows padded to the longest, and the mask of real tokens."""
+    lengths = [len(r) for r in rows]
+    tokens = np.full((len(rows), max(lengths)), pad, dtype=np.int64)
+    for k, row in enumerate(rows):
+        tokens[k, : len(row)] = row
+    mask = np.arange(tokens.shape[1])[None, :] < np.array(lengths)[:, None]
+    return torch.from_numpy(tokens), torch.from_numpy(mask)
+
+
+@dataclass
+class Cached:
+    states: torch.Tensor  # the reference's decoder states, (layers + 1, tokens, width)
+    features: torch.Tensor  # the clip's first mel frames: as many as its widest context needs
+
+    @property
+    def bytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.states, self.features))
+
+
+class ClipCache:
+    """What a clip gives the loss that never changes: the frozen reference's hidden states and the mel
+    frames. Each is computed once and reused every epoch while the budget holds; entries are never evicted,
+    so a clip seen as cached stays cached."""
+
+    def __init__(self, budget_bytes: int):
+        self.budget, self.used, self.entries = budget_bytes, 0, {}
+
+    def get(self, i: int) -> Cached | None:
+        return self.entries.get(i)
+
+    def put(self, i: int, entry: Cached) -> None:
+        if self.used + entry.bytes <= self.budget:
+            self.entries[i] = entry
+            self.used += entry.bytes
+
+
+@dataclass
+class Prepared:
+    """A batch made ready on the helper thread."""
+
+    batch: Batch
+    tokens: torch.Tensor  # (B, T), padded with <|endoftext|>
+    mask: torch.Tensor  # (B, T), True on real tokens
+    extracted: list[int]  # rows whose 30 s mel features were computed (all rows not in the cache)
+    features: torch.Tensor | None  # (len(extracted), mels, 3000)

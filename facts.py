@@ -1,0 +1,39 @@
+"""The facts about Whisper, FUTO Keyboard and Modal that several modules need, each stated once here.
+
+Standard library only: the wizard's first screen, the convert and push paths and the Modal job all import it.
+"""
+
+from __future__ import annotations
+
+# Whisper's audio: 16 kHz, and one encoder position is 20 ms of it, so 30 s fill the 1500 positions
+SAMPLE_RATE = 16000
+SAMPLES_PER_POSITION = 320
+POSITIONS_PER_SECOND = SAMPLE_RATE // SAMPLES_PER_POSITION
+FULL_CONTEXT = 1500
+
+# Whisper's published sizes: (d_model, encoder layers, decoder layers). turbo is large-v3 with 4 decoder layers
+MODEL_SIZES = {"tiny": (384, 4, 4), "base": (512, 6, 6), "small": (768, 12, 12), "medium": (1024, 24, 24),
+               "turbo": (1280, 32, 4), "large": (1280, 32, 32)}
+WIZARD_SIZES = ("tiny", "base", "small", "medium")  # the sizes the wizard offers
+FUTO_SIZES = ("tiny", "base", "small")  # the sizes FUTO Keyboard runs
+FUTO_WIDEST = max(MODEL_SIZES[size][0] for size in FUTO_SIZES)
+
+# vocabulary sizes: English-only models have no language tokens; large-v3 added one language
+ENGLISH_VOCAB = 51864
+MULTILINGUAL_VOCAB = 51865
+LARGE_V3_VOCAB = 51866
+
+
+def is_multilingual(vocab_size: int) -> bool:
+    """As openai/whisper decides it, from the config's vocabulary (never the model's name): a vocabulary this
+    large has language tokens."""
+    return vocab_size >= MULTILINGUAL_VOCAB
+
+
+# Modal's published GPU prices, USD per second of GPU time. modal.com/pricing, as transcribed by
+# techbytes.app "Serverless GPU Pricing Matrix" (verified there 2026-05-07: H100 $0.001097/s, A100 80GB
+# $2.4984/h) and by a public 2026 GPU price survey (T4 ... B200, incl. A100 40GB $0.000583/s); looked up
+# 2026-11-25. GPU only: the container's CPU and memory are billed on top (a few percent for this job).
+GPU_PRICE_PER_SECOND = {"A100-40GB": 0.000583, "A100-80GB": 0.000694, "H100": 0.001097}
+GPUS = tuple(GPU_PRICE_PER_SECOND)  # the Modal GPUs wacft runs on
+DEFAULT_GPU = GPUS[0]

@@ -1,0 +1,62 @@
+"""Imports run one way: the wizard and the command lines present what the engine (acft, convert, device, record,
+the Modal job, audio, atomic, ...) does; nothing in the engine imports them. Read from the sources' import
+statements, so it is fast and needs none of the optional packages."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent  # the repo root is the package `wacft`
+NOT_PACKAGE = {"tests", "bench", "scripts", "build", "dist"}
+
+
+def module_name(path: Path) -> str:
+    """`wacft.acft.trainer`; a package's own file keeps its `__init__`, so relative imports resolve alike."""
+    return ".".join(("wacft", *path.relative_to(ROOT).with_suffix("").parts))
+
+
+def is_presentation(module: str) -> bool:
+    """The wizard, `wacft` itself, and each area's command line (acft.cli, convert.verify_cli, ...)."""
+    last = module.split(".")[-1]
+    return module in ("wacft.tui", "wacft.cli") or module.startswith("wacft.tui.") or last == "cli" \
+        or last.endswith("_cli")
+
+
+def imported(source: str, module: str) -> set[str]:
+    """Every module (or module.name) an import statement of `source`, the text of `module`, names."""
+    package = module.rsplit(".", 1)[0]
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]) if node.level else ""
+            target = ".".join(part for part in (base, node.module or "") if part)
+            names |= {target} | {f"{target}.{alias.name}" for alias in node.names}
+    return names
+
+
+def package_sources() -> dict[str, str]:
+    return {
+        module_name(path): path.read_text()
+        for path in ROOT.rglob("*.py")
+        if not ({".venv", *NOT_PACKAGE} & {path.relative_to(ROOT).parts[0]}) and ".egg-info" not in str(path)
+    }
+
+
+def test_the_engine_imports_neither_the_wizard_nor_a_command_line():
+    sources = package_sources()
+    engine = {m for m in sources if not is_presentation(m)}
+    assert {"wacft.acft.trainer", "wacft.convert.verify", "wacft.device.push", "wacft.modal_jobs"} <= engine
+    wrong = {m: sorted(n for n in imported(sources[m], m) if is_presentation(n)) for m in sorted(engine)}
+    assert {m: names for m, names in wrong.items() if names} == {}
+
+
+def test_an_import_the_other_way_is_seen_however_it_is_written():
+    for source in ("from wacft.tui.session import Session", "import wacft.cli", "from wacft import tui",
+                   "from ..tui import app", "from wacft.acft import cli", "from wacft.convert.verify_cli import main",
+                   "def later():\n    from wacft.tui.screens.base import StepScreen"):
+        assert any(is_presentation(n) for n in imported(source, "wacft.acft.trainer")), source
+    for source in ("from wacft.acft.events import log", "from . import context", "import wacft.facts"):
+        assert not any(is_presentation(n) for n in imported(source, "wacft.acft.trainer")), source
