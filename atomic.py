@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import glob
 import logging
+import math
 import os
 import re
 import secrets
@@ -33,7 +34,7 @@ log = logging.getLogger("wacft")
 
 class DiskFull(WacftError):
     def __init__(self, folder: Path, needed: int | None, then: str = "Free some space and run again."):
-        need = f"; it needs about {needed / 1e6:,.0f} MB free there" if needed else ""
+        need = f"; it needs about {math.ceil(needed / 1e6):,} MB free there" if needed else ""
         super().__init__(f"The disk holding {folder} is full{need}. {then}")
 
 

@@ -14,14 +14,18 @@ EXTRAS = {
     "data": ("soundfile", "soxr", "datasets"),
     "train": ("torch", "transformers", "jiwer", "soundfile", "soxr", "datasets"),
     "verify": ("pywhispercpp", "jiwer", "soundfile", "soxr", "datasets"),
-    "modal": ("modal",),
+    "modal": ("modal", "soundfile"),
 }
 FEATURES = {"data": "Reading a dataset", "train": "Training", "verify": "Verifying in whisper.cpp",
             "modal": "Running on Modal"}
 
 
-def missing_extra(extra: str, package: str) -> WacftError:
-    return WacftError(
+class MissingExtra(WacftError):
+    """A feature's optional packages are not installed."""
+
+
+def missing_extra(extra: str, package: str) -> MissingExtra:
+    return MissingExtra(
         f"{FEATURES[extra]} needs {package}, which is not installed: install the {extra!r} extra with"
         f" `pip install 'wacft[{extra}]'` (a checkout's `make run` installs every extra)."
     )

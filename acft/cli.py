@@ -100,10 +100,11 @@ def run_train(args: argparse.Namespace) -> None:
         raise WacftError("Resuming continues the run in a folder: give that folder with --out.")
     run_id = new_id(args.model)  # a Modal run names its own folder on the volume
     config = config_from_args(args)
-    if not config.out and args.on != "modal":
-        config = replace(config, out=str(default_out(run_id)))
-        print(f"training into {config.out}")
-    check(config)  # before a process, a Modal job or a folder is started
+    if args.on != "modal":
+        if not config.out:
+            config = replace(config, out=str(default_out(run_id)))
+            print(f"training into {config.out}")
+        check(config)  # before a process or a folder is started
     if args.on == "here":
         from wacft.extras import needs_extra
 
@@ -116,9 +117,9 @@ def run_train(args: argparse.Namespace) -> None:
         from wacft.acft.modal_backend import ModalBackend
 
         backend = ModalBackend(args.gpu)
-        confirm_spend(config, args)
+        check(replace(config, out=backend.jobs.run_path(run_id)))  # its folder is on the volume
         record = backend.launch(config, convert_types=[t for t in args.convert.split(",") if t],
-                                max_hours=args.max_hours)
+                                max_hours=args.max_hours, confirm=lambda: confirm_spend(config, args))
     else:
         from wacft.acft.backends import LocalBackend
 
@@ -137,12 +138,13 @@ def confirm_spend(config: TrainConfig, args: argparse.Namespace) -> None:
     from wacft.acft.data import load_clips
     from wacft.acft.estimate import estimate
     from wacft.errors import WacftError
+    from wacft.extras import MissingExtra
 
     try:
         clips = load_clips(config).clips
         print(estimate(config, len(clips), sum(c.seconds for c in clips), args.gpu).describe())
-    except ImportError as e:  # a hub dataset needs the train extra to be counted here
-        print(f"No estimate: counting a hub dataset's clips needs {e.name} (pip install 'wacft[train]').")
+    except MissingExtra as e:  # the job reads the dataset itself: counting it here is a courtesy
+        print(f"No estimate: {e}")
     limit = f"{args.max_hours:g} h" if args.max_hours else "24 h (--max-hours sets less)"
     print(f"The job stops after {limit} at most.")
     if args.yes:

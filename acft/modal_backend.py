@@ -106,9 +106,12 @@ class ModalBackend:
         return replace(config, dataset=f"{self.jobs.MOUNT}{remote}")
 
     def launch(self, config: TrainConfig, convert_types: list[str] = (), max_hours: float | None = None,
-               say: Callable[[str], None] = print) -> RunRecord:
-        """Start the job detached; `max_hours` bounds what it may spend (the function's timeout)."""
+               say: Callable[[str], None] = print, confirm: Callable[[], None] | None = None) -> RunRecord:
+        """Start the job detached; `max_hours` bounds what it may spend (the function's timeout). `confirm`, once
+        Modal is known to be ready, may refuse the spend (a WacftError) before anything is uploaded."""
         check_ready()
+        if confirm:
+            confirm()
         if config.push_to:
             from wacft.acft.publish import check_push_access
 

@@ -272,7 +272,7 @@ class Verification:
             text = (f"Dynamic-context WER within {WER_TOLERANCE:.0%} of full context, no runaway outputs:"
                     " ready for the phone.")
         compared = _against_baseline(self.model, self.baseline) if self.baseline else NO_BASELINE
-        return text + compared + self._disagreement()
+        return text + self._disagreement() + compared
 
     def _disagreement(self) -> str:
         if self.other is None:

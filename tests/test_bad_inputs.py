@@ -430,7 +430,7 @@ def test_verify_and_train_name_what_the_dataset_lacks(good_bin, random_whisper, 
     for argv in (["verify", str(good_bin), "--dataset", str(recordings)],
                  train_argv(random_whisper(), recordings, tmp_path / "out")):
         assert main(argv) == 1
-        assert f"{recordings} has no metadata.csv; add one naming each audio file" in capsys.readouterr().err
+        assert f"{recordings} has audio files but no metadata.csv or metadata.jsonl" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     assert main(["verify", str(good_bin), "--dataset", str(recordings), "--limit", "-1"]) == 1
     assert "--limit is -1; give a number of clips, or 0 for all of them." in capsys.readouterr().err

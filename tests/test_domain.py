@@ -31,7 +31,8 @@ def test_two_stages_teach_the_terms_and_keep_short_dictations_from_looping(tiny_
 
     check = verify(trained.path, held_out, baseline=base.path)
     heard, said = term_recall(check.baseline, TERMS, "futo")
-    assert said == 16 and heard <= 2, "the base model should get these terms wrong, or the test proves nothing"
+    # decoded as the phone decodes (beam 5), the base model hears 3 of the 16 (greedy: 1 or 2)
+    assert said == 16 and heard <= 4, "the base model should get these terms wrong, or the test proves nothing"
     heard, said = term_recall(check.model, TERMS, "futo")
     assert heard >= 13, [c.heard["futo"].text for c in check.model.clips]
     for context in ("dynamic", "futo"):

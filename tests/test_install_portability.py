@@ -1,6 +1,7 @@
 """What must hold beyond Linux: writing files where `posix_fallocate` is missing (macOS, Windows), and the
 script steps importing without POSIX-only modules (Windows). Only Linux runs here, so the absence is simulated."""
 
+import math
 import os
 import re
 import shutil
@@ -32,7 +33,8 @@ def test_a_reserved_file_holds_exactly_what_was_written(reservation, tmp_path):
 def test_without_posix_fallocate_a_file_larger_than_the_free_space_fails_before_writing(monkeypatch, tmp_path):
     monkeypatch.delattr(os, "posix_fallocate", raising=False)
     too_big = shutil.disk_usage(tmp_path).free + (1 << 40)
-    sentence = f"The disk holding {tmp_path} is full; free some space and run again."
+    sentence = (f"The disk holding {tmp_path} is full; it needs about {math.ceil(too_big / 1e6):,} MB free there."
+                " Free some space and run again.")
     with pytest.raises(WacftError, match=f"^{re.escape(sentence)}$"), atomic_writer(tmp_path / "a.bin", size=too_big):
         pytest.fail("nothing may be written when the file cannot fit")
     assert list(tmp_path.iterdir()) == []
@@ -59,7 +61,8 @@ def test_without_posix_fallocate_a_disk_that_fills_mid_write_gets_the_sentence(t
     out = tmp_path / "model.bin"
     proc = subprocess.run([sys.executable, "-c", FULL_MID_WRITE, str(out)], capture_output=True, text=True)
     assert proc.returncode == 1
-    assert proc.stderr == f"The disk holding {tmp_path} is full; free some space and run again.\n"
+    assert proc.stderr == (f"The disk holding {tmp_path} is full; it needs about 1 MB free there. Free some space"
+                           " and run again.\n")  # 5,000 bytes asked for
     assert list(tmp_path.iterdir()) == []
 
 

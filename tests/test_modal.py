@@ -159,10 +159,10 @@ def test_a_preempted_container_is_retried_and_resumes_to_the_same_step_count(fak
 def test_a_persons_error_ends_the_run_at_once_with_its_sentence(fake, client_python, tiny_en_dir, tmp_path):
     """A hub dataset that cannot be loaded: found in the container, not here (the client has no `datasets`)."""
     run_id, out = launch(client_python, fake, tmp_path, tiny_en_dir, "nobody/no-such-dataset", "--epochs", "1")
-    assert "No estimate: counting a hub dataset's clips needs datasets" in out
+    assert "No estimate: Reading a dataset needs datasets, which is not installed" in out
     watched = wacft(client_python, fake, tmp_path, "watch", run_id)
     assert watched.returncode == 1
-    assert "The dataset nobody/no-such-dataset could not be loaded" in watched.stderr
+    assert "The hub dataset nobody/no-such-dataset could not be loaded" in watched.stderr
     assert "Traceback" not in watched.stderr
     assert fake.modal.function_calls[record(tmp_path, run_id)["call_id"]].attempts == 1  # no retry
 

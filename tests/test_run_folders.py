@@ -76,6 +76,6 @@ def test_train_without_out_writes_into_a_folder_of_its_own(tmp_path, wacft_home,
     [line] = capsys.readouterr().out.splitlines()
     folder = line.removeprefix("training into ")
     assert folder.startswith(f"{runs_dir()}/") and folder.endswith(tuple("0123456789abcdef"))
-    assert not [p for p in runs_dir().iterdir() if p.is_dir()]
+    assert not [p for p in runs_dir().glob("*") if p.is_dir()]
     assert main(["train", "--model", str(model), "--dataset", str(tmp_path), "--resume"]) == 1
     assert "give that folder with --out" in capsys.readouterr().err

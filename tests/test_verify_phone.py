@@ -89,22 +89,27 @@ def test_cli_glossary_file_greedy_and_the_current_engine(tiny_bins, looping_data
     argv = ["verify", str(tiny_bins["q8_0"]), "--dataset", str(looping_dataset), "--limit", "1", "--engine",
             "current", "--greedy", "--glossary-file", str(terms), "--glossary", "Slack", "--json", str(report),
             "--threads", "2"]
-    assert main(argv) == 0
+    status = main(argv)
     out = capsys.readouterr().out
     assert "in whisper.cpp of pywhispercpp" in out and phone.LABEL not in out
     data = json.loads(report.read_text())
+    assert status == (0 if data["ready"] else 2)  # the exit status follows the verdict
     assert data["decoding"] == {"beam_size": 1, "glossary": ["Slack", "Jira", "Priya"]}
     assert data["other"] is None
 
 
-def test_a_phone_engine_with_no_wheel_is_said_in_one_sentence(tiny_bins, looping_dataset, monkeypatch, capsys):
+def test_a_phone_engine_with_no_wheel_is_said_in_one_sentence(tiny_bins, looping_dataset, monkeypatch, capsys,
+                                                              tmp_path):
     monkeypatch.setattr(phone, "PYTHONS", ((2, 7),))
-    argv = ["verify", str(tiny_bins["q8_0"]), "--dataset", str(looping_dataset), "--limit", "1", "--greedy"]
+    report = tmp_path / "report.json"
+    argv = ["verify", str(tiny_bins["q8_0"]), "--dataset", str(looping_dataset), "--limit", "1", "--greedy",
+            "--json", str(report)]
     assert main(argv + ["--engine", "phone"]) == 1
     sentence = ("The phone's whisper.cpp (1.5.4, from pywhispercpp 1.2.0) cannot be installed here (its wheels are"
                 " for CPython 2.7); verifying in the current whisper.cpp alone.")
     assert sentence in capsys.readouterr().err
-    assert main(argv) == 0  # both: the current engine alone
+    status = main(argv)  # both: the current engine alone
+    assert status == (0 if json.loads(report.read_text())["ready"] else 2)
     out = capsys.readouterr().out
     assert sentence in out and "in whisper.cpp of pywhispercpp" in out
 

@@ -10,6 +10,7 @@ from wacft.cli import main
 from wacft.convert.normalize import basic, english, normalizer, word_error_rate
 from wacft.convert.verify import (
     CONTEXTS,
+    NO_BASELINE,
     ClipResult,
     ContextSummary,
     Heard,
@@ -172,12 +173,12 @@ def test_the_verdict_is_the_phone_engines_and_says_where_the_engines_disagree():
     assert not check.ready
     assert check.verdict.endswith(
         "3 runaway outputs at futo context. The engines disagree: in current 1.8 it is ready; the verdict follows"
-        " phone 1.5.4."
+        " phone 1.5.4." + NO_BASELINE
     )
     assert Verification(current, other=phone).verdict.endswith(
         "ready for the phone. The engines disagree: in phone 1.5.4 it is not ready (dynamic-context WER 233.0%"
         " against 12.0% at full context; 22 runaway outputs at dynamic context; futo-context WER 43.0% against"
-        " 12.0% at full context; 3 runaway outputs at futo context); the verdict follows current 1.8."
+        " 12.0% at full context; 3 runaway outputs at futo context); the verdict follows current 1.8." + NO_BASELINE
     )
     agreeing = in_engine(result(summary(0.10), summary(0.105), summary(0.11)), "phone 1.5.4")
     assert "disagree" not in Verification(agreeing, other=current).verdict
