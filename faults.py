@@ -39,9 +39,9 @@ def report_warnings() -> None:
 
 
 def logs_dir() -> Path:
-    from wacft.acft.runs import runs_dir
+    from wacft.acft.runs import data_dir
 
-    return runs_dir().parent / "logs"
+    return data_dir() / "logs"
 
 
 def write_crash_log(error: BaseException) -> Path:

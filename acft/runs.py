@@ -16,12 +16,16 @@ from wacft.errors import WacftError
 ACTIVE = ("launching", "running")
 
 
-def runs_dir() -> Path:
-    """Per-user state; WACFT_HOME moves it (tests, several setups side by side)."""
+def data_dir() -> Path:
+    """Per-user state (runs, the wizard's session, crash logs); WACFT_HOME moves it (tests, several setups side
+    by side)."""
     import platformdirs
 
-    root = Path(os.environ.get("WACFT_HOME") or platformdirs.user_data_dir("wacft"))
-    return root / "runs"
+    return Path(os.environ.get("WACFT_HOME") or platformdirs.user_data_dir("wacft"))
+
+
+def runs_dir() -> Path:
+    return data_dir() / "runs"
 
 
 @dataclass

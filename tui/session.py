@@ -4,7 +4,6 @@ offers to carry on."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -26,9 +25,9 @@ def default_out(model: str) -> Path:
 
 
 def session_path() -> Path:
-    import platformdirs
+    from wacft.acft.runs import data_dir
 
-    return Path(os.environ.get("WACFT_HOME") or platformdirs.user_data_dir("wacft")) / "session.json"
+    return data_dir() / "session.json"
 
 
 @dataclass
