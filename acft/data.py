@@ -139,6 +139,11 @@ def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
                 f"The folder {folder} cannot be read as a dataset ({e}); put a metadata.csv or metadata.jsonl"
                 " in it naming each audio file (file_name) and its transcript (text)."
             ) from e
+        if "/" not in config.dataset:  # hub ids are owner/name: a bare word is most likely a mistyped folder
+            raise WacftError(
+                f"There is no folder {config.dataset} here, and no hub dataset of that name could be loaded ({e});"
+                " check the path to your recordings (or give a hub id as owner/name)."
+            ) from e
         raise WacftError(
             f"The hub dataset {config.dataset} could not be loaded ({e}); check its id, config and split."
         ) from e

@@ -51,3 +51,14 @@ def test_a_hub_id_that_cannot_be_loaded_is_worded_for_the_hub(monkeypatch, tmp_p
     message = said("someone/no-such-dataset")
     assert message.startswith("The hub dataset someone/no-such-dataset could not be loaded (")
     assert message.endswith("); check its id, config and split.")
+
+
+def test_a_bare_name_that_is_no_folder_is_taken_for_a_mistyped_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.chdir(tmp_path)
+    message = said("my-recordigns")
+    assert message.startswith(
+        "There is no folder my-recordigns here, and no hub dataset of that name could be loaded (")
+    assert message.endswith("); check the path to your recordings (or give a hub id as owner/name).")
