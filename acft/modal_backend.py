@@ -15,7 +15,7 @@ from pathlib import Path
 from wacft.acft.backends import FINAL, absorb
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
-from wacft.acft.runs import RunRecord, new_id
+from wacft.acft.runs import RunRecord, cancelled_meanwhile, mark_cancelled, new_id
 from wacft.atomic import atomic_writer, write_bytes_atomic
 from wacft.checks import modal_token_configured
 from wacft.errors import WacftError
@@ -74,7 +74,7 @@ def keep(record: RunRecord, events: list[dict]) -> RunRecord:
     """The record, and the events seen so far as JSON lines beside it (timed: the estimate learns this GPU's
     speed from them, as from a local run's). Written whole and atomically: two watchers write the same."""
     write_bytes_atomic(Path(record.events), "".join(json.dumps(e) + "\n" for e in events).encode())
-    return record.save()
+    return cancelled_meanwhile(record).save()
 
 
 class ModalBackend:
@@ -158,11 +158,12 @@ class ModalBackend:
             time.sleep(poll)
 
     def cancel(self, record: RunRecord) -> RunRecord:
+        """Recorded first, so that a watcher in another process reports the end that follows as a cancel."""
         import modal
 
+        mark_cancelled(record)
         modal.FunctionCall.from_id(record.call_id).cancel(terminate_containers=True)
-        record.status = "cancelled"
-        return record.save()
+        return record
 
     def fetch(self, record: RunRecord, dest: Path, only: str | None = None,
               progress: Progress | None = None) -> list[Path]:

@@ -72,6 +72,24 @@ def load_run(run_id: str) -> RunRecord:
     return RunRecord(**json.loads(path.read_text()))
 
 
+def mark_cancelled(record: RunRecord) -> RunRecord:
+    """Before a run is stopped: a mark of its own beside the record, which no watcher's save of the record can
+    undo, and the record's status."""
+    record.status = "cancelled"
+    record.save()
+    write_bytes_atomic(record.path.with_suffix(".cancelled"), b"")
+    return record
+
+
+def cancelled_meanwhile(record: RunRecord) -> RunRecord:
+    """The record a watcher is about to keep, marked cancelled when `wacft cancel` (from any process) cancelled
+    the run meanwhile: the error or the silent end that follows a cancel reads as the cancel it is, not as a
+    failure."""
+    if record.status in ("launching", "running", "failed") and record.path.with_suffix(".cancelled").exists():
+        record.status, record.error = "cancelled", None
+    return record
+
+
 def list_runs() -> list[RunRecord]:
     folder = runs_dir()
     paths = folder.glob("*.json") if folder.is_dir() else []

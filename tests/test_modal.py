@@ -131,12 +131,20 @@ def test_cancel_stops_the_container(fake, client_python, tiny_en_dir, dataset, t
     run_id, _ = launch(client_python, fake, tmp_path, tiny_en_dir, dataset, "--epochs", "200", "--max-hours", "0.5")
     call = fake.modal.function_calls[record(tmp_path, run_id)["call_id"]]
     assert call.function.timeout_secs == 1800  # --max-hours bounds what the job may spend
+    watcher = subprocess.Popen([client_python, "-c", CLI, "watch", run_id], env=client_env(fake, tmp_path),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    live_log = lambda: call.work / "runs" / run_id / "events.jsonl"  # noqa: E731 (the container's working copy)
+    deadline = time.monotonic() + 120
+    while not (call.work and live_log().is_file() and '"type": "step"' in live_log().read_text()):
+        assert time.monotonic() < deadline and watcher.poll() is None
+        time.sleep(0.2)
+    assert watcher.poll() is None  # following the run when another process cancels it
     cancelled = wacft(client_python, fake, tmp_path, "cancel", run_id)
     assert cancelled.returncode == 0 and f"run {run_id} cancelled" in cancelled.stdout
     assert [c.function_call_id for c in fake.modal.called("FunctionCallCancel")] == [call.id]
-    deadline = time.monotonic() + 30
-    while call.result is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    stdout, stderr = watcher.communicate(timeout=60)
+    assert watcher.returncode == 1 and f"Run {run_id} was cancelled." in stderr
+    assert "failed" not in stdout + stderr and "Traceback" not in stderr
     assert call.process.returncode is not None and call.attempts == 1
     assert record(tmp_path, run_id)["status"] == "cancelled"
 
