@@ -77,6 +77,18 @@ def keep(record: RunRecord, events: list[dict]) -> RunRecord:
     return cancelled_meanwhile(record).save()
 
 
+def fetched_whole(target: Path, entry) -> bool:
+    """Whether an earlier fetch left the volume's file `entry` here whole. A fetched file gets its name only
+    once all of it has come, and then the volume's mtime: the same size and mtime mean this very file, while a
+    file of the same size from another run or an earlier attempt (the volume lists no checksum) is fetched
+    again."""
+    try:
+        here = target.stat()
+    except FileNotFoundError:
+        return False
+    return here.st_size == entry.size and int(here.st_mtime) == entry.mtime
+
+
 class ModalBackend:
     name = "modal"
 
@@ -167,8 +179,9 @@ class ModalBackend:
 
     def fetch(self, record: RunRecord, dest: Path, only: str | None = None,
               progress: Progress | None = None) -> list[Path]:
-        """Download the trained folder (or one converted .bin, e.g. only="q5_0") from the volume. A file already
-        here whole (same size) is not fetched again, so an interrupted fetch resumes where it stopped."""
+        """Download the trained folder (or one converted .bin, e.g. only="q5_0") from the volume. An interrupted
+        fetch resumes file by file: the files it finished are not fetched again (see `fetched_whole`), the one
+        it was in is fetched again whole."""
         from modal.exception import NotFoundError
         from modal.volume import FileEntryType
 
@@ -186,23 +199,35 @@ class ModalBackend:
             what = f"no {only} file" if only else "no trained model"
             raise WacftError(f"Run {record.id} has {what} on the volume yet (it is {record.status});"
                              f" `wacft watch {record.id}` shows its progress.")
+        progress = progress or (lambda done, total: None)
         total, done, written = sum(e.size for e in entries), 0, []
         for entry in entries:
             target = dest / os.path.relpath(entry.path, remote)
             target.parent.mkdir(parents=True, exist_ok=True)
-            if not (target.is_file() and target.stat().st_size == entry.size):
-                with atomic_writer(target, force=True, size=entry.size) as f:
-                    for chunk in self.jobs.volume.read_file(entry.path):
-                        f.write(chunk)
-                        done += len(chunk)
-                        if progress:
-                            progress(done, total)
-            else:
-                done += entry.size
-            if progress:
-                progress(done, total)
+            if not fetched_whole(target, entry):
+                self.download(entry, target, lambda n, before=done: progress(before + n, total))
+            done += entry.size
+            progress(done, total)
             written.append(target)
         return written
+
+    def download(self, entry, target: Path, progress: Callable[[int], None]) -> None:
+        """One file, whole or not at all: written under a temporary name, renamed into place once every byte
+        the volume's listing promised has come, then given the listing's mtime (see `fetched_whole`).
+        Not resumed inside the file: that needs a ranged read, which Modal's protocol has (VolumeGetFile2's
+        `start` and `len`) but modal 1.6's `Volume.read_file` does not offer, and calling the private stub would
+        break on an SDK upgrade; besides, the temporary file is reserved at its full size up front, so its size
+        says nothing of how much arrived."""
+        got = 0
+        with atomic_writer(target, force=True, size=entry.size) as f:
+            for chunk in self.jobs.volume.read_file(entry.path):
+                f.write(chunk)
+                got += len(chunk)
+                progress(got)
+            if got != entry.size:  # the file changed on the volume since it was listed
+                raise WacftError(f"{entry.path} changed on the volume while it was fetched ({got:,} bytes of"
+                                 f" {entry.size:,}); run the fetch again.")
+        os.utime(target, (entry.mtime, entry.mtime))
 
     def fetch_for_convert(self, record: RunRecord, dest: Path, types: list[str],
                           progress: Progress | None = None) -> dict[str, Path] | Path:
