@@ -15,7 +15,7 @@ from pathlib import Path
 from wacft.acft.backends import FINAL, absorb
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
-from wacft.acft.runs import RunRecord, cancelled_meanwhile, mark_cancelled, new_id
+from wacft.acft.runs import RunRecord, cancelled_meanwhile, cancelling, new_id
 from wacft.atomic import atomic_writer, write_bytes_atomic
 from wacft.checks import modal_token_configured
 from wacft.errors import WacftError
@@ -173,8 +173,8 @@ class ModalBackend:
         """Recorded first, so that a watcher in another process reports the end that follows as a cancel."""
         import modal
 
-        mark_cancelled(record)
-        modal.FunctionCall.from_id(record.call_id).cancel(terminate_containers=True)
+        with cancelling(record):
+            modal.FunctionCall.from_id(record.call_id).cancel(terminate_containers=True)
         return record
 
     def fetch(self, record: RunRecord, dest: Path, only: str | None = None,

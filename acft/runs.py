@@ -7,6 +7,8 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -72,13 +74,21 @@ def load_run(run_id: str) -> RunRecord:
     return RunRecord(**json.loads(path.read_text()))
 
 
-def mark_cancelled(record: RunRecord) -> RunRecord:
-    """Before a run is stopped: a mark of its own beside the record, which no watcher's save of the record can
-    undo, and the record's status."""
+@contextmanager
+def cancelling(record: RunRecord) -> Iterator[RunRecord]:
+    """Around stopping a run: the record says cancelled before, with a mark of its own beside it that no
+    watcher's save of the record can undo; both are taken back if stopping it failed."""
+    status, mark = record.status, record.path.with_suffix(".cancelled")
     record.status = "cancelled"
     record.save()
-    write_bytes_atomic(record.path.with_suffix(".cancelled"), b"")
-    return record
+    write_bytes_atomic(mark, b"")
+    try:
+        yield record
+    except Exception:  # not on Ctrl+C: the stop may be under way, and was asked for
+        mark.unlink(missing_ok=True)
+        record.status = status
+        record.save()
+        raise
 
 
 def cancelled_meanwhile(record: RunRecord) -> RunRecord:

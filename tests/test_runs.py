@@ -89,6 +89,18 @@ def test_a_run_cancelled_from_another_process_is_watched_as_cancelled(tiny_en_di
     reaper.join(30)
 
 
+def test_a_cancel_that_could_not_stop_the_run_is_taken_back():
+    from wacft.acft.runs import cancelled_meanwhile, cancelling
+
+    record = RunRecord("run-c", "modal", {"model": "m", "out": "/x"}, status="running").save()
+    with pytest.raises(ConnectionError), cancelling(record):
+        assert load_run("run-c").status == "cancelled"
+        raise ConnectionError("Modal could not be reached")
+    assert record.status == load_run("run-c").status == "running"
+    record.status = "failed"
+    assert cancelled_meanwhile(record).status == "failed"  # no mark left behind
+
+
 def test_a_local_run_that_dies_is_reported_as_failed(tiny_en_dir, dataset, tmp_path):
     backend = LocalBackend()
     record = backend.launch(settings(tiny_en_dir, dataset, tmp_path / "out", epochs=50))
