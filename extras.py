@@ -15,9 +15,14 @@ EXTRAS = {
     "train": ("torch", "transformers", "jiwer", "soundfile", "soxr", "datasets"),
     "verify": ("pywhispercpp", "jiwer", "soundfile", "soxr", "datasets"),
     "modal": ("modal", "soundfile"),
+    "record": ("sounddevice", "soundfile", "soxr"),
 }
 FEATURES = {"data": "Reading a dataset", "train": "Training", "verify": "Verifying in whisper.cpp",
-            "modal": "Running on Modal"}
+            "modal": "Running on Modal", "record": "Recording"}
+# what each extra a person picks adds to the default install, for the wizard's first screen (`data` comes
+# with `train` and `verify`)
+ADDS = {"train": "training on this machine", "verify": "verifying as the phone runs it",
+        "modal": "training on Modal's GPUs", "record": "recording your own clips"}
 
 
 class MissingExtra(WacftError):
@@ -27,8 +32,22 @@ class MissingExtra(WacftError):
 def missing_extra(extra: str, package: str) -> MissingExtra:
     return MissingExtra(
         f"{FEATURES[extra]} needs {package}, which is not installed: install the {extra!r} extra with"
-        f" `pip install 'wacft[{extra}]'` (a checkout's `make run` installs every extra)."
+        f" `{install_command(extra)}` (a checkout's `make run` installs every extra)."
     )
+
+
+def install_command(extra: str) -> str:
+    return f"pip install 'wacft[{extra}]'"
+
+
+def installed(extra: str) -> bool:
+    """Whether every package of the extra can be imported, found without importing any (torch takes seconds)."""
+    return all(importlib.util.find_spec(package) is not None for package in EXTRAS[extra])
+
+
+def missing_extras() -> dict[str, str]:
+    """The extras a person picks that are not installed: extra -> what it would add."""
+    return {extra: adds for extra, adds in ADDS.items() if not installed(extra)}
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from pathlib import Path
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
 from wacft.acft.outdir import claim_out
-from wacft.acft.runs import RunRecord, default_out, new_id
+from wacft.acft.runs import RunRecord, cancelled_meanwhile, cancelling, default_out, new_id
 from wacft.errors import WacftError
 from wacft.extras import require_extra
 
@@ -101,19 +101,20 @@ class LocalBackend:
                     break
                 else:
                     f.seek(start)
-        return record.save()
+        return cancelled_meanwhile(record).save()
 
     def cancel(self, record: RunRecord) -> RunRecord:
         """SIGTERM: the run says it was stopped and leaves its folder clean; it is killed if it takes too long.
-        Returns once it is gone, so a resume right after finds the folder free."""
-        if self.alive(record):
-            os.killpg(record.pid, signal.SIGTERM)
-            if not self.gone(record, STOP_GRACE):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(record.pid, signal.SIGKILL)
-                self.gone(record, 5.0)
-        record.status = "cancelled"
-        return record.save()
+        Returns once it is gone, so a resume right after finds the folder free. Recorded first, so that a
+        watcher in another process reports the stop that follows as a cancel."""
+        with cancelling(record):
+            if self.alive(record):
+                os.killpg(record.pid, signal.SIGTERM)
+                if not self.gone(record, STOP_GRACE):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(record.pid, signal.SIGKILL)
+                    self.gone(record, 5.0)
+        return record
 
     def gone(self, record: RunRecord, seconds: float) -> bool:
         deadline = time.monotonic() + seconds

@@ -15,7 +15,7 @@ from pathlib import Path
 from wacft.acft.backends import FINAL, absorb
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
-from wacft.acft.runs import RunRecord, new_id
+from wacft.acft.runs import RunRecord, cancelled_meanwhile, cancelling, new_id
 from wacft.atomic import atomic_writer, write_bytes_atomic
 from wacft.checks import modal_token_configured
 from wacft.errors import WacftError
@@ -74,7 +74,19 @@ def keep(record: RunRecord, events: list[dict]) -> RunRecord:
     """The record, and the events seen so far as JSON lines beside it (timed: the estimate learns this GPU's
     speed from them, as from a local run's). Written whole and atomically: two watchers write the same."""
     write_bytes_atomic(Path(record.events), "".join(json.dumps(e) + "\n" for e in events).encode())
-    return record.save()
+    return cancelled_meanwhile(record).save()
+
+
+def fetched_whole(target: Path, entry) -> bool:
+    """Whether an earlier fetch left the volume's file `entry` here whole. A fetched file gets its name only
+    once all of it has come, and then the volume's mtime: the same size and mtime mean this very file, while a
+    file of the same size from another run or an earlier attempt (the volume lists no checksum) is fetched
+    again."""
+    try:
+        here = target.stat()
+    except FileNotFoundError:
+        return False
+    return here.st_size == entry.size and int(here.st_mtime) == entry.mtime
 
 
 class ModalBackend:
@@ -158,16 +170,18 @@ class ModalBackend:
             time.sleep(poll)
 
     def cancel(self, record: RunRecord) -> RunRecord:
+        """Recorded first, so that a watcher in another process reports the end that follows as a cancel."""
         import modal
 
-        modal.FunctionCall.from_id(record.call_id).cancel(terminate_containers=True)
-        record.status = "cancelled"
-        return record.save()
+        with cancelling(record):
+            modal.FunctionCall.from_id(record.call_id).cancel(terminate_containers=True)
+        return record
 
     def fetch(self, record: RunRecord, dest: Path, only: str | None = None,
               progress: Progress | None = None) -> list[Path]:
-        """Download the trained folder (or one converted .bin, e.g. only="q5_0") from the volume. A file already
-        here whole (same size) is not fetched again, so an interrupted fetch resumes where it stopped."""
+        """Download the trained folder (or one converted .bin, e.g. only="q5_0") from the volume. An interrupted
+        fetch resumes file by file: the files it finished are not fetched again (see `fetched_whole`), the one
+        it was in is fetched again whole."""
         from modal.exception import NotFoundError
         from modal.volume import FileEntryType
 
@@ -185,23 +199,35 @@ class ModalBackend:
             what = f"no {only} file" if only else "no trained model"
             raise WacftError(f"Run {record.id} has {what} on the volume yet (it is {record.status});"
                              f" `wacft watch {record.id}` shows its progress.")
+        progress = progress or (lambda done, total: None)
         total, done, written = sum(e.size for e in entries), 0, []
         for entry in entries:
             target = dest / os.path.relpath(entry.path, remote)
             target.parent.mkdir(parents=True, exist_ok=True)
-            if not (target.is_file() and target.stat().st_size == entry.size):
-                with atomic_writer(target, force=True, size=entry.size) as f:
-                    for chunk in self.jobs.volume.read_file(entry.path):
-                        f.write(chunk)
-                        done += len(chunk)
-                        if progress:
-                            progress(done, total)
-            else:
-                done += entry.size
-            if progress:
-                progress(done, total)
+            if not fetched_whole(target, entry):
+                self.download(entry, target, lambda n, before=done: progress(before + n, total))
+            done += entry.size
+            progress(done, total)
             written.append(target)
         return written
+
+    def download(self, entry, target: Path, progress: Callable[[int], None]) -> None:
+        """One file, whole or not at all: written under a temporary name, renamed into place once every byte
+        the volume's listing promised has come, then given the listing's mtime (see `fetched_whole`).
+        Not resumed inside the file: that needs a ranged read, which Modal's protocol has (VolumeGetFile2's
+        `start` and `len`) but modal 1.6's `Volume.read_file` does not offer, and calling the private stub would
+        break on an SDK upgrade; besides, the temporary file is reserved at its full size up front, so its size
+        says nothing of how much arrived."""
+        got = 0
+        with atomic_writer(target, force=True, size=entry.size) as f:
+            for chunk in self.jobs.volume.read_file(entry.path):
+                f.write(chunk)
+                got += len(chunk)
+                progress(got)
+            if got != entry.size:  # the file changed on the volume since it was listed
+                raise WacftError(f"{entry.path} changed on the volume while it was fetched ({got:,} bytes of"
+                                 f" {entry.size:,}); run the fetch again.")
+        os.utime(target, (entry.mtime, entry.mtime))
 
     def fetch_for_convert(self, record: RunRecord, dest: Path, types: list[str],
                           progress: Progress | None = None) -> dict[str, Path] | Path:

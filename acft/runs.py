@@ -7,6 +7,8 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -70,6 +72,32 @@ def load_run(run_id: str) -> RunRecord:
     if not path.is_file():
         raise WacftError(f"There is no run {run_id}; `wacft runs` lists the runs there are.")
     return RunRecord(**json.loads(path.read_text()))
+
+
+@contextmanager
+def cancelling(record: RunRecord) -> Iterator[RunRecord]:
+    """Around stopping a run: the record says cancelled before, with a mark of its own beside it that no
+    watcher's save of the record can undo; both are taken back if stopping it failed."""
+    status, mark = record.status, record.path.with_suffix(".cancelled")
+    record.status = "cancelled"
+    record.save()
+    write_bytes_atomic(mark, b"")
+    try:
+        yield record
+    except Exception:  # not on Ctrl+C: the stop may be under way, and was asked for
+        mark.unlink(missing_ok=True)
+        record.status = status
+        record.save()
+        raise
+
+
+def cancelled_meanwhile(record: RunRecord) -> RunRecord:
+    """The record a watcher is about to keep, marked cancelled when `wacft cancel` (from any process) cancelled
+    the run meanwhile: the error or the silent end that follows a cancel reads as the cancel it is, not as a
+    failure."""
+    if record.status in ("launching", "running", "failed") and record.path.with_suffix(".cancelled").exists():
+        record.status, record.error = "cancelled", None
+    return record
 
 
 def list_runs() -> list[RunRecord]:

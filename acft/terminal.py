@@ -34,7 +34,8 @@ class TerminalSink:
 
 def watch_in_terminal(backend, record) -> None:
     record = backend.watch(record, TerminalSink())
-    if record.status == "failed":
+    if record.status in ("failed", "cancelled"):
         from wacft.errors import WacftError
 
-        raise WacftError(f"Run {record.id} failed: {record.error}")
+        raise WacftError(f"Run {record.id} failed: {record.error}" if record.status == "failed"
+                         else f"Run {record.id} was cancelled.")

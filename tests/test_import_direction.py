@@ -41,7 +41,8 @@ def package_sources() -> dict[str, str]:
     return {
         module_name(path): path.read_text()
         for path in ROOT.rglob("*.py")
-        if not ({".venv", *NOT_PACKAGE} & {path.relative_to(ROOT).parts[0]}) and ".egg-info" not in str(path)
+        if path.relative_to(ROOT).parts[0] not in NOT_PACKAGE and not path.relative_to(ROOT).parts[0].startswith(".")
+        and ".egg-info" not in str(path)  # (.venv, scripts/test-lowest's .venv-lowest, ...)
     }
 
 

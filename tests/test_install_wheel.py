@@ -17,6 +17,7 @@ from uv import find_uv_bin
 
 import wacft
 from wacft.cli import build_parser
+from wacft.extras import ADDS, install_command
 
 ROOT = Path(wacft.__file__).parent
 UV = find_uv_bin()
@@ -126,8 +127,10 @@ def test_the_wizard_console_script_starts_and_quits(installed):
 
 
 def test_the_wizard_shows_its_first_screen(installed):
-    shown = python(installed, """
-        import asyncio
+    """With what each extra this install lacks would add, and the command for it."""
+    shown = json.loads(python(installed, """
+        import asyncio, io, json
+        from rich.console import Console
         from wacft.tui.app import WacftApp
 
         async def first_screen():
@@ -135,13 +138,19 @@ def test_the_wizard_shows_its_first_screen(installed):
             async with app.run_test(size=(80, 24)) as pilot:
                 await app.workers.wait_for_complete()  # the environment checks
                 await pilot.pause()
-                print(type(app.screen).__name__, [c.name for c in app.screen.checks])
+                extras, console = app.screen.query_one("#extras"), Console(width=80, file=io.StringIO())
+                console.print(extras.render()._renderable)
+                lines = console.file.getvalue().splitlines() if extras.display else []
+                print(json.dumps([type(app.screen).__name__, [c.name for c in app.screen.checks], lines]))
                 await pilot.press("ctrl+q")
             assert app.return_code == 0
 
         asyncio.run(first_screen())
-    """)
-    assert shown.strip() == "StartScreen ['Modal token', 'Hugging Face login', 'adb', 'Local GPU']"
+    """))
+    missing = {"default": ["train", "verify", "modal", "record"], "modal": ["train", "verify", "record"]}
+    assert shown[:2] == ["StartScreen", ["Modal token", "Hugging Face login", "adb", "Local GPU"]]
+    assert [" ".join(line.split()) for line in shown[2]] == [
+        f"{install_command(extra)} adds {ADDS[extra]}" for extra in missing[installed.kind]]
 
 
 def test_no_heavy_package_is_installed(installed):

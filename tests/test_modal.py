@@ -5,6 +5,8 @@ temporary folder as the volume. The client commands run in a virtualenv without 
 import inspect
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +19,7 @@ from fake_modal.server import FakeModalServer
 from fixtures.speech import make_speech_dataset
 
 from wacft.acft.events import BufferedPublisher
+from wacft.acft.runs import RunRecord
 
 HEAVY = ("torch", "transformers", "datasets", "nvidia", "triton", "soxr", "jiwer", "pywhispercpp")  # other extras
 CLI = "import sys; from wacft.cli import main; sys.exit(main())"
@@ -110,13 +113,6 @@ def test_two_watchers_see_every_event_and_fetch_works_right_after_done(fake, cli
     fetched = {p.name for p in (tmp_path / "all").iterdir()}
     assert {"model.safetensors", "config.json", "README.md", "model_q8_0.bin"} <= fetched
     assert "checkpoint" not in fetched
-    (tmp_path / "all" / "model.safetensors").write_bytes(b"cut short")  # an interrupted fetch
-    reads = len(fake.modal.called("VolumeGetFile2"))
-    resumed = wacft(client_python, fake, tmp_path, "fetch", run_id, "--to", str(tmp_path / "all"))
-    assert resumed.returncode == 0 and [r.path for r in fake.modal.called("VolumeGetFile2")[reads:]] == [
-        f"runs/{run_id}/model.safetensors"]  # only the file that was not whole
-    assert (tmp_path / "all" / "model.safetensors").stat().st_size == (
-        fake.modal.volume / "runs" / run_id / "model.safetensors").stat().st_size
     # what was called, and what was not
     methods = {c.method for c in fake.modal.calls}
     assert not {m for m in methods if m.startswith("Queue")}
@@ -127,16 +123,64 @@ def test_two_watchers_see_every_event_and_fetch_works_right_after_done(fake, cli
     assert fake.modal.function_calls[record(tmp_path, run_id)["call_id"]].attempts == 1
 
 
+def test_an_interrupted_fetch_resumes_by_file_and_never_keeps_half_a_file(fake, client_python, tiny_en_dir,
+                                                                          tmp_path):
+    """Stopped (SIGTERM), then killed (SIGKILL), each in the middle of the weights; the third fetch reads again
+    only that file, what follows it, and a file here that is not the volume's own."""
+    run_id, got = "20260101-000000-tiny.en-beef", tmp_path / "got"
+    folder = fake.modal.volume / "runs" / run_id
+    shutil.copytree(tiny_en_dir, folder)  # a finished run as the job leaves it on the volume
+    RunRecord(run_id, "modal", {"model": str(tiny_en_dir), "out": f"/vol/runs/{run_id}"}, status="done",
+              call_id="fc-finished", gpu="A100-40GB").save()
+    weights = got / "model.safetensors"
+    fake.modal.hold_reads = f"runs/{run_id}/model.safetensors"
+    for stop in (signal.SIGTERM, signal.SIGKILL):
+        fake.modal.holding.clear()
+        fetch = subprocess.Popen([client_python, "-c", CLI, "fetch", run_id, "--to", str(got)],
+                                 env=client_env(fake, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+        deadline = time.monotonic() + 120
+        while not (fake.modal.holding.is_set() and list(got.glob(f".model.safetensors.wacft-{fetch.pid}-*.part"))):
+            assert time.monotonic() < deadline and fetch.poll() is None
+            time.sleep(0.05)  # in the weights' temporary file, their later blocks held back
+        assert not weights.exists()
+        fetch.send_signal(stop)
+        _, stderr = fetch.communicate(timeout=60)
+        assert not weights.exists() and "Traceback" not in stderr
+    assert fetch.returncode == -signal.SIGKILL
+    # the killed one left its temporary file, reserved at the full size: its size says nothing of what came
+    assert [p.stat().st_size for p in got.glob(".*.part")] == [(folder / "model.safetensors").stat().st_size]
+    config = got / "config.json"  # as another run's file of the same size would be
+    config.write_bytes(b" " * config.stat().st_size)
+    fake.modal.hold_reads = None
+    reads = len(fake.modal.called("VolumeGetFile2"))
+    resumed = wacft(client_python, fake, tmp_path, "fetch", run_id, "--to", str(got))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "a partial file of" in resumed.stderr and not list(got.glob(".*.part"))  # the killed one's, removed
+    names = sorted(p.name for p in folder.iterdir())
+    again = [Path(r.path).name for r in fake.modal.called("VolumeGetFile2")[reads:]]
+    assert again == ["config.json"] + names[names.index("model.safetensors"):]
+    assert all((got / n).read_bytes() == (folder / n).read_bytes() for n in names)
+
+
 def test_cancel_stops_the_container(fake, client_python, tiny_en_dir, dataset, tmp_path):
     run_id, _ = launch(client_python, fake, tmp_path, tiny_en_dir, dataset, "--epochs", "200", "--max-hours", "0.5")
     call = fake.modal.function_calls[record(tmp_path, run_id)["call_id"]]
     assert call.function.timeout_secs == 1800  # --max-hours bounds what the job may spend
+    watcher = subprocess.Popen([client_python, "-c", CLI, "watch", run_id], env=client_env(fake, tmp_path),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    live_log = lambda: call.work / "runs" / run_id / "events.jsonl"  # noqa: E731 (the container's working copy)
+    deadline = time.monotonic() + 120
+    while not (call.work and live_log().is_file() and '"type": "step"' in live_log().read_text()):
+        assert time.monotonic() < deadline and watcher.poll() is None
+        time.sleep(0.2)
+    assert watcher.poll() is None  # following the run when another process cancels it
     cancelled = wacft(client_python, fake, tmp_path, "cancel", run_id)
     assert cancelled.returncode == 0 and f"run {run_id} cancelled" in cancelled.stdout
     assert [c.function_call_id for c in fake.modal.called("FunctionCallCancel")] == [call.id]
-    deadline = time.monotonic() + 30
-    while call.result is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    stdout, stderr = watcher.communicate(timeout=60)
+    assert watcher.returncode == 1 and f"Run {run_id} was cancelled." in stderr
+    assert "failed" not in stdout + stderr and "Traceback" not in stderr
     assert call.process.returncode is not None and call.attempts == 1
     assert record(tmp_path, run_id)["status"] == "cancelled"
 

@@ -2,6 +2,11 @@
 
 import os
 import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import pytest
 from fixtures.speech import make_speech_dataset
@@ -58,6 +63,42 @@ def test_cancel_stops_a_local_run(tiny_en_dir, dataset, tmp_path):
     assert load_run(record.id).status == "cancelled"
     backend.children[record.pid].wait(timeout=30)
     assert not backend.alive(record)
+
+
+def test_a_run_cancelled_from_another_process_is_watched_as_cancelled(tiny_en_dir, dataset, tmp_path):
+    """`wacft watch RUN` follows a live run while `wacft cancel RUN`, another process, stops it."""
+    launcher = LocalBackend()
+    record = launcher.launch(settings(tiny_en_dir, dataset, tmp_path / "out", epochs=50))
+    # as the shell around `wacft train` would, the launcher reaps its child once it ends
+    reaper = threading.Thread(target=launcher.children[record.pid].wait, daemon=True)
+    reaper.start()
+    wacft = [sys.executable, "-m", "wacft.cli"]
+    watcher = subprocess.Popen([*wacft, "watch", record.id], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 120
+    while '"type": "step"' not in Path(record.events).read_text():  # training (a line may be half-written)
+        assert time.monotonic() < deadline and watcher.poll() is None
+        time.sleep(0.1)
+    assert watcher.poll() is None  # still following the run when it is cancelled
+    cancelled = subprocess.run([*wacft, "cancel", record.id], capture_output=True, text=True, timeout=60)
+    assert cancelled.returncode == 0, cancelled.stderr
+    stdout, stderr = watcher.communicate(timeout=60)
+    assert watcher.returncode == 1 and f"Run {record.id} was cancelled." in stderr
+    assert "failed" not in stdout + stderr
+    assert load_run(record.id).status == "cancelled"
+    reaper.join(30)
+
+
+def test_a_cancel_that_could_not_stop_the_run_is_taken_back():
+    from wacft.acft.runs import cancelled_meanwhile, cancelling
+
+    record = RunRecord("run-c", "modal", {"model": "m", "out": "/x"}, status="running").save()
+    with pytest.raises(ConnectionError), cancelling(record):
+        assert load_run("run-c").status == "cancelled"
+        raise ConnectionError("Modal could not be reached")
+    assert record.status == load_run("run-c").status == "running"
+    record.status = "failed"
+    assert cancelled_meanwhile(record).status == "failed"  # no mark left behind
 
 
 def test_a_local_run_that_dies_is_reported_as_failed(tiny_en_dir, dataset, tmp_path):

@@ -1,7 +1,17 @@
 """The paths that start `wacft` and `wacft-tui` stay light: no torch, transformers, datasets or modal."""
 
+import fcntl
+import json
+import os
+import re
+import select
+import signal
+import struct
 import subprocess
 import sys
+import termios
+import time
+from pathlib import Path
 
 from wacft.tui.app import WacftApp
 
@@ -27,3 +37,53 @@ async def test_app_starts_and_quits(tmp_path, monkeypatch):
         assert app.screen.TITLE.startswith("wacft")
         await pilot.press("ctrl+q")
     assert app.return_code == 0
+
+
+class Terminal:
+    """A pseudo-terminal of 80x24 with a program in it, and what the program has drawn, escape codes left out."""
+
+    def __init__(self, command: list[str], env: dict):
+        self.master, self.slave = os.openpty()
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        self.process = subprocess.Popen(command, stdin=self.slave, stdout=self.slave, stderr=self.slave, env=env,
+                                        start_new_session=True)
+        self.output = b""
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text.encode() not in re.sub(rb"\x1b\[[0-9;?<]*[A-Za-z]", b"", self.output):
+            assert time.monotonic() < deadline, f"{text!r} never showed"
+            if select.select([self.master], [], [], 0.1)[0]:
+                self.output += os.read(self.master, 65536)
+
+    def cooked(self) -> bool:
+        """Whether the terminal is back in the mode a shell expects: lines edited and echoed."""
+        flags = termios.tcgetattr(self.slave)[3]
+        return bool(flags & termios.ICANON and flags & termios.ECHO)
+
+    def close(self) -> None:
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def test_sigterm_quits_the_wizard_cleanly(tmp_path):
+    """A real `wacft-tui` in a pseudo-terminal, sent a real SIGTERM while a step holds typed text: it exits as on
+    ctrl+q, the terminal back as it was and the session saved."""
+    env = {**os.environ, "WACFT_HOME": str(tmp_path), "TERM": "xterm-256color", "HF_HUB_OFFLINE": "1"}
+    terminal = Terminal([str(Path(sys.executable).with_name("wacft-tui"))], env)
+    try:
+        terminal.wait_for("New model")
+        assert not terminal.cooked()  # the wizard owns the terminal
+        os.write(terminal.master, b"n")  # the dataset step, its folder field focused
+        terminal.wait_for("1 · Dataset")
+        os.write(terminal.master, b"/nowhere/clips\r")
+        terminal.wait_for("There is no folder")  # checked, so the session holds it; not moved on, so not saved
+        os.kill(terminal.process.pid, signal.SIGTERM)
+        assert terminal.process.wait(30) == 0
+        assert terminal.cooked()
+        session = json.loads((tmp_path / "session.json").read_text())
+        assert (session["step"], session["dataset"]) == ("dataset", "/nowhere/clips")
+    finally:
+        if terminal.process.poll() is None:
+            terminal.process.kill()
+        terminal.close()

