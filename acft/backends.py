@@ -54,7 +54,7 @@ class LocalBackend:
         events file is its own: a watcher never replays an earlier attempt's `done` or `error`."""
         require_extra("train")  # the child would only write a traceback into train.log
         run_id = run_id or new_id(config.model)
-        config = replace(config, out=config.out or str(default_out(run_id)))
+        config = replace(config, out=config.out or str(default_out(config.model)))
         claim_out(config, resume, force)  # refused here, before a process or a folder is started
         out = Path(config.out).resolve()
         out.mkdir(parents=True, exist_ok=True)

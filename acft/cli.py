@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
@@ -83,26 +82,21 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_fetch)
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    names = [f.name for f in fields(TrainConfig) if hasattr(args, f.name)]
-    return TrainConfig(**{name: getattr(args, name) for name in names})
-
-
 def run_train(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from wacft.acft.runs import default_out, new_id
+    from wacft.acft.runs import new_id
     from wacft.acft.validate import check
+    from wacft.services.settings import train_settings
 
     if args.resume and not args.out:
         from wacft.errors import WacftError
 
         raise WacftError("Resuming continues the run in a folder: give that folder with --out.")
     run_id = new_id(args.model)  # a Modal run names its own folder on the volume
-    config = config_from_args(args)
+    config = train_settings(vars(args))
     if args.on != "modal":
-        if not config.out:
-            config = replace(config, out=str(default_out(run_id)))
+        if not args.out:
             print(f"training into {config.out}")
         check(config)  # before a process or a folder is started
     if args.on == "here":

@@ -173,14 +173,13 @@ async def test_an_earlier_run_is_cancelled_then_resumed_from_the_start_screen(re
 
 async def test_the_estimate_follows_the_settings_and_the_launch_takes_stage_one(recordings, tiny_en_dir, tmp_path):
     from wacft.acft.estimate import estimate
-    from wacft.tui.screens.train import train_config
 
     session = Session(step="train", model=str(tiny_en_dir), dataset=str(recordings), dataset_clips=400,
                       dataset_seconds=1200.0, out=str(tmp_path / "run"))
     app = WacftApp(session)
 
     def expected(gpu=None):
-        return estimate(train_config(app.session), 400, 1200.0, gpu).describe()
+        return estimate(app.session.settings(), 400, 1200.0, gpu).describe()
 
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("c")

@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from wacft.facts import GPUS
+from wacft.services.settings import default_out
 from wacft.tui.screens.base import StepScreen
-from wacft.tui.session import default_out
 from wacft.tui.widgets import Form, Setting
 
 WHERE = (("here", "local"), ("Modal", "modal"))
@@ -20,19 +20,6 @@ FIELDS = {
     "lr": ("lr", "learning rate"), "batch": ("batch_size", "batch"), "maxlen": ("max_audio_length", "max clip (s)"),
     "push": ("push_to", "push to hub"), "out": ("out", "output folder"),
 }
-
-
-def train_config(s):
-    """The run the session describes."""
-    from wacft.acft.config import TrainConfig
-
-    return TrainConfig(
-        model=s.model, dataset=s.dataset, out=s.out or str(default_out(s.model)),
-        dataset_config=s.dataset_config or None, split=s.split, audio_column=s.audio_column or None,
-        text_column=s.text_column or None, language=s.language or None, epochs=s.epochs, lr=s.lr,
-        batch_size=s.batch_size, max_audio_length=s.max_audio_length, push_to=s.push_to or None,
-        finetune_epochs=s.finetune_epochs, objective=s.objective, freeze_encoder=s.freeze_encoder,
-    )
 
 
 def field(widget_id: str, value, **options) -> Input:
@@ -115,7 +102,7 @@ class TrainScreen(StepScreen):
         self.query_one("#gpu", Select).disabled = s.where != "modal"
         if not self.needs():  # with a dataset: how the settings go together (e.g. no epoch at all)
             try:
-                check(train_config(s))
+                check(s.settings())
             except WacftError as e:
                 self.put("status", Text(str(e), style="red"))
                 return False
@@ -138,7 +125,7 @@ class TrainScreen(StepScreen):
         s = self.session
         if not s.dataset_clips:  # (the step says it needs one)
             return
-        self.estimate(train_config(s), s.dataset_clips, s.dataset_seconds, s.gpu if s.where == "modal" else None,
+        self.estimate(s.settings(), s.dataset_clips, s.dataset_seconds, s.gpu if s.where == "modal" else None,
                       s.dataset_partial)
 
     @work(thread=True, exclusive=True, group="estimate")
@@ -168,7 +155,7 @@ class TrainScreen(StepScreen):
             return
         self.session.save()
         self.put("status", "launching…")
-        self.launch(train_config(self.session))
+        self.launch(self.session.settings())
 
     @work(thread=True, exclusive=True)
     def launch(self, config) -> None:
