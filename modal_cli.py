@@ -14,11 +14,11 @@ from wacft.services.settings import default, train_settings
 
 
 def _launch_and_watch(config: TrainConfig, gpu: str, convert: str) -> None:
-    from wacft.acft.modal_backend import ModalBackend
     from wacft.acft.terminal import watch_in_terminal
+    from wacft.services.runs import backend as backend_on
 
-    backend = ModalBackend(gpu)
-    record = backend.launch(config, convert_types=[t for t in convert.split(",") if t])
+    backend = backend_on("modal", gpu, [t for t in convert.split(",") if t])
+    record = backend.launch(config)
     print(f"run {record.id} launched on a Modal {gpu}; `wacft watch {record.id}` reattaches")
     watch_in_terminal(backend, record)
 

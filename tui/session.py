@@ -40,6 +40,7 @@ class Session:
     max_audio_length: float = default("max_audio_length")
     where: str = "local"  # or "modal"
     gpu: str = DEFAULT_GPU
+    max_hours: float | None = None  # a Modal run's time limit; None: Modal's function timeout, 24 h
     push_to: str = ""
     out: str = ""  # as the person typed it; "" follows the model (services.settings.default_out)
     run_id: str = ""
