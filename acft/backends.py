@@ -20,7 +20,6 @@ from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
 from wacft.acft.outdir import claim_out
 from wacft.acft.runs import RunRecord, default_out, new_id
-from wacft.acft.validate import check
 from wacft.errors import WacftError
 from wacft.extras import require_extra
 
@@ -78,12 +77,11 @@ class LocalBackend:
         events file is its own: a watcher never replays an earlier attempt's `done` or `error`. (`say`: the start
         is immediate, with nothing to tell of.)"""
         config = replace(config, out=config.out or str(default_out(config.model)))
-        check(config)  # before a process or a folder is started
         require_extra("train")  # the child would only write a traceback into train.log
+        claim_out(config, resume, force)  # the settings checked, --out refused, before a process or a folder
         if confirm:
             confirm()
         run_id = new_id(config.model)
-        claim_out(config, resume, force)  # refused here, before a process or a folder is started
         out = Path(config.out).resolve()
         out.mkdir(parents=True, exist_ok=True)
         config = replace(config, out=str(out))

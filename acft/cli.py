@@ -97,8 +97,8 @@ def run_train(args: argparse.Namespace) -> None:
         runs.train_here(config, TerminalSink(), resume=args.resume, force=args.force)
         return
     backend = runs.backend(args.on, args.gpu, [t for t in args.convert.split(",") if t], args.max_hours)
-    record = backend.launch(config, resume=args.resume, force=args.force,
-                            confirm=lambda: confirm_spend(config, args))
+    ask = (lambda: confirm_spend(config, args)) if args.on == "modal" else None
+    record = backend.launch(config, resume=args.resume, force=args.force, confirm=ask)
     print(f"run {record.id} started ({args.on}); `wacft watch {record.id}` follows it,"
           f" `wacft cancel {record.id}` stops it")
     if not args.detach:
