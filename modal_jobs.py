@@ -1,7 +1,6 @@
 """The Modal app: ACFT training on a cloud GPU, its checkpoints and outputs on a Volume.
 
-    modal run modal_jobs.py::tiny_acft_app                     # FUTO's published recipe on tiny
-    modal run modal_jobs.py::acft --model openai/whisper-base.en --dataset ./my-clips --epochs 8
+The `modal run` entrypoints are in modal_cli.py (they present; this is the engine they launch).
 
 Imports only modal and the light parts of wacft: the client (launch, watch, cancel, fetch) runs without torch;
 the GPU function's body imports the trainer when it runs.
@@ -204,56 +203,3 @@ def train_and_convert(config: TrainConfig, convert_types: list[str], sink: HoldF
 )
 def train_on_gpu(config_json: str, run_id: str, convert_types: list[str]) -> dict:
     return run_job(config_json, run_id, convert_types)
-
-
-def _launch_and_watch(config: TrainConfig, gpu: str, convert: str) -> None:
-    from wacft.acft.modal_backend import ModalBackend
-    from wacft.acft.terminal import watch_in_terminal
-
-    backend = ModalBackend(gpu)
-    record = backend.launch(config, convert_types=[t for t in convert.split(",") if t])
-    print(f"run {record.id} launched on a Modal {gpu}; `wacft watch {record.id}` reattaches")
-    watch_in_terminal(backend, record)
-
-
-@app.local_entrypoint()
-def acft(
-    model: str, dataset: str, epochs: int = 8, lr: float = 1e-6, max_audio_length: float = 29.0,
-    push_to: str = "", language: str = "", dataset_config: str = "", split: str = "train", gpu: str = DEFAULT_GPU,
-    convert: str = "q8_0,q5_0", finetune_epochs: int = 0, objective: str = "two-stage", finetune_lr: float = 0.0,
-    freeze_encoder: bool = False, spec_augment: bool = False, eval_split: str = "",
-):
-    config = TrainConfig(
-        model=model, dataset=dataset, out="", epochs=epochs, lr=lr, max_audio_length=max_audio_length,
-        push_to=push_to or None, language=language or None, dataset_config=dataset_config or None, split=split,
-        finetune_epochs=finetune_epochs, objective=objective, finetune_lr=finetune_lr or None,
-        freeze_encoder=freeze_encoder, spec_augment=spec_augment, eval_split=eval_split or None,
-    )
-    _launch_and_watch(config, gpu, convert)
-
-
-def _published_recipe(size: str) -> None:
-    """FUTO's published run: FLEURS en_us train, 8 epochs, lr 1e-6, clips up to 29 s."""
-    config = TrainConfig(model=f"openai/whisper-{size}", dataset="google/fleurs", dataset_config="en_us",
-                         text_column="raw_transcription", out="", language="en")
-    _launch_and_watch(config, DEFAULT_GPU, "q8_0,q5_0")
-
-
-@app.local_entrypoint()
-def tiny_acft_app():
-    _published_recipe("tiny")
-
-
-@app.local_entrypoint()
-def base_acft_app():
-    _published_recipe("base")
-
-
-@app.local_entrypoint()
-def small_acft_app():
-    _published_recipe("small")
-
-
-@app.local_entrypoint()
-def medium_acft_app():
-    _published_recipe("medium")

@@ -1,5 +1,6 @@
-"""Where a run happens: a local process or a Modal GPU. Both launch from a TrainConfig, record the run,
-and replay its events into any EventSink, so the CLI and the TUI need not care which one runs it."""
+"""Where a run happens: a local process or a Modal GPU, both behind one `Backend` protocol. Both launch from a
+TrainConfig, record the run, and replay its events into any EventSink, so the services (and the CLI and the TUI
+above them) need not care which one runs it."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import ClassVar, Protocol
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
@@ -21,6 +24,7 @@ from wacft.errors import WacftError
 from wacft.extras import require_extra
 
 FINAL = ("done", "error")
+Progress = Callable[[int, int], None]  # bytes done, bytes in all
 STOP_GRACE = 30.0  # seconds a cancelled run has to finish its step and say it stopped
 
 
@@ -39,23 +43,45 @@ def absorb(record: RunRecord, event: dict) -> None:
         record.status, record.error = "failed", event["message"]
 
 
+class Backend(Protocol):
+    """Where a run happens. `launch` starts one (`confirm` may refuse it with a WacftError before anything is
+    started or spent; `say` tells of the launch's own progress); `watch` replays its events from the first into
+    `sink` and follows them to its end; `resume` starts a stopped run again from its last checkpoint; `fetch`
+    brings its trained model (or one converted .bin) to `dest`."""
+
+    name: str
+
+    def launch(self, config: TrainConfig, *, resume: bool = False, force: bool = False,
+               say: Callable[[str], None] = print, confirm: Callable[[], None] | None = None) -> RunRecord: ...
+
+    def watch(self, record: RunRecord, sink: EventSink) -> RunRecord: ...
+
+    def cancel(self, record: RunRecord) -> RunRecord: ...
+
+    def resume(self, record: RunRecord) -> RunRecord: ...
+
+    def fetch(self, record: RunRecord, dest: Path, only: str | None = None,
+              progress: Progress | None = None) -> list[Path]: ...
+
+
 class LocalBackend:
     """`python -m wacft.acft` in its own session: closing the terminal does not stop it. Its events go to
     a JSON-lines file in the output folder, which `watch` follows."""
 
     name = "local"
+    children: ClassVar[dict[int, subprocess.Popen]] = {}  # this process's: polled, so they are reaped
 
-    def __init__(self):
-        self.children: dict[int, subprocess.Popen] = {}  # ours: polled, so they are reaped
-
-    def launch(self, config: TrainConfig, resume: bool = False, force: bool = False,
-               run_id: str | None = None) -> RunRecord:
+    def launch(self, config: TrainConfig, *, resume: bool = False, force: bool = False,
+               say: Callable[[str], None] = print, confirm: Callable[[], None] | None = None) -> RunRecord:
         """Start a run (or resume the one in config.out) in a background process, as a new record whose
-        events file is its own: a watcher never replays an earlier attempt's `done` or `error`."""
+        events file is its own: a watcher never replays an earlier attempt's `done` or `error`. (`say`: the start
+        is immediate, with nothing to tell of.)"""
+        config = replace(config, out=config.out or str(default_out(config.model)))
         require_extra("train")  # the child would only write a traceback into train.log
-        run_id = run_id or new_id(config.model)
-        config = replace(config, out=config.out or str(default_out(run_id)))
-        claim_out(config, resume, force)  # refused here, before a process or a folder is started
+        claim_out(config, resume, force)  # the settings checked, --out refused, before a process or a folder
+        if confirm:
+            confirm()
+        run_id = new_id(config.model)
         out = Path(config.out).resolve()
         out.mkdir(parents=True, exist_ok=True)
         config = replace(config, out=str(out))
@@ -116,6 +142,14 @@ class LocalBackend:
                     self.gone(record, 5.0)
         return record
 
+    def resume(self, record: RunRecord) -> RunRecord:
+        """The stopped run again, from its folder's last checkpoint, as a new record."""
+        return self.launch(TrainConfig.from_json(json.dumps(record.config)), resume=True)
+
+    def fetch(self, record: RunRecord, dest: Path, only: str | None = None,
+              progress: Progress | None = None) -> list[Path]:
+        raise WacftError(f"Run {record.id} ran locally; its model is already in {record.config['out']}.")
+
     def gone(self, record: RunRecord, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
         while self.alive(record):
@@ -123,16 +157,3 @@ class LocalBackend:
                 return False
             time.sleep(0.05)
         return True
-
-
-def backend_for(record: RunRecord):
-    if record.backend == "modal":
-        from wacft.acft.modal_backend import ModalBackend
-
-        return ModalBackend(record.gpu)
-    return LocalBackend()
-
-
-def require_active(record: RunRecord) -> None:
-    if record.status not in ("launching", "running"):
-        raise WacftError(f"Run {record.id} is {record.status}; only a running run can be cancelled.")

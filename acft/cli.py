@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
@@ -83,48 +82,23 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_fetch)
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    names = [f.name for f in fields(TrainConfig) if hasattr(args, f.name)]
-    return TrainConfig(**{name: getattr(args, name) for name in names})
-
-
 def run_train(args: argparse.Namespace) -> None:
-    from dataclasses import replace
-
-    from wacft.acft.runs import default_out, new_id
-    from wacft.acft.validate import check
+    from wacft.services import runs
+    from wacft.services.settings import train_settings
 
     if args.resume and not args.out:
         from wacft.errors import WacftError
 
         raise WacftError("Resuming continues the run in a folder: give that folder with --out.")
-    run_id = new_id(args.model)  # a Modal run names its own folder on the volume
-    config = config_from_args(args)
-    if args.on != "modal":
-        if not config.out:
-            config = replace(config, out=str(default_out(run_id)))
-            print(f"training into {config.out}")
-        check(config)  # before a process or a folder is started
+    config = train_settings(vars(args))
+    if args.on != "modal" and not args.out:
+        print(f"training into {config.out}")
     if args.on == "here":
-        from wacft.extras import needs_extra
-
-        with needs_extra("train"):
-            from wacft.acft.trainer import train
-
-        train(config, TerminalSink(), resume=args.resume, force=args.force)
+        runs.train_here(config, TerminalSink(), resume=args.resume, force=args.force)
         return
-    if args.on == "modal":
-        from wacft.acft.modal_backend import ModalBackend
-
-        backend = ModalBackend(args.gpu)
-        check(replace(config, out=backend.jobs.run_path(run_id)))  # its folder is on the volume
-        record = backend.launch(config, convert_types=[t for t in args.convert.split(",") if t],
-                                max_hours=args.max_hours, confirm=lambda: confirm_spend(config, args))
-    else:
-        from wacft.acft.backends import LocalBackend
-
-        backend = LocalBackend()
-        record = backend.launch(config, resume=args.resume, force=args.force, run_id=run_id)
+    backend = runs.backend(args.on, args.gpu, [t for t in args.convert.split(",") if t], args.max_hours)
+    ask = (lambda: confirm_spend(config, args)) if args.on == "modal" else None
+    record = backend.launch(config, resume=args.resume, force=args.force, confirm=ask)
     print(f"run {record.id} started ({args.on}); `wacft watch {record.id}` follows it,"
           f" `wacft cancel {record.id}` stops it")
     if not args.detach:
@@ -135,18 +109,10 @@ def confirm_spend(config: TrainConfig, args: argparse.Namespace) -> None:
     """The time and cost estimate before a Modal launch, and the question (`--yes` answers it)."""
     import sys
 
-    from wacft.acft.data import load_clips
-    from wacft.acft.estimate import estimate
     from wacft.errors import WacftError
-    from wacft.extras import MissingExtra
+    from wacft.services.runs import spend
 
-    try:
-        clips = load_clips(config).clips
-        print(estimate(config, len(clips), sum(c.seconds for c in clips), args.gpu).describe())
-    except MissingExtra as e:  # the job reads the dataset itself: counting it here is a courtesy
-        print(f"No estimate: {e}")
-    limit = f"{args.max_hours:g} h" if args.max_hours else "24 h (--max-hours sets less)"
-    print(f"The job stops after {limit} at most.")
+    print(spend(config, args.gpu, args.max_hours))
     if args.yes:
         return
     if not sys.stdin.isatty():
@@ -171,33 +137,29 @@ def run_runs(args: argparse.Namespace) -> None:
 
 
 def run_watch(args: argparse.Namespace) -> None:
-    from wacft.acft.backends import backend_for
     from wacft.acft.runs import load_run
+    from wacft.services.runs import backend_for
 
     record = load_run(args.run)
     watch_in_terminal(backend_for(record), record)
 
 
 def run_cancel(args: argparse.Namespace) -> None:
-    from wacft.acft.backends import backend_for, require_active
     from wacft.acft.runs import load_run
+    from wacft.services import runs
 
     record = load_run(args.run)
-    require_active(record)
-    backend_for(record).cancel(record)
+    runs.cancel(record)
     print(f"run {record.id} cancelled")
 
 
 def run_fetch(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from wacft.acft.backends import backend_for
     from wacft.acft.runs import load_run
-    from wacft.errors import WacftError
+    from wacft.services import runs
 
     record = load_run(args.run)
-    if record.backend != "modal":
-        raise WacftError(f"Run {record.id} ran locally; its model is already in {record.config['out']}.")
     bar = None
 
     def progress(done: int, total: int) -> None:
@@ -208,7 +170,7 @@ def run_fetch(args: argparse.Namespace) -> None:
             bar = tqdm(total=total, unit="B", unit_scale=True, desc="fetch")
         bar.update(done - bar.n)
 
-    paths = backend_for(record).fetch(record, Path(args.to), args.only, progress=progress)
+    paths = runs.fetch(record, Path(args.to), args.only, progress=progress)
     if bar:
         bar.close()
     for path in paths:

@@ -12,17 +12,18 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from wacft.acft.backends import FINAL, absorb
+from wacft.acft.backends import FINAL, Progress, absorb
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
 from wacft.acft.runs import RunRecord, cancelled_meanwhile, cancelling, new_id
+from wacft.acft.validate import InvalidSetting, check, problem
 from wacft.atomic import atomic_writer, write_bytes_atomic
 from wacft.checks import modal_token_configured
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
 from wacft.facts import DEFAULT_GPU, GPUS
 
-Progress = Callable[[int, int], None]  # bytes done, bytes in all
+NO_RESUME = "A Modal run resumes on its own retries; start a new run from the training step."
 CALL_CHECK_SECONDS = 10.0  # how often a watcher asks Modal whether the call is still running
 
 
@@ -90,14 +91,22 @@ def fetched_whole(target: Path, entry) -> bool:
 
 
 class ModalBackend:
+    """A run on a Modal GPU. What the job converts beside the weights (`convert_types`) and how long it may run
+    (`max_hours`, the function's timeout) belong to where it runs, so they are given here, not to `launch`."""
+
     name = "modal"
 
-    def __init__(self, gpu: str | None = None):
+    def __init__(self, gpu: str | None = None, convert_types: tuple[str, ...] | list[str] = (),
+                 max_hours: float | None = None):
         with needs_extra("modal"):
             from wacft import modal_jobs
 
         self.jobs = modal_jobs
         self.gpu = gpu or DEFAULT_GPU
+        wrong = problem("max_hours", max_hours)  # the same rule as the wizard's field
+        if wrong:
+            raise InvalidSetting(wrong)
+        self.convert_types, self.max_hours = list(convert_types), max_hours
         if self.gpu not in GPUS:
             gpus = ", ".join(GPUS)
             raise WacftError(f"{self.gpu} is not a GPU wacft runs on; pick one of {gpus}.")
@@ -117,10 +126,15 @@ class ModalBackend:
                 batch.put_directory(str(folder), remote)
         return replace(config, dataset=f"{self.jobs.MOUNT}{remote}")
 
-    def launch(self, config: TrainConfig, convert_types: list[str] = (), max_hours: float | None = None,
+    def launch(self, config: TrainConfig, *, resume: bool = False, force: bool = False,
                say: Callable[[str], None] = print, confirm: Callable[[], None] | None = None) -> RunRecord:
-        """Start the job detached; `max_hours` bounds what it may spend (the function's timeout). `confirm`, once
-        Modal is known to be ready, may refuse the spend (a WacftError) before anything is uploaded."""
+        """Start the job detached, in a folder of its own on the volume (so `force` has nothing to train over);
+        `max_hours` bounds what it may spend. `confirm`, once Modal is known to be ready, may refuse the spend (a
+        WacftError) before anything is uploaded."""
+        if resume:
+            raise WacftError(NO_RESUME)
+        run_id = new_id(config.model)
+        check(replace(config, out=self.jobs.run_path(run_id)))  # its folder is on the volume
         check_ready()
         if confirm:
             confirm()
@@ -128,14 +142,13 @@ class ModalBackend:
             from wacft.acft.publish import check_push_access
 
             check_push_access(config.push_to, config.private)
-        run_id = new_id(config.model)
         config = replace(self.upload_dataset(config), out=self.jobs.run_path(run_id))
-        timeout = self.jobs.TIMEOUT if max_hours is None else max(60, math.ceil(max_hours * 3600))
+        timeout = self.jobs.TIMEOUT if self.max_hours is None else max(60, math.ceil(self.max_hours * 3600))
         function = self.jobs.train_on_gpu.with_options(gpu=self.gpu, timeout=timeout)
         files = self.jobs.shipped_files()
         say(f"uploading wacft's code: {len(files)} files, {sum(f.stat().st_size for f in files) / 1e3:.0f} kB")
         with self.jobs.app.run(detach=True):  # detached: closing this terminal never stops the run
-            call = function.spawn(config.to_json(), run_id, list(convert_types))
+            call = function.spawn(config.to_json(), run_id, self.convert_types)
         return RunRecord(run_id, self.name, asdict(config), status="running", call_id=call.object_id,
                          gpu=self.gpu).save()
 
@@ -168,6 +181,9 @@ class ModalBackend:
                     return keep(record, seen)
                 keep(record, seen)
             time.sleep(poll)
+
+    def resume(self, record: RunRecord) -> RunRecord:
+        raise WacftError(NO_RESUME)
 
     def cancel(self, record: RunRecord) -> RunRecord:
         """Recorded first, so that a watcher in another process reports the end that follows as a cancel."""
@@ -238,25 +254,3 @@ class ModalBackend:
             return {t: self.fetch(record, dest, only=t, progress=progress)[0] for t in types}
         self.fetch(record, dest, progress=progress)
         return dest
-
-
-def modal_output(run_id: str, model: str) -> RunRecord | None:
-    """The Modal run whose output on the volume `model` names (the wizard's model after a Modal run), if any."""
-    from wacft.acft.runs import load_run
-
-    try:
-        record = load_run(run_id) if run_id else None
-    except WacftError:  # a run the registry no longer has: `model` is then a plain path or hub id
-        return None
-    return record if record and record.backend == "modal" and model == record.artifacts.get("model") else None
-
-
-def for_convert(run_id: str, model: str, types: list[str], dest: Path,
-                progress: Progress | None = None) -> str | dict[str, Path]:
-    """The convert step's input: `model` as it is, unless it is a Modal run's output on its volume; then what
-    the step needs of it, fetched into `dest` (see ModalBackend.fetch_for_convert)."""
-    record = modal_output(run_id, model)
-    if record is None:
-        return model
-    fetched = ModalBackend(record.gpu).fetch_for_convert(record, dest, types, progress)
-    return fetched if isinstance(fetched, dict) else str(fetched)

@@ -57,9 +57,16 @@ class RunRecord:
         return self
 
 
-def default_out(run_id: str) -> Path:
-    """Where a run writes when it is given no folder: a folder of its own, beside its record."""
-    return runs_dir() / run_id
+def default_out(model: str) -> Path:
+    """Where a run of `model` writes when it is given no folder (the CLI and the wizard alike): a folder of its own
+    under the user data dir (WACFT_HOME moves it), never inside the repo, named for the model so the wizard can
+    show it before the run exists; `-2`, `-3`, ... after a name an earlier run took."""
+    name = Path(model.rstrip("/")).name or "model"
+    folder, n = runs_dir() / name, 1
+    while folder.exists():
+        n += 1
+        folder = runs_dir() / f"{name}-{n}"
+    return folder
 
 
 def new_id(model: str) -> str:

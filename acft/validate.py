@@ -148,7 +148,13 @@ RULES: dict[str, Callable[[object], str | None]] = {
     "push_to": text(optional=True, pattern=HUB_ID, what="a hub repo id such as you/whisper-base-acft"),
     "private": flag,
 }
-FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
+# a launch's own settings, not the training's (so not in TrainConfig): checked the same way, by the CLI (the
+# Modal backend is built with them) and by the wizard's fields
+MODAL_MAX_HOURS = 24.0  # the longest timeout Modal gives a function
+LAUNCH_RULES: dict[str, Callable[[object], str | None]] = {
+    "max_hours": real(0, MODAL_MAX_HOURS, low_open=True, optional=True),
+}
+FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)} | {"max_hours": "float | None"}
 
 
 def parse(name: str, value: object) -> object:
@@ -169,14 +175,14 @@ def parse(name: str, value: object) -> object:
 
 def problem(name: str, value: object) -> str | None:
     """One sentence on what is wrong with `value` (or the text typed for it) for the setting `name` (a
-    TrainConfig field), or None."""
-    if name not in RULES:
+    TrainConfig field, or one of LAUNCH_RULES), or None."""
+    if name not in RULES and name not in LAUNCH_RULES:
         raise KeyError(f"{name} is not a training setting")
     return _problem(name, parse(name, value))
 
 
 def _problem(name: str, value: object) -> str | None:
-    allowed = RULES[name](value)
+    allowed = (RULES | LAUNCH_RULES)[name](value)
     if allowed is None:
         return None
     shown = "empty" if value in (None, "") else repr(value) if isinstance(value, str) else str(value)

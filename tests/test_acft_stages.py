@@ -208,19 +208,19 @@ def test_stage_one_learning_rate_follows_the_model_size():
 
 
 def test_the_command_line_takes_the_stage_one_options():
-    from wacft.acft.cli import config_from_args
     from wacft.cli import build_parser
+    from wacft.services.settings import train_settings
 
     args = build_parser().parse_args([
         "train", "--model", "m", "--dataset", "d", "--out", "o", "--finetune-epochs", "3", "--objective", "joint",
         "--finetune-lr", "1e-4", "--joint-weight", "0.5", "--freeze-encoder", "--spec-augment",
         "--eval-split", "validation", "--eval-share", "0.2", "--epochs", "0",
     ])
-    config = config_from_args(args)
+    config = train_settings(vars(args))
     assert (config.finetune_epochs, config.objective, config.finetune_lr, config.joint_weight) == (
         3, "joint", 1e-4, 0.5)
     assert (config.freeze_encoder, config.spec_augment, config.eval_split, config.eval_share) == (
         True, True, "validation", 0.2)
     assert config.epochs == 0
-    defaults = config_from_args(build_parser().parse_args(["train", "--model", "m", "--dataset", "d", "--out", "o"]))
+    defaults = train_settings(vars(build_parser().parse_args(["train", "--model", "m", "--dataset", "d"])))
     assert (defaults.finetune_epochs, defaults.objective, defaults.finetune_lr) == (0, "two-stage", None)

@@ -1,5 +1,6 @@
-"""Imports run one way: the wizard and the command lines present what the engine (acft, convert, device, record,
-the Modal job, audio, atomic, ...) does; nothing in the engine imports them. Read from the sources' import
+"""Imports run one way: presentation (the wizard, the command lines) -> services -> engine (acft, convert, device,
+record, the Modal job, audio, atomic, ...); the engine imports neither of the others, the services no
+presentation. Read from the sources' import
 statements, so it is fast and needs none of the optional packages."""
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ def is_presentation(module: str) -> bool:
     last = module.split(".")[-1]
     return module in ("wacft.tui", "wacft.cli") or module.startswith("wacft.tui.") or last == "cli" \
         or last.endswith("_cli")
+
+
+def is_service(module: str) -> bool:
+    return module == "wacft.services" or module.startswith("wacft.services.")
 
 
 def imported(source: str, module: str) -> set[str]:
@@ -48,9 +53,17 @@ def package_sources() -> dict[str, str]:
 
 def test_the_engine_imports_neither_the_wizard_nor_a_command_line():
     sources = package_sources()
-    engine = {m for m in sources if not is_presentation(m)}
+    engine = {m for m in sources if not is_presentation(m) and not is_service(m)}
     assert {"wacft.acft.trainer", "wacft.convert.verify", "wacft.device.push", "wacft.modal_jobs"} <= engine
-    wrong = {m: sorted(n for n in imported(sources[m], m) if is_presentation(n)) for m in sorted(engine)}
+    wrong = {m: sorted(n for n in imported(sources[m], m) if is_presentation(n) or is_service(n))
+             for m in sorted(engine)}
+    assert {m: names for m, names in wrong.items() if names} == {}
+
+
+def test_the_services_import_no_presentation():
+    services = {m for m in package_sources() if is_service(m)}
+    assert "wacft.services.settings" in services
+    wrong = {m: sorted(n for n in imported(package_sources()[m], m) if is_presentation(n)) for m in services}
     assert {m: names for m, names in wrong.items() if names} == {}
 
 
@@ -59,5 +72,9 @@ def test_an_import_the_other_way_is_seen_however_it_is_written():
                    "from ..tui import app", "from wacft.acft import cli", "from wacft.convert.verify_cli import main",
                    "def later():\n    from wacft.tui.screens.base import StepScreen"):
         assert any(is_presentation(n) for n in imported(source, "wacft.acft.trainer")), source
+    for source in ("from wacft.services.settings import train_settings", "from wacft import services",
+                   "from ..services import settings"):
+        assert any(is_service(n) for n in imported(source, "wacft.acft.trainer")), source
     for source in ("from wacft.acft.events import log", "from . import context", "import wacft.facts"):
-        assert not any(is_presentation(n) for n in imported(source, "wacft.acft.trainer")), source
+        names = imported(source, "wacft.acft.trainer")
+        assert not any(is_presentation(n) or is_service(n) for n in names), source

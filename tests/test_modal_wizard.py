@@ -38,25 +38,71 @@ async def convert_step(run, out):
         return text(app, "#result")
 
 
-async def test_convert_after_a_modal_run_fetches_what_it_needs(tiny_en_dir, tmp_path, monkeypatch):
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    """The fake Modal control plane, and this process's modal client pointed at it as a fresh process's would be."""
+    import importlib
+
     import modal.client
 
+    from wacft import modal_jobs
+
     with FakeModalServer(tmp_path / "fake") as server:
+        server.modal.add_secret("huggingface-token")
         for name, value in server.env.items():
             monkeypatch.setenv(name, value)
+        monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no-modal.toml"))
         monkeypatch.setattr(modal.client._Client, "_client_from_env", None)  # this server's client, not a cached one
-        # the job made both default types: they are fetched as they are
-        made = modal_run(server, tiny_en_dir, "20261130-000000-tiny.en-made", ["q8_0", "q5_0"])
-        shown = await convert_step(made, tmp_path / "made")
-        assert "converted on Modal" in shown
-        bins = Session.load().bins
-        volume = server.modal.volume / "runs" / made.id
-        assert set(bins) == {"q8_0", "q5_0"}
-        assert all(Path(p).read_bytes() == (volume / f"model_{t}.bin").read_bytes() for t, p in bins.items())
-        assert not (tmp_path / "made" / "model.safetensors").exists()  # the weights stayed there
-        # the job made none: the weights are fetched and converted here
-        weights = modal_run(server, tiny_en_dir, "20261130-000000-tiny.en-none", [])
-        shown = await convert_step(weights, tmp_path / "weights")
-        assert "sha256" in shown and (tmp_path / "weights" / "model.safetensors").is_file()
-        assert set(Session.load().bins) == {"q8_0", "q5_0"}
-        assert not [c for c in server.modal.calls if server.modal.unimplemented(c.method)]
+        importlib.reload(modal_jobs)  # its app and volume, once used, stay bound to the client of their first use
+        yield server
+
+
+async def test_convert_after_a_modal_run_fetches_what_it_needs(server, tiny_en_dir, tmp_path):
+    # the job made both default types: they are fetched as they are
+    made = modal_run(server, tiny_en_dir, "20261130-000000-tiny.en-made", ["q8_0", "q5_0"])
+    shown = await convert_step(made, tmp_path / "made")
+    assert "converted on Modal" in shown
+    bins = Session.load().bins
+    volume = server.modal.volume / "runs" / made.id
+    assert set(bins) == {"q8_0", "q5_0"}
+    assert all(Path(p).read_bytes() == (volume / f"model_{t}.bin").read_bytes() for t, p in bins.items())
+    assert not (tmp_path / "made" / "model.safetensors").exists()  # the weights stayed there
+    # the job made none: the weights are fetched and converted here
+    weights = modal_run(server, tiny_en_dir, "20261130-000000-tiny.en-none", [])
+    shown = await convert_step(weights, tmp_path / "weights")
+    assert "sha256" in shown and (tmp_path / "weights" / "model.safetensors").is_file()
+    assert set(Session.load().bins) == {"q8_0", "q5_0"}
+    assert not [c for c in server.modal.calls if server.modal.unimplemented(c.method)]
+
+
+async def test_a_modal_launch_shows_the_spend_and_asks_first(server, tiny_en_dir, speech_dataset):
+    """The train step on Modal: the estimate and the time limit in a question before anything is launched; "no"
+    launches nothing, "yes" launches with the limit as the function's timeout."""
+    from textual.widgets import Input
+
+    from wacft.acft.runs import list_runs
+    from wacft.tui.widgets import ConfirmScreen
+
+    dataset = speech_dataset(["Good morning."])
+    app = WacftApp(Session(step="train", model=str(tiny_en_dir), dataset=str(dataset), dataset_clips=2,
+                           dataset_seconds=3.0, where="modal", epochs=1, batch_size=1))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        app.screen.query_one("#hours", Input).value = "30"
+        await pilot.press("ctrl+l")
+        await settle(pilot, app, lambda: "max hours is 30.0" in text(app, "#status"))  # the CLI's rule
+        app.screen.query_one("#hours", Input).value = "0.5"
+        await pilot.press("ctrl+l")
+        await settle(pilot, app, lambda: isinstance(app.screen, ConfirmScreen), 600)
+        question = app.screen.question
+        assert "on a Modal A100-40GB, about $" in question and "The job stops after 0.5 h at most." in question
+        await pilot.press("n")
+        await settle(pilot, app, lambda: "Not launched." in text(app, "#status"))
+        assert not list_runs() and not server.modal.called("FunctionMap")
+        await pilot.press("ctrl+l")
+        await settle(pilot, app, lambda: isinstance(app.screen, ConfirmScreen), 600)
+        await pilot.press("y")
+        await settle(pilot, app, lambda: app.screen.TITLE == "Training", 1200)
+        [record] = list_runs()
+        assert record.backend == "modal" and record.call_id and server.modal.called("FunctionMap")
+        assert [c.function.timeout_secs for c in server.modal.function_calls.values()] == [1800]

@@ -122,8 +122,10 @@ def test_modal_app_is_built_without_credentials():
     shipped = {str(p.relative_to(modal_jobs.PACKAGE_ROOT)) for p in modal_jobs.shipped_files()}
     assert {"modal_jobs.py", "acft/trainer.py", "convert/convert.py"} <= shipped  # the project's own code
     assert not {p for p in shipped if p.split("/")[0] in (".venv", "tests", "bench", "tui")}
+    from wacft import modal_cli
+
     for entrypoint in ("acft", "tiny_acft_app", "base_acft_app", "small_acft_app", "medium_acft_app"):
-        assert callable(getattr(modal_jobs, entrypoint))
+        assert callable(getattr(modal_cli, entrypoint))
     assert modal_jobs.run_path("r1") == "/vol/runs/r1"
 
 

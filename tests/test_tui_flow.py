@@ -199,14 +199,14 @@ async def test_a_run_cancelled_from_another_process_is_shown_cancelled(recording
 
 async def test_the_estimate_follows_the_settings_and_the_launch_takes_stage_one(recordings, tiny_en_dir, tmp_path):
     from wacft.acft.estimate import estimate
-    from wacft.tui.screens.train import train_config
+    from wacft.services.runs import cancel
 
     session = Session(step="train", model=str(tiny_en_dir), dataset=str(recordings), dataset_clips=400,
                       dataset_seconds=1200.0, out=str(tmp_path / "run"))
     app = WacftApp(session)
 
     def expected(gpu=None):
-        return estimate(train_config(app.session), 400, 1200.0, gpu).describe()
+        return estimate(app.session.settings(), 400, 1200.0, gpu).describe()
 
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("c")
@@ -226,7 +226,7 @@ async def test_the_estimate_follows_the_settings_and_the_launch_takes_stage_one(
         await pilot.press("ctrl+l")
         await settle(pilot, app, lambda: app.screen.TITLE == "Training")
         [record] = list_runs()
-        app.local_backend.cancel(record)  # what it was launched with is all this test needs
+        cancel(record)  # what it was launched with is all this test needs
         assert {k: record.config[k] for k in ("finetune_epochs", "objective", "freeze_encoder", "epochs")} == {
             "finetune_epochs": 2, "objective": "joint", "freeze_encoder": True, "epochs": 1}
         assert Session.load().finetune_epochs == 2

@@ -190,9 +190,7 @@ async def test_the_dataset_step_takes_the_column_names(tmp_path, speech_dataset)
         await pilot.press("ctrl+r")
         await settle(pilot, app, lambda: "✓ 2 clips" in text(app, "#report"))
         await pilot.press("ctrl+n")
-    from wacft.tui.screens.train import train_config
-
-    config = train_config(Session.load())
+    config = Session.load().settings()
     assert (config.audio_column, config.text_column) == ("clip", "words")
 
 

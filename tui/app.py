@@ -38,12 +38,9 @@ class WacftApp(App):
         """`environment` (the start screen's checks) and `phones` ((adb client, phones)) default to asking this
         machine; tests pass fixed ones so that what the screens show does not depend on the machine."""
         super().__init__()
-        from wacft.acft.backends import LocalBackend
-
         self.session = session or Session.load()
         self.environment = environment or _environment
         self.phones = phones or _phones
-        self.local_backend = LocalBackend()  # one per app, so the runs it starts are reaped
         self.first = first  # the screen it opens on (`wacft record` opens the record step)
 
     def on_mount(self) -> None:

@@ -9,19 +9,7 @@ from pathlib import Path
 
 from wacft.atomic import write_bytes_atomic
 from wacft.facts import DEFAULT_GPU
-
-
-def default_out(model: str) -> Path:
-    """Where a run of `model` goes unless the person says otherwise: a folder of its own under the user data
-    dir (WACFT_HOME moves it), never inside the repo; `-2`, `-3`, ... after a name an earlier run took."""
-    from wacft.acft.runs import runs_dir
-
-    name = Path(model.rstrip("/")).name or "model"
-    folder, n = runs_dir() / name, 1
-    while folder.exists():
-        n += 1
-        folder = runs_dir() / f"{name}-{n}"
-    return folder
+from wacft.services.settings import default, train_settings
 
 
 def session_path() -> Path:
@@ -35,7 +23,7 @@ class Session:
     dataset: str = ""
     record_folder: str = ""  # where the record step keeps the person's clips
     dataset_config: str = ""
-    split: str = "train"
+    split: str = default("split")
     model: str = "openai/whisper-base.en"
     language: str = ""
     audio_column: str = ""  # "" : found by the dataset check
@@ -43,22 +31,27 @@ class Session:
     dataset_clips: int = 0  # from the last check: what the estimate counts on
     dataset_seconds: float = 0.0
     dataset_partial: bool = False  # the check stopped reading a hub dataset after its first clips
-    epochs: int = 8
-    lr: float = 1e-6
-    finetune_epochs: int = 0  # stage 1 (cross-entropy on the transcripts) before ACFT; 0: ACFT only
-    objective: str = "two-stage"  # or "joint"
-    freeze_encoder: bool = False
-    batch_size: int = 8
-    max_audio_length: float = 29.0
+    epochs: int = default("epochs")
+    lr: float = default("lr")
+    finetune_epochs: int = default("finetune_epochs")  # stage 1 (cross-entropy on the transcripts) before ACFT
+    objective: str = default("objective")  # or "joint"
+    freeze_encoder: bool = default("freeze_encoder")
+    batch_size: int = default("batch_size")
+    max_audio_length: float = default("max_audio_length")
     where: str = "local"  # or "modal"
     gpu: str = DEFAULT_GPU
+    max_hours: float | None = None  # a Modal run's time limit; None: Modal's function timeout, 24 h
     push_to: str = ""
-    out: str = ""  # as the person typed it; "" follows the model (default_out)
+    out: str = ""  # as the person typed it; "" follows the model (services.settings.default_out)
     run_id: str = ""
     trained: str = ""  # the trained model folder
     bins: dict = field(default_factory=dict)  # type -> converted file
     glossary: str = ""  # the person's words, "a, b": FUTO Keyboard prompts with its personal dictionary
     step: str = "dataset"  # the screen to come back to
+
+    def settings(self):
+        """The run the session describes (a TrainConfig): every setting it does not hold at TrainConfig's default."""
+        return train_settings(asdict(self))
 
     def save(self) -> None:
         path = session_path()

@@ -9,11 +9,9 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Button, Input, ProgressBar, SelectionList, Static
 
+from wacft.services.outputs import DEFAULT_TYPES, TYPES
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import ConfirmScreen, Form
-
-TYPES = ("f16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0")
-DEFAULT_TYPES = ("q8_0", "q5_0")
 
 
 class ConvertScreen(StepScreen):
@@ -38,18 +36,9 @@ class ConvertScreen(StepScreen):
         return "No trained model yet (step 3): this converts the model below as it is, without ACFT."
 
     def default_file(self, model: str) -> Path:
-        """Beside the trained model in its run's folder, or in the folder named for the run; any other model's
-        files under the user data dir."""
-        if model and model == self.session.trained and Path(model).is_dir():
-            folder = Path(model)
-        elif self.session.out:  # the folder the person named for the run (a Modal run's is fetched there)
-            folder = Path(self.session.out)
-        else:
-            from wacft.acft.runs import runs_dir
+        from wacft.services.outputs import default_file
 
-            folder = runs_dir() / "converted"
-        stem = Path(model.rstrip("/")).name.replace("-", "_").replace(".", "_") or "model"
-        return folder / f"{stem}.bin"
+        return default_file(model, self.session.trained, self.session.out)
 
     def on_screen_resume(self) -> None:
         """Each time the step shows: the model the session has now (a run may have finished meanwhile)."""
@@ -69,9 +58,9 @@ class ConvertScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="sizes")
     def sizes(self, model: str) -> None:
-        from wacft.acft.modal_backend import modal_output
         from wacft.convert.convert import output_sizes
         from wacft.errors import WacftError
+        from wacft.services.outputs import modal_output
 
         if modal_output(self.session.run_id, model):
             self.say("result", "Trained on Modal: converting fetches what it needs from the run's volume.")
@@ -117,9 +106,9 @@ class ConvertScreen(StepScreen):
 
     @work(thread=True, exclusive=True)
     def convert(self, model: str, outputs: list, force: bool = False) -> None:
-        from wacft.acft.modal_backend import for_convert
         from wacft.convert.convert import convert
         from wacft.errors import WacftError
+        from wacft.services.outputs import for_convert
 
         bar = self.query_one("#progress", ProgressBar)
         folder = Path(outputs[0].path).parent

@@ -11,10 +11,9 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import ProgressBar, RichLog, Sparkline, Static
 
+from wacft.services.runs import STOPPED
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import ConfirmScreen
-
-STOPPED = ("cancelled", "failed")
 
 
 class MonitorScreen(StepScreen):
@@ -63,29 +62,24 @@ class MonitorScreen(StepScreen):
         """A line of our own in the log (the run's own lines are written as they are, never as markup)."""
         self.query_one("#log", RichLog).write(Text.from_markup(markup))
 
-    def backend(self, record):
-        from wacft.acft.backends import backend_for
-
-        return self.app.local_backend if record.backend == "local" else backend_for(record)
-
     def follow(self, record) -> None:
         """Replays the run's events, then follows them until it ends, in a daemon thread rather than a Textual
         worker: a watch lasts as long as the run, and quitting the app must not wait for it. An earlier run's
         watch may still be going: whatever it reports is dropped (see `current`)."""
-        threading.Thread(target=self._follow, args=(self.app, self.backend(record), record), daemon=True,
-                         name=f"watch {record.id}").start()
+        threading.Thread(target=self._follow, args=(self.app, record), daemon=True, name=f"watch {record.id}").start()
 
-    def _follow(self, app, backend, record) -> None:
+    def _follow(self, app, record) -> None:
         """(`app` is passed in: a plain thread has no Textual context to find it by.)"""
         from wacft.acft.events import CallbackSink
         from wacft.errors import WacftError
+        from wacft.services.runs import watch
 
         def tell(callback, *args) -> None:
             if app.is_running:  # once the app has closed while the run went on, there is nothing to show it in
                 app.call_from_thread(callback, *args)
 
         try:
-            tell(self.finished, backend.watch(record, CallbackSink(lambda e: tell(self.show, record.id, e))))
+            tell(self.finished, watch(record, CallbackSink(lambda e: tell(self.show, record.id, e))))
         except WacftError as e:
             tell(self.note, f"[red]✗ {e}[/red]")
         except Exception:
@@ -136,31 +130,24 @@ class MonitorScreen(StepScreen):
             return
 
         def confirmed(yes: bool | None) -> None:
+            from wacft.services.runs import cancel
+
             if yes and self.current(record.id):
-                self.backend(record).cancel(record)
+                cancel(record)
 
         self.app.push_screen(ConfirmScreen("Cancel this run? Its last checkpoint is kept."), confirmed)
 
     def action_resume(self) -> None:
-        if self.record is None or self.record.status not in STOPPED:
-            status = self.record.status if self.record else "not there"
-            self.note(f"Only a cancelled or failed run can be resumed; this one is {status}.")
-            return
-        if self.record.backend != "local":
-            self.note("A Modal run resumes on its own retries; start a new run from the training step.")
-            return
-        self.resume(self.record)
+        if self.record is not None:
+            self.resume(self.record)
 
     @work(thread=True, exclusive=True, group="resume")
     def resume(self, stopped) -> None:
-        import json
-
-        from wacft.acft.config import TrainConfig
         from wacft.errors import WacftError
+        from wacft.services.runs import resume
 
         try:
-            config = TrainConfig.from_json(json.dumps(stopped.config))
-            record = self.app.local_backend.launch(config, resume=True)
+            record = resume(stopped)
         except WacftError as e:
             self.tell(self.note, f"[red]✗ {e}[/red]")
             return

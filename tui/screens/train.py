@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from wacft.facts import GPUS
+from wacft.services.settings import default_out
 from wacft.tui.screens.base import StepScreen
-from wacft.tui.session import default_out
 from wacft.tui.widgets import Form, Setting
 
 WHERE = (("here", "local"), ("Modal", "modal"))
@@ -18,29 +18,16 @@ OBJECTIVES = (("two-stage", "two-stage"), ("joint", "joint"))
 FIELDS = {
     "epochs": ("epochs", "ACFT epochs"), "finetune": ("finetune_epochs", "stage-1 epochs"),
     "lr": ("lr", "learning rate"), "batch": ("batch_size", "batch"), "maxlen": ("max_audio_length", "max clip (s)"),
-    "push": ("push_to", "push to hub"), "out": ("out", "output folder"),
+    "hours": ("max_hours", "max hours"), "push": ("push_to", "push to hub"), "out": ("out", "output folder"),
 }
-
-
-def train_config(s):
-    """The run the session describes."""
-    from wacft.acft.config import TrainConfig
-
-    return TrainConfig(
-        model=s.model, dataset=s.dataset, out=s.out or str(default_out(s.model)),
-        dataset_config=s.dataset_config or None, split=s.split, audio_column=s.audio_column or None,
-        text_column=s.text_column or None, language=s.language or None, epochs=s.epochs, lr=s.lr,
-        batch_size=s.batch_size, max_audio_length=s.max_audio_length, push_to=s.push_to or None,
-        finetune_epochs=s.finetune_epochs, objective=s.objective, freeze_encoder=s.freeze_encoder,
-    )
 
 
 def field(widget_id: str, value, **options) -> Input:
     """An Input for a training setting; empty, it shows what the setting accepts."""
-    from wacft.acft.validate import RULES
+    from wacft.acft.validate import LAUNCH_RULES, RULES
 
     setting, label = FIELDS[widget_id]
-    accepts = RULES[setting](None)  # what a missing value is told: the values the setting accepts
+    accepts = (RULES | LAUNCH_RULES)[setting](None)  # what a missing value is told: the values the setting accepts
     return Input(str(value), id=widget_id, placeholder=options.pop("placeholder", accepts or ""),
                  validators=[Setting(setting, label)], compact=True, **options)
 
@@ -66,6 +53,7 @@ class TrainScreen(StepScreen):
             ("freeze encoder", Checkbox("in stage 1", value=s.freeze_encoder, id="freeze", compact=True)),
             ("Modal GPU", Select([(g, g) for g in GPUS], value=s.gpu if s.gpu in GPUS else GPUS[0],
                                  allow_blank=False, id="gpu", compact=True)),
+            ("max hours", field("hours", s.max_hours or "", placeholder="on Modal: 24 at most")),
             ("push to hub", field("push", s.push_to, placeholder="optional, private")),
             pairs=True,
         )
@@ -112,10 +100,12 @@ class TrainScreen(StepScreen):
         s.freeze_encoder = self.query_one("#freeze", Checkbox).value
         out = self.value("out")
         s.push_to, s.out = self.value("push"), "" if out == str(default_out(s.model)) else out
-        self.query_one("#gpu", Select).disabled = s.where != "modal"
+        s.max_hours = float(self.value("hours")) if self.value("hours") else None
+        for modal_only in ("#gpu", "#hours"):
+            self.query_one(modal_only).disabled = s.where != "modal"
         if not self.needs():  # with a dataset: how the settings go together (e.g. no epoch at all)
             try:
-                check(train_config(s))
+                check(s.settings())
             except WacftError as e:
                 self.put("status", Text(str(e), style="red"))
                 return False
@@ -138,7 +128,7 @@ class TrainScreen(StepScreen):
         s = self.session
         if not s.dataset_clips:  # (the step says it needs one)
             return
-        self.estimate(train_config(s), s.dataset_clips, s.dataset_seconds, s.gpu if s.where == "modal" else None,
+        self.estimate(s.settings(), s.dataset_clips, s.dataset_seconds, s.gpu if s.where == "modal" else None,
                       s.dataset_partial)
 
     @work(thread=True, exclusive=True, group="estimate")
@@ -168,28 +158,49 @@ class TrainScreen(StepScreen):
             return
         self.session.save()
         self.put("status", "launching…")
-        self.launch(train_config(self.session))
+        self.launch(self.session.settings())
 
     @work(thread=True, exclusive=True)
     def launch(self, config) -> None:
         from wacft.errors import WacftError
+        from wacft.services.outputs import DEFAULT_TYPES
+        from wacft.services.runs import backend
 
         s = self.session
         try:
-            if s.where == "modal":
-                from wacft.acft.modal_backend import ModalBackend
-                from wacft.tui.screens.convert import DEFAULT_TYPES
-
-                # the job converts the usual types beside the weights: the convert step then fetches only those
-                record = ModalBackend(s.gpu).launch(config, convert_types=list(DEFAULT_TYPES),
-                                                    say=lambda message: self.say("status", message))
-            else:
-                record = self.app.local_backend.launch(config)
+            # on Modal the job converts the usual types beside the weights: the convert step then fetches only those
+            on = backend(s.where, s.gpu, DEFAULT_TYPES, s.max_hours)
+            ask = (lambda: self.ask_to_spend(config)) if s.where == "modal" else None
+            record = on.launch(config, say=lambda message: self.say("status", message), confirm=ask)
         except WacftError as e:
             self.say("status", f"[red]✗ {e}[/red]")
             return
         s.run_id = record.id
         self.tell(self.go, "monitor")
+
+    def ask_to_spend(self, config) -> None:
+        """From the launch's thread, once Modal is ready: what the run will take and cost, and the question; a
+        WacftError (nothing launched) unless the answer is yes."""
+        import threading
+
+        from wacft.errors import WacftError
+        from wacft.services.runs import spend
+        from wacft.tui.widgets import ConfirmScreen
+
+        s = self.session
+        question = spend(config, s.gpu, s.max_hours, s.dataset_clips, s.dataset_seconds) + "\nLaunch it?"
+        answered, answers = threading.Event(), []
+
+        def answer(yes: bool | None) -> None:
+            answers.append(bool(yes))
+            answered.set()
+
+        self.tell(self.app.push_screen, ConfirmScreen(question), answer)
+        while not answered.wait(0.2):
+            if not self.app.is_running:  # closed while asking
+                break
+        if not any(answers):
+            raise WacftError("Not launched.")
 
     def action_back(self) -> None:
         self.go("model")

@@ -1,0 +1,48 @@
+"""What a conversion writes and from what: the types offered, the default output file, and after a Modal run
+what is fetched from its volume instead of converting here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wacft.acft.backends import Progress
+from wacft.acft.runs import RunRecord, load_run, runs_dir
+from wacft.errors import WacftError
+
+TYPES = ("f16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0")  # the types the wizard offers
+DEFAULT_TYPES = ("q8_0", "q5_0")  # picked unless the person picks others; a Modal job converts these too
+
+
+def default_file(model: str, trained: str = "", run_out: str = "") -> Path:
+    """Where `model` converts to: beside the trained model in its run's folder, or in the folder named for the
+    run (`run_out`; a Modal run's is fetched there); any other model's files under the user data dir."""
+    if model and model == trained and Path(model).is_dir():
+        folder = Path(model)
+    elif run_out:
+        folder = Path(run_out)
+    else:
+        folder = runs_dir() / "converted"
+    stem = Path(model.rstrip("/")).name.replace("-", "_").replace(".", "_") or "model"
+    return folder / f"{stem}.bin"
+
+
+def modal_output(run_id: str, model: str) -> RunRecord | None:
+    """The Modal run whose output on the volume `model` names (the wizard's model after a Modal run), if any."""
+    try:
+        record = load_run(run_id) if run_id else None
+    except WacftError:  # a run the registry no longer has: `model` is then a plain path or hub id
+        return None
+    return record if record and record.backend == "modal" and model == record.artifacts.get("model") else None
+
+
+def for_convert(run_id: str, model: str, types: list[str], dest: Path,
+                progress: Progress | None = None) -> str | dict[str, Path]:
+    """The convert step's input: `model` as it is, unless it is a Modal run's output on its volume; then what
+    the step needs of it, fetched into `dest` (see ModalBackend.fetch_for_convert)."""
+    from wacft.acft.modal_backend import ModalBackend
+
+    record = modal_output(run_id, model)
+    if record is None:
+        return model
+    fetched = ModalBackend(record.gpu).fetch_for_convert(record, dest, types, progress)
+    return fetched if isinstance(fetched, dict) else str(fetched)

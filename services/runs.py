@@ -1,0 +1,90 @@
+"""A training run's life, the same from the CLI and the wizard: which backend a run goes to (its `launch` checks
+the settings before anything starts), training in this process, watch, cancel, resume and fetch, each through
+the one `Backend` protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wacft.acft.backends import Backend, LocalBackend, Progress
+from wacft.acft.config import TrainConfig
+from wacft.acft.events import EventSink
+from wacft.acft.runs import RunRecord
+from wacft.errors import WacftError
+
+WHERE = ("local", "modal")
+STOPPED = ("cancelled", "failed")  # what can be resumed
+ACTIVE = ("launching", "running")  # what can be cancelled
+
+
+def backend(where: str, gpu: str | None = None, convert_types: tuple[str, ...] | list[str] = (),
+            max_hours: float | None = None) -> Backend:
+    """The backend a new run goes to: "local" (a process here) or "modal" (a Modal GPU, converting
+    `convert_types` beside the weights and stopped after `max_hours`)."""
+    if where == "modal":
+        from wacft.acft.modal_backend import ModalBackend
+
+        return ModalBackend(gpu, convert_types, max_hours)
+    if where != "local":
+        raise WacftError(f"A run goes to one of {', '.join(WHERE)}, not {where}.")
+    return LocalBackend()
+
+
+def backend_for(record: RunRecord) -> Backend:
+    """The backend an existing run is on."""
+    return backend(record.backend, record.gpu)
+
+
+def train_here(config: TrainConfig, sink: EventSink, resume: bool = False, force: bool = False) -> None:
+    """The run in this process (`wacft train --on here`), its events into `sink`."""
+    from wacft.acft.validate import check
+    from wacft.extras import needs_extra
+
+    check(config)
+    with needs_extra("train"):
+        from wacft.acft.trainer import train
+
+    train(config, sink, resume=resume, force=force)
+
+
+def watch(record: RunRecord, sink: EventSink) -> RunRecord:
+    return backend_for(record).watch(record, sink)
+
+
+def cancel(record: RunRecord) -> RunRecord:
+    if record.status not in ACTIVE:
+        raise WacftError(f"Run {record.id} is {record.status}; only a running run can be cancelled.")
+    return backend_for(record).cancel(record)
+
+
+def resume(record: RunRecord) -> RunRecord:
+    """A cancelled or failed run again from its last checkpoint, as a new record."""
+    if record.status not in STOPPED:
+        raise WacftError(f"Only a cancelled or failed run can be resumed; this one is {record.status}.")
+    return backend_for(record).resume(record)
+
+
+def fetch(record: RunRecord, dest: Path, only: str | None = None, progress: Progress | None = None) -> list[Path]:
+    return backend_for(record).fetch(record, dest, only, progress=progress)
+
+
+def spend(config: TrainConfig, gpu: str, max_hours: float | None, clips: int | None = None,
+          seconds: float = 0.0) -> str:
+    """What a Modal run will take and cost, and how long it may run: what `wacft train --on modal` prints and the
+    wizard asks about before a launch. Without `clips` (the CLI) the dataset is counted here, where it can be."""
+    from wacft.acft.estimate import estimate
+    from wacft.extras import MissingExtra
+
+    lines = []
+    try:
+        if clips is None:
+            from wacft.acft.data import load_clips
+
+            found = load_clips(config).clips
+            clips, seconds = len(found), sum(c.seconds for c in found)
+        lines.append(estimate(config, clips, seconds, gpu).describe())
+    except MissingExtra as e:  # the job reads the dataset itself: counting it here is a courtesy
+        lines.append(f"No estimate: {e}")
+    limit = f"{max_hours:g} h" if max_hours else "24 h (--max-hours sets less)"
+    lines.append(f"The job stops after {limit} at most.")
+    return "\n".join(lines)
