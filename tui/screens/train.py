@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -25,6 +26,7 @@ FIELDS = {
 def train_config(s):
     """The run the session describes."""
     from wacft.acft.config import TrainConfig
+    from wacft.convert.whispercpp import parse_glossary
 
     return TrainConfig(
         model=s.model, dataset=s.dataset, out=s.out or str(default_out(s.model)),
@@ -32,6 +34,7 @@ def train_config(s):
         text_column=s.text_column or None, language=s.language or None, epochs=s.epochs, lr=s.lr,
         batch_size=s.batch_size, max_audio_length=s.max_audio_length, push_to=s.push_to or None,
         finetune_epochs=s.finetune_epochs, objective=s.objective, freeze_encoder=s.freeze_encoder,
+        glossary=list(parse_glossary(s.glossary)),  # the terms the phone will prompt with: trained with, as it won
     )
 
 
@@ -80,7 +83,9 @@ class TrainScreen(StepScreen):
         """Each time the step shows: the model and data chosen since, an output folder that follows the model
         until the person edits it, and an estimate that knows of any run finished since."""
         s = self.session
-        self.query_one("#what", Static).update(f"[b]{s.model}[/b] on [b]{s.dataset or '(no dataset yet)'}[/b]")
+        glossary = f", with the glossary {escape(s.glossary)}" if s.glossary else ""
+        self.query_one("#what", Static).update(
+            f"[b]{s.model}[/b] on [b]{s.dataset or '(no dataset yet)'}[/b]{glossary}")
         if not s.out:
             self.query_one("#out", Input).value = str(default_out(s.model))
         self.refresh_estimate()
