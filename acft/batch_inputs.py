@@ -27,10 +27,21 @@ def load_processor(folder: Path, model_config: dict):
     return WhisperProcessor(feature_extractor=features, tokenizer=AutoTokenizer.from_pretrained(folder))
 
 
-def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bool, lowercase: bool | None = None
-             ) -> list[list[int]]:
+def glossary_prompt_ids(tokenizer, terms: list[str], text_positions: int) -> list[int]:
+    """What whisper.cpp puts before the prefix when FUTO Keyboard gives it the glossary: <|startofprev|>, then
+    the prompt text tokenized as whisper.cpp does it (no space added in front, not BPE), at most its last
+    text_positions // 2 tokens."""
+    from wacft.convert.vocab import whispercpp_tokenize
+    from wacft.convert.whispercpp import glossary_prompt
+
+    ids = whispercpp_tokenize(tokenizer.get_vocab(), tokenizer.eos_token_id, glossary_prompt(terms))
+    return [tokenizer.convert_tokens_to_ids("<|startofprev|>"), *ids[-(text_positions // 2) :]]
+
+
+def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bool, lowercase: bool | None = None,
+             prompt: list[int] = (), prompted: frozenset[int] = frozenset()) -> list[list[int]]:
     """The model's own prefix (with language and task when multilingual), the text (lower-cased as the config
-    says unless `lowercase` is given), <|endoftext|>."""
+    says unless `lowercase` is given), <|endoftext|>; the clips in `prompted` have `prompt` in front."""
     lowercase = config.lowercase if lowercase is None else lowercase
     if multilingual and not config.language:
         raise WacftError(f"{config.model} is multilingual; name the language of the data with --language.")
@@ -40,7 +51,8 @@ def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bo
         task=config.task if multilingual else None,
         predict_timestamps=False,
     )
-    return [tokenizer(c.text.lower() if lowercase else c.text).input_ids for c in clips]
+    rows = [tokenizer(c.text.lower() if lowercase else c.text).input_ids for c in clips]
+    return [[*prompt, *row] if i in prompted else row for i, row in enumerate(rows)]
 
 
 def pad_tokens(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,5 +99,6 @@ class Prepared:
     batch: Batch
     tokens: torch.Tensor  # (B, T), padded with <|endoftext|>
     mask: torch.Tensor  # (B, T), True on real tokens
+    given: torch.Tensor  # (B,): the tokens at the start of each row that are given, not learned (prompt, prefix)
     extracted: list[int]  # rows whose 30 s mel features were computed (all rows not in the cache)
     features: torch.Tensor | None  # (len(extracted), mels, 3000)

@@ -37,6 +37,14 @@ def register(steps: argparse._SubParsersAction) -> None:
                         help="weight of the ACFT term in the joint objective")
     stage1.add_argument("--freeze-encoder", action="store_true", help="train the decoder only")
     stage1.add_argument("--spec-augment", action="store_true", help="mask time and frequency bands")
+    stage1.add_argument("--glossary", metavar="'A, B'", action="extend", type=glossary_terms,
+                        default=[],
+                        help="your terms, as FUTO Keyboard's personal dictionary sends them: a share of the clips"
+                             " train with the prompt (Glossary: A, B) in both stages")
+    stage1.add_argument("--glossary-file", metavar="FILE", dest="glossary", action="extend", type=glossary_file_terms,
+                        help="the same, one term a line")
+    stage1.add_argument("--glossary-share", type=float, default=TrainConfig.glossary_share,
+                        help="share of the clips that train with the glossary prompt")
     stage1.add_argument("--eval-split", help="score each epoch on this split (default: hold out a slice)")
     stage1.add_argument("--eval-share", type=float, default=TrainConfig.eval_share,
                         help="share of the data held out to score each epoch")
@@ -80,6 +88,23 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--to", default=".", help="destination folder")
     p.add_argument("--only", metavar="TYPE", help="only the converted .bin of this type, e.g. q5_0")
     p.set_defaults(func=run_fetch)
+
+
+def glossary_terms(text: str) -> list[str]:
+    from wacft.convert.whispercpp import parse_glossary
+
+    return list(parse_glossary(text))
+
+
+def glossary_file_terms(path: str) -> list[str]:
+    """A file that cannot be read is refused while the command line is read, in one sentence."""
+    from wacft.convert.whispercpp import read_glossary
+    from wacft.errors import WacftError
+
+    try:
+        return list(read_glossary(path))
+    except WacftError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def run_train(args: argparse.Namespace) -> None:

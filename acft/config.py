@@ -4,7 +4,7 @@ Never holds a token."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from wacft.errors import WacftError
@@ -31,6 +31,10 @@ class TrainConfig:
     joint_weight: float = 1.0  # weight of the ACFT term in the joint objective
     freeze_encoder: bool = False  # stage 1 trains the decoder only
     spec_augment: bool = False  # stage 1 masks time and frequency bands of the features
+    # the person's terms, as FUTO Keyboard's personal dictionary holds them (none: off): on a share of the clips,
+    # stage 1 and ACFT put them before the transcript as the phone's glossary prompt, so the model learns to use it
+    glossary: list[str] = field(default_factory=list)
+    glossary_share: float = 0.5  # of the clips, fixed by the seed
     eval_split: str | None = None  # stage 1 scores this split each epoch; None: a held-out slice of the data
     eval_share: float = 0.1  # that slice's share of the data (at most MAX_EVAL_CLIPS clips)
     batch_size: int = 8

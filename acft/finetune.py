@@ -79,14 +79,17 @@ def spec_augment(features: torch.Tensor, seconds: list[float], rng: random.Rando
     return features
 
 
-def words_loss(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor, prefix: int) -> torch.Tensor:
+def words_loss(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor, prefix: int | torch.Tensor
+               ) -> torch.Tensor:
     """Teacher-forced cross-entropy on the transcript and <|endoftext|>: position t predicts token t + 1.
-    The prefix (start, language, task, no-timestamps) is given at inference, so it is not learned; padding
-    is ignored."""
+    The first `prefix` tokens of a row (its glossary prompt if any, then start, language, task, no-timestamps) are
+    given at inference, so they are not learned; padding is ignored. `prefix`: one count, or one a row."""
+    import torch
     import torch.nn.functional as F
 
     targets = tokens[:, 1:].masked_fill(~mask[:, 1:], -100)
-    targets[:, : prefix - 1] = -100
+    positions = torch.arange(targets.shape[1], device=tokens.device)[None, :]
+    targets = targets.masked_fill(positions < torch.as_tensor(prefix, device=tokens.device).reshape(-1, 1) - 1, -100)
     return F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, ignore_index=-100)
 
 

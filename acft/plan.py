@@ -55,3 +55,12 @@ def step_lr(config: TrainConfig) -> float:
     """ACFT's `lr` is per clip, as published. Adam's step barely depends on the batch, so a batch of B clips
     takes B times the step: at equal epochs the student then travels as far as in the one-clip loop."""
     return config.lr * (1 if config.exact_reference else config.batch_size)
+
+
+def prompted_clips(config: TrainConfig, count: int) -> frozenset[int]:
+    """The clips trained with the glossary prompt: a fixed share, the same in every stage and epoch (so a clip's
+    cached reference states hold for its tokens) and for the same seed (so resume is exact)."""
+    if not config.glossary:
+        return frozenset()
+    share = round(config.glossary_share * count)
+    return frozenset(random.Random(f"{config.seed}:glossary").sample(range(count), share))

@@ -17,7 +17,15 @@ import torch
 import torch.nn.functional as F
 
 from wacft.acft import finetune
-from wacft.acft.batch_inputs import Cached, ClipCache, Prepared, load_processor, pad_tokens, tokenize
+from wacft.acft.batch_inputs import (
+    Cached,
+    ClipCache,
+    Prepared,
+    glossary_prompt_ids,
+    load_processor,
+    pad_tokens,
+    tokenize,
+)
 from wacft.acft.config import TrainConfig
 from wacft.acft.context import Batch, jitter_band
 from wacft.acft.data import Clip, load_clips
@@ -30,7 +38,7 @@ from wacft.acft.outdir import (
     holds_checkpoint,
     training_into,
 )
-from wacft.acft.plan import Stage, epoch_batches, plan_stages, step_lr
+from wacft.acft.plan import Stage, epoch_batches, plan_stages, prompted_clips, step_lr
 from wacft.acft.publish import check_push_access, processor_files, push
 from wacft.acft.run_files import Progress, RunFiles, save_weights
 from wacft.convert.source import check_model_folder, open_source, resolve_folder
@@ -96,6 +104,7 @@ class Trainer:
         self.word_tokens: list[list[int]] = []
         self.held_out: list[Clip] = []
         self.held_out_tokens: list[list[int]] = []
+        self.given: list[int] = []  # each clip's tokens that are not learned: its glossary prompt and the prefix
 
     # --- data -----------------------------------------------------------------------------------------
     def load_data(self) -> None:
@@ -115,13 +124,20 @@ class Trainer:
             raise WacftError(f"{self.config.dataset} has no clip to train on; check the dataset and how many clips"
                              " it may use.")
         multilingual = is_multilingual(self.student.config.vocab_size)
+        # the phone's glossary prompt (its terms keep their case) before a fixed share of the clips, in both stages
+        prompted = prompted_clips(self.config, len(self.clips))
+        prompt = glossary_prompt_ids(self.processor.tokenizer, self.config.glossary,
+                                     self.student.config.max_target_positions) if prompted else []
+        if prompted:
+            log(self.sink, f"{len(prompted)} clips train with the glossary prompt {self.config.glossary}")
         # the published loop lower-cases, which is harmless when distilling; stage 1 learns to write what it
         # is taught, so it keeps the transcripts' case ("GitHub", not "github")
-        self.acft_tokens = tokenize(self.processor, self.clips, self.config, multilingual)
+        self.acft_tokens = tokenize(self.processor, self.clips, self.config, multilingual, None, prompt, prompted)
         if self.config.finetune_epochs > 0:
-            self.word_tokens = tokenize(self.processor, self.clips, self.config, multilingual, False)
+            self.word_tokens = tokenize(self.processor, self.clips, self.config, multilingual, False, prompt, prompted)
             self.held_out_tokens = tokenize(self.processor, self.held_out, self.config, multilingual, False)
         self.prefix = len(self.processor.tokenizer.prefix_tokens)
+        self.given = [self.prefix + len(prompt) * (i in prompted) for i in range(len(self.clips))]
 
     def cached_frames(self, i: int) -> int:
         """Mel frames kept for clip i: two per position of the widest context its jitter band allows."""
@@ -143,7 +159,8 @@ class Trainer:
         extracted = [r for r, e in enumerate(entries) if e is None or e.features.shape[-1] < needed]
         features = self.features([self.clips[batch.indices[r]] for r in extracted]) if extracted else None
         tokens, mask = pad_tokens([self.tokens[i] for i in batch.indices], self.processor.tokenizer.eos_token_id)
-        return Prepared(batch, tokens, mask, extracted, features)
+        given = torch.tensor([self.given[i] for i in batch.indices])
+        return Prepared(batch, tokens, mask, given, extracted, features)
 
     # --- one step -------------------------------------------------------------------------------------
     def inputs(self, p: Prepared) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -186,7 +203,7 @@ class Trainer:
             if stage.distil:
                 loss = loss + stage.distil * masked_mse(states, reference, mask)
             if stage.words:  # the last state is the decoder's output, which proj_out turns into logits
-                loss = loss + finetune.words_loss(self.student.proj_out(states[-1]), tokens, mask, self.prefix)
+                loss = loss + finetune.words_loss(self.student.proj_out(states[-1]), tokens, mask, p.given)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if stage.words:

@@ -79,6 +79,12 @@ def text(optional: bool = False, pattern: re.Pattern | None = None, what: str = 
     return rule
 
 
+def terms(value: object) -> str | None:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(t, str) and t.strip() for t in value):
+        return "a list of non-empty terms"
+    return None
+
+
 def flag(value: object) -> str | None:
     return None if isinstance(value, bool) else "true or false"
 
@@ -134,6 +140,8 @@ RULES: dict[str, Callable[[object], str | None]] = {
     "joint_weight": real(0),
     "freeze_encoder": flag,
     "spec_augment": flag,
+    "glossary": terms,
+    "glossary_share": real(0, 1),
     "eval_split": text(optional=True),
     "eval_share": real(0, 1, low_open=True, high_open=True),
     "batch_size": whole(1),

@@ -16,8 +16,10 @@ The domain table: sentences full of terms tiny.en gets wrong (tests/fixtures/dom
 the two-stage default (cross-entropy, then ACFT) and the joint objective (as many epochs as the two stages
 together), with term recall and WER at full and FUTO context on other sentences in voices never trained on.
 Base and two-stage also run with the terms as FUTO Keyboard's glossary prompt: what a FUTO user gets for free
-by putting their words in the personal dictionary is the bar fine-tuning must beat. Every row decodes as FUTO
-does (beam 5), in the phone's whisper.cpp (1.5.4) and the current one (--engine phone|current|both).
+by putting their words in the personal dictionary is the bar fine-tuning must beat. "glossary-trained" is the
+two-stage run with the terms as that prompt on a share of its clips (--glossary-share) in both stages, decoded
+without and with the glossary. Every row decodes as FUTO does (beam 5), in the phone's whisper.cpp (1.5.4) and
+the current one (--engine phone|current|both). --runs picks the trained rows (default: all).
 """
 
 from __future__ import annotations
@@ -119,27 +121,31 @@ def domain_table(args: argparse.Namespace, folder: Path) -> None:
     samples = read(make_speech_dataset(folder / "test", domain.HELD_OUT_SENTENCES, domain.HELD_OUT_VOICES))
     common = dict(model=str(tiny_en_dir()), dataset=str(training), device=args.device)
     joint = args.joint_epochs or args.finetune_epochs + args.epochs
+    two_stage = dict(finetune_epochs=args.finetune_epochs, epochs=args.epochs)
     runs = {
-        f"ACFT only ({args.epochs} ep)": dict(epochs=args.epochs),
-        f"two-stage ({args.finetune_epochs}+{args.epochs} ep)": dict(finetune_epochs=args.finetune_epochs,
-                                                                      epochs=args.epochs),
-        f"joint ({joint} ep)": dict(finetune_epochs=joint, epochs=0, objective="joint"),
+        "acft": (f"ACFT only ({args.epochs} ep)", dict(epochs=args.epochs)),
+        "two-stage": (f"two-stage ({args.finetune_epochs}+{args.epochs} ep)", two_stage),
+        "glossary-trained": (f"glossary-trained ({args.finetune_epochs}+{args.epochs} ep)",
+                             dict(two_stage, glossary=list(domain.TERMS), glossary_share=args.glossary_share)),
+        "joint": (f"joint ({joint} ep)", dict(finetune_epochs=joint, epochs=0, objective="joint")),
     }
     [base] = convert(str(tiny_en_dir()), plan_outputs(folder / "base.bin", ["f16"]))
     models = [("base", base.path, None)]
-    for i, (name, settings) in enumerate(runs.items()):
+    for i, key in enumerate(args.runs.split(",")):
+        name, settings = runs[key]
         config = TrainConfig(out=str(folder / f"run{i}"), **{**common, **settings})
         models.append((name, *trained(f"domain{i}", config, folder)))
     glossary = Decoding(glossary=domain.TERMS)
+    prompted = ("base", "two-stage", "glossary-trained")
     rows = [(f"{name}{' + glossary' * (decoding is glossary)}", path, seconds, decoding)
             for name, path, seconds in models
-            for decoding in ((FUTO, glossary) if name == "base" or name.startswith("two-stage") else (FUTO,))]
+            for decoding in ((FUTO, glossary) if name.startswith(prompted) else (FUTO,))]
     engines = choose_engines(args.engine, print)
     print(f"tiny.en; {len(domain.TRAINING_SENTENCES) * len(domain.TRAINING_VOICES)} espeak-ng training clips"
           f" with the terms {', '.join(domain.TERMS)}; checked in whisper.cpp (f16, FUTO's decoding) on"
           f" {len(samples)} clips of other sentences in voices never trained on; device {args.device}")
-    print(f"{'model':34} {'engine':7} {'train s':>7} | {'term recall':^21} | {'WER':^15} | {'runaways':^9}")
-    print(f"{'':50} | {'full':>10} {'futo':>10} | {'full':>7} {'futo':>7} | {'full':>4} {'futo':>4}")
+    print(f"{'model':38} {'engine':7} {'train s':>7} | {'term recall':^21} | {'WER':^15} | {'runaways':^9}")
+    print(f"{'':54} | {'full':>10} {'futo':>10} | {'full':>7} {'futo':>7} | {'full':>4} {'futo':>4}")
     for engine in engines:
         for name, path, seconds, decoding in rows:
             result = verify(path, samples, threads=args.threads, decoding=decoding, engines=[engine]).model
@@ -149,7 +155,7 @@ def domain_table(args: argparse.Namespace, folder: Path) -> None:
                 recall.append(f"{heard:>2}/{said:<2} {heard / said:4.0%}")
             c = result.contexts
             trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
-            print(f"{name:34} {engine.name:7} {trained_for} | {recall[0]:>10} {recall[1]:>10} |"
+            print(f"{name:38} {engine.name:7} {trained_for} | {recall[0]:>10} {recall[1]:>10} |"
                   f" {c['full'].wer:7.1%} {c['futo'].wer:7.1%} | {c['full'].runaways:4d} {c['futo'].runaways:4d}",
                   flush=True)
 
@@ -161,6 +167,10 @@ def main() -> None:
     parser.add_argument("--finetune-epochs", type=int, default=4, help="stage-1 epochs (--domain)")
     parser.add_argument("--joint-epochs", type=int, help="joint objective's epochs (--domain; default: as many as"
                         " the two stages together)")
+    parser.add_argument("--runs", default="acft,two-stage,glossary-trained,joint",
+                        help="the trained rows of --domain, of acft, two-stage, glossary-trained, joint")
+    parser.add_argument("--glossary-share", type=float, default=TrainConfig.glossary_share,
+                        help="share of the clips the glossary-trained row prompts (--domain)")
     parser.add_argument("--lr", type=float, default=1e-5, help="per clip, as in `wacft train` (not --domain)")
     parser.add_argument("--full-context-share", type=float, default=0.25, help="for the last row")
     parser.add_argument("--device", default="auto")

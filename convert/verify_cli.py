@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 
 from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
-from wacft.errors import WacftError
 
 DEFAULT_LIMIT = 50  # clips: enough to see loops, minutes not hours on a laptop CPU
 ENGINES = ("phone", "current", "both")
@@ -85,14 +84,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def glossary(args: argparse.Namespace) -> tuple[str, ...]:
-    from wacft.convert.whispercpp import parse_glossary
+    from wacft.convert.whispercpp import parse_glossary, read_glossary
 
-    text = args.glossary or ""
-    if args.glossary_file:
-        try:
-            with open(args.glossary_file, encoding="utf-8") as f:
-                text += "\n" + f.read()
-        except OSError as e:
-            raise WacftError(f"The glossary file {args.glossary_file} cannot be read ({e.strerror}).") from e
-    return parse_glossary(text)
+    return parse_glossary(args.glossary or "") + (read_glossary(args.glossary_file) if args.glossary_file else ())
 

@@ -7,6 +7,7 @@ timestamp tokens from n_vocab. Hugging Face stores tokens as GPT-2's printable s
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from wacft.errors import WacftError
 
 ENGLISH_EOT = 50256  # multilingual vocabularies have one more byte-level token, so eot is 50257
 SPACE_TOKEN = "\u0120"  # GPT-2's stand-in for the byte b" "
+# GPT-2's split into words as whisper.cpp writes it for std::regex, on bytes: [[:alpha:]] and \\s are ASCII only
+WORDS = re.compile(rb"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+""")
 
 
 @cache
@@ -62,3 +65,22 @@ def byte_tokens(model_dir: Path, multilingual: bool) -> list[bytes]:
         raise WacftError(
             f"The tokenizer in {model_dir} is not byte-level BPE (character {e}); it is not Whisper's."
         ) from e
+
+
+def whispercpp_tokenize(vocab: dict[str, int], eot: int, text: str) -> list[int]:
+    """`text` as whisper.cpp's whisper_tokenize turns it into tokens (what FUTO Keyboard's glossary prompt becomes
+    on the phone): GPT-2's split into words, then in each word the longest token that fits, from the left. It is
+    not BPE: " Kubernetes" comes out as " Kub ern ete s" where Hugging Face's tokenizer gives " Ku ber net es".
+    `vocab`: the tokenizer's token -> id; only the byte-level tokens (ids below `eot`) take part, as in whisper.cpp."""
+    decoder = byte_decoder()
+    by_bytes = {bytes(decoder[c] for c in token): i for token, i in vocab.items()
+                if i < eot and all(c in decoder for c in token)}
+    ids = []
+    for word in WORDS.findall(text.encode()):
+        start = 0
+        while start < len(word):
+            end = next((e for e in range(len(word), start, -1) if word[start:e] in by_bytes), start)
+            if end > start:
+                ids.append(by_bytes[word[start:end]])
+            start = max(end, start + 1)  # whisper.cpp skips a byte no token holds (every byte is one in Whisper's)
+    return ids

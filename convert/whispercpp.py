@@ -51,6 +51,14 @@ def parse_glossary(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.replace("\n", ",").split(",") if t.strip())
 
 
+def read_glossary(path: str | os.PathLike) -> tuple[str, ...]:
+    """Terms from a file, one a line."""
+    try:
+        return parse_glossary(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise WacftError(f"The glossary file {path} cannot be read ({e.strerror}).") from e
+
+
 @dataclass(frozen=True)
 class Decoding:
     """FUTO Keyboard's decoding (native/jni/org_futo_voiceinput_WhisperGGML.cpp): beam search with 5 beams,

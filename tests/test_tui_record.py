@@ -103,6 +103,7 @@ async def test_record_play_redo_skip_reword_quit_and_resume(microphone, said, tm
         await pilot.press("ctrl+r")
         await settle(pilot, again, lambda: "✓ 2 clips" in text(again, "#report"))
         assert again.session.finetune_epochs > 0  # recorded words need stage 1
+        assert again.session.glossary == "GitHub, Grafana"  # and are the personal dictionary's glossary
 
 
 async def test_wacft_record_opens_on_the_step_and_a_missing_microphone_is_one_line(tmp_path, monkeypatch):

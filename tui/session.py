@@ -50,8 +50,11 @@ class Session:
     step: str = "dataset"  # the screen to come back to
 
     def settings(self):
-        """The run the session describes (a TrainConfig): every setting it does not hold at TrainConfig's default."""
-        return train_settings(asdict(self))
+        """The run the session describes (a TrainConfig): every setting it does not hold at TrainConfig's default.
+        The glossary's terms train with it: the phone prompts with them (see the README on the glossary)."""
+        from wacft.convert.whispercpp import parse_glossary
+
+        return train_settings({**asdict(self), "glossary": list(parse_glossary(self.glossary))})
 
     def save(self) -> None:
         path = session_path()

@@ -226,6 +226,8 @@ class RecordScreen(StepScreen):
         s = self.session
         s.dataset, s.dataset_config = str(self.folder.path), ""
         s.finetune_epochs = s.finetune_epochs or STAGE1_EPOCHS
+        # the words recorded are the ones a person puts in FUTO Keyboard's personal dictionary: its glossary
+        s.glossary = s.glossary or ", ".join(self.folder.state.terms)
         self.go("dataset")
 
     def action_back(self) -> None:

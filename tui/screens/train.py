@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -68,7 +69,9 @@ class TrainScreen(StepScreen):
         """Each time the step shows: the model and data chosen since, an output folder that follows the model
         until the person edits it, and an estimate that knows of any run finished since."""
         s = self.session
-        self.query_one("#what", Static).update(f"[b]{s.model}[/b] on [b]{s.dataset or '(no dataset yet)'}[/b]")
+        glossary = f", with the glossary {escape(s.glossary)}" if s.glossary else ""
+        self.query_one("#what", Static).update(
+            f"[b]{s.model}[/b] on [b]{s.dataset or '(no dataset yet)'}[/b]{glossary}")
         if not s.out:
             self.query_one("#out", Input).value = str(default_out(s.model))
         self.refresh_estimate()
