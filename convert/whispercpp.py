@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -143,28 +144,46 @@ def transcribe(
         }
         json.dump(request, stdin)
         stdin.seek(0)
-        proc = subprocess.Popen(
-            [engine.python, "-I", os.fspath(CHILD)],
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            env={**os.environ, "GGML_NO_BACKTRACE": "1"},  # else ggml runs gdb on an abort
-        )
-        results = []
+        proc, results = None, []
+        held = _hold_stops()
         try:
+            proc = subprocess.Popen(
+                [engine.python, "-I", os.fspath(CHILD)],
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env={**os.environ, "GGML_NO_BACKTRACE": "1"},  # else ggml runs gdb on an abort
+            )
+            _release_stops(held)
             for line in proc.stdout:
                 results.append(Transcript(**json.loads(line)))
                 if progress:
                     progress(len(results), len(clips))
         except BaseException:  # stopped (Ctrl+C, SIGTERM): no whisper.cpp left running
-            proc.kill()
-            proc.wait()
+            _release_stops(held)
+            if proc is not None:
+                proc.kill()
+                proc.wait()
             raise
         if proc.wait() != 0:
             stderr.seek(0)
             raise WacftError(f"whisper.cpp stopped on {model} ({_reason(stderr.read())}); the file cannot be used.")
     return results
+
+
+STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _hold_stops():
+    """Ctrl+C and SIGTERM held back while the child starts: arriving inside Popen, they would lose its pid and leave
+    whisper.cpp running. The child inherits the mask and lifts it first thing (whispercpp_child.py)."""
+    return signal.pthread_sigmask(signal.SIG_BLOCK, STOPS) if hasattr(signal, "pthread_sigmask") else None
+
+
+def _release_stops(held) -> None:
+    if held is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _cap(max_tokens: int, decoding: Decoding | None) -> int:

@@ -13,6 +13,7 @@ import ctypes
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -142,4 +143,6 @@ def serve(request: dict) -> None:
 
 
 if __name__ == "__main__":
+    if hasattr(signal, "pthread_sigmask"):  # the parent held these back while starting us (whispercpp.py)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     serve(json.load(sys.stdin))
