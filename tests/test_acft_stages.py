@@ -111,6 +111,17 @@ def test_a_frozen_encoder_stays_as_it_was(model, dataset, tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in decoder)
 
 
+@pytest.mark.parametrize("part", ["encoder", "encoder+cross"])
+def test_acft_trains_only_the_part_it_is_given(model, dataset, tmp_path, part):
+    run(config(model, dataset, tmp_path / "run", finetune_epochs=0, epochs=2, acft_trains=part))
+    before, after = load_file(model / "model.safetensors"), load_file(tmp_path / "run" / "model.safetensors")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    cross = {k for k in before if ".decoder." in k and ".encoder_attn" in k}
+    decoder = {k for k in before if ".decoder." in k} - cross
+    assert any(".encoder.layers." in k for k in changed) and not changed & decoder
+    assert bool(changed & cross) == (part == "encoder+cross")
+
+
 @pytest.mark.parametrize("objective", ["two-stage", "joint"])
 def test_the_positional_embedding_stays_the_base_models(model, dataset, tmp_path, objective):
     """transformers loads the encoder's sinusoidal table frozen and FUTO's loop never trains it; whisper.cpp
