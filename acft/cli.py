@@ -48,10 +48,6 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--exact-reference", action="store_true", help="the published loop: batch 1, no cache")
     p.add_argument("--full-context-share", type=float, default=TrainConfig.full_context_share,
                    help="share of batches the student sees at the full 30 s context")
-    p.add_argument("--acft-trains", choices=["all", "encoder", "encoder+cross"], default=TrainConfig.acft_trains,
-                   help="what ACFT trains: all, the encoder, or the encoder and the decoder's cross-attention")
-    p.add_argument("--anchor-weight", type=float, default=TrainConfig.anchor_weight,
-                   help="ACFT: weight of an L2 pull towards the starting weights (L2-SP)")
     p.add_argument("--cache-mb", type=int, default=TrainConfig.cache_mb,
                    help="memory for what is computed once per clip (reference states, mel frames)")
     p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every,

@@ -12,8 +12,6 @@ from wacft.acft.events import STAGE
 from wacft.errors import WacftError
 from wacft.facts import FULL_CONTEXT
 
-ACFT_PARTS = ("all", "encoder", "encoder+cross")
-
 
 @dataclass(frozen=True)
 class Stage:
@@ -26,8 +24,6 @@ class Stage:
 def plan_stages(config: TrainConfig) -> list[Stage]:
     if config.objective not in ("two-stage", "joint"):
         raise WacftError(f"{config.objective!r} is not a training objective; use two-stage or joint.")
-    if config.acft_trains not in ACFT_PARTS:
-        raise WacftError(f"{config.acft_trains!r} is not a part ACFT can train; use {', '.join(ACFT_PARTS)}.")
     stages = []
     if config.finetune_epochs > 0:
         joint = config.objective == "joint"

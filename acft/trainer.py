@@ -185,8 +185,6 @@ class Trainer:
             loss = torch.zeros((), device=self.device)
             if stage.distil:
                 loss = loss + stage.distil * masked_mse(states, reference, mask)
-            if self.config.anchor_weight and not stage.words:
-                loss = loss + self.config.anchor_weight * self.anchor_distance()
             if stage.words:  # the last state is the decoder's output, which proj_out turns into logits
                 loss = loss + finetune.words_loss(self.student.proj_out(states[-1]), tokens, mask, self.prefix)
         self.optimizer.zero_grad(set_to_none=True)
@@ -199,12 +197,6 @@ class Trainer:
     def trainable(self) -> list[torch.nn.Parameter]:
         return [p for p in self.student.model.parameters() if p.requires_grad]
 
-    def anchor_distance(self) -> torch.Tensor:
-        """L2-SP: the squared distance of the trainable weights from the reference's, which ACFT starts from."""
-        start = dict(self.reference.named_parameters())
-        return sum(((p - start[name]) ** 2).sum() for name, p in self.student.model.named_parameters()
-                   if p.requires_grad)
-
     # --- stages ---------------------------------------------------------------------------------------
     def start_stage(self, stage: Stage, steps: int) -> None:
         """What a stage trains, with what, towards which reference."""
@@ -216,13 +208,6 @@ class Trainer:
         # the sinusoidal table stays as transformers loads it (frozen) and FUTO's loop leaves it: whisper.cpp
         # cuts it to audio_ctx, so every row must stay the one the rest of the encoder was trained with
         encoder.embed_positions.requires_grad_(False)
-        if not stage.words:  # the loops come from the encoder at short contexts; the decoder may stay as it was
-            decoder = self.student.model.decoder
-            decoder.requires_grad_(self.config.acft_trains == "all")
-            if self.config.acft_trains == "encoder+cross":
-                for layer in decoder.layers:
-                    layer.encoder_attn.requires_grad_(True)
-                    layer.encoder_attn_layer_norm.requires_grad_(True)
         if stage.words:  # AdamW with warm-up and decay, as fine-tuning is usually done
             self.schedule = finetune.warmup_then_decay(steps)
             self.optimizer = torch.optim.AdamW(self.trainable(), lr=self.stage_lr(0),

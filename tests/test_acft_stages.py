@@ -38,8 +38,9 @@ def model(random_whisper):
 
 
 def config(model, dataset, out, **overrides):
+    # no full-context batches: the tests below tell stage 1's batches (30 s) from ACFT's (the clip's own context)
     settings = dict(model=str(model), dataset=str(dataset), out=str(out), epochs=1, finetune_epochs=2,
-                    batch_size=4, lr=1e-4, finetune_lr=1e-3, eval_share=0.25)
+                    batch_size=4, lr=1e-4, finetune_lr=1e-3, eval_share=0.25, full_context_share=0.0)
     return TrainConfig(**{**settings, **overrides})
 
 
@@ -109,17 +110,6 @@ def test_a_frozen_encoder_stays_as_it_was(model, dataset, tmp_path):
     decoder = [k for k in before if ".decoder.layers." in k]
     assert encoder and all(torch.equal(before[k], after[k]) for k in encoder)
     assert any(not torch.equal(before[k], after[k]) for k in decoder)
-
-
-@pytest.mark.parametrize("part", ["encoder", "encoder+cross"])
-def test_acft_trains_only_the_part_it_is_given(model, dataset, tmp_path, part):
-    run(config(model, dataset, tmp_path / "run", finetune_epochs=0, epochs=2, acft_trains=part))
-    before, after = load_file(model / "model.safetensors"), load_file(tmp_path / "run" / "model.safetensors")
-    changed = {k for k in before if not torch.equal(before[k], after[k])}
-    cross = {k for k in before if ".decoder." in k and ".encoder_attn" in k}
-    decoder = {k for k in before if ".decoder." in k} - cross
-    assert any(".encoder.layers." in k for k in changed) and not changed & decoder
-    assert bool(changed & cross) == (part == "encoder+cross")
 
 
 @pytest.mark.parametrize("objective", ["two-stage", "joint"])
