@@ -1,5 +1,5 @@
 """How far the figures test_verify checks move from one training run to another: tiny.en trained as that test
-trains it (4 epochs, batch 4, lr 1e-5, a quarter of the batches at full context) with several seeds, each
+trains it (`wacft train`'s defaults) with several seeds, each
 verified in whisper.cpp on the test's clips at full, dynamic and FUTO context beside the base model. The
 test's bound on the full-context WER (FULL_CONTEXT_DRIFT) comes from these figures.
 
@@ -18,40 +18,43 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from fixtures.speech import make_speech_dataset  # noqa: E402
 from fixtures.tiny_en import tiny_en_dir  # noqa: E402
-from test_verify import SENTENCES, TRAINING_SENTENCES, VOICES, read_dataset  # noqa: E402
+from test_verify import SENTENCES, TRAINING_SENTENCES, VOICES, default_training, read_dataset  # noqa: E402
 
-from wacft.acft.config import TrainConfig  # noqa: E402
 from wacft.acft.events import CallbackSink  # noqa: E402
 from wacft.acft.trainer import train  # noqa: E402
 from wacft.convert.convert import convert, plan_outputs  # noqa: E402
 from wacft.convert.verify import CONTEXTS, verify  # noqa: E402
 
 
-def row(name: str, result, seconds: str = "-") -> str:
+def row(name: str, check, seconds: str = "-") -> str:
+    result = check.model
     cells = [f"{result.contexts[c].wer:.1%} / {result.contexts[c].runaways}" for c in CONTEXTS]
-    return f"| {name} | {seconds} | " + " | ".join(cells) + " |"
+    ready = "yes" if check.ready else "no"
+    return f"| {name} | {seconds} | " + " | ".join(cells) + f" | {ready} |"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, default=2, help="whisper.cpp threads")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-verify-seeds-"))
     model = tiny_en_dir()
     samples = read_dataset(make_speech_dataset(tmp / "test", SENTENCES, voices=VOICES))
     training = make_speech_dataset(tmp / "train", TRAINING_SENTENCES, voices=VOICES)
     [base_bin] = convert(str(model), plan_outputs(tmp / "base.bin", ["f16"]))
-    print("| model | train s | " + " | ".join(f"WER / runaways {c}" for c in CONTEXTS) + " |")
-    print("|---|---|" + "---|" * len(CONTEXTS))
-    print(row("base tiny.en", verify(base_bin.path, samples, threads=2).model), flush=True)
+    print("| model | train s | " + " | ".join(f"WER / runaways {c}" for c in CONTEXTS) + " | ready |")
+    print("|---|---|" + "---|" * (len(CONTEXTS) + 1))
+    base = verify(base_bin.path, samples, threads=args.threads)
+    print(row("base tiny.en", base), flush=True)
     for seed in args.seeds:
         started = time.time()
-        config = TrainConfig(model=str(model), dataset=str(training), out=str(tmp / f"run{seed}"), epochs=4,
-                             batch_size=4, lr=1e-5, full_context_share=0.25, seed=seed)
-        out = train(config, CallbackSink(lambda event: None))
+        out = train(default_training(model, training, tmp / f"run{seed}", seed), CallbackSink(lambda event: None))
         took = f"{time.time() - started:.0f}"
         [trained] = convert(str(out), plan_outputs(tmp / f"seed{seed}.bin", ["f16"]))
-        print(row(f"ACFT, seed {seed}", verify(trained.path, samples, threads=2).model, took), flush=True)
+        check = verify(trained.path, samples, threads=args.threads)
+        check.baseline = base.model  # the verdict the test checks, beside the base model
+        print(row(f"ACFT, seed {seed}", check, took), flush=True)
 
 
 if __name__ == "__main__":
