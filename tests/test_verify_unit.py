@@ -108,6 +108,9 @@ def test_one_word_is_not_a_failure():
     assert Verification(result(summary(0.0), summary(0.009), summary(0.0))).ready
     assert Verification(result(summary(0.05), summary(0.05 + 1 / 60), summary(0.05), words=60)).ready
     assert not Verification(result(summary(0.05), summary(0.05 + 2 / 60), summary(0.05), words=60)).ready
+    base = result(summary(4 / 12), summary(4 / 12), summary(4 / 12), "base.bin", words=12)
+    one_more = result(summary(5 / 12), summary(5 / 12), summary(5 / 12), words=12)  # 4/12 + 1/12 > 5/12 in floats
+    assert Verification(one_more, baseline=base).ready
 
 
 def test_a_model_that_cannot_transcribe_is_not_ready_however_its_contexts_agree():
