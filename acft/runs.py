@@ -15,7 +15,7 @@ from pathlib import Path
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
 
-ACTIVE = ("launching", "running")
+ACTIVE = ("launching", "running")  # what can be cancelled
 
 
 def data_dir() -> Path:
@@ -102,7 +102,7 @@ def cancelled_meanwhile(record: RunRecord) -> RunRecord:
     """The record a watcher is about to keep, marked cancelled when `wacft cancel` (from any process) cancelled
     the run meanwhile: the error or the silent end that follows a cancel reads as the cancel it is, not as a
     failure."""
-    if record.status in ("launching", "running", "failed") and record.path.with_suffix(".cancelled").exists():
+    if record.status in (*ACTIVE, "failed") and record.path.with_suffix(".cancelled").exists():
         record.status, record.error = "cancelled", None
     return record
 

@@ -9,12 +9,11 @@ from pathlib import Path
 from wacft.acft.backends import Backend, LocalBackend, Progress
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
-from wacft.acft.runs import RunRecord
+from wacft.acft.runs import ACTIVE, RunRecord
 from wacft.errors import WacftError
 
 WHERE = ("local", "modal")
 STOPPED = ("cancelled", "failed")  # what can be resumed
-ACTIVE = ("launching", "running")  # what can be cancelled
 
 
 def backend(where: str, gpu: str | None = None, convert_types: tuple[str, ...] | list[str] = (),

@@ -11,7 +11,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import ProgressBar, RichLog, Sparkline, Static
 
-from wacft.services.runs import STOPPED
+from wacft.services.runs import ACTIVE, STOPPED
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import ConfirmScreen
 
@@ -126,7 +126,7 @@ class MonitorScreen(StepScreen):
 
     def action_cancel(self) -> None:
         record = self.record
-        if record is None or record.status not in ("launching", "running"):
+        if record is None or record.status not in ACTIVE:
             return
 
         def confirmed(yes: bool | None) -> None:
