@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from wacft.atomic import write_bytes_atomic
@@ -74,11 +74,26 @@ def new_id(model: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}-{secrets.token_hex(2)}"
 
 
+def read_record(path: Path) -> RunRecord:
+    """A record as this version knows it: fields that another version of wacft wrote are left aside, so an
+    upgrade or a downgrade keeps every run listed. Raises ValueError for a file that holds no record."""
+    data = json.loads(path.read_text())
+    known = {f.name for f in fields(RunRecord)}
+    try:
+        return RunRecord(**{k: v for k, v in data.items() if k in known})
+    except (AttributeError, TypeError) as e:  # not an object, or without id, backend or config
+        raise ValueError(f"not a run record ({e})") from e
+
+
 def load_run(run_id: str) -> RunRecord:
     path = runs_dir() / f"{run_id}.json"
     if not path.is_file():
         raise WacftError(f"There is no run {run_id}; `wacft runs` lists the runs there are.")
-    return RunRecord(**json.loads(path.read_text()))
+    try:
+        return read_record(path)
+    except ValueError as e:
+        raise WacftError(f"The run record {path} cannot be read ({e}); move it out of {path.parent} to go on"
+                         " without it.") from e
 
 
 @contextmanager
@@ -110,5 +125,10 @@ def cancelled_meanwhile(record: RunRecord) -> RunRecord:
 def list_runs() -> list[RunRecord]:
     folder = runs_dir()
     paths = folder.glob("*.json") if folder.is_dir() else []
-    records = [RunRecord(**json.loads(p.read_text())) for p in paths]
+    records = []
+    for path in paths:
+        try:
+            records.append(read_record(path))
+        except (OSError, ValueError):  # gone meanwhile, or not a record: `wacft watch` on it says which
+            continue
     return sorted(records, key=lambda r: r.created, reverse=True)

@@ -40,6 +40,21 @@ def test_registry_round_trip_and_listing():
         load_run("nope")
 
 
+def test_records_of_other_versions_and_foreign_files_leave_the_listing_working():
+    from wacft.acft.runs import runs_dir
+
+    RunRecord("run-a", "local", {"model": "m", "out": "/x"}).save()
+    newer = RunRecord("run-b", "local", {"model": "m", "out": "/y"}, pid=7).save()
+    newer.path.write_text(newer.path.read_text().replace('"pid": 7', '"pid": 7, "events_from": 120'))
+    (runs_dir() / "notes.json").write_text("[1, 2]")
+    (runs_dir() / "half.json").write_text('{"id": "half"')
+    assert sorted(r.id for r in list_runs()) == ["run-a", "run-b"]
+    assert load_run("run-b").pid == 7
+    for name, why in (("notes", "not a run record"), ("half", "Expecting")):
+        with pytest.raises(WacftError, match=rf"The run record .*{name}.json cannot be read \({why}.*; move it out"):
+            load_run(name)
+
+
 def test_local_backend_runs_a_real_process_and_replays_its_events(tiny_en_dir, dataset, tmp_path, capsys):
     backend = LocalBackend()
     record = backend.launch(settings(tiny_en_dir, dataset, tmp_path / "out"))
