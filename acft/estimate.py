@@ -39,15 +39,17 @@ from wacft.facts import (
 # dense peaks (no sparsity), FLOP/s, from NVIDIA's A100 and H100 SXM datasheets
 BF16_PEAK = {"A100-40GB": 312e12, "A100-80GB": 312e12, "H100": 989e12}
 FP32_PEAK = {"A100-40GB": 19.5e12, "A100-80GB": 19.5e12, "H100": 67e12}  # exact_reference ACFT runs float32
-UTILISATION = 0.30  # assumed share of that peak; not measured: no GPU was reachable when this was written
+UTILISATION = 0.30  # assumed share of that peak; not measured: the GPU runs measured so far were launch-bound
 # assumed float32 FLOP/s of a local CPU (a few desktop cores); not measured. For scale: on the README's
 # domain benchmark (tiny.en, 48 clips, 2 cores; clips taken as 3 s) this gives 38 s for 4 ACFT epochs and
 # 290 s for 4 + 4 two-stage epochs, where 47 s and 247 s were measured
 CPU_FLOPS = 100e9
-# on a GPU, small models wait on Python launching kernels rather than on arithmetic. Assumed seconds per
-# training step (the batch to the GPU, the optimizer, the loss read back), per layer per step (its forward,
-# backward and update kernels), and per decoder layer per greedy-decoded token
-STEP_OVERHEAD, STEP_OVERHEAD_PER_LAYER = 10e-3, 1.5e-3
+# on a GPU, small models wait on Python launching kernels rather than on arithmetic. Seconds per training step
+# (the batch to the GPU, the optimizer, the loss read back) and per layer per step (its forward, backward and
+# update kernels), measured on an H200 with the published loop (one clip a step, reference included):
+# tiny.en 65 ms a step, small.en 138 ms (bench/bench_acft.py, 10 epochs). Assumed: per decoder layer per
+# greedy-decoded token
+STEP_OVERHEAD, STEP_OVERHEAD_PER_LAYER = 29e-3, 4.6e-3
 DECODE_OVERHEAD_PER_LAYER = 0.3e-3
 STARTUP_SECONDS = {"modal": 120.0, "local": 20.0}  # assumed: container start, model download and load, data
 SPEECH_TOKENS_PER_SECOND = 4  # assumed: English speech, about 3 words a second at 1.3 tokens a word
