@@ -37,12 +37,8 @@ def register(steps: argparse._SubParsersAction) -> None:
                         help="weight of the ACFT term in the joint objective")
     stage1.add_argument("--freeze-encoder", action="store_true", help="train the decoder only")
     stage1.add_argument("--spec-augment", action="store_true", help="mask time and frequency bands")
-    stage1.add_argument("--glossary", metavar="'A, B'", action="extend", type=glossary_terms,
-                        default=[],
-                        help="your terms, as FUTO Keyboard's personal dictionary sends them: a share of the clips"
-                             " train with the prompt (Glossary: A, B) in both stages")
-    stage1.add_argument("--glossary-file", metavar="FILE", dest="glossary", action="extend", type=glossary_file_terms,
-                        help="the same, one term a line")
+    add_glossary_options(stage1, "your terms, as FUTO Keyboard's personal dictionary sends them: a share of the"
+                                 " clips train with the prompt (Glossary: A, B) in both stages")
     stage1.add_argument("--glossary-share", type=float, default=TrainConfig.glossary_share,
                         help="share of the clips that train with the glossary prompt")
     stage1.add_argument("--eval-split", help="score each epoch on this split (default: hold out a slice)")
@@ -88,6 +84,14 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--to", default=".", help="destination folder")
     p.add_argument("--only", metavar="TYPE", help="only the converted .bin of this type, e.g. q5_0")
     p.set_defaults(func=run_fetch)
+
+
+def add_glossary_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, help: str) -> None:
+    """--glossary 'A, B' and --glossary-file FILE, as train and verify take them: either repeated, the terms
+    gathered in command-line order into one list, args.glossary."""
+    parser.add_argument("--glossary", metavar="'A, B'", action="extend", type=glossary_terms, default=[], help=help)
+    parser.add_argument("--glossary-file", metavar="FILE", dest="glossary", action="extend", type=glossary_file_terms,
+                        help="the same, one term a line")
 
 
 def glossary_terms(text: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from wacft.acft.cli import add_glossary_options
 from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
 
 DEFAULT_LIMIT = 50  # clips: enough to see loops, minutes not hours on a laptop CPU
@@ -29,9 +30,7 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--f16", metavar="F16.bin",
                    help="for a quantized MODEL.bin: the f16 file to compare with (default: its _f16 sibling)")
     p.add_argument("--threads", type=int, help="whisper.cpp threads (default: up to 4)")
-    p.add_argument("--glossary", metavar="'A, B'",
-                   help="terms of the personal dictionary, sent as FUTO Keyboard does: (Glossary: A, B)")
-    p.add_argument("--glossary-file", metavar="FILE", help="the same, one term a line")
+    add_glossary_options(p, "terms of the personal dictionary, sent as FUTO Keyboard does: (Glossary: A, B)")
     p.add_argument("--greedy", action="store_true",
                    help="greedy decoding (faster) instead of FUTO Keyboard's beam search of 5")
     p.add_argument("--engine", choices=ENGINES, default="both",
@@ -56,7 +55,7 @@ def run_verify(args: argparse.Namespace) -> int:
         raise WacftError(f"--limit is {args.max_clips}; give a number of clips, or 0 for all of them.")
     for path in filter(None, (args.model, args.baseline, args.f16)):
         read_ggml(path)  # a bad file is named before the dataset is read
-    decoding = Decoding(beam_size=1 if args.greedy else FUTO_BEAM_SIZE, glossary=glossary(args))
+    decoding = Decoding(beam_size=1 if args.greedy else FUTO_BEAM_SIZE, glossary=tuple(args.glossary))
     f16 = args.f16 or f16_sibling(args.model)
     clips = load_clips(args)  # acft's loader: numpy and soundfile only, no torch
     engines = choose_engines(args.engine, print)
@@ -82,9 +81,4 @@ def run_verify(args: argparse.Namespace) -> int:
         write_bytes_atomic(args.json, result.to_json().encode())
     return 0 if result.ready else NOT_READY
 
-
-def glossary(args: argparse.Namespace) -> tuple[str, ...]:
-    from wacft.convert.whispercpp import parse_glossary, read_glossary
-
-    return parse_glossary(args.glossary or "") + (read_glossary(args.glossary_file) if args.glossary_file else ())
 

@@ -247,7 +247,8 @@ def test_verify_imports_neither_torch_nor_transformers():
 
 def test_cli_names_a_glossary_file_it_cannot_read(random_bin, tmp_path, capsys):
     missing = tmp_path / "dictionary.txt"
-    assert main(["verify", str(random_bin), "--dataset", str(tmp_path), "--glossary-file", str(missing)]) == 1
+    with pytest.raises(SystemExit):  # while the command line is read, as train does
+        main(["verify", str(random_bin), "--dataset", str(tmp_path), "--glossary-file", str(missing)])
     assert capsys.readouterr().err.strip().endswith(
         f"The glossary file {missing} cannot be read (No such file or directory)."
     )
