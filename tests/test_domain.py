@@ -34,7 +34,9 @@ def test_two_stages_teach_the_terms_and_keep_short_dictations_from_looping(tiny_
     # decoded as the phone decodes (beam 5), the base model hears 3 of the 16 (greedy: 1 or 2)
     assert said == 16 and heard <= 4, "the base model should get these terms wrong, or the test proves nothing"
     heard, said = term_recall(check.model, TERMS, "futo")
-    assert heard >= 13, [c.heard["futo"].text for c in check.model.clips]
+    # this run with seeds 1-3 (the test runs seed 0) heard 14, 15 and 14 of the 16: 10 leaves room for another
+    # CPU's numerics and stays far above the base's 3
+    assert heard >= 10, [c.heard["futo"].text for c in check.model.clips]
     for context in ("dynamic", "futo"):
         assert check.model.contexts[context].runaways == 0
         assert check.model.contexts[context].wer < check.baseline.contexts[context].wer / 2
