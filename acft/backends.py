@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -46,15 +47,15 @@ def absorb(record: RunRecord, event: dict) -> None:
 class Backend(Protocol):
     """Where a run happens. `launch` starts one (`confirm` may refuse it with a WacftError before anything is
     started or spent; `say` tells of the launch's own progress); `watch` replays its events from the first into
-    `sink` and follows them to its end; `resume` starts a stopped run again from its last checkpoint; `fetch`
-    brings its trained model (or one converted .bin) to `dest`."""
+    `sink` and follows them to its end, or until `stop` is set (the run goes on); `resume` starts a stopped run
+    again from its last checkpoint; `fetch` brings its trained model (or one converted .bin) to `dest`."""
 
     name: str
 
     def launch(self, config: TrainConfig, *, resume: bool = False, force: bool = False,
                say: Callable[[str], None] = print, confirm: Callable[[], None] | None = None) -> RunRecord: ...
 
-    def watch(self, record: RunRecord, sink: EventSink) -> RunRecord: ...
+    def watch(self, record: RunRecord, sink: EventSink, stop: threading.Event | None = None) -> RunRecord: ...
 
     def cancel(self, record: RunRecord) -> RunRecord: ...
 
@@ -106,10 +107,12 @@ class LocalBackend:
             return False
         return True
 
-    def watch(self, record: RunRecord, sink: EventSink, poll: float = 0.2) -> RunRecord:
-        """Replay the run's events from its start, then follow them until it ends."""
+    def watch(self, record: RunRecord, sink: EventSink, stop: threading.Event | None = None,
+              poll: float = 0.2) -> RunRecord:
+        """Replay the run's events from its start, then follow them until it ends (or `stop` is set)."""
+        stop = stop or threading.Event()
         with open(record.events, "rb") as f:
-            while True:
+            while not stop.is_set():
                 start = f.tell()
                 line = f.readline()
                 if line.endswith(b"\n"):
@@ -121,7 +124,7 @@ class LocalBackend:
                     continue
                 f.seek(start)  # a line still being written: read it whole next time
                 if self.alive(record):
-                    time.sleep(poll)
+                    stop.wait(poll)
                 elif f.read() == line:  # gone, and nothing more came after the last look
                     record.status, record.error = "failed", "the training process ended without finishing"
                     break

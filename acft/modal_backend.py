@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -152,16 +153,19 @@ class ModalBackend:
         return RunRecord(run_id, self.name, asdict(config), status="running", call_id=call.object_id,
                          gpu=self.gpu).save()
 
-    def watch(self, record: RunRecord, sink: EventSink, poll: float = 1.0) -> RunRecord:
-        """Every event of the run from its first, then follow it until it ends. A call that ended without a
-        final event is reported failed within CALL_CHECK_SECONDS, with what Modal says happened."""
+    def watch(self, record: RunRecord, sink: EventSink, stop: threading.Event | None = None,
+              poll: float = 1.0) -> RunRecord:
+        """Every event of the run from its first, then follow it until it ends (or `stop` is set: between two
+        calls to Modal, never inside one). A call that ended without a final event is reported failed within
+        CALL_CHECK_SECONDS, with what Modal says happened."""
         import modal
 
+        stop = stop or threading.Event()
         call = modal.FunctionCall.from_id(record.call_id)
         channel = self.jobs.EventChannel(self.jobs.events_dict(), record.id)
         seq, checked, seen = 0, time.monotonic(), []
         record.events = str(record.path.with_suffix(".events.jsonl"))
-        while True:
+        while not stop.is_set():
             batch = channel.read(seq)
             if batch is not None:
                 seq += 1
@@ -180,7 +184,8 @@ class ModalBackend:
                     record.error = f"the job on Modal ended without finishing ({ended})"
                     return keep(record, seen)
                 keep(record, seen)
-            time.sleep(poll)
+            stop.wait(poll)
+        return keep(record, seen)
 
     def resume(self, record: RunRecord) -> RunRecord:
         raise WacftError(NO_RESUME)

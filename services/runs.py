@@ -4,6 +4,7 @@ the one `Backend` protocol."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from wacft.acft.backends import Backend, LocalBackend, Progress
@@ -46,8 +47,8 @@ def train_here(config: TrainConfig, sink: EventSink, resume: bool = False, force
     train(config, sink, resume=resume, force=force)
 
 
-def watch(record: RunRecord, sink: EventSink) -> RunRecord:
-    return backend_for(record).watch(record, sink)
+def watch(record: RunRecord, sink: EventSink, stop: threading.Event | None = None) -> RunRecord:
+    return backend_for(record).watch(record, sink, stop)
 
 
 def cancel(record: RunRecord) -> RunRecord:

@@ -2,6 +2,7 @@
 modal client talking to the fake Modal control plane (tests/fake_modal), and goes on as after a local run."""
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,7 @@ async def test_a_modal_launch_shows_the_spend_and_asks_first(server, tiny_en_dir
     launches nothing, "yes" launches with the limit as the function's timeout."""
     from textual.widgets import Input
 
-    from wacft.acft.runs import list_runs
+    from wacft.acft.runs import list_runs, load_run
     from wacft.tui.widgets import ConfirmScreen
 
     dataset = speech_dataset(["Good morning."])
@@ -106,3 +107,8 @@ async def test_a_modal_launch_shows_the_spend_and_asks_first(server, tiny_en_dir
         [record] = list_runs()
         assert record.backend == "modal" and record.call_id and server.modal.called("FunctionMap")
         assert [c.function.timeout_secs for c in server.modal.function_calls.values()] == [1800]
+        watching = lambda: [t for t in threading.enumerate() if t.name == f"watch {record.id}"]  # noqa: E731
+        await settle(pilot, app, watching)
+        [watch] = watching()
+    # quitting ended the watch between two calls to Modal instead of leaving Python to cut one off on its way out
+    assert not watch.is_alive() and load_run(record.id).status != "cancelled"  # the run itself goes on

@@ -15,6 +15,8 @@ from wacft.services.runs import ACTIVE, STOPPED
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import ConfirmScreen
 
+STOP_WAIT = 3.0  # seconds quitting waits for a watch to end: a look at a Modal run takes well under one
+
 
 class MonitorScreen(StepScreen):
     TITLE = "Training"
@@ -23,6 +25,8 @@ class MonitorScreen(StepScreen):
     BINDINGS = [("x", "cancel", "Cancel run"), ("d", "detach", "Detach"), ("r", "resume", "Resume"),
                 ("ctrl+n", "next", "Convert")]
     record = None  # the run shown
+    watching: threading.Event | None = None  # set: the watch of the run shown stops at its next look
+    watcher: threading.Thread | None = None
 
     def body(self) -> ComposeResult:
         yield Static("", id="stats")
@@ -65,10 +69,26 @@ class MonitorScreen(StepScreen):
     def follow(self, record) -> None:
         """Replays the run's events, then follows them until it ends, in a daemon thread rather than a Textual
         worker: a watch lasts as long as the run, and quitting the app must not wait for it. An earlier run's
-        watch may still be going: whatever it reports is dropped (see `current`)."""
-        threading.Thread(target=self._follow, args=(self.app, record), daemon=True, name=f"watch {record.id}").start()
+        watch is told to stop; until it does, whatever it reports is dropped (see `current`)."""
+        self.stop_watching()
+        self.watching = threading.Event()
+        self.watcher = threading.Thread(target=self._follow, args=(self.app, record, self.watching), daemon=True,
+                                        name=f"watch {record.id}")
+        self.watcher.start()
 
-    def _follow(self, app, record) -> None:
+    def stop_watching(self) -> None:
+        if self.watching is not None:
+            self.watching.set()
+
+    def on_unmount(self) -> None:
+        """On quitting: the watch ends between two looks at the run rather than being cut off inside one as
+        Python exits (a Modal call cut off that way prints its traceback over the terminal). A look that hangs
+        on a slow network is not waited for long."""
+        self.stop_watching()
+        if self.watcher is not None:
+            self.watcher.join(STOP_WAIT)
+
+    def _follow(self, app, record, stop: threading.Event) -> None:
         """(`app` is passed in: a plain thread has no Textual context to find it by.)"""
         from wacft.acft.events import CallbackSink
         from wacft.errors import WacftError
@@ -79,7 +99,7 @@ class MonitorScreen(StepScreen):
                 app.call_from_thread(callback, *args)
 
         try:
-            tell(self.finished, watch(record, CallbackSink(lambda e: tell(self.show, record.id, e))))
+            tell(self.finished, watch(record, CallbackSink(lambda e: tell(self.show, record.id, e)), stop))
         except WacftError as e:
             tell(self.note, f"[red]✗ {e}[/red]")
         except Exception:
