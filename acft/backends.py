@@ -112,7 +112,9 @@ class LocalBackend:
         """Replay the run's events from its start, then follow them until it ends (or `stop` is set)."""
         stop = stop or threading.Event()
         with open(record.events, "rb") as f:
-            while not stop.is_set():
+            while True:
+                if stop.is_set():  # unsaved: what this watch has replayed so far is not the run's state
+                    return record
                 start = f.tell()
                 line = f.readline()
                 if line.endswith(b"\n"):

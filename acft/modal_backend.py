@@ -185,7 +185,7 @@ class ModalBackend:
                     return keep(record, seen)
                 keep(record, seen)
             stop.wait(poll)
-        return keep(record, seen)
+        return record  # unsaved: what this watch has replayed so far is not the run's state
 
     def resume(self, record: RunRecord) -> RunRecord:
         raise WacftError(NO_RESUME)

@@ -1,5 +1,6 @@
 """Runs as records, the local backend with a real subprocess, and the Modal app built without an account."""
 
+import json
 import os
 import signal
 import subprocess
@@ -38,6 +39,20 @@ def test_registry_round_trip_and_listing():
     assert load_run("run-b").call_id == "fc-1"
     with pytest.raises(WacftError, match="wacft runs"):
         load_run("nope")
+
+
+def test_a_watch_told_to_stop_leaves_the_record_as_it_was(tmp_path):
+    """Stopped halfway through a replay (the wizard quits, or shows another run), a watch has seen only the
+    run's early events: the record keeps the state the run's own end wrote."""
+    events = tmp_path / "events.jsonl"
+    steps = [{"type": "step", "step": n, "total_steps": 3, "loss": 1.0} for n in (1, 2, 3)]
+    events.write_text("".join(json.dumps(e) + "\n" for e in [*steps, {"type": "done", "out": "o"}]))
+    RunRecord("run-done", "local", {"model": "m", "out": "o"}, status="done", events=str(events),
+              last=steps[-1]).save()
+    stop = threading.Event()
+    LocalBackend().watch(load_run("run-done"), CallbackSink(lambda e: stop.set()), stop)
+    stored = load_run("run-done")
+    assert stored.status == "done" and stored.last == steps[-1]
 
 
 def test_records_of_other_versions_and_foreign_files_leave_the_listing_working():

@@ -13,7 +13,7 @@ from textual.app import App, SystemCommand
 from wacft.tui.screens.convert import ConvertScreen
 from wacft.tui.screens.dataset import DatasetScreen
 from wacft.tui.screens.model import ModelScreen
-from wacft.tui.screens.monitor import MonitorScreen
+from wacft.tui.screens.monitor import MonitorScreen, wait_for_watches
 from wacft.tui.screens.push import PushScreen
 from wacft.tui.screens.record import RecordScreen
 from wacft.tui.screens.start import StartScreen
@@ -42,6 +42,13 @@ class WacftApp(App):
         self.environment = environment or _environment
         self.phones = phones or _phones
         self.first = first  # the screen it opens on (`wacft record` opens the record step)
+
+    def run(self, *args, **kwargs):
+        """The app, then a short wait for the run watches it told to stop as it closed (`wait_for_watches`)."""
+        try:
+            return super().run(*args, **kwargs)
+        finally:
+            wait_for_watches()
 
     def on_mount(self) -> None:
         self.push_screen(self.first)

@@ -4,6 +4,7 @@ stopped run from its last checkpoint."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 from rich.text import Text
@@ -16,6 +17,17 @@ from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import ConfirmScreen
 
 STOP_WAIT = 3.0  # seconds quitting waits for a watch to end: a look at a Modal run takes well under one
+WATCH_THREAD = "watch "  # the start of a watch thread's name
+
+
+def wait_for_watches(timeout: float = STOP_WAIT) -> None:
+    """After the app has closed, and so told its watches to stop: let them end between two looks at their run
+    rather than be cut off inside one as Python exits (a Modal call cut off that way prints a traceback over the
+    terminal), but not wait past `timeout` for a look that hangs on a slow network."""
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name.startswith(WATCH_THREAD):
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class MonitorScreen(StepScreen):
@@ -73,7 +85,7 @@ class MonitorScreen(StepScreen):
         self.stop_watching()
         self.watching = threading.Event()
         self.watcher = threading.Thread(target=self._follow, args=(self.app, record, self.watching), daemon=True,
-                                        name=f"watch {record.id}")
+                                        name=f"{WATCH_THREAD}{record.id}")
         self.watcher.start()
 
     def stop_watching(self) -> None:
@@ -81,12 +93,8 @@ class MonitorScreen(StepScreen):
             self.watching.set()
 
     def on_unmount(self) -> None:
-        """On quitting: the watch ends between two looks at the run rather than being cut off inside one as
-        Python exits (a Modal call cut off that way prints its traceback over the terminal). A look that hangs
-        on a slow network is not waited for long."""
+        """On quitting, the watch is told to stop; `wait_for_watches` waits for it once the app has closed."""
         self.stop_watching()
-        if self.watcher is not None:
-            self.watcher.join(STOP_WAIT)
 
     def _follow(self, app, record, stop: threading.Event) -> None:
         """(`app` is passed in: a plain thread has no Textual context to find it by.)"""
