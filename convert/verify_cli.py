@@ -80,5 +80,3 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.json:
         write_bytes_atomic(args.json, result.to_json().encode())
     return 0 if result.ready else NOT_READY
-
-

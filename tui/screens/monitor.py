@@ -38,7 +38,6 @@ class MonitorScreen(StepScreen):
                 ("ctrl+n", "next", "Convert")]
     record = None  # the run shown
     watching: threading.Event | None = None  # set: the watch of the run shown stops at its next look
-    watcher: threading.Thread | None = None
 
     def body(self) -> ComposeResult:
         yield Static("", id="stats")
@@ -80,13 +79,13 @@ class MonitorScreen(StepScreen):
 
     def follow(self, record) -> None:
         """Replays the run's events, then follows them until it ends, in a daemon thread rather than a Textual
-        worker: a watch lasts as long as the run, and quitting the app must not wait for it. An earlier run's
-        watch is told to stop; until it does, whatever it reports is dropped (see `current`)."""
+        worker: a watch lasts as long as the run, and quitting the app waits for it only briefly
+        (`wait_for_watches`). An earlier run's watch is told to stop; until it does, whatever it reports is
+        dropped (see `current`)."""
         self.stop_watching()
         self.watching = threading.Event()
-        self.watcher = threading.Thread(target=self._follow, args=(self.app, record, self.watching), daemon=True,
-                                        name=f"{WATCH_THREAD}{record.id}")
-        self.watcher.start()
+        threading.Thread(target=self._follow, args=(self.app, record, self.watching), daemon=True,
+                         name=f"{WATCH_THREAD}{record.id}").start()
 
     def stop_watching(self) -> None:
         if self.watching is not None:
