@@ -2,8 +2,8 @@
 current one where the phone's cannot be installed): OpenAI's tiny.en (rebuilt offline) as it comes, after the
 published loop (--exact-reference), after the default `wacft train`, and after each candidate default measured
 against it, all trained on the same espeak-ng clips for the same epochs; each converted to f16 and checked at full
-and FUTO context on espeak-ng sentences in voices never trained on and on the real recorded clips
-(tests/fixtures/real_speech.py).
+and FUTO context on espeak-ng sentences in voices never trained on, on the real recorded clips
+(tests/fixtures/real_speech.py) and on the real recorded single words (tests/fixtures/real_words.py).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_quality.py --threads 1 [--rows base default ...] [--seeds 0 1]
         [--epochs 8] [--lr 1e-6] [--quick]
@@ -22,11 +22,19 @@ by putting their words in the personal dictionary is the bar fine-tuning must be
 two-stage run with the terms as that prompt on a share of its clips (--glossary-share) in both stages, decoded
 without and with the glossary. Every row decodes as FUTO does (beam 5), in the phone's whisper.cpp (1.5.4) and
 the current one (--engine phone|current|both). --runs picks the trained rows (default: all).
+
+    .venv/bin/python bench/bench_quality.py --person [--runs two-stage,acft,joint] [--finetune-epochs 4]
+
+The one-person table: the real words as one person's recordings, two of every three trained on; that person's
+other words, and other speakers (the real recorded clips, espeak-ng voices), at full and FUTO context. Goal: the
+person's WER at least halved, the others' full-context WER within 1.05x of the base's.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import shutil
 import sys
 import tempfile
 import time
@@ -37,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from fixtures import domain  # noqa: E402
 from fixtures.real_speech import real_speech_dataset  # noqa: E402
+from fixtures.real_words import real_words_dataset  # noqa: E402
 from fixtures.speech import VOICES, make_speech_dataset  # noqa: E402
 from fixtures.tiny_en import tiny_en_dir  # noqa: E402
 
@@ -94,37 +103,46 @@ def cells(result) -> str:
             f" {c['dynamic'].runaways:3d}")
 
 
+def header(sets: dict) -> None:
+    print(f"{'':32} | " + " | ".join(f"{name:^27}" for name in sets))
+    head = f"{'WER full':>6} {'futo':>6} {'runaways':>11}"
+    print(f"{'model':24} {'train s':>7} | " + " | ".join(head for _ in sets))
+    print(f"{'':32} | " + " | ".join(f"{'':14}full futo dyn" for _ in sets))
+
+
+def row(label: str, path: Path, seconds: float | None, sets: dict, engine, threads: int) -> None:
+    """One model on each set: WER at full and FUTO context, runaways at full, FUTO and dynamic context."""
+    results = [verify(path, samples, threads=threads, engines=[engine]).model for samples in sets.values()]
+    trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
+    print(f"{label:24} {trained_for} | " + " | ".join(cells(result) for result in results), flush=True)
+
+
 def acft_table(args: argparse.Namespace, folder: Path) -> None:
     training = make_speech_dataset(folder / "train", TRAINING_SENTENCES, voices=TRAINING_VOICES)
     test_sentences = TEST_SENTENCES[::2] if args.quick else TEST_SENTENCES
-    sets = {"espeak": read(make_speech_dataset(folder / "test", test_sentences, voices=TEST_VOICES)),
-            "real": read(real_speech_dataset())}
+    sets = {"espeak-ng held out": read(make_speech_dataset(folder / "test", test_sentences, voices=TEST_VOICES)),
+            "real speech": read(real_speech_dataset()), "real words": read(real_words_dataset())}
     [engine] = choose_engines("both", print)[:1]  # the phone's whisper.cpp where it installs
     epochs = 4 if args.quick else args.epochs
     common = dict(model=str(tiny_en_dir()), dataset=str(training), epochs=epochs, lr=args.lr, device=args.device)
     print(f"tiny.en; ACFT on {len(TRAINING_SENTENCES) * len(TRAINING_VOICES)} espeak-ng clips"
           f" ({', '.join(TRAINING_VOICES)}), {epochs} epochs, lr {args.lr:g} per clip, device {args.device};"
           f" decoded as FUTO Keyboard does (beam 5) in {engine.label}, f16, {args.threads} threads, on"
-          f" {len(sets['espeak'])} espeak-ng clips of other sentences in voices never trained on"
-          f" ({', '.join(TEST_VOICES)}) and {len(sets['real'])} real recorded clips")
-    print(f"{'':32} | {'espeak-ng held out':^27} | {'real speech':^27}")
-    head = f"{'WER full':>6} {'futo':>6} {'runaways':>11}"
-    print(f"{'model':24} {'train s':>7} | {head} | {head}")
-    print(f"{'':32} | {'':14}full futo dyn | {'':14}full futo dyn")
-    def report(label: str, path: Path, seconds: float | None) -> None:
-        results = [verify(path, samples, threads=args.threads, engines=[engine]).model for samples in sets.values()]
-        trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
-        print(f"{label:24} {trained_for} | {cells(results[0])} | {cells(results[1])}", flush=True)
+          f" {len(sets['espeak-ng held out'])} espeak-ng clips of other sentences in voices never trained on"
+          f" ({', '.join(TEST_VOICES)}), {len(sets['real speech'])} real recorded clips and"
+          f" {len(sets['real words'])} real recorded single words")
+    header(sets)
 
     for name in args.rows:
         if name == "base":
             [base] = convert(str(tiny_en_dir()), plan_outputs(folder / "base.bin", ["f16"]))
-            report(name, base.path, None)
+            row(name, base.path, None, sets, engine, args.threads)
             continue
         for seed in args.seeds:
             run = folder / f"{name}-{seed}".replace(" ", "_")
             config = TrainConfig(out=str(run), seed=seed, **{**common, **CANDIDATES[name]})
-            report(name if len(args.seeds) == 1 else f"{name}, seed {seed}", *trained(run.name, config, folder))
+            label = name if len(args.seeds) == 1 else f"{name}, seed {seed}"
+            row(label, *trained(run.name, config, folder), sets, engine, args.threads)
 
 
 def domain_table(args: argparse.Namespace, folder: Path) -> None:
@@ -142,7 +160,7 @@ def domain_table(args: argparse.Namespace, folder: Path) -> None:
     }
     [base] = convert(str(tiny_en_dir()), plan_outputs(folder / "base.bin", ["f16"]))
     models = [("base", base.path, None)]
-    for i, key in enumerate(args.runs.split(",")):
+    for i, key in enumerate((args.runs or "acft,two-stage,glossary-trained,joint").split(",")):
         name, settings = runs[key]
         config = TrainConfig(out=str(folder / f"run{i}"), **{**common, **settings})
         models.append((name, *trained(f"domain{i}", config, folder)))
@@ -171,15 +189,59 @@ def domain_table(args: argparse.Namespace, folder: Path) -> None:
                   flush=True)
 
 
+def split_words(folder: Path) -> tuple[Path, Path]:
+    """The real words as one person's recordings: two of every three to train on, the third held out."""
+    source = real_words_dataset()
+    with open(source / "metadata.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    parts = {"mine": [r for i, r in enumerate(rows) if i % 3], "mine-held-out": rows[::3]}
+    for name, part in parts.items():
+        (folder / name).mkdir()
+        for row in part:
+            shutil.copyfile(source / row["file_name"], folder / name / row["file_name"])
+        with open(folder / name / "metadata.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=["file_name", "text"])
+            writer.writeheader()
+            writer.writerows(part)
+    return folder / "mine", folder / "mine-held-out"
+
+
+def person_table(args: argparse.Namespace, folder: Path) -> None:
+    mine, held_out = split_words(folder)
+    sets = {"the person, held out": read(held_out), "real speech, others": read(real_speech_dataset()),
+            "espeak-ng, others": read(make_speech_dataset(folder / "test", TEST_SENTENCES, voices=TEST_VOICES))}
+    [engine] = choose_engines("both", print)[:1]
+    common = dict(model=str(tiny_en_dir()), dataset=str(mine), device=args.device)
+    runs = {"two-stage": dict(finetune_epochs=args.finetune_epochs, epochs=args.epochs),
+            "acft": dict(epochs=args.epochs),
+            "joint": dict(finetune_epochs=args.joint_epochs or args.finetune_epochs + args.epochs, epochs=0,
+                          objective="joint")}
+    print(f"tiny.en trained on one person's voice: {len(read(mine))} of the real recorded words"
+          f" (tests/fixtures/real_words.py), {args.finetune_epochs} + {args.epochs} epochs; decoded as FUTO"
+          f" Keyboard does (beam 5) in {engine.label}, f16, on the person's {len(sets['the person, held out'])}"
+          f" other words and on other speakers: {len(sets['real speech, others'])} real recorded clips and"
+          f" {len(sets['espeak-ng, others'])} espeak-ng clips")
+    header(sets)
+    [base] = convert(str(tiny_en_dir()), plan_outputs(folder / "base.bin", ["f16"]))
+    models = [("base", base.path, None)]
+    for i, key in enumerate((args.runs or "two-stage").split(",")):
+        config = TrainConfig(out=str(folder / f"run{i}"), **{**common, **runs[key]})
+        models.append((key, *trained(f"person{i}", config, folder)))
+    for label, path, seconds in models:
+        row(label, path, seconds, sets, engine, args.threads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--domain", action="store_true", help="the domain table instead of the ACFT one")
+    table = parser.add_mutually_exclusive_group()
+    table.add_argument("--domain", action="store_true", help="the domain table instead of the ACFT one")
+    table.add_argument("--person", action="store_true", help="the one-person table instead of the ACFT one")
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="ACFT epochs")
-    parser.add_argument("--finetune-epochs", type=int, default=4, help="stage-1 epochs (--domain)")
-    parser.add_argument("--joint-epochs", type=int, help="joint objective's epochs (--domain; default: as many as"
-                        " the two stages together)")
-    parser.add_argument("--runs", default="acft,two-stage,glossary-trained,joint",
-                        help="the trained rows of --domain, of acft, two-stage, glossary-trained, joint")
+    parser.add_argument("--finetune-epochs", type=int, default=4, help="stage-1 epochs (--domain, --person)")
+    parser.add_argument("--joint-epochs", type=int, help="joint objective's epochs (--domain, --person; default:"
+                        " as many as the two stages together)")
+    parser.add_argument("--runs", help="the trained rows of --domain, of acft, two-stage, glossary-trained, joint"
+                        " (default: all); of --person, of acft, two-stage, joint (default: two-stage)")
     parser.add_argument("--glossary-share", type=float, default=TrainConfig.glossary_share,
                         help="share of the clips the glossary-trained row prompts (--domain)")
     parser.add_argument("--lr", type=float, default=TrainConfig.lr, help="per clip, as in `wacft train` (not --domain)")
@@ -193,7 +255,7 @@ def main() -> None:
                         help="whisper.cpp to verify in (--domain)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        (domain_table if args.domain else acft_table)(args, Path(tmp))
+        (domain_table if args.domain else person_table if args.person else acft_table)(args, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """How far the figures test_verify checks move from one training run to another: tiny.en trained as that test
-trains it (`wacft train`'s defaults) with several seeds, each
-verified in whisper.cpp on the test's clips at full, dynamic and FUTO context beside the base model. The
-test's bound on the full-context WER (FULL_CONTEXT_DRIFT) comes from these figures.
+trains it (`wacft train`'s defaults) with several seeds, each verified in whisper.cpp on the test's clips at full,
+dynamic and FUTO context beside the base model, and on the real recorded words (tests/fixtures/real_words.py) in
+the phone's whisper.cpp. The test's bounds (FULL_CONTEXT_DRIFT, WORDS_DRIFT, WORDS_RUNAWAYS) come from these
+figures.
 
     .venv/bin/python bench/bench_verify_seeds.py [--seeds 0 1 2]
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from fixtures.real_words import real_words_dataset  # noqa: E402
 from fixtures.speech import make_speech_dataset  # noqa: E402
 from fixtures.tiny_en import tiny_en_dir  # noqa: E402
 from test_verify import SENTENCES, TRAINING_SENTENCES, VOICES, default_training, read_dataset  # noqa: E402
@@ -23,14 +25,16 @@ from test_verify import SENTENCES, TRAINING_SENTENCES, VOICES, default_training,
 from wacft.acft.events import CallbackSink  # noqa: E402
 from wacft.acft.trainer import train  # noqa: E402
 from wacft.convert.convert import convert, plan_outputs  # noqa: E402
+from wacft.convert.phone_engine import phone_engine  # noqa: E402
 from wacft.convert.verify import CONTEXTS, verify  # noqa: E402
 
 
-def row(name: str, check, seconds: str = "-") -> str:
-    result = check.model
-    cells = [f"{result.contexts[c].wer:.1%} / {result.contexts[c].runaways}" for c in CONTEXTS]
+def row(name: str, check, on_words, seconds: str = "-") -> str:
+    def cells(result) -> str:
+        return " | ".join(f"{result.contexts[c].wer:.1%} / {result.contexts[c].runaways}" for c in CONTEXTS)
+
     ready = "yes" if check.ready else "no"
-    return f"| {name} | {seconds} | " + " | ".join(cells) + f" | {ready} |"
+    return f"| {name} | {seconds} | {cells(check.model)} | {ready} | {cells(on_words.model)} |"
 
 
 def main() -> None:
@@ -41,12 +45,15 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-verify-seeds-"))
     model = tiny_en_dir()
     samples = read_dataset(make_speech_dataset(tmp / "test", SENTENCES, voices=VOICES))
+    words, phone = read_dataset(real_words_dataset()), [phone_engine()]
     training = make_speech_dataset(tmp / "train", TRAINING_SENTENCES, voices=VOICES)
     [base_bin] = convert(str(model), plan_outputs(tmp / "base.bin", ["f16"]))
-    print("| model | train s | " + " | ".join(f"WER / runaways {c}" for c in CONTEXTS) + " | ready |")
-    print("|---|---|" + "---|" * (len(CONTEXTS) + 1))
+    heads = [f"WER / runaways {c}" for c in CONTEXTS]
+    print("| model | train s | " + " | ".join(heads) + " | ready | real words: " + " | ".join(heads) + " |")
+    print("|---|---|" + "---|" * (2 * len(CONTEXTS) + 1))
     base = verify(base_bin.path, samples, threads=args.threads)
-    print(row("base tiny.en", base), flush=True)
+    on_words = verify(base_bin.path, words, threads=args.threads, engines=phone)
+    print(row("base tiny.en", base, on_words), flush=True)
     for seed in args.seeds:
         started = time.time()
         out = train(default_training(model, training, tmp / f"run{seed}", seed), CallbackSink(lambda event: None))
@@ -54,7 +61,8 @@ def main() -> None:
         [trained] = convert(str(out), plan_outputs(tmp / f"seed{seed}.bin", ["f16"]))
         check = verify(trained.path, samples, threads=args.threads)
         check.baseline = base.model  # the verdict the test checks, beside the base model
-        print(row(f"ACFT, seed {seed}", check, took), flush=True)
+        on_words = verify(trained.path, words, threads=args.threads, engines=phone)
+        print(row(f"ACFT, seed {seed}", check, on_words, took), flush=True)
 
 
 if __name__ == "__main__":

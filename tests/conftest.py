@@ -57,3 +57,11 @@ def real_speech():
     from fixtures.real_speech import real_speech_dataset
 
     return real_speech_dataset()
+
+
+@pytest.fixture(scope="session")
+def real_words():
+    """72 real recorded English words, each laid out as FUTO Keyboard records it, as an audiofolder."""
+    from fixtures.real_words import real_words_dataset
+
+    return real_words_dataset()
