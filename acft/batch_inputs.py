@@ -38,11 +38,12 @@ def glossary_prompt_ids(tokenizer, terms: list[str], text_positions: int) -> lis
     return [tokenizer.convert_tokens_to_ids("<|startofprev|>"), *ids[-(text_positions // 2) :]]
 
 
-def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bool, lowercase: bool | None = None,
-             prompt: list[int] = (), prompted: frozenset[int] = frozenset()) -> list[list[int]]:
-    """The model's own prefix (with language and task when multilingual), the text (lower-cased as the config
-    says unless `lowercase` is given), <|endoftext|>; the clips in `prompted` have `prompt` in front."""
-    lowercase = config.lowercase if lowercase is None else lowercase
+def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bool, prompt: list[int] = (),
+             prompted: frozenset[int] = frozenset(), as_written: bool = False) -> list[list[int]]:
+    """The model's own prefix (with language and task when multilingual), the text, <|endoftext|>; the clips in
+    `prompted` have `prompt` in front. The text is lower-cased as the config says, or with `as_written` (what
+    stage 1 learns to write) kept as it is and begun with a space, as Whisper writes its first word (" Ball."):
+    "Ball." is the no-space token, and on one-word clips teaching it teaches the model to run words together."""
     if multilingual and not config.language:
         raise WacftError(f"{config.model} is multilingual; name the language of the data with --language.")
     tokenizer = processor.tokenizer
@@ -51,7 +52,8 @@ def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bo
         task=config.task if multilingual else None,
         predict_timestamps=False,
     )
-    rows = [tokenizer(c.text.lower() if lowercase else c.text).input_ids for c in clips]
+    texts = [" " + c.text.lstrip() if as_written else c.text.lower() if config.lowercase else c.text for c in clips]
+    rows = [tokenizer(text).input_ids for text in texts]
     return [[*prompt, *row] if i in prompted else row for i, row in enumerate(rows)]
 
 

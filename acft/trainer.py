@@ -132,10 +132,11 @@ class Trainer:
             log(self.sink, f"{len(prompted)} clips train with the glossary prompt {self.config.glossary}")
         # the published loop lower-cases, which is harmless when distilling; stage 1 learns to write what it
         # is taught, so it keeps the transcripts' case ("GitHub", not "github")
-        self.acft_tokens = tokenize(self.processor, self.clips, self.config, multilingual, None, prompt, prompted)
+        self.acft_tokens = tokenize(self.processor, self.clips, self.config, multilingual, prompt, prompted)
         if self.config.finetune_epochs > 0:
-            self.word_tokens = tokenize(self.processor, self.clips, self.config, multilingual, False, prompt, prompted)
-            self.held_out_tokens = tokenize(self.processor, self.held_out, self.config, multilingual, False)
+            self.word_tokens = tokenize(self.processor, self.clips, self.config, multilingual, prompt, prompted,
+                                        as_written=True)
+            self.held_out_tokens = tokenize(self.processor, self.held_out, self.config, multilingual, as_written=True)
         self.prefix = len(self.processor.tokenizer.prefix_tokens)
         self.given = [self.prefix + len(prompt) * (i in prompted) for i in range(len(self.clips))]
 

@@ -92,6 +92,21 @@ def test_multilingual_prefix_carries_language_and_task(tiny_en_dir):
         tokenize(processor, clip, settings("x"), multilingual=True)
 
 
+def test_stage_one_learns_the_text_as_whisper_writes_it(tiny_en_dir):
+    """Whisper begins its first word with a space (" Ball."): stage 1's labels do too, so one-word clips do not
+    teach the no-space tokens that run words together; case and punctuation stay as written."""
+    from transformers import WhisperProcessor
+
+    from wacft.acft.data import Clip
+
+    processor = WhisperProcessor.from_pretrained(tiny_en_dir)
+    clip = [Clip(Path("unused.wav"), "Ball.", 1.0)]
+    [written] = tokenize(processor, clip, settings("x"), multilingual=False, as_written=True)
+    assert processor.tokenizer.convert_ids_to_tokens(written[2:-1]) == ["\u0120Ball", "."]
+    [distilled] = tokenize(processor, clip, settings("x"), multilingual=False)
+    assert processor.tokenizer.convert_ids_to_tokens(distilled[2:-1]) == ["ball", "."]  # ACFT as published
+
+
 def test_push_without_hub_access_fails_before_training(tiny_en_dir, tmp_path, monkeypatch, speak):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("HF_TOKEN", raising=False)
