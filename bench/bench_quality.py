@@ -44,6 +44,7 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from fixtures import domain  # noqa: E402
+from fixtures.audiofolder import write_metadata  # noqa: E402
 from fixtures.real_speech import real_speech_dataset  # noqa: E402
 from fixtures.real_words import real_words_dataset  # noqa: E402
 from fixtures.speech import VOICES, make_speech_dataset  # noqa: E402
@@ -199,10 +200,7 @@ def split_words(folder: Path) -> tuple[Path, Path]:
         (folder / name).mkdir()
         for row in part:
             shutil.copyfile(source / row["file_name"], folder / name / row["file_name"])
-        with open(folder / name / "metadata.csv", "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=["file_name", "text"])
-            writer.writeheader()
-            writer.writerows(part)
+        write_metadata(folder / name, ((r["file_name"], r["text"]) for r in part))
     return folder / "mine", folder / "mine-held-out"
 
 
