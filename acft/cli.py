@@ -51,6 +51,9 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--exact-reference", action="store_true", help="the published loop: batch 1, no cache")
     p.add_argument("--full-context-share", type=float, default=TrainConfig.full_context_share,
                    help="share of batches the student sees at the full 30 s context")
+    p.add_argument("--phone-silence-share", type=float, default=TrainConfig.phone_silence_share,
+                   help="share of clips given the silence the phone records around a dictation (0.6 s before,"
+                        " 2 s after)")
     p.add_argument("--cache-mb", type=int, default=TrainConfig.cache_mb,
                    help="memory for what is computed once per clip (reference states, mel frames)")
     p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every,

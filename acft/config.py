@@ -44,6 +44,10 @@ class TrainConfig:
     # share of batches the student sees at the full 1500 context: without it ACFT forgets the full context
     # (measured in bench/bench_quality.py and the README)
     full_context_share: float = 0.25
+    # share of the clips laid out as the phone records them, silence before the speech and ~2 s after: without
+    # it the student never meets the silent tail the phone always sends, and loops there on short dictations
+    # (measured in bench/bench_quality.py and the README)
+    phone_silence_share: float = 1.0
     cache_mb: int = 4096  # memory (on the training device) for each clip's reference states and features
     checkpoint_every: int = 200  # steps
     device: str = "auto"
@@ -57,6 +61,7 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
         data = json.loads(text)
+        data.setdefault("phone_silence_share", 0.0)  # a run saved before the setting existed trains on without it
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -12,9 +12,10 @@ import csv
 import io
 import itertools
 import json
+import random
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from wacft.audio import load_audio, to_whisper_audio
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
+from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
 
 TEXT_COLUMNS = ("text", "sentence", "transcription", "raw_transcription", "normalized_text", "transcript")
 AUDIO_COLUMNS = ("audio", "file_name", "path", "file")
@@ -59,12 +61,26 @@ def duration(source: Path | bytes) -> float:
 class Clip:
     source: Path | bytes  # an audio file, or an encoded file's bytes (hub datasets)
     text: str
-    seconds: float
+    seconds: float  # the silence added included
+    silence: tuple[float, float] = (0.0, 0.0)  # seconds of silence added before and after the recording
 
     @property
     def audio(self) -> np.ndarray:
         """Decoded afresh on each use."""
-        return decode(self.source)
+        audio = decode(self.source)
+        before, after = (round(s * SAMPLE_RATE) for s in self.silence)
+        return np.pad(audio, (before, after)) if before or after else audio
+
+
+def as_the_phone_records(clips: list[Clip], share: float, seed: int, longest: float) -> list[Clip]:
+    """A fixed share of the clips (the same for the same seed) laid out as FUTO Keyboard records a dictation:
+    its first 0.6 s before the speech and the ~2 s it waits after. Datasets are cut close to the speech; the
+    phone's audio never is, and it is that audio, at its own context, that must not loop. Clips that would
+    grow past `longest` seconds stay as they are."""
+    padding = FUTO_LEAD_SECONDS + FUTO_TAIL_SECONDS
+    chosen = set(random.Random(f"{seed}:silence").sample(range(len(clips)), round(share * len(clips))))
+    return [replace(c, seconds=c.seconds + padding, silence=(FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS))
+            if i in chosen and c.seconds + padding <= longest else c for i, c in enumerate(clips)]
 
 
 @dataclass

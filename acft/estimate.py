@@ -24,11 +24,14 @@ from wacft.acft.finetune import (
     WER_CLIPS,
     held_out_count,
 )
+from wacft.acft.plan import phone_silence_share
 from wacft.acft.runs import RunRecord, list_runs
 from wacft.errors import WacftError
 from wacft.facts import (
     ENGLISH_VOCAB,
     FULL_CONTEXT,
+    FUTO_LEAD_SECONDS,
+    FUTO_TAIL_SECONDS,
     GPU_PRICE_PER_SECOND,
     LARGE_V3_VOCAB,
     MODEL_SIZES,
@@ -160,7 +163,8 @@ def plan(config: TrainConfig, dims: Dims, clips: int, audio_seconds: float) -> l
     train = clips - kept
     scored = min(MAX_EVAL_CLIPS, clips) if config.eval_split else kept
     tokens = PREFIX_TOKENS + 1 + SPEECH_TOKENS_PER_SECOND * length
-    n = min(FULL_CONTEXT, max(1, round(POSITIONS_PER_SECOND * length)))
+    silence = phone_silence_share(config) * (FUTO_LEAD_SECONDS + FUTO_TAIL_SECONDS)  # adds context, not words
+    n = min(FULL_CONTEXT, max(1, round(POSITIONS_PER_SECOND * (length + silence))))
     full = FULL_CONTEXT
     reference = encoder_flops(dims, full) + decoder_flops(dims, tokens, full)
     share = config.full_context_share

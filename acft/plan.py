@@ -51,6 +51,11 @@ def epoch_batches(config: TrainConfig, seconds: list[float], epoch: int, stage: 
     return bucket(seconds, config.batch_size, rng, config.full_context_share)
 
 
+def phone_silence_share(config: TrainConfig) -> float:
+    """The published loop trains on the clips as they are."""
+    return 0.0 if config.exact_reference else config.phone_silence_share
+
+
 def step_lr(config: TrainConfig) -> float:
     """ACFT's `lr` is per clip, as published. Adam's step barely depends on the batch, so a batch of B clips
     takes B times the step: at equal epochs the student then travels as far as in the one-clip loop."""

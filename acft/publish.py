@@ -60,6 +60,8 @@ def write_model_card(folder: Path, config, progress, n_clips: int) -> None:
         mode = f"length-bucketed batches of {config.batch_size}"
         if config.full_context_share:
             mode += f", {config.full_context_share:.0%} of them at full context"
+        if config.phone_silence_share:
+            mode += f"; {config.phone_silence_share:.0%} of the clips with the silence the phone records around them"
     stage1 = ""
     if config.finetune_epochs:
         objective = "cross-entropy" if config.objective == "two-stage" else "cross-entropy + ACFT (joint)"

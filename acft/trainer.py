@@ -28,7 +28,7 @@ from wacft.acft.batch_inputs import (
 )
 from wacft.acft.config import TrainConfig
 from wacft.acft.context import Batch, jitter_band
-from wacft.acft.data import Clip, load_clips
+from wacft.acft.data import Clip, as_the_phone_records, load_clips
 from wacft.acft.events import STAGE, EventSink, log
 from wacft.acft.finetune import Score
 from wacft.acft.model import decoder_states, encode, fit_frames, masked_mse, reference_states
@@ -38,7 +38,7 @@ from wacft.acft.outdir import (
     holds_checkpoint,
     training_into,
 )
-from wacft.acft.plan import Stage, epoch_batches, plan_stages, prompted_clips, step_lr
+from wacft.acft.plan import Stage, epoch_batches, phone_silence_share, plan_stages, prompted_clips, step_lr
 from wacft.acft.publish import check_push_access, processor_files, push
 from wacft.acft.run_files import Progress, RunFiles, save_weights
 from wacft.convert.source import check_model_folder, open_source, resolve_folder
@@ -120,6 +120,8 @@ class Trainer:
             else:
                 self.clips, self.held_out = finetune.hold_out(self.clips, self.config.eval_share, self.config.seed)
             log(self.sink, f"{len(self.held_out)} clips held out to score stage 1, {len(self.clips)} to train on")
+        self.clips = as_the_phone_records(self.clips, phone_silence_share(self.config), self.config.seed,
+                                          self.config.max_audio_length)
         if not self.clips:
             raise WacftError(f"{self.config.dataset} has no clip to train on; check the dataset and how many clips"
                              " it may use.")

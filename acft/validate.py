@@ -149,6 +149,7 @@ RULES: dict[str, Callable[[object], str | None]] = {
     "max_clips": whole(1, optional=True),
     "exact_reference": flag,
     "full_context_share": real(0, 1),
+    "phone_silence_share": real(0, 1),
     "cache_mb": whole(0),
     "checkpoint_every": whole(1),
     "device": text(pattern=DEVICE, what="auto, cpu, mps, cuda or cuda:N"),

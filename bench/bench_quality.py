@@ -77,10 +77,13 @@ TRAINING_VOICES, TEST_VOICES = VOICES[:3], VOICES[3:5]
 # (the others measured and dropped are in the README)
 CANDIDATES = {
     "published loop": dict(exact_reference=True),
-    "default": {},  # a quarter of the batches at full context
-    "full-context 0": dict(full_context_share=0.0),  # the default until it was measured
-    "full-context 0.5": dict(full_context_share=0.5),
-    "full 0, lr halved": dict(full_context_share=0.0, lr=TrainConfig.lr / 2),
+    "default": {},  # a quarter of the batches at full context, every clip with the phone's silence
+    "no phone silence": dict(phone_silence_share=0.0),  # the default until it was measured
+    "phone silence 0.5": dict(phone_silence_share=0.5),
+    # measured before the phone's silence was: against "no phone silence"
+    "full-context 0": dict(full_context_share=0.0, phone_silence_share=0.0),  # the default before that
+    "full-context 0.5": dict(full_context_share=0.5, phone_silence_share=0.0),
+    "full 0, lr halved": dict(full_context_share=0.0, lr=TrainConfig.lr / 2, phone_silence_share=0.0),
 }
 
 

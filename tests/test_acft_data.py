@@ -9,7 +9,7 @@ import soundfile
 
 from wacft.acft.batch_inputs import tokenize
 from wacft.acft.config import TrainConfig
-from wacft.acft.data import load_clips
+from wacft.acft.data import Clip, as_the_phone_records, load_clips
 from wacft.acft.events import CallbackSink
 from wacft.acft.trainer import train
 from wacft.audio import load_audio
@@ -73,6 +73,32 @@ def test_only_headers_are_read_up_front_and_missing_files_are_counted(speak, tmp
     assert clips.skipped == {"missing audio file": 1}
     assert isinstance(clip.source, Path)  # what a clip holds: where its audio is, not the samples
     assert len(clip.audio) == round(clip.seconds * 16000) and clip.audio.dtype == np.float32
+
+
+def test_a_share_of_the_clips_is_laid_out_as_the_phone_records(speak):
+    """Silence before and after the recording as FUTO Keyboard's takes have it, on the same clips for the same
+    seed; a clip that would grow past the longest allowed stays as it is."""
+    wav = speak("Good morning.")
+    seconds = soundfile.info(wav).duration
+    clips = [Clip(wav, "Good morning.", seconds) for _ in range(8)] + [Clip(wav, "long", 28.0)]
+    laid_out = as_the_phone_records(clips, 1.0, seed=0, longest=29.0)
+    assert laid_out[-1] == clips[-1]  # 28 s + 2.58 s would pass 29 s
+    padded = laid_out[0]
+    assert padded.silence == (0.6, 1.98) and padded.seconds == pytest.approx(seconds + 2.58)
+    audio, original = padded.audio, clips[0].audio
+    assert len(audio) == len(original) + round(0.6 * 16000) + round(1.98 * 16000)
+    assert not audio[: round(0.6 * 16000)].any() and not audio[-round(1.98 * 16000):].any()
+    assert np.array_equal(audio[round(0.6 * 16000) : round(0.6 * 16000) + len(original)], original)
+    half = [c.silence != (0.0, 0.0) for c in as_the_phone_records(clips[:8], 0.5, seed=3, longest=29.0)]
+    assert sum(half) == 4 and half == [c.silence != (0.0, 0.0)
+                                       for c in as_the_phone_records(clips[:8], 0.5, seed=3, longest=29.0)]
+    assert as_the_phone_records(clips, 0.0, seed=0, longest=29.0) == clips
+
+
+def test_a_run_saved_before_the_phone_silence_resumes_without_it():
+    saved = json.loads(settings("d").to_json())
+    assert saved.pop("phone_silence_share") == 1.0  # new runs get it
+    assert TrainConfig.from_json(json.dumps(saved)).phone_silence_share == 0.0
 
 
 def test_multilingual_prefix_carries_language_and_task(tiny_en_dir):

@@ -62,9 +62,10 @@ def test_two_stages_make_one_run_with_one_event_stream(model, dataset, tmp_path)
     done = events.of("done")[0]
     best = min(evals, key=lambda e: (e["wer"], e["loss"]))
     assert done["best"] == {"epoch": best["epoch"], "loss": best["loss"], "wer": best["wer"]}
-    # "Yes." is about half a second: it is trained at its own small context, not padded up
+    # "Yes." is about half a second, 3 s with the silence the phone records around it: it is trained at its own
+    # small context (150 positions, a third either way), not padded up to 1500
     assert done["contexts"] == [min(s["context"] for s in steps[6:]), max(s["context"] for s in steps[6:])]
-    assert done["contexts"][0] < 50
+    assert done["contexts"][0] < 250
     out = tmp_path / "run"
     assert not (out / BEST).exists() and not (out / CHECKPOINT).exists()
     card = (out / "README.md").read_text()

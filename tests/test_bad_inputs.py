@@ -29,6 +29,7 @@ SETTINGS = [
     ("batch_size", "3", None),
     ("full_context_share", 2, "--full-context-share is 2; it must be a number in [0, 1]"),
     ("full_context_share", 1.0, None),
+    ("phone_silence_share", -0.5, "--phone-silence-share is -0.5; it must be a number in [0, 1]"),
     ("checkpoint_every", 0, "--checkpoint-every is 0; it must be a whole number of at least 1"),
     ("lr", -1.0, "--lr is -1.0; it must be a finite number above 0"),
     ("lr", math.nan, "--lr is nan"),
@@ -87,6 +88,7 @@ def train_argv(model, dataset, out, *extra):
 TRAIN_FLAGS = [
     (["--batch-size", 0], "--batch-size is 0"),
     (["--full-context-share", 2], "--full-context-share is 2.0"),
+    (["--phone-silence-share", 1.5], "--phone-silence-share is 1.5"),
     (["--checkpoint-every", 0], "--checkpoint-every is 0"),
     (["--lr", -1], "--lr is -1.0"),
     (["--lr", "nan"], "--lr is nan"),
