@@ -149,7 +149,7 @@ class LocalBackend:
 
     def resume(self, record: RunRecord) -> RunRecord:
         """The stopped run again, from its folder's last checkpoint, as a new record."""
-        return self.launch(TrainConfig.from_json(json.dumps(record.config)), resume=True)
+        return self.launch(TrainConfig.from_json(json.dumps(record.config), saved=True), resume=True)
 
     def fetch(self, record: RunRecord, dest: Path, only: str | None = None,
               progress: Progress | None = None) -> list[Path]:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from wacft.errors import WacftError
 
+# settings added since runs were first saved, with what a run saved before them trained with
+ADDED_SINCE = {"phone_silence_share": 0.0}
+
 
 @dataclass
 class TrainConfig:
@@ -59,9 +62,11 @@ class TrainConfig:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> TrainConfig:
+    def from_json(cls, text: str, saved: bool = False) -> TrainConfig:
+        """`saved`: the settings of a run that has trained, which may predate settings added since."""
         data = json.loads(text)
-        data.setdefault("phone_silence_share", 0.0)  # a run saved before the setting existed trains on without it
+        if saved:
+            data = ADDED_SINCE | data
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -69,8 +74,8 @@ class TrainConfig:
         return cls(**data)
 
     @classmethod
-    def load(cls, path: Path) -> TrainConfig:
+    def load(cls, path: Path, saved: bool = False) -> TrainConfig:
         try:
-            return cls.from_json(path.read_text())
+            return cls.from_json(path.read_text(), saved)
         except (OSError, ValueError, TypeError) as e:
             raise WacftError(f"The run's config {path} cannot be read ({e}); write it with to_json().") from e

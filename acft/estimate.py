@@ -44,8 +44,8 @@ BF16_PEAK = {"A100-40GB": 312e12, "A100-80GB": 312e12, "H100": 989e12}
 FP32_PEAK = {"A100-40GB": 19.5e12, "A100-80GB": 19.5e12, "H100": 67e12}  # exact_reference ACFT runs float32
 UTILISATION = 0.30  # assumed share of that peak; not measured: the GPU runs measured so far were launch-bound
 # assumed float32 FLOP/s of a local CPU (a few desktop cores); not measured. For scale: on the README's
-# domain benchmark (tiny.en, 48 clips, 2 cores; clips taken as 3 s) this gives 38 s for 4 ACFT epochs and
-# 290 s for 4 + 4 two-stage epochs, where 47 s and 247 s were measured
+# domain benchmark (tiny.en, 48 clips, 2 cores; clips taken as 3 s, before the phone's silence) this gave 38 s
+# for 4 ACFT epochs and 290 s for 4 + 4 two-stage epochs, where 47 s and 247 s were measured
 CPU_FLOPS = 100e9
 # on a GPU, small models wait on Python launching kernels rather than on arithmetic. Seconds per training step
 # (the batch to the GPU, the optimizer, the loss read back) and per layer per step (its forward, backward and

@@ -63,11 +63,11 @@ def set_rng_state(state: dict) -> None:
 
 
 def require_same_settings(saved: TrainConfig, given: TrainConfig) -> None:
-    changed = [f.name for f in fields(TrainConfig)
+    changed = [f"{f.name} {getattr(saved, f.name)!r}, not {getattr(given, f.name)!r}" for f in fields(TrainConfig)
                if f.name not in RUN_SETTINGS and getattr(saved, f.name) != getattr(given, f.name)]
     if changed:
         raise WacftError(
-            f"The run in {given.out} was started with other settings ({', '.join(changed)}); resume it with"
+            f"The run in {given.out} was started with other settings ({'; '.join(changed)}); resume it with"
             " the same ones, or start a new run in another --out."
         )
 
@@ -118,7 +118,7 @@ class RunFiles:
             folder = self.out / OLD  # killed between the two renames
         if not folder.is_dir():
             raise WacftError(f"{self.out} has no checkpoint to resume from; start the run without --resume.")
-        require_same_settings(TrainConfig.load(folder / "config.json"), self.config)
+        require_same_settings(TrainConfig.load(folder / "config.json", saved=True), self.config)
         return folder
 
     def load_checkpoint(self, folder: Path, model: torch.nn.Module, optimizer, device: torch.device) -> None:

@@ -317,6 +317,7 @@ class Trainer:
         progress = Progress(**json.loads((folder / "progress.json").read_text())) if folder else Progress()
         self.load_data()
         seconds = [c.seconds for c in self.clips]
+        recorded = [c.seconds - sum(c.silence) for c in self.clips]  # the audio seen: not the silence added
         plans = [[epoch_batches(self.config, seconds, e, s.name) for e in range(s.epochs)] for s in self.stages]
         total = sum(len(batches) for plan in plans for batches in plan)
         names = " then ".join(f"{s.name} ({s.epochs} epochs)" for s in self.stages)
@@ -346,7 +347,7 @@ class Trainer:
                         if progress.batch == len(plan[epoch]):
                             progress.epoch, progress.batch = epoch + 1, 0
                         progress.clips += len(batch.indices)
-                        progress.audio_seconds += sum(seconds[i] for i in batch.indices)
+                        progress.audio_seconds += sum(recorded[i] for i in batch.indices)
                         if stage.distil:
                             low, high = progress.contexts or (batch.context, batch.context)
                             progress.contexts = [min(low, batch.context), max(high, batch.context)]

@@ -95,10 +95,11 @@ def test_a_share_of_the_clips_is_laid_out_as_the_phone_records(speak):
     assert as_the_phone_records(clips, 0.0, seed=0, longest=29.0) == clips
 
 
-def test_a_run_saved_before_the_phone_silence_resumes_without_it():
-    saved = json.loads(settings("d").to_json())
-    assert saved.pop("phone_silence_share") == 1.0  # new runs get it
-    assert TrainConfig.from_json(json.dumps(saved)).phone_silence_share == 0.0
+def test_settings_saved_before_the_phone_silence_trained_without_it():
+    written = json.loads(settings("d").to_json())
+    assert written.pop("phone_silence_share") == 1.0
+    assert TrainConfig.from_json(json.dumps(written)).phone_silence_share == 1.0  # a new config: the default
+    assert TrainConfig.from_json(json.dumps(written), saved=True).phone_silence_share == 0.0  # a run's, from before
 
 
 def test_multilingual_prefix_carries_language_and_task(tiny_en_dir):

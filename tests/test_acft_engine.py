@@ -59,8 +59,21 @@ def test_resume_refuses_other_settings(model, dataset, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(settings, CallbackSink(Recorder(stop_at=2)))
     other = config(model, dataset, tmp_path / "run", lr=1e-3, batch_size=2)
-    with pytest.raises(WacftError, match=r"other settings \(lr, batch_size\)"):
+    with pytest.raises(WacftError, match=r"other settings \(lr 0.0001, not 0.001; batch_size 4, not 2\)"):
         train(other, CallbackSink(Recorder()), resume=True)
+
+
+def test_a_run_saved_before_the_phone_silence_resumes_as_it_trained(model, dataset, tmp_path):
+    """Its saved settings lack the setting: it trained without the silence, and goes on so or says what to give."""
+    settings = config(model, dataset, tmp_path / "run", checkpoint_every=1, phone_silence_share=0.0)
+    with pytest.raises(KeyboardInterrupt):
+        train(settings, CallbackSink(Recorder(stop_at=2)))
+    saved = tmp_path / "run" / CHECKPOINT / "config.json"
+    saved.write_text(saved.read_text().replace('"phone_silence_share": 0.0,', ""))
+    assert "phone_silence_share" not in saved.read_text()
+    with pytest.raises(WacftError, match=r"other settings \(phone_silence_share 0.0, not 1.0\)"):
+        train(config(model, dataset, tmp_path / "run"), CallbackSink(Recorder()), resume=True)
+    assert run(settings, resume=True).of("done")
 
 
 def test_the_cache_changes_nothing_but_the_speed(model, dataset, tmp_path):
