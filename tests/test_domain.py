@@ -44,4 +44,5 @@ def test_two_stages_teach_the_terms_and_keep_short_dictations_from_looping(tiny_
         assert check.model.contexts[context].runaways < len(check.model.clips) / 3
         assert check.model.contexts[context].wer < check.baseline.contexts[context].wer / 2
     done = events[-1]
-    assert done["type"] == "done" and done["best"]["epoch"] >= 1 and done["contexts"][0] < 150
+    # the shortest clips, with the phone's 2.6 s of silence, train at their own context (~200), far below 1500
+    assert done["type"] == "done" and done["best"]["epoch"] >= 1 and done["contexts"][0] < 250
