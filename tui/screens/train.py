@@ -36,8 +36,8 @@ def field(widget_id: str, value, **options) -> Input:
 class TrainScreen(StepScreen):
     TITLE = "3 · Training"
     HELP = ("ACFT as published (8 epochs, lr 1e-6 a clip, clips up to 29 s), a quarter of its batches at full context"
-            " to keep it. Stage-1 epochs first teach the model your words (0: ACFT only). A Modal run goes on if you"
-            " close this. [b]ctrl+l[/b] launches.")
+            " to keep it, each clip with the silence the phone records around a dictation. Stage-1 epochs first teach"
+            " the model your words (0: ACFT only). A Modal run goes on if you close this. [b]ctrl+l[/b] launches.")
     BINDINGS = [("ctrl+l", "launch", "Launch"), ("escape", "back", "Back")]
 
     def body(self) -> ComposeResult:
