@@ -19,7 +19,7 @@ from typing import ClassVar, Protocol
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
-from wacft.acft.outdir import claim_out
+from wacft.acft.outdir import claim_out, holds_checkpoint
 from wacft.acft.runs import RunRecord, cancelled_meanwhile, cancelling, default_out, new_id
 from wacft.errors import WacftError
 from wacft.extras import require_extra
@@ -149,6 +149,9 @@ class LocalBackend:
 
     def resume(self, record: RunRecord) -> RunRecord:
         """The stopped run again, from its folder's last checkpoint, as a new record."""
+        if not holds_checkpoint(Path(record.config["out"])):
+            raise WacftError(f"Run {record.id} stopped before its first checkpoint, so there is nothing to resume;"
+                             " launch it again from the start.")
         return self.launch(TrainConfig.from_json(json.dumps(record.config), saved=True), resume=True)
 
     def fetch(self, record: RunRecord, dest: Path, only: str | None = None,

@@ -94,6 +94,7 @@ def test_what_a_run_cannot_do_is_one_sentence(tmp_path):
     running = RunRecord("r-running", "local", {"model": "m", "out": str(tmp_path)}, status="running").save()
     done = RunRecord("r-done", "local", {"model": "m", "out": str(tmp_path)}, status="done").save()
     on_modal = RunRecord("r-modal", "modal", {"model": "m", "out": "/vol/runs/r-modal"}, status="failed").save()
+    early = RunRecord("r-early", "local", {"model": "m", "out": str(tmp_path)}, status="cancelled").save()
     with pytest.raises(WacftError, match="Only a cancelled or failed run can be resumed; this one is running"):
         runs.resume(running)
     with pytest.raises(WacftError, match="Run r-done is done; only a running run can be cancelled"):
@@ -102,6 +103,8 @@ def test_what_a_run_cannot_do_is_one_sentence(tmp_path):
         runs.fetch(done, tmp_path / "here")
     with pytest.raises(WacftError, match="A Modal run resumes on its own retries"):
         runs.resume(on_modal)
+    with pytest.raises(WacftError, match="Run r-early stopped before its first checkpoint, so there is nothing to"):
+        runs.resume(early)
 
 
 def test_the_spend_says_the_estimate_and_the_time_limit():

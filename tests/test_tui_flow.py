@@ -161,6 +161,7 @@ async def test_an_earlier_run_is_cancelled_then_resumed_from_the_start_screen(re
         await settle(pilot, app, lambda: app.screen.TITLE == "Training")
         await settle(pilot, app, lambda: "checkpoint at step 1" in log_text(app), SLOW)
         await pilot.press("x")
+        assert app.screen.question == "Cancel this run? Its last checkpoint is kept."
         await pilot.press("y")
         await settle(pilot, app, lambda: "r resumes it" in log_text(app), SLOW)
         assert "✗ cancelled" in log_text(app)
@@ -188,13 +189,21 @@ async def test_a_run_cancelled_from_another_process_is_shown_cancelled(recording
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("c")
         await settle(pilot, app, lambda: "acft epoch" in text(app, "#stats"), SLOW)  # following it, live
+        await pilot.press("x")
+        assert app.screen.question == "Cancel this run? It has no checkpoint yet: launched again, it starts over."
+        await pilot.press("n")
         cancel = subprocess.run([sys.executable, "-m", "wacft.cli", "cancel", record.id], capture_output=True,
                                 text=True, timeout=60)
         assert cancel.returncode == 0, cancel.stderr
         await settle(pilot, app, lambda: "✗ cancelled" in log_text(app), SLOW)
-        assert "failed" not in log_text(app) and "r resumes it" in log_text(app)
+        # stopped before its first checkpoint (every 200 steps): nothing to resume, and the wizard says so
+        said = lambda: " ".join(log_text(app).split())  # noqa: E731  (as read, not as wrapped)
+        assert "failed" not in said() and "r resumes it" not in said()
+        assert "It stopped before its first checkpoint: the training step (3) launches it again" in said()
+        await pilot.press("r")
+        await settle(pilot, app, lambda: "so there is nothing to resume; launch it again from the start" in said())
     reaper.join(30)
-    assert list_runs()[0].status == "cancelled"
+    assert [r.status for r in list_runs()] == ["cancelled"]
 
 
 async def test_the_estimate_follows_the_settings_and_the_launch_takes_stage_one(recordings, tiny_en_dir, tmp_path):

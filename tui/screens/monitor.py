@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -28,6 +29,13 @@ def wait_for_watches(timeout: float = STOP_WAIT) -> None:
     for thread in threading.enumerate():
         if thread.name.startswith(WATCH_THREAD):
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def kept_checkpoint(record) -> bool:
+    """A Modal run's checkpoints are on its volume, out of sight: its retries resume from them."""
+    from wacft.acft.outdir import holds_checkpoint
+
+    return record.backend != "local" or holds_checkpoint(Path(record.config["out"]))
 
 
 class MonitorScreen(StepScreen):
@@ -149,7 +157,10 @@ class MonitorScreen(StepScreen):
             return
         self.note(f"[red]✗ {record.status}[/red] " + (record.error or "").replace("[", r"\["))
         if record.status in STOPPED and record.backend == "local":
-            self.note("[b]r[/b] resumes it from its last checkpoint")
+            if kept_checkpoint(record):
+                self.note("[b]r[/b] resumes it from its last checkpoint")
+            else:
+                self.note("It stopped before its first checkpoint: the training step (3) launches it again")
 
     def action_cancel(self) -> None:
         record = self.record
@@ -162,7 +173,9 @@ class MonitorScreen(StepScreen):
             if yes and self.current(record.id):
                 cancel(record)
 
-        self.app.push_screen(ConfirmScreen("Cancel this run? Its last checkpoint is kept."), confirmed)
+        kept = ("Its last checkpoint is kept." if kept_checkpoint(record)
+                else "It has no checkpoint yet: launched again, it starts over.")
+        self.app.push_screen(ConfirmScreen(f"Cancel this run? {kept}"), confirmed)
 
     def action_resume(self) -> None:
         if self.record is not None:
