@@ -10,7 +10,8 @@ and FUTO context on espeak-ng sentences in voices never trained on, on the real 
 
 What to look for: the base model loops at FUTO's context; ACFT must remove every runaway there while its
 full-context WER stays within 1.1x of the base's, and its FUTO-context WER no higher than its full-context one.
-Each row prints as soon as it is measured (a row takes 2-6 minutes on one CPU core).
+Each row prints as soon as it is measured (a row takes 2-6 minutes on one CPU core). --per-epoch prints each
+row after each of its epochs: whether an early stop on a held-out slice would find a better epoch than the last.
 
     .venv/bin/python bench/bench_quality.py --domain [--epochs 4] [--finetune-epochs 4] [--joint-epochs 8]
 
@@ -27,17 +28,21 @@ the current one (--engine phone|current|both). --runs picks the trained rows (de
 
 The one-person table: the real words as one person's recordings, two of every three trained on; that person's
 other words, and other speakers (the real recorded clips, espeak-ng voices), at full and FUTO context. Goal: the
-person's WER at least halved, the others' full-context WER within 1.05x of the base's.
+person's WER at least halved, the others' full-context WER within 1.05x of the base's. Besides two-stage (the
+default), ACFT alone and joint, --runs takes stage-1 candidates: "decoder only", "stage-1 lr halved",
+"specaugment".
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import math
 import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -50,6 +55,7 @@ from fixtures.real_words import real_words_dataset  # noqa: E402
 from fixtures.speech import VOICES, make_speech_dataset  # noqa: E402
 from fixtures.tiny_en import tiny_en_dir  # noqa: E402
 
+from wacft.acft import finetune  # noqa: E402
 from wacft.acft.config import TrainConfig  # noqa: E402
 from wacft.acft.data import load_clips  # noqa: E402
 from wacft.acft.events import CallbackSink  # noqa: E402
@@ -101,6 +107,28 @@ def trained(name: str, config: TrainConfig, folder: Path) -> tuple[Path, float]:
     return result.path, seconds
 
 
+def each_epoch(name: str, config: TrainConfig, folder: Path) -> list[Path]:
+    """ACFT as `config` says, the student kept after each epoch (a checkpoint at every epoch's end), each
+    converted to f16: where an early stop on a held-out slice would have anything to find."""
+    from safetensors.torch import load_file
+    from transformers import WhisperForConditionalGeneration
+
+    config = replace(config, checkpoint_every=math.ceil(len(read(Path(config.dataset))) / config.batch_size))
+    kept = []
+
+    def keep(event: dict) -> None:
+        if event["type"] == "checkpoint":
+            model = WhisperForConditionalGeneration.from_pretrained(config.model)
+            model.model.load_state_dict(load_file(Path(event["path"]) / "student.safetensors"))
+            epoch = folder / f"{name}-epoch{len(kept) + 1}"
+            shutil.copytree(config.model, epoch)
+            model.save_pretrained(epoch, safe_serialization=True)
+            kept.append(epoch)
+
+    train(config, CallbackSink(keep))
+    return [convert(str(epoch), plan_outputs(folder / f"{epoch.name}.bin", ["f16"]))[0].path for epoch in kept]
+
+
 def cells(result) -> str:
     c = result.contexts
     return (f"{c['full'].wer:6.1%} {c['futo'].wer:6.1%} {c['full'].runaways:3d} {c['futo'].runaways:3d}"
@@ -146,7 +174,11 @@ def acft_table(args: argparse.Namespace, folder: Path) -> None:
             run = folder / f"{name}-{seed}".replace(" ", "_")
             config = TrainConfig(out=str(run), seed=seed, **{**common, **CANDIDATES[name]})
             label = name if len(args.seeds) == 1 else f"{name}, seed {seed}"
-            row(label, *trained(run.name, config, folder), sets, engine, args.threads)
+            if args.per_epoch:
+                for epoch, path in enumerate(each_epoch(run.name, config, folder), 1):
+                    row(f"{label}, epoch {epoch}", path, None, sets, engine, args.threads)
+            else:
+                row(label, *trained(run.name, config, folder), sets, engine, args.threads)
 
 
 def domain_table(args: argparse.Namespace, folder: Path) -> None:
@@ -213,7 +245,12 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
             "espeak-ng, others": read(make_speech_dataset(folder / "test", TEST_SENTENCES, voices=TEST_VOICES))}
     [engine] = choose_engines("both", print)[:1]
     common = dict(model=str(tiny_en_dir()), dataset=str(mine), device=args.device)
-    runs = {"two-stage": dict(finetune_epochs=args.finetune_epochs, epochs=args.epochs),
+    two_stage = dict(finetune_epochs=args.finetune_epochs, epochs=args.epochs)
+    runs = {"two-stage": two_stage,
+            # stage-1 candidates for keeping the other speakers: it is stage 1 that costs them (README)
+            "decoder only": dict(two_stage, freeze_encoder=True),
+            "stage-1 lr halved": dict(two_stage, finetune_lr=finetune.SIZE_LR[384] / 2),
+            "specaugment": dict(two_stage, spec_augment=True),
             "acft": dict(epochs=args.epochs),
             "joint": dict(finetune_epochs=args.joint_epochs or args.finetune_epochs + args.epochs, epochs=0,
                           objective="joint")}
@@ -242,13 +279,15 @@ def main() -> None:
     parser.add_argument("--joint-epochs", type=int, help="joint objective's epochs (--domain, --person; default:"
                         " as many as the two stages together)")
     parser.add_argument("--runs", help="the trained rows of --domain, of acft, two-stage, glossary-trained, joint"
-                        " (default: all); of --person, of acft, two-stage, joint (default: two-stage)")
+                        " (default: all); of --person, of acft, two-stage, decoder only, stage-1 lr halved,"
+                        " specaugment, joint (default: two-stage)")
     parser.add_argument("--glossary-share", type=float, default=TrainConfig.glossary_share,
                         help="share of the clips the glossary-trained row prompts (--domain)")
     parser.add_argument("--lr", type=float, default=TrainConfig.lr, help="per clip, as in `wacft train` (not --domain)")
     parser.add_argument("--rows", nargs="+", default=["base", *CANDIDATES], choices=["base", *CANDIDATES],
                         help="the ACFT table's rows")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="train each row once per seed")
+    parser.add_argument("--per-epoch", action="store_true", help="each ACFT row after each of its epochs")
     parser.add_argument("--quick", action="store_true", help="4 epochs, half the espeak-ng test clips")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2, help="whisper.cpp threads")
