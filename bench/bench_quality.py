@@ -225,11 +225,15 @@ def domain_table(args: argparse.Namespace, folder: Path) -> None:
                   flush=True)
 
 
+def metadata_rows(folder: Path) -> list[dict]:
+    with open(folder / "metadata.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def split_words(folder: Path) -> tuple[Path, Path]:
     """The real words as one person's recordings: two of every three to train on, the third held out."""
     source = real_words_dataset()
-    with open(source / "metadata.csv", newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    rows = metadata_rows(source)
     parts = {"mine": [r for i, r in enumerate(rows) if i % 3], "mine-held-out": rows[::3]}
     for name, part in parts.items():
         (folder / name).mkdir()
@@ -254,7 +258,7 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
             "acft": dict(epochs=args.epochs),
             "joint": dict(finetune_epochs=args.joint_epochs or args.finetune_epochs + args.epochs, epochs=0,
                           objective="joint")}
-    print(f"tiny.en trained on one person's voice: {len(read(mine))} of the real recorded words"
+    print(f"tiny.en trained on one person's voice: {len(metadata_rows(mine))} of the real recorded words"
           f" (tests/fixtures/real_words.py), {args.finetune_epochs} + {args.epochs} epochs; decoded as FUTO"
           f" Keyboard does (beam 5) in {engine.label}, f16, on the person's {len(sets['the person, held out'])}"
           f" other words and on other speakers: {len(sets['real speech, others'])} real recorded clips and"
