@@ -199,9 +199,11 @@ async def test_a_run_cancelled_from_another_process_is_shown_cancelled(recording
         # stopped before its first checkpoint (every 200 steps): nothing to resume, and the wizard says so
         said = lambda: " ".join(log_text(app).split())  # noqa: E731  (as read, not as wrapped)
         assert "failed" not in said() and "r resumes it" not in said()
-        assert "It stopped before its first checkpoint: the training step (3) launches it again" in said()
+        assert "stopped before its first checkpoint: esc goes back to the training step to launch it again" in said()
         await pilot.press("r")
         await settle(pilot, app, lambda: "so there is nothing to resume; launch it again from the start" in said())
+        await pilot.press("escape")
+        await settle(pilot, app, lambda: app.screen.TITLE == "3 · Training")
     reaper.join(30)
     assert [r.status for r in list_runs()] == ["cancelled"]
 

@@ -43,7 +43,7 @@ class MonitorScreen(StepScreen):
     HELP = ("[b]x[/b] cancels the run, [b]d[/b] detaches (it keeps going; the start screen reattaches), "
             "[b]r[/b] resumes a stopped run from its last checkpoint.")
     BINDINGS = [("x", "cancel", "Cancel run"), ("d", "detach", "Detach"), ("r", "resume", "Resume"),
-                ("ctrl+n", "next", "Convert")]
+                ("ctrl+n", "next", "Convert"), ("escape", "back", "Back")]
     record = None  # the run shown
     watching: threading.Event | None = None  # set: the watch of the run shown stops at its next look
 
@@ -160,7 +160,8 @@ class MonitorScreen(StepScreen):
             if kept_checkpoint(record):
                 self.note("[b]r[/b] resumes it from its last checkpoint")
             else:
-                self.note("It stopped before its first checkpoint: the training step (3) launches it again")
+                self.note("It stopped before its first checkpoint: [b]esc[/b] goes back to the training step to"
+                          " launch it again")
 
     def action_cancel(self) -> None:
         record = self.record
@@ -200,6 +201,9 @@ class MonitorScreen(StepScreen):
 
     def action_detach(self) -> None:
         self.go("start")
+
+    def action_back(self) -> None:  # to the settings, to launch again (a run still going goes on, as detached)
+        self.go("train")
 
     def action_next(self) -> None:
         if self.session.trained:
