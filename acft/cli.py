@@ -8,6 +8,7 @@ from wacft.acft.config import TrainConfig
 from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
 from wacft.acft.terminal import TerminalSink, watch_in_terminal
 from wacft.facts import DEFAULT_GPU, GPUS
+from wacft.glossary_cli import add_glossary_options
 
 
 def register(steps: argparse._SubParsersAction) -> None:
@@ -87,31 +88,6 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--to", default=".", help="destination folder")
     p.add_argument("--only", metavar="TYPE", help="only the converted .bin of this type, e.g. q5_0")
     p.set_defaults(func=run_fetch)
-
-
-def add_glossary_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, help: str) -> None:
-    """--glossary 'A, B' and --glossary-file FILE, as train and verify take them: either repeated, the terms
-    gathered in command-line order into one list, args.glossary."""
-    parser.add_argument("--glossary", metavar="'A, B'", action="extend", type=glossary_terms, default=[], help=help)
-    parser.add_argument("--glossary-file", metavar="FILE", dest="glossary", action="extend", type=glossary_file_terms,
-                        help="the same, one term a line")
-
-
-def glossary_terms(text: str) -> list[str]:
-    from wacft.convert.whispercpp import parse_glossary
-
-    return list(parse_glossary(text))
-
-
-def glossary_file_terms(path: str) -> list[str]:
-    """A file that cannot be read is refused while the command line is read, in one sentence."""
-    from wacft.convert.whispercpp import read_glossary
-    from wacft.errors import WacftError
-
-    try:
-        return list(read_glossary(path))
-    except WacftError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def run_train(args: argparse.Namespace) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from wacft.acft.cli import add_glossary_options
 from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
+from wacft.glossary_cli import add_glossary_options
 
 DEFAULT_LIMIT = 50  # clips: enough to see loops, minutes not hours on a laptop CPU
 ENGINES = ("phone", "current", "both")
