@@ -45,6 +45,7 @@ class RunRecord:
     artifacts: dict = field(default_factory=dict)  # name -> path (local or on the volume)
     last: dict = field(default_factory=dict)  # the latest step event
     error: str | None = None
+    others: dict = field(default_factory=dict, repr=False)  # fields a newer wacft wrote, saved back as they were
 
     @property
     def path(self) -> Path:
@@ -53,7 +54,8 @@ class RunRecord:
     def save(self) -> RunRecord:
         self.updated = time.time()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(self.path, json.dumps(asdict(self), indent=2).encode())
+        data = asdict(self)
+        write_bytes_atomic(self.path, json.dumps({**data.pop("others"), **data}, indent=2).encode())
         return self
 
 
@@ -75,12 +77,14 @@ def new_id(model: str) -> str:
 
 
 def read_record(path: Path) -> RunRecord:
-    """A record as this version knows it: fields that another version of wacft wrote are left aside, so an
-    upgrade or a downgrade keeps every run listed. Raises ValueError for a file that holds no record."""
+    """A record as this version knows it: fields that another version of wacft wrote are kept aside and saved
+    back, so an upgrade or a downgrade keeps every run listed and loses nothing of it. Raises ValueError for a
+    file that holds no record."""
     data = json.loads(path.read_text())
-    known = {f.name for f in fields(RunRecord)}
+    known = {f.name for f in fields(RunRecord)} - {"others"}
     try:
-        return RunRecord(**{k: v for k, v in data.items() if k in known})
+        return RunRecord(**{k: v for k, v in data.items() if k in known},
+                         others={k: v for k, v in data.items() if k not in known})
     except (AttributeError, TypeError) as e:  # not an object, or without id, backend or config
         raise ValueError(f"not a run record ({e})") from e
 

@@ -55,7 +55,7 @@ def test_a_watch_told_to_stop_leaves_the_record_as_it_was(tmp_path):
     assert stored.status == "done" and stored.last == steps[-1]
 
 
-def test_records_of_other_versions_and_foreign_files_leave_the_listing_working():
+def test_records_of_other_versions_keep_their_fields_and_foreign_files_leave_the_listing_working():
     from wacft.acft.runs import runs_dir
 
     RunRecord("run-a", "local", {"model": "m", "out": "/x"}).save()
@@ -65,6 +65,8 @@ def test_records_of_other_versions_and_foreign_files_leave_the_listing_working()
     (runs_dir() / "half.json").write_text('{"id": "half"')
     assert sorted(r.id for r in list_runs()) == ["run-a", "run-b"]
     assert load_run("run-b").pid == 7
+    load_run("run-b").save()  # as a watcher does: the newer version's field is kept
+    assert json.loads(newer.path.read_text())["events_from"] == 120 and load_run("run-b").pid == 7
     for name, why in (("notes", "not a run record"), ("half", "Expecting")):
         with pytest.raises(WacftError, match=rf"The run record .*{name}.json cannot be read \({why}.*; move it out"):
             load_run(name)
