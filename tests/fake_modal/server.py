@@ -429,12 +429,16 @@ class FakeModalServer:
         self.env["MODAL_SERVER_URL"] = f"http://127.0.0.1:{port}"
 
     def __exit__(self, *exc) -> None:
-        async def stop():
-            self.modal.hold_reads = None  # a held block's handler would keep the HTTP server from closing
+        async def kill_containers():
             for call in self.modal.function_calls.values():
+                call.cancelled = True  # no retry starts another container
                 if call.process and call.process.returncode is None:
                     call.process.send_signal(signal.SIGKILL)
                     await call.process.wait()
+
+        async def stop():
+            self.modal.hold_reads = None  # a held block's handler would keep the HTTP server from closing
+            await kill_containers()
             self.grpc.close()
             await self.grpc.wait_closed()
             await self.runner.cleanup()
@@ -442,6 +446,7 @@ class FakeModalServer:
             for task in pending:  # calls still between attempts: nothing runs them any more
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            await kill_containers()  # one a call was starting meanwhile
 
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
