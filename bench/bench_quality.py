@@ -6,12 +6,14 @@ and FUTO context on espeak-ng sentences in voices never trained on, on the real 
 (tests/fixtures/real_speech.py) and on the real recorded single words (tests/fixtures/real_words.py).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_quality.py --threads 1 [--rows base default ...] [--seeds 0 1]
-        [--epochs 8] [--lr 1e-6] [--quick]
+        [--epochs 8] [--lr 1e-6] [--quick] [--per-epoch] [--phone-silence]
 
 What to look for: the base model loops at FUTO's context; ACFT must remove every runaway there while its
 full-context WER stays within 1.1x of the base's, and its FUTO-context WER no higher than its full-context one.
 Each row prints as soon as it is measured (a row takes 2-6 minutes on one CPU core). --per-epoch prints each
 row after each of its epochs: whether an early stop on a held-out slice would find a better epoch than the last.
+--phone-silence gives the espeak-ng and real test clips the silence the phone records around a dictation, as the
+real words have it: the phone never sends a clip cut close to the speech.
 
     .venv/bin/python bench/bench_quality.py --domain [--epochs 4] [--finetune-epochs 4] [--joint-epochs 8]
 
@@ -57,7 +59,7 @@ from fixtures.tiny_en import tiny_en_dir  # noqa: E402
 
 from wacft.acft import finetune  # noqa: E402
 from wacft.acft.config import TrainConfig  # noqa: E402
-from wacft.acft.data import load_clips  # noqa: E402
+from wacft.acft.data import as_the_phone_records, load_clips  # noqa: E402
 from wacft.acft.events import CallbackSink  # noqa: E402
 from wacft.acft.trainer import train  # noqa: E402
 from wacft.convert.convert import convert, plan_outputs  # noqa: E402
@@ -79,6 +81,7 @@ TEST_SENTENCES = [
     "Can you book a table for four people at seven?", "Yes.", "No thanks.",
 ]
 TRAINING_VOICES, TEST_VOICES = VOICES[:3], VOICES[3:5]
+LONGEST = 29.0  # seconds: a test clip, its silence included
 # the ACFT table's rows beside the base model: the published loop, the default, and each candidate measured
 # (the others measured and dropped are in the README)
 CANDIDATES = {
@@ -95,7 +98,7 @@ CANDIDATES = {
 
 def read(folder: Path) -> list:
     return load_clips(SimpleNamespace(dataset=str(folder), dataset_config=None, split="test", audio_column=None,
-                                      text_column=None, max_clips=None, max_audio_length=29.0)).clips
+                                      text_column=None, max_clips=None, max_audio_length=LONGEST)).clips
 
 
 def trained(name: str, config: TrainConfig, folder: Path) -> tuple[Path, float]:
@@ -154,6 +157,9 @@ def acft_table(args: argparse.Namespace, folder: Path) -> None:
     test_sentences = TEST_SENTENCES[::2] if args.quick else TEST_SENTENCES
     sets = {"espeak-ng held out": read(make_speech_dataset(folder / "test", test_sentences, voices=TEST_VOICES)),
             "real speech": read(real_speech_dataset()), "real words": read(real_words_dataset())}
+    if args.phone_silence:  # the real words already are
+        sets = {name: clips if name == "real words" else as_the_phone_records(clips, 1.0, 0, LONGEST)
+                for name, clips in sets.items()}
     [engine] = choose_engines("both", print)[:1]  # the phone's whisper.cpp where it installs
     epochs = 4 if args.quick else args.epochs
     common = dict(model=str(tiny_en_dir()), dataset=str(training), epochs=epochs, lr=args.lr, device=args.device)
@@ -162,7 +168,8 @@ def acft_table(args: argparse.Namespace, folder: Path) -> None:
           f" decoded as FUTO Keyboard does (beam 5) in {engine.label}, f16, {args.threads} threads, on"
           f" {len(sets['espeak-ng held out'])} espeak-ng clips of other sentences in voices never trained on"
           f" ({', '.join(TEST_VOICES)}), {len(sets['real speech'])} real recorded clips and"
-          f" {len(sets['real words'])} real recorded single words")
+          f" {len(sets['real words'])} real recorded single words"
+          f"{', all laid out as the phone records them' if args.phone_silence else ''}")
     header(sets)
 
     for name in args.rows:
@@ -292,6 +299,8 @@ def main() -> None:
                         help="the ACFT table's rows")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="train each row once per seed")
     parser.add_argument("--per-epoch", action="store_true", help="each ACFT row after each of its epochs")
+    parser.add_argument("--phone-silence", action="store_true", help="the espeak-ng and real test clips laid out as"
+                        " the phone records a dictation (0.6 s before, 1.98 s after), as the real words are")
     parser.add_argument("--quick", action="store_true", help="4 epochs, half the espeak-ng test clips")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2, help="whisper.cpp threads")

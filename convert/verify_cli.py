@@ -33,6 +33,10 @@ def register(steps: argparse._SubParsersAction) -> None:
     add_glossary_options(p, "terms of the personal dictionary, sent as FUTO Keyboard does: (Glossary: A, B)")
     p.add_argument("--greedy", action="store_true",
                    help="greedy decoding (faster) instead of FUTO Keyboard's beam search of 5")
+    p.add_argument("--phone-silence", action="store_true",
+                   help="give each clip the silence the phone records around a dictation (0.6 s before, 1.98 s"
+                        " after), as training does: for clips cut close to the speech, which the phone never sends"
+                        " (one it would take past --max-audio-length stays as it is)")
     p.add_argument("--engine", choices=ENGINES, default="both",
                    help="phone: whisper.cpp 1.5.4, the generation FUTO Keyboard ships (installed on first use);"
                         " current: wacft's whisper.cpp; both (default): the verdict from the phone's")
@@ -43,13 +47,14 @@ def register(steps: argparse._SubParsersAction) -> None:
 def run_verify(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from wacft.acft.data import load_clips
+    from wacft.acft.data import as_the_phone_records, load_clips
     from wacft.atomic import write_bytes_atomic
     from wacft.convert.ggml import read_ggml
     from wacft.convert.phone_engine import choose_engines
     from wacft.convert.verify import f16_sibling, verify
     from wacft.convert.whispercpp import FUTO_BEAM_SIZE, Decoding
     from wacft.errors import WacftError
+    from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS
 
     if args.max_clips < 0:
         raise WacftError(f"--limit is {args.max_clips}; give a number of clips, or 0 for all of them.")
@@ -60,6 +65,11 @@ def run_verify(args: argparse.Namespace) -> int:
     clips = load_clips(args)  # acft's loader: numpy and soundfile only, no torch
     engines = choose_engines(args.engine, print)
     print(f"{args.dataset}: {clips.summary()}")
+    samples = clips.clips
+    if args.phone_silence:
+        samples = as_the_phone_records(samples, 1.0, 0, args.max_audio_length)
+        print(f"each clip laid out as the phone records it: {FUTO_LEAD_SECONDS} s of silence before, "
+              f"{FUTO_TAIL_SECONDS:.2f} s after")
     if f16:
         print(f"comparing with the f16 file {f16}")
     bars: list[tqdm] = []  # opened at the first transcription, so a model whisper.cpp refuses prints no bar
@@ -70,7 +80,7 @@ def run_verify(args: argparse.Namespace) -> int:
         bars[0].update(done - bars[0].n)
 
     try:
-        result = verify(args.model, clips.clips, baseline=args.baseline, f16=f16, language=args.language,
+        result = verify(args.model, samples, baseline=args.baseline, f16=f16, language=args.language,
                         threads=args.threads, progress=progress, decoding=decoding, engines=engines)
     finally:
         for bar in bars:

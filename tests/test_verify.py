@@ -13,6 +13,7 @@ from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.verify import verify
 from wacft.convert.whispercpp import FUTO, Clip, dynamic_audio_ctx, futo_audio_ctx, transcribe
 from wacft.errors import WacftError
+from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
 
 SENTENCES = [
     "What time is it?",
@@ -149,6 +150,18 @@ def test_cli_with_a_baseline_and_a_quantized_file(base_bins, dataset, tmp_path, 
     quantized = data["quantized"]
     assert quantized["identical"]["full"] == 2 and quantized["wer_delta"]["full"] == 0
     assert data["verdict"] in out
+
+
+def test_cli_gives_the_clips_the_silence_the_phone_records(base_bins, dataset, samples, tmp_path, capsys):
+    report = tmp_path / "report.json"
+    main(["verify", str(base_bins["f16"]), "--dataset", str(dataset), "--limit", "2", "--phone-silence",
+          "--engine", "current", "--greedy", "--json", str(report), "--threads", "2"])
+    said = capsys.readouterr().out
+    assert "each clip laid out as the phone records it: 0.6 s of silence before, 1.98 s after" in said
+    clips = json.loads(report.read_text())["model"]["clips"]
+    for clip, sample in zip(clips, samples[:2], strict=True):
+        n = len(sample.audio) + round((FUTO_LEAD_SECONDS + FUTO_TAIL_SECONDS) * SAMPLE_RATE)
+        assert clip["seconds"] == n / SAMPLE_RATE and clip["heard"]["futo"]["audio_ctx"] == futo_audio_ctx(n)
 
 
 def test_a_model_whisper_cpp_cannot_run_is_named(random_whisper, samples, tmp_path):
