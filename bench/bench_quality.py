@@ -101,6 +101,15 @@ def read(folder: Path) -> list:
                                       text_column=None, max_clips=None, max_audio_length=LONGEST)).clips
 
 
+def with_phone_silence(sets: dict, args: argparse.Namespace, recorded: str) -> dict:
+    """With --phone-silence, the clips of every set but `recorded` (whose clips already have it) laid out as the
+    phone records a dictation."""
+    if not args.phone_silence:
+        return sets
+    return {name: clips if name == recorded else as_the_phone_records(clips, 1.0, 0, LONGEST)
+            for name, clips in sets.items()}
+
+
 def trained(name: str, config: TrainConfig, folder: Path) -> tuple[Path, float]:
     """ACFT as `config` says, converted to f16; and the training's wall time."""
     start = time.perf_counter()
@@ -157,9 +166,7 @@ def acft_table(args: argparse.Namespace, folder: Path) -> None:
     test_sentences = TEST_SENTENCES[::2] if args.quick else TEST_SENTENCES
     sets = {"espeak-ng held out": read(make_speech_dataset(folder / "test", test_sentences, voices=TEST_VOICES)),
             "real speech": read(real_speech_dataset()), "real words": read(real_words_dataset())}
-    if args.phone_silence:  # the real words already are
-        sets = {name: clips if name == "real words" else as_the_phone_records(clips, 1.0, 0, LONGEST)
-                for name, clips in sets.items()}
+    sets = with_phone_silence(sets, args, "real words")
     [engine] = choose_engines("both", print)[:1]  # the phone's whisper.cpp where it installs
     epochs = 4 if args.quick else args.epochs
     common = dict(model=str(tiny_en_dir()), dataset=str(training), epochs=epochs, lr=args.lr, device=args.device)
@@ -254,6 +261,7 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
     mine, held_out = split_words(folder)
     sets = {"the person, held out": read(held_out), "real speech, others": read(real_speech_dataset()),
             "espeak-ng, others": read(make_speech_dataset(folder / "test", TEST_SENTENCES, voices=TEST_VOICES))}
+    sets = with_phone_silence(sets, args, "the person, held out")
     [engine] = choose_engines("both", print)[:1]
     common = dict(model=str(tiny_en_dir()), dataset=str(mine), device=args.device)
     two_stage = dict(finetune_epochs=args.finetune_epochs, epochs=args.epochs)
@@ -269,7 +277,8 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
           f" (tests/fixtures/real_words.py), {args.finetune_epochs} + {args.epochs} epochs; decoded as FUTO"
           f" Keyboard does (beam 5) in {engine.label}, f16, on the person's {len(sets['the person, held out'])}"
           f" other words and on other speakers: {len(sets['real speech, others'])} real recorded clips and"
-          f" {len(sets['espeak-ng, others'])} espeak-ng clips")
+          f" {len(sets['espeak-ng, others'])} espeak-ng clips"
+          f"{', all laid out as the phone records them' if args.phone_silence else ''}")
     header(sets)
     [base] = convert(str(tiny_en_dir()), plan_outputs(folder / "base.bin", ["f16"]))
     models = [("base", base.path, None)]
@@ -300,7 +309,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="train each row once per seed")
     parser.add_argument("--per-epoch", action="store_true", help="each ACFT row after each of its epochs")
     parser.add_argument("--phone-silence", action="store_true", help="the espeak-ng and real test clips laid out as"
-                        " the phone records a dictation (0.6 s before, 1.98 s after), as the real words are")
+                        " the phone records a dictation (0.6 s before, 1.98 s after), as the real words are (not"
+                        " --domain)")
     parser.add_argument("--quick", action="store_true", help="4 epochs, half the espeak-ng test clips")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2, help="whisper.cpp threads")
