@@ -37,11 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from wacft.faults import crash_report, report_warnings, stop_on_sigterm
+    from wacft.faults import crash_report, report_warnings, stop_on_signals
 
     args = build_parser().parse_args(argv)
     report_warnings()
-    restore = stop_on_sigterm()
+    restore = stop_on_signals()
     try:
         status = args.func(args)  # a step may exit non-zero without an error: `verify` when not ready
     except WacftError as e:
@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wacft: {crash_report(e)}", file=sys.stderr)
         return 2
     finally:
-        signal.signal(signal.SIGTERM, restore)  # main() may run inside another program (tests)
+        for signum, handler in restore.items():  # main() may run inside another program (tests)
+            signal.signal(signum, handler)
     return status or 0
 
 

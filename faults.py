@@ -7,21 +7,34 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
 
 from wacft.atomic import write_bytes_atomic
 
+_stopped = threading.Event()
 
-def stop_on_sigterm():
+
+def stop_on_signals() -> dict:
     """SIGTERM (what `timeout`, `kill` and service managers send) raises KeyboardInterrupt in the main
-    thread, so a stopped step removes its partial files and says so. Returns the handler it replaced."""
+    thread as Ctrl+C does, so a stopped step removes its partial files and says so. Both also leave a mark for
+    `raise_if_stopped`: Modal's SDK drops an interrupt that lands as one of its calls returns. Returns the
+    handlers it replaced."""
+    _stopped.clear()
 
     def stop(signum, frame):
+        _stopped.set()
         raise KeyboardInterrupt
 
-    return signal.signal(signal.SIGTERM, stop)
+    return {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+
+
+def raise_if_stopped() -> None:
+    """Between two blocking calls of a long step: the stop an SDK swallowed, raised again."""
+    if _stopped.is_set():
+        raise KeyboardInterrupt
 
 
 class _ToStderr(logging.Handler):

@@ -11,7 +11,7 @@ from wacft.acft.config import TrainConfig
 from wacft.acft.events import STAGE, JsonLinesSink
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
-from wacft.faults import stop_on_sigterm
+from wacft.faults import stop_on_signals
 
 
 def main() -> int:
@@ -20,7 +20,7 @@ def main() -> int:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args()
-    stop_on_sigterm()  # `wacft cancel` sends SIGTERM: the run then says it was stopped
+    stop_on_signals()  # `wacft cancel` sends SIGTERM: the run then says it was stopped
     sink = JsonLinesSink(sys.stdout)
     try:
         config = TrainConfig.load(args.config)

@@ -23,6 +23,7 @@ from wacft.checks import modal_token_configured
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
 from wacft.facts import DEFAULT_GPU, GPUS
+from wacft.faults import raise_if_stopped
 
 NO_RESUME = "A Modal run resumes on its own retries; start a new run from the training step."
 CALL_CHECK_SECONDS = 10.0  # how often a watcher asks Modal whether the call is still running
@@ -147,6 +148,7 @@ class ModalBackend:
         timeout = self.jobs.TIMEOUT if self.max_hours is None else max(60, math.ceil(self.max_hours * 3600))
         function = self.jobs.train_on_gpu.with_options(gpu=self.gpu, timeout=timeout)
         files = self.jobs.shipped_files()
+        raise_if_stopped()  # not a paid run for a Ctrl+C the upload swallowed
         say(f"uploading wacft's code: {len(files)} files, {sum(f.stat().st_size for f in files) / 1e3:.0f} kB")
         with self.jobs.app.run(detach=True):  # detached: closing this terminal never stops the run
             call = function.spawn(config.to_json(), run_id, self.convert_types)
@@ -166,6 +168,7 @@ class ModalBackend:
         seq, checked, seen = 0, time.monotonic(), []
         record.events = str(record.path.with_suffix(".events.jsonl"))
         while not stop.is_set():
+            raise_if_stopped()
             batch = channel.read(seq)
             if batch is not None:
                 seq += 1
@@ -242,6 +245,7 @@ class ModalBackend:
         got = 0
         with atomic_writer(target, force=True, size=entry.size) as f:
             for chunk in self.jobs.volume.read_file(entry.path):
+                raise_if_stopped()
                 f.write(chunk)
                 got += len(chunk)
                 progress(got)

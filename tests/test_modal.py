@@ -13,13 +13,16 @@ import threading
 import time
 import venv
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from fake_modal.server import FakeModalServer
 from fixtures.speech import make_speech_dataset
 
 from wacft.acft.events import BufferedPublisher
+from wacft.acft.modal_backend import ModalBackend
 from wacft.acft.runs import RunRecord
+from wacft.faults import stop_on_signals
 
 HEAVY = ("torch", "transformers", "datasets", "nvidia", "triton", "soxr", "jiwer", "pywhispercpp")  # other extras
 CLI = "import sys; from wacft.cli import main; sys.exit(main())"
@@ -161,6 +164,32 @@ def test_an_interrupted_fetch_resumes_by_file_and_never_keeps_half_a_file(fake, 
     again = [Path(r.path).name for r in fake.modal.called("VolumeGetFile2")[reads:]]
     assert again == ["config.json"] + names[names.index("model.safetensors"):]
     assert all((got / n).read_bytes() == (folder / n).read_bytes() for n in names)
+
+
+def test_a_stop_the_sdk_swallowed_still_stops_the_fetch_before_the_next_block(tmp_path):
+    """Modal's sync layer drops a KeyboardInterrupt that reaches the main thread as its call's value arrives (the
+    value beats the cancel it schedules: synchronicity's `_run_function_sync`), so a fetch went on after SIGTERM.
+    A volume whose read does the same, through the real signal handlers: no block is written, nothing is kept."""
+
+    def read_file(path):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)  # the handler runs here
+        except KeyboardInterrupt:
+            pass  # the value won the race: the interrupt is gone
+        yield from (b"first block", b"second block")
+
+    backend = ModalBackend()
+    backend.jobs = SimpleNamespace(volume=SimpleNamespace(read_file=read_file))
+    entry, written = SimpleNamespace(path="runs/r/model.safetensors", size=23, mtime=0), []
+    restore = stop_on_signals()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            backend.download(entry, tmp_path / "model.safetensors", written.append)
+    finally:
+        for signum, handler in restore.items():
+            signal.signal(signum, handler)
+    assert written == [] and list(tmp_path.iterdir()) == []
 
 
 def test_cancel_stops_the_container(fake, client_python, tiny_en_dir, dataset, tmp_path):
