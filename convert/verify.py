@@ -115,6 +115,7 @@ class ContextSummary:
     latency: float  # mean seconds per clip, encoder and decoder
     encoder_latency: float
     audio_ctx: float  # mean
+    empty: int = 0  # clips with words said that came out as nothing: on the phone, nothing is typed
 
 
 @dataclass
@@ -145,6 +146,7 @@ def _summarise(name: str, clips: list[ClipResult], references: list[str], norm: 
         latency=float(np.mean([h.seconds for h in heard])),
         encoder_latency=float(np.mean([h.encoder_seconds for h in heard])),
         audio_ctx=float(np.mean([h.audio_ctx for h in heard])),
+        empty=sum(bool(said) and not norm(h.text) for h, said in zip(heard, references, strict=True)),
     )
 
 
@@ -236,6 +238,9 @@ def _problems(result: ModelResult, baseline: ModelResult | None) -> list[str]:
             problems.append(f"{name}-context WER {summary.wer:.1%} against {full.wer:.1%} at full context")
         if summary.runaways:
             problems.append(f"{summary.runaways} runaway output{'s' * (summary.runaways > 1)} at {name} context")
+        if summary.empty > full.empty:  # heard at full context, lost at this one
+            problems.append(f"{summary.empty} clip{'s' * (summary.empty > 1)} with speech came out empty at {name}"
+                            f" context, against {full.empty} at full context")
     return problems
 
 
@@ -290,8 +295,8 @@ class Verification:
 
     def table(self) -> str:
         """One row per context and engine; the baseline's columns beside ours."""
-        header = (f"{'context':8} {'audio_ctx':>9} {'WER':>7} {'runaways':>8} {'latency':>8} {'encoder':>8}"
-                  f" {'speed-up':>8}")
+        header = (f"{'context':8} {'audio_ctx':>9} {'WER':>7} {'runaways':>8} {'empty':>5} {'latency':>8}"
+                  f" {'encoder':>8} {'speed-up':>8}")
         if self.baseline:
             header += f"  | {'base WER':>8} {'runaways':>8} {'latency':>8}"
         rows = []
@@ -301,8 +306,8 @@ class Verification:
             rows += [f"in {result.engine}:", header]
             full = result.contexts["full"].latency
             for name, ours in result.contexts.items():
-                row = (f"{name:8} {ours.audio_ctx:9.0f} {ours.wer:7.1%} {ours.runaways:8d} {ours.latency:7.2f}s"
-                       f" {ours.encoder_latency:7.2f}s {full / ours.latency:7.1f}x")
+                row = (f"{name:8} {ours.audio_ctx:9.0f} {ours.wer:7.1%} {ours.runaways:8d} {ours.empty:5d}"
+                       f" {ours.latency:7.2f}s {ours.encoder_latency:7.2f}s {full / ours.latency:7.1f}x")
                 if baseline:
                     base = baseline.contexts[name]
                     row += f"  | {base.wer:8.1%} {base.runaways:8d} {base.latency:7.2f}s"

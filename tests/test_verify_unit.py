@@ -16,6 +16,7 @@ from wacft.convert.verify import (
     Heard,
     ModelResult,
     Verification,
+    _summarise,
     is_runaway,
     token_cap,
     verify,
@@ -113,6 +114,22 @@ def test_one_word_is_not_a_failure():
     assert Verification(one_more, baseline=base).ready
 
 
+def test_a_clip_heard_at_full_context_and_lost_at_the_phones_is_not_ready():
+    """On the phone an empty transcript types nothing; in the WER it is one word of a short dictation. Counted
+    only where words were said, whisper.cpp's marks for silence being nothing typed."""
+    heard = [Heard(100, text, 0.0, False, 0.5, 0.2) for text in ("", "[BLANK_AUDIO]", "", "hello")]
+    assert _summarise("futo", [ClipResult("", 1.0, {"futo": h}) for h in heard], ["hi", "hi", "", "hi"],
+                      english).empty == 2
+    full, futo = summary(0.05), summary(0.05 + 1 / 60)
+    futo.empty = 1
+    check = Verification(result(full, summary(0.05), futo, words=60))
+    assert not check.ready
+    assert check.verdict.startswith("Not ready for the phone: 1 clip with speech came out empty at futo context,"
+                                    " against 0 at full context.")
+    full.empty = 1  # lost at full context too: the clip, not the context
+    assert Verification(result(full, summary(0.05), futo, words=60)).ready
+
+
 def test_a_model_that_cannot_transcribe_is_not_ready_however_its_contexts_agree():
     check = Verification(result(summary(0.9), summary(0.9), summary(0.9)))
     assert not check.ready and "even at full context" in check.verdict
@@ -147,7 +164,7 @@ def test_json_for_the_tui():
     data = json.loads(check.to_json())
     assert data["ready"] is True and data["verdict"] == check.verdict
     assert data["model"]["contexts"]["dynamic"] == {
-        "wer": 0.1, "runaways": 0, "latency": 1.0, "encoder_latency": 0.5, "audio_ctx": 100.0
+        "wer": 0.1, "runaways": 0, "latency": 1.0, "encoder_latency": 0.5, "audio_ctx": 100.0, "empty": 0
     }
     assert data["model"]["clips"][0]["heard"]["futo"]["text"] == "hello"
     assert data["baseline"]["contexts"]["dynamic"]["runaways"] == 22 and data["quantized"] is None
@@ -158,10 +175,12 @@ def test_table_puts_the_base_model_beside():
     lines = Verification(result(summary(0.1), summary(0.1), summary(0.1)), baseline=base).table().splitlines()
     assert lines[0] == "in current:"
     assert lines[1].split() == [
-        "context", "audio_ctx", "WER", "runaways", "latency", "encoder", "speed-up", "|", "base", "WER", "runaways",
-        "latency",
+        "context", "audio_ctx", "WER", "runaways", "empty", "latency", "encoder", "speed-up", "|", "base", "WER",
+        "runaways", "latency",
     ]
-    assert lines[3].split() == ["dynamic", "100", "10.0%", "0", "1.00s", "0.50s", "1.0x", "|", "233.0%", "22", "1.00s"]
+    assert lines[3].split() == [
+        "dynamic", "100", "10.0%", "0", "0", "1.00s", "0.50s", "1.0x", "|", "233.0%", "22", "1.00s"
+    ]
 
 
 def in_engine(model_result, engine):
