@@ -24,6 +24,7 @@ from wacft.audio import load_audio, to_whisper_audio
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
+from wacft.record.levels import speech_bounds
 
 TEXT_COLUMNS = ("text", "sentence", "transcription", "raw_transcription", "normalized_text", "transcript")
 AUDIO_COLUMNS = ("audio", "file_name", "path", "file")
@@ -72,15 +73,28 @@ class Clip:
         return np.pad(audio, (before, after)) if before or after else audio
 
 
+def missing_silence(audio: np.ndarray) -> tuple[float, float]:
+    """Seconds of silence a clip lacks before and after its speech to be laid out as FUTO Keyboard records a
+    dictation: 0.6 s before the speech and the ~2 s it waits after, less what the clip already holds (measured
+    from its levels; a clip without speech lacks all of it)."""
+    start, end = speech_bounds(audio, pad=0.0) or (0, len(audio))
+    return (max(0.0, FUTO_LEAD_SECONDS - start / SAMPLE_RATE),
+            max(0.0, FUTO_TAIL_SECONDS - (len(audio) - end) / SAMPLE_RATE))
+
+
 def as_the_phone_records(clips: list[Clip], share: float, seed: int, longest: float) -> list[Clip]:
-    """A fixed share of the clips (the same for the same seed) laid out as FUTO Keyboard records a dictation:
-    its first 0.6 s before the speech and the ~2 s it waits after. Datasets are cut close to the speech; the
-    phone's audio never is, and it is that audio, at its own context, that must not loop. Clips that would
-    grow past `longest` seconds stay as they are."""
-    padding = FUTO_LEAD_SECONDS + FUTO_TAIL_SECONDS
+    """A fixed share of the clips (the same for the same seed) laid out as FUTO Keyboard records a dictation,
+    each given the silence it lacks (`missing_silence`): datasets are cut close to the speech; the phone's audio
+    never is, and it is that audio, at its own context, that must not loop. Clips that would grow past `longest`
+    seconds stay as they are."""
     chosen = set(random.Random(f"{seed}:silence").sample(range(len(clips)), round(share * len(clips))))
-    return [replace(c, seconds=c.seconds + padding, silence=(FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS))
-            if i in chosen and c.seconds + padding <= longest else c for i, c in enumerate(clips)]
+    laid_out = []
+    for i, clip in enumerate(clips):
+        silence = missing_silence(clip.audio) if i in chosen else (0.0, 0.0)
+        seconds = clip.seconds + sum(silence)
+        laid_out.append(replace(clip, seconds=seconds, silence=silence) if any(silence) and seconds <= longest
+                        else clip)
+    return laid_out
 
 
 @dataclass

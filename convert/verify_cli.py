@@ -33,10 +33,13 @@ def register(steps: argparse._SubParsersAction) -> None:
     add_glossary_options(p, "terms of the personal dictionary, sent as FUTO Keyboard does: (Glossary: A, B)")
     p.add_argument("--greedy", action="store_true",
                    help="greedy decoding (faster) instead of FUTO Keyboard's beam search of 5")
-    p.add_argument("--phone-silence", action="store_true",
-                   help="give each clip the silence the phone records around a dictation (0.6 s before, 1.98 s"
-                        " after), as training does: for clips cut close to the speech, which the phone never sends"
-                        " (one it would take past --max-audio-length stays as it is)")
+    p.add_argument("--as-recorded", action="store_true",
+                   help="decode each clip as the dataset has it; by default each is given the silence it lacks of"
+                        " what the phone records around a dictation (0.6 s before the speech, 1.98 s after), as"
+                        " training does, since the phone never sends a clip cut close to the speech (one it would"
+                        " take past --max-audio-length stays as it is)")
+    # the default now: scripts written when it was an option still run
+    p.add_argument("--phone-silence", dest="as_recorded", action="store_false", help=argparse.SUPPRESS)
     p.add_argument("--engine", choices=ENGINES, default="both",
                    help="phone: whisper.cpp 1.5.4, the generation FUTO Keyboard ships (installed on first use);"
                         " current: wacft's whisper.cpp; both (default): the verdict from the phone's")
@@ -66,10 +69,10 @@ def run_verify(args: argparse.Namespace) -> int:
     engines = choose_engines(args.engine, print)
     print(f"{args.dataset}: {clips.summary()}")
     samples = clips.clips
-    if args.phone_silence:
+    if not args.as_recorded:
         samples = as_the_phone_records(samples, 1.0, 0, args.max_audio_length)
-        print(f"each clip laid out as the phone records it: {FUTO_LEAD_SECONDS} s of silence before, "
-              f"{FUTO_TAIL_SECONDS:.2f} s after")
+        print(f"each clip laid out as the phone records it: its silence made up to {FUTO_LEAD_SECONDS} s before"
+              f" the speech and {FUTO_TAIL_SECONDS:.2f} s after")
     if f16:
         print(f"comparing with the f16 file {f16}")
     bars: list[tqdm] = []  # opened at the first transcription, so a model whisper.cpp refuses prints no bar

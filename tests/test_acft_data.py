@@ -14,6 +14,7 @@ from wacft.acft.events import CallbackSink
 from wacft.acft.trainer import train
 from wacft.audio import load_audio
 from wacft.errors import WacftError
+from wacft.record.levels import speech_bounds
 
 
 def settings(dataset, **overrides):
@@ -75,20 +76,29 @@ def test_only_headers_are_read_up_front_and_missing_files_are_counted(speak, tmp
     assert len(clip.audio) == round(clip.seconds * 16000) and clip.audio.dtype == np.float32
 
 
-def test_a_share_of_the_clips_is_laid_out_as_the_phone_records(speak):
-    """Silence before and after the recording as FUTO Keyboard's takes have it, on the same clips for the same
-    seed; a clip that would grow past the longest allowed stays as it is."""
+def lead_and_tail(audio):
+    start, end = speech_bounds(audio, pad=0.0)
+    return start / 16000, (len(audio) - end) / 16000
+
+
+def test_a_share_of_the_clips_is_laid_out_as_the_phone_records(speak, tmp_path):
+    """0.6 s of silence before the speech and 1.98 s after, as FUTO Keyboard's takes have it: each clip gets what
+    it lacks of that, on the same clips for the same seed; one that would grow past the longest allowed, or
+    already has that silence, stays as it is."""
     wav = speak("Good morning.")
-    seconds = soundfile.info(wav).duration
-    clips = [Clip(wav, "Good morning.", seconds) for _ in range(8)] + [Clip(wav, "long", 28.0)]
+    original = load_audio(wav)
+    clips = [Clip(wav, "Good morning.", len(original) / 16000) for _ in range(8)] + [Clip(wav, "long", 28.0)]
     laid_out = as_the_phone_records(clips, 1.0, seed=0, longest=29.0)
-    assert laid_out[-1] == clips[-1]  # 28 s + 2.58 s would pass 29 s
-    padded = laid_out[0]
-    assert padded.silence == (0.6, 1.98) and padded.seconds == pytest.approx(seconds + 2.58)
-    audio, original = padded.audio, clips[0].audio
-    assert len(audio) == len(original) + round(0.6 * 16000) + round(1.98 * 16000)
-    assert not audio[: round(0.6 * 16000)].any() and not audio[-round(1.98 * 16000):].any()
-    assert np.array_equal(audio[round(0.6 * 16000) : round(0.6 * 16000) + len(original)], original)
+    assert laid_out[-1] == clips[-1]  # 28 s + its missing silence would pass 29 s
+    audio = laid_out[0].audio
+    assert lead_and_tail(audio) == pytest.approx((0.6, 1.98), abs=0.03)  # to the 30 ms frame it is measured in
+    before = round(laid_out[0].silence[0] * 16000)
+    assert np.array_equal(audio[before : before + len(original)], original) and not audio[:before].any()
+    assert len(audio) == round(laid_out[0].seconds * 16000)
+    roomy = tmp_path / "roomy.wav"  # a take that already has more silence before and after than the phone's
+    soundfile.write(roomy, np.pad(original, (16000, 3 * 16000)), 16000)
+    kept = Clip(roomy, "Good morning.", len(original) / 16000 + 4.0)
+    assert as_the_phone_records([kept], 1.0, seed=0, longest=29.0) == [kept]
     half = [c.silence != (0.0, 0.0) for c in as_the_phone_records(clips[:8], 0.5, seed=3, longest=29.0)]
     assert sum(half) == 4 and half == [c.silence != (0.0, 0.0)
                                        for c in as_the_phone_records(clips[:8], 0.5, seed=3, longest=29.0)]

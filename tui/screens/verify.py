@@ -15,8 +15,9 @@ CLIPS = Setting("max_clips", "clips")  # how many of the dataset's clips to tran
 
 class VerifyScreen(StepScreen):
     TITLE = "5 · Verify in whisper.cpp"
-    HELP = ("Transcribes a sample of your data the way FUTO Keyboard runs the model: does it loop or lose "
-            "accuracy at short audio context? [b]ctrl+r[/b] verifies, [b]ctrl+n[/b] goes to the phone.")
+    HELP = ("Transcribes a sample of your data the way FUTO Keyboard records and runs it (with the silence "
+            "around a dictation): does it loop or lose accuracy at short audio context? [b]ctrl+r[/b] verifies, "
+            "[b]ctrl+n[/b] goes to the phone.")
     BINDINGS = [("ctrl+r", "verify", "Verify"), ("ctrl+n", "next", "Phone"), ("escape", "back", "Back")]
 
     def body(self) -> ComposeResult:
@@ -62,7 +63,7 @@ class VerifyScreen(StepScreen):
     @work(thread=True, exclusive=True)
     def verify(self, model: str, dataset: str, limit: int) -> None:
         from wacft.acft.config import TrainConfig
-        from wacft.acft.data import load_clips
+        from wacft.acft.data import as_the_phone_records, load_clips
         from wacft.convert.phone_engine import choose_engines
         from wacft.convert.verify import verify
         from wacft.convert.whispercpp import Decoding, parse_glossary
@@ -76,7 +77,8 @@ class VerifyScreen(StepScreen):
         try:
             # the phone's whisper.cpp and the current one; said here when the phone's cannot be installed
             engines = choose_engines("both", lambda sentence: self.say("result", sentence))
-            result = verify(model, load_clips(config).clips, language=s.language or "en",
+            clips = as_the_phone_records(load_clips(config).clips, 1.0, 0, config.max_audio_length)
+            result = verify(model, clips, language=s.language or "en",
                             decoding=Decoding(glossary=parse_glossary(s.glossary)), engines=engines,
                             progress=lambda done, total: self.tell(bar.update, total=total,
                                                                                  progress=done))
