@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
 from wacft.errors import WacftError
@@ -41,21 +40,18 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     report_warnings()
-    restore = stop_on_signals()
-    try:
-        status = args.func(args)  # a step may exit non-zero without an error: `verify` when not ready
-    except WacftError as e:
-        print(f"wacft: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt as e:  # Ctrl+C or SIGTERM; a step may say what it kept
-        print(f"wacft: {str(e) or 'stopped; nothing was left half-written.'}", file=sys.stderr)
-        return 130
-    except Exception as e:  # a fault, not a mistake of the person's: a short report, the traceback in a log
-        print(f"wacft: {crash_report(e)}", file=sys.stderr)
-        return 2
-    finally:
-        for signum, handler in restore.items():  # main() may run inside another program (tests)
-            signal.signal(signum, handler)
+    with stop_on_signals():
+        try:
+            status = args.func(args)  # a step may exit non-zero without an error: `verify` when not ready
+        except WacftError as e:
+            print(f"wacft: {e}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt as e:  # Ctrl+C or SIGTERM; a step may say what it kept
+            print(f"wacft: {str(e) or 'stopped; nothing was left half-written.'}", file=sys.stderr)
+            return 130
+        except Exception as e:  # a fault, not a mistake of the person's: a short report, the traceback in a log
+            print(f"wacft: {crash_report(e)}", file=sys.stderr)
+            return 2
     return status or 0
 
 

@@ -10,6 +10,8 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from wacft.atomic import write_bytes_atomic
@@ -17,18 +19,24 @@ from wacft.atomic import write_bytes_atomic
 _stopped = threading.Event()
 
 
-def stop_on_signals() -> dict:
-    """SIGTERM (what `timeout`, `kill` and service managers send) raises KeyboardInterrupt in the main
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Inside it, SIGTERM (what `timeout`, `kill` and service managers send) raises KeyboardInterrupt in the main
     thread as Ctrl+C does, so a stopped step removes its partial files and says so. Both also leave a mark for
-    `raise_if_stopped`: Modal's SDK drops an interrupt that lands as one of its calls returns. Returns the
-    handlers it replaced."""
-    _stopped.clear()
+    `raise_if_stopped`: Modal's SDK drops an interrupt that lands as one of its calls returns. The handlers it
+    replaced come back after it (main() may run inside another program: tests), and the mark goes."""
 
     def stop(signum, frame):
         _stopped.set()
         raise KeyboardInterrupt
 
-    return {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    replaced = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in replaced.items():
+            signal.signal(signum, handler)
+        _stopped.clear()
 
 
 def raise_if_stopped() -> None:

@@ -20,7 +20,11 @@ def main() -> int:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args()
-    stop_on_signals()  # `wacft cancel` sends SIGTERM: the run then says it was stopped
+    with stop_on_signals():  # `wacft cancel` sends SIGTERM: the run then says it was stopped
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
     sink = JsonLinesSink(sys.stdout)
     try:
         config = TrainConfig.load(args.config)

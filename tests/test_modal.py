@@ -22,7 +22,7 @@ from fixtures.speech import make_speech_dataset
 from wacft.acft.events import BufferedPublisher
 from wacft.acft.modal_backend import ModalBackend
 from wacft.acft.runs import RunRecord
-from wacft.faults import stop_on_signals
+from wacft.faults import raise_if_stopped, stop_on_signals
 
 HEAVY = ("torch", "transformers", "datasets", "nvidia", "triton", "soxr", "jiwer", "pywhispercpp")  # other extras
 CLI = "import sys; from wacft.cli import main; sys.exit(main())"
@@ -182,14 +182,10 @@ def test_a_stop_the_sdk_swallowed_still_stops_the_fetch_before_the_next_block(tm
     backend = ModalBackend()
     backend.jobs = SimpleNamespace(volume=SimpleNamespace(read_file=read_file))
     entry, written = SimpleNamespace(path="runs/r/model.safetensors", size=23, mtime=0), []
-    restore = stop_on_signals()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            backend.download(entry, tmp_path / "model.safetensors", written.append)
-    finally:
-        for signum, handler in restore.items():
-            signal.signal(signum, handler)
+    with stop_on_signals(), pytest.raises(KeyboardInterrupt):
+        backend.download(entry, tmp_path / "model.safetensors", written.append)
     assert written == [] and list(tmp_path.iterdir()) == []
+    assert raise_if_stopped() is None  # the mark goes with the handlers: nothing after is stopped by it
 
 
 def test_cancel_stops_the_container(fake, client_python, tiny_en_dir, dataset, tmp_path):
