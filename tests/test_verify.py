@@ -120,9 +120,9 @@ def test_acft_trained_model_loops_less_and_the_verdict_reflects_it(acft_bin, sam
     # Distillation keeps the full-context model. Measured with the default settings (tiny.en, these 60 words,
     # FUTO's decoding): the trained model's full-context WER was 5.0%, 5.0% and 3.3% for seeds 0, 1 and 2, the
     # base's 5.0% (bench/bench_verify_seeds.py prints these); with the silence made up, 5.0% and 5.0% for seeds 0
-    # and 1. The old default, with no batches at full context,
-    # drifted by up to 5 words either way from seed to seed; another CPU's numerics are one more such draw. So: no
-    # runaways, and at most 3 more word errors than the base (0.05).
+    # and 1. The old default, with no batches at full context, drifted by up to 5 words either way from seed to
+    # seed; another CPU's numerics are one more such draw. So: no runaways, and at most 3 more word errors than the
+    # base (0.05).
     assert ours["full"].runaways == 0
     assert ours["full"].wer <= theirs["full"].wer + FULL_CONTEXT_DRIFT
     assert ours["futo"].runaways == 0  # none at the phone's context for any seed measured
