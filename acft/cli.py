@@ -36,6 +36,9 @@ def register(steps: argparse._SubParsersAction) -> None:
     stage1.add_argument("--finetune-lr", type=float, help="default: the usual rate for the model's size")
     stage1.add_argument("--joint-weight", type=float, default=TrainConfig.joint_weight,
                         help="weight of the ACFT term in the joint objective")
+    stage1.add_argument("--finetune-keep", type=float, default=TrainConfig.finetune_keep,
+                        help="share of stage 1's change to the base weights kept (the rest is blended back), so"
+                             " other voices keep what the base model knew")
     stage1.add_argument("--freeze-encoder", action="store_true", help="train the decoder only")
     stage1.add_argument("--spec-augment", action="store_true", help="mask time and frequency bands")
     add_glossary_options(stage1, "your terms, as FUTO Keyboard's personal dictionary sends them: a share of the"

@@ -10,7 +10,7 @@ from pathlib import Path
 from wacft.errors import WacftError
 
 # settings added since runs were first saved, with what a run saved before them trained with
-ADDED_SINCE = {"phone_silence_share": 0.0}
+ADDED_SINCE = {"phone_silence_share": 0.0, "finetune_keep": 1.0}
 
 
 @dataclass
@@ -34,6 +34,8 @@ class TrainConfig:
     joint_weight: float = 1.0  # weight of the ACFT term in the joint objective
     freeze_encoder: bool = False  # stage 1 trains the decoder only
     spec_augment: bool = False  # stage 1 masks time and frequency bands of the features
+    # stage 1's best weights blended back toward the base's: this share of the change it made is kept (1: all)
+    finetune_keep: float = 0.3
     # the person's terms, as FUTO Keyboard's personal dictionary holds them (none: off): on a share of the clips,
     # stage 1 and ACFT put them before the transcript as the phone's glossary prompt, so the model learns to use it
     glossary: list[str] = field(default_factory=list)

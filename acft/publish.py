@@ -67,6 +67,8 @@ def write_model_card(folder: Path, config, progress, n_clips: int) -> None:
         objective = "cross-entropy" if config.objective == "two-stage" else "cross-entropy + ACFT (joint)"
         best = progress.best
         kept = f"; kept epoch {best['epoch']} (held-out WER {best['wer']:.1%})" if best else ""
+        if config.finetune_keep < 1:
+            kept += f", {config.finetune_keep:.0%} of its change to the base weights"
         stage1 = f"- stage 1: {config.finetune_epochs} epochs of {objective} on the transcripts{kept}\n"
     low_high = progress.contexts
     contexts = f"{low_high[0]}-{low_high[1]} positions (20 ms each)" if low_high else "full context only"

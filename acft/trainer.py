@@ -235,9 +235,7 @@ class Trainer:
         else:  # ACFT as published: Adam at a constant rate
             self.optimizer = torch.optim.Adam(self.trainable(), lr=step_lr(self.config))
         if stage.name == STAGE and self.config.finetune_epochs > 0:  # ACFT keeps stage 1's words
-            from safetensors.torch import load_file
-
-            self.reference.load_state_dict(load_file(self.out / BEST, device=str(self.device)))
+            self.reference.load_state_dict(self.stage_one_weights())
         self.autocast = self.bf16 and (stage.name != STAGE or not self.config.exact_reference)
         exact = stage.name == STAGE and self.config.exact_reference
         self.cache = ClipCache(self.config.cache_mb << 20) if stage.distil and not exact else None
@@ -298,12 +296,23 @@ class Trainer:
     def end_of_stage(self, progress: Progress) -> None:
         """After stage 1 the student goes on from its best epoch."""
         if self.stage.words:
-            from safetensors.torch import load_file
-
-            self.student.model.load_state_dict(load_file(self.out / BEST, device=str(self.device)))
+            self.student.model.load_state_dict(self.stage_one_weights())
             if self.held_out:
                 best = Score(**progress.best)
-                log(self.sink, f"stage 1 keeps epoch {best.epoch}: {best.describe()}")
+                share = f"; {self.config.finetune_keep:.0%} of its change kept" if self.config.finetune_keep < 1 else ""
+                log(self.sink, f"stage 1 keeps epoch {best.epoch}: {best.describe()}{share}")
+
+    def stage_one_weights(self) -> dict[str, torch.Tensor]:
+        """Stage 1's best epoch, keeping `finetune_keep` of the change it made to the base (which the reference
+        still is when this is asked): what the person's voice needs stays, what every other voice relied on
+        moves back."""
+        from safetensors.torch import load_file
+
+        best, keep = load_file(self.out / BEST, device=str(self.device)), self.config.finetune_keep
+        if keep == 1:
+            return best
+        base = self.reference.state_dict()
+        return {name: torch.lerp(base[name], weights, keep) for name, weights in best.items()}
 
     def save_checkpoint(self, progress: Progress) -> None:
         final = self.files.save_checkpoint(self.student.model, self.optimizer, progress)

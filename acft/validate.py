@@ -138,6 +138,7 @@ RULES: dict[str, Callable[[object], str | None]] = {
     "objective": one_of(OBJECTIVES),
     "finetune_lr": real(0, low_open=True, optional=True),
     "joint_weight": real(0),
+    "finetune_keep": real(0, 1, low_open=True),
     "freeze_encoder": flag,
     "spec_augment": flag,
     "glossary": terms,

@@ -24,7 +24,8 @@ Base and two-stage also run with the terms as FUTO Keyboard's glossary prompt: w
 by putting their words in the personal dictionary is the bar fine-tuning must beat. "glossary-trained" is the
 two-stage run with the terms as that prompt on a share of its clips (--glossary-share) in both stages, decoded
 without and with the glossary. Every row decodes as FUTO does (beam 5), in the phone's whisper.cpp (1.5.4) and
-the current one (--engine phone|current|both). --runs picks the trained rows (default: all).
+the current one (--engine phone|current|both). --runs picks the trained rows (default: all but "all kept",
+two-stage with none of stage 1 blended back toward the base).
 
     .venv/bin/python bench/bench_quality.py --person [--runs two-stage,acft,joint] [--finetune-epochs 4]
 
@@ -32,7 +33,7 @@ The one-person table: the real words as one person's recordings, two of every th
 other words, and other speakers (the real recorded clips, espeak-ng voices), at full and FUTO context. Goal: the
 person's WER at least halved, the others' full-context WER within 1.05x of the base's. Besides two-stage (the
 default), ACFT alone and joint, --runs takes stage-1 candidates: "decoder only", "stage-1 lr halved",
-"specaugment".
+"specaugment", "all kept" (none of stage 1 blended back toward the base). --seeds trains each row once per seed.
 """
 
 from __future__ import annotations
@@ -206,6 +207,7 @@ def domain_table(args: argparse.Namespace, folder: Path) -> None:
         "glossary-trained": (f"glossary-trained ({args.finetune_epochs}+{args.epochs} ep)",
                              dict(two_stage, glossary=list(domain.TERMS), glossary_share=args.glossary_share)),
         "joint": (f"joint ({joint} ep)", dict(finetune_epochs=joint, epochs=0, objective="joint")),
+        "all kept": (f"stage 1 all kept ({args.finetune_epochs}+{args.epochs} ep)", dict(two_stage, finetune_keep=1.0)),
     }
     [base] = convert(str(tiny_en_dir()), plan_outputs(folder / "base.bin", ["f16"]))
     models = [("base", base.path, None)]
@@ -269,6 +271,7 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
             "decoder only": dict(two_stage, freeze_encoder=True),
             "stage-1 lr halved": dict(two_stage, finetune_lr=finetune.SIZE_LR[384] / 2),
             "specaugment": dict(two_stage, spec_augment=True),
+            "all kept": dict(two_stage, finetune_keep=1.0),
             "acft": dict(epochs=args.epochs),
             "joint": dict(finetune_epochs=args.joint_epochs or args.finetune_epochs + args.epochs, epochs=0,
                           objective="joint")}
@@ -282,8 +285,10 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
     [base] = convert(str(tiny_en_dir()), plan_outputs(folder / "base.bin", ["f16"]))
     models = [("base", base.path, None)]
     for i, key in enumerate((args.runs or "two-stage").split(",")):
-        config = TrainConfig(out=str(folder / f"run{i}"), **{**common, **runs[key]})
-        models.append((key, *trained(f"person{i}", config, folder)))
+        for seed in args.seeds:
+            config = TrainConfig(out=str(folder / f"run{i}-{seed}"), seed=seed, **{**common, **runs[key]})
+            label = key if len(args.seeds) == 1 else f"{key}, seed {seed}"
+            models.append((label, *trained(f"person{i}-{seed}", config, folder)))
     for label, path, seconds in models:
         row(label, path, seconds, sets, engine, args.threads)
 
@@ -298,14 +303,14 @@ def main() -> None:
     parser.add_argument("--joint-epochs", type=int, help="joint objective's epochs (--domain, --person; default:"
                         " as many as the two stages together)")
     parser.add_argument("--runs", help="the trained rows of --domain, of acft, two-stage, glossary-trained, joint"
-                        " (default: all); of --person, of acft, two-stage, decoder only, stage-1 lr halved,"
-                        " specaugment, joint (default: two-stage)")
+                        ", all kept (default: all but all kept); of --person, of acft, two-stage, decoder only, stage-1 lr"
+                        " halved, specaugment, all kept, joint (default: two-stage)")
     parser.add_argument("--glossary-share", type=float, default=TrainConfig.glossary_share,
                         help="share of the clips the glossary-trained row prompts (--domain)")
     parser.add_argument("--lr", type=float, default=TrainConfig.lr, help="per clip, as in `wacft train` (not --domain)")
     parser.add_argument("--rows", nargs="+", default=["base", *CANDIDATES], choices=["base", *CANDIDATES],
                         help="the ACFT table's rows")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="train each row once per seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="train each row once per seed (not --domain)")
     parser.add_argument("--per-epoch", action="store_true", help="each ACFT row after each of its epochs")
     parser.add_argument("--phone-silence", action="store_true", help="the test clips laid out as the phone records a"
                         " dictation (0.6 s before the speech, 1.98 s after), as the real words are (not --domain)")

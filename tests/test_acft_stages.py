@@ -9,7 +9,7 @@ import pytest
 import torch
 from fixtures.events import Recorder, run
 from fixtures.speech import make_speech_dataset
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from wacft.acft import finetune
 from wacft.acft.config import TrainConfig
@@ -38,9 +38,11 @@ def model(random_whisper):
 
 
 def config(model, dataset, out, **overrides):
-    # no full-context batches: the tests below tell stage 1's batches (30 s) from ACFT's (the clip's own context)
+    # no full-context batches: the tests below tell stage 1's batches (30 s) from ACFT's (the clip's own context);
+    # all of stage 1 kept: the model after it is its best epoch (the blend has its own test)
     settings = dict(model=str(model), dataset=str(dataset), out=str(out), epochs=1, finetune_epochs=2,
-                    batch_size=4, lr=1e-4, finetune_lr=1e-3, eval_share=0.25, full_context_share=0.0)
+                    batch_size=4, lr=1e-4, finetune_lr=1e-3, eval_share=0.25, full_context_share=0.0,
+                    finetune_keep=1.0)
     return TrainConfig(**{**settings, **overrides})
 
 
@@ -73,10 +75,11 @@ def test_two_stages_make_one_run_with_one_event_stream(model, dataset, tmp_path)
     assert json.loads((out / "training_config.json").read_text())["finetune_epochs"] == 2
 
 
-@pytest.mark.parametrize("stop_at", [2, 7], ids=["in stage 1", "in ACFT"])
-def test_resume_inside_either_stage_continues_identically(model, dataset, tmp_path, stop_at):
-    whole = run(config(model, dataset, tmp_path / "whole", checkpoint_every=1))
-    settings = config(model, dataset, tmp_path / "cut", checkpoint_every=1)
+@pytest.mark.parametrize(("stop_at", "keep"), [(2, 1.0), (7, 1.0), (7, 0.5)],
+                         ids=["in stage 1", "in ACFT", "in ACFT from half of stage 1"])
+def test_resume_inside_either_stage_continues_identically(model, dataset, tmp_path, stop_at, keep):
+    whole = run(config(model, dataset, tmp_path / "whole", checkpoint_every=1, finetune_keep=keep))
+    settings = config(model, dataset, tmp_path / "cut", checkpoint_every=1, finetune_keep=keep)
     with pytest.raises(KeyboardInterrupt):
         train(settings, CallbackSink(Recorder(stop_at=stop_at)))
     resumed = run(settings, resume=True)
@@ -102,6 +105,29 @@ def test_the_best_epoch_is_the_one_kept(model, dataset, tmp_path):
     rescored.load_data()
     rescored.start_stage(plan_stages(rescored.config)[0], 1)
     assert rescored.evaluate(0).loss == pytest.approx(best["loss"], rel=1e-4)
+
+
+def test_stage_one_keeps_its_share_of_the_change_and_acft_distils_from_that(model, dataset, tmp_path):
+    # no ACFT stage: the output is what ACFT would start from and distil towards
+    run(config(model, dataset, tmp_path / "all", epochs=0))
+    events = run(config(model, dataset, tmp_path / "half", epochs=0, finetune_keep=0.5))
+    base, full = load_file(model / "model.safetensors"), load_file(tmp_path / "all" / "model.safetensors")
+    half = load_file(tmp_path / "half" / "model.safetensors")
+    changed = [k for k in base if not torch.equal(base[k], full[k])]
+    assert changed and all(torch.allclose(half[k], (base[k] + full[k]) / 2, atol=1e-6) for k in base)
+    said = [e.get("message", "") for e in events.events]
+    assert any(m.startswith("stage 1 keeps epoch") and m.endswith("; 50% of its change kept") for m in said)
+    card = (tmp_path / "half" / "README.md").read_text()
+    assert "of cross-entropy on the transcripts; kept epoch" in card and ", 50% of its change to the base" in card
+
+    # ACFT distils towards the blend, not stage 1's own best (a resumed run asks again: test_resume_...)
+    acft = Trainer(config(model, dataset, tmp_path / "acft", finetune_keep=0.5), CallbackSink(print))
+    (tmp_path / "acft").mkdir()
+    save_file({k.removeprefix("model."): v for k, v in full.items() if k.startswith("model.")},
+              tmp_path / "acft" / BEST)
+    acft.start_stage(plan_stages(acft.config)[1], 1)
+    reference = acft.reference.state_dict()
+    assert all(torch.allclose(v, half[f"model.{k}"], atol=1e-6) for k, v in reference.items())
 
 
 def test_a_frozen_encoder_stays_as_it_was(model, dataset, tmp_path):
@@ -216,13 +242,13 @@ def test_the_command_line_takes_the_stage_one_options():
     args = build_parser().parse_args([
         "train", "--model", "m", "--dataset", "d", "--out", "o", "--finetune-epochs", "3", "--objective", "joint",
         "--finetune-lr", "1e-4", "--joint-weight", "0.5", "--freeze-encoder", "--spec-augment",
-        "--eval-split", "validation", "--eval-share", "0.2", "--epochs", "0",
+        "--eval-split", "validation", "--eval-share", "0.2", "--epochs", "0", "--finetune-keep", "0.6",
     ])
     config = train_settings(vars(args))
     assert (config.finetune_epochs, config.objective, config.finetune_lr, config.joint_weight) == (
         3, "joint", 1e-4, 0.5)
     assert (config.freeze_encoder, config.spec_augment, config.eval_split, config.eval_share) == (
         True, True, "validation", 0.2)
-    assert config.epochs == 0
+    assert (config.epochs, config.finetune_keep) == (0, 0.6)
     defaults = train_settings(vars(build_parser().parse_args(["train", "--model", "m", "--dataset", "d"])))
     assert (defaults.finetune_epochs, defaults.objective, defaults.finetune_lr) == (0, "two-stage", None)

@@ -36,6 +36,8 @@ SETTINGS = [
     ("lr", "1e-6", None),
     ("finetune_lr", None, None),
     ("finetune_lr", math.inf, "--finetune-lr is inf"),
+    ("finetune_keep", 0, "--finetune-keep is 0; it must be a number in (0, 1]"),
+    ("finetune_keep", 0.5, None),
     ("epochs", -1, "--epochs is -1; it must be a whole number of at least 0"),
     ("epochs", True, "--epochs is True"),
     ("eval_share", 1.0, "--eval-share is 1.0; it must be a number in (0, 1)"),
