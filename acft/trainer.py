@@ -294,7 +294,7 @@ class Trainer:
             log(self.sink, f"epoch {epoch + 1}: {score.describe()}" + (" (best so far)" if improved else ""))
 
     def end_of_stage(self, progress: Progress) -> None:
-        """After stage 1 the student goes on from its best epoch."""
+        """After stage 1 the student goes on from its best epoch, blended back toward the base."""
         if self.stage.words:
             self.student.model.load_state_dict(self.stage_one_weights())
             if self.held_out:

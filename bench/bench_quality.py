@@ -302,9 +302,9 @@ def main() -> None:
     parser.add_argument("--finetune-epochs", type=int, default=4, help="stage-1 epochs (--domain, --person)")
     parser.add_argument("--joint-epochs", type=int, help="joint objective's epochs (--domain, --person; default:"
                         " as many as the two stages together)")
-    parser.add_argument("--runs", help="the trained rows of --domain, of acft, two-stage, glossary-trained, joint"
-                        ", all kept (default: all but all kept); of --person, of acft, two-stage, decoder only, stage-1 lr"
-                        " halved, specaugment, all kept, joint (default: two-stage)")
+    parser.add_argument("--runs", help="the trained rows of --domain, of acft, two-stage, glossary-trained, joint,"
+                        " all kept (default: all but all kept); of --person, of acft, two-stage, decoder only,"
+                        " stage-1 lr halved, specaugment, all kept, joint (default: two-stage)")
     parser.add_argument("--glossary-share", type=float, default=TrainConfig.glossary_share,
                         help="share of the clips the glossary-trained row prompts (--domain)")
     parser.add_argument("--lr", type=float, default=TrainConfig.lr, help="per clip, as in `wacft train` (not --domain)")
