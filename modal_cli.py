@@ -29,7 +29,9 @@ def acft(
     max_audio_length: float = default("max_audio_length"), push_to: str = "", language: str = "",
     dataset_config: str = "", split: str = default("split"), gpu: str = DEFAULT_GPU, convert: str = "q8_0,q5_0",
     finetune_epochs: int = default("finetune_epochs"), objective: str = default("objective"),
-    finetune_lr: float = 0.0, freeze_encoder: bool = False, spec_augment: bool = False, eval_split: str = "",
+    finetune_lr: float = 0.0, joint_weight: float = default("joint_weight"),
+    finetune_keep: float = default("finetune_keep"), freeze_encoder: bool = False, spec_augment: bool = False,
+    eval_split: str = "",
 ):
     options = {k: v for k, v in locals().items() if k not in ("gpu", "convert")}
     options["finetune_lr"] = finetune_lr or None  # 0: the usual rate for the model's size

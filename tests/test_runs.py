@@ -161,6 +161,18 @@ def test_modal_app_is_built_without_credentials():
     assert modal_jobs.run_path("r1") == "/vol/runs/r1"
 
 
+def test_modal_run_entrypoint_passes_the_stage_one_options(monkeypatch):
+    from wacft import modal_cli
+
+    launched = []
+    monkeypatch.setattr(modal_cli, "_launch_and_watch", lambda config, gpu, convert: launched.append(config))
+    modal_cli.acft.info.raw_f(model="openai/whisper-base.en", dataset="./clips", finetune_epochs=4,
+                              finetune_keep=0.5, joint_weight=2.0)
+    [config] = launched
+    assert (config.finetune_epochs, config.finetune_keep, config.joint_weight) == (4, 0.5, 2.0)
+    assert config.finetune_lr is None  # 0, the entrypoint's "not given": the usual rate for the size
+
+
 def test_launch_without_a_modal_token_says_what_to_do(tiny_en_dir, dataset, tmp_path, monkeypatch):
     monkeypatch.delenv("MODAL_TOKEN_ID", raising=False)
     monkeypatch.delenv("MODAL_TOKEN_SECRET", raising=False)
