@@ -34,6 +34,7 @@ other words, and other speakers (the real recorded clips, espeak-ng voices), at 
 person's WER at least halved, the others' full-context WER within 1.05x of the base's. Besides two-stage (the
 default), ACFT alone and joint, --runs takes stage-1 candidates: "decoder only", "stage-1 lr halved",
 "specaugment", "all kept" (none of stage 1 blended back toward the base). --seeds trains each row once per seed.
+Below the table, each row's words that differ from the base's on the other speakers' real clips.
 """
 
 from __future__ import annotations
@@ -154,11 +155,23 @@ def header(sets: dict) -> None:
     print(f"{'':32} | " + " | ".join(f"{'':14}full futo dyn" for _ in sets))
 
 
-def row(label: str, path: Path, seconds: float | None, sets: dict, engine, threads: int) -> None:
+def row(label: str, path: Path, seconds: float | None, sets: dict, engine, threads: int) -> list:
     """One model on each set: WER at full and FUTO context, runaways at full, FUTO and dynamic context."""
     results = [verify(path, samples, threads=threads, engines=[engine]).model for samples in sets.values()]
     trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
     print(f"{label:24} {trained_for} | " + " | ".join(cells(result) for result in results), flush=True)
+    return results
+
+
+def changed_words(rows: list[tuple[str, object]]) -> None:
+    """Each trained row's clips heard better or worse than the base heard them at full context: which words a
+    WER of a few points is."""
+    [(_, base), *trained] = rows
+    for label, result in trained:
+        for was, now in zip(base.clips, result.clips, strict=True):
+            if was.heard["full"].wer != now.heard["full"].wer:
+                print(f"{label}: {was.reference!r} base {was.heard['full'].text.strip()!r},"
+                      f" now {now.heard['full'].text.strip()!r}")
 
 
 def acft_table(args: argparse.Namespace, folder: Path) -> None:
@@ -289,8 +302,11 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
             config = TrainConfig(out=str(folder / f"run{i}-{seed}"), seed=seed, **{**common, **runs[key]})
             label = key if len(args.seeds) == 1 else f"{key}, seed {seed}"
             models.append((label, *trained(f"person{i}-{seed}", config, folder)))
-    for label, path, seconds in models:
-        row(label, path, seconds, sets, engine, args.threads)
+    others = list(sets).index("real speech, others")
+    measured = [(label, row(label, path, seconds, sets, engine, args.threads)[others])
+                for label, path, seconds in models]
+    print("the other speakers' real clips that a row heard otherwise than the base, at full context:")
+    changed_words(measured)
 
 
 def main() -> None:
