@@ -34,7 +34,7 @@ other words, and other speakers (the real recorded clips, espeak-ng voices), at 
 person's WER at least halved, the others' full-context WER within 1.05x of the base's. Besides two-stage (the
 default), ACFT alone and joint, --runs takes stage-1 candidates: "decoder only", "stage-1 lr halved",
 "specaugment", "all kept" (none of stage 1 blended back toward the base). --seeds trains each row once per seed.
-Below the table, each row's words that differ from the base's on the other speakers' real clips.
+Below the table, each of the other speakers' real clips that a row heard better or worse than the base did.
 """
 
 from __future__ import annotations
@@ -305,7 +305,7 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
     others = list(sets).index("real speech, others")
     measured = [(label, row(label, path, seconds, sets, engine, args.threads)[others])
                 for label, path, seconds in models]
-    print("the other speakers' real clips that a row heard otherwise than the base, at full context:")
+    print("the other speakers' real clips that a row heard better or worse than the base, at full context:")
     changed_words(measured)
 
 
