@@ -33,7 +33,8 @@ The one-person table: the real words as one person's recordings, two of every th
 other words, and other speakers (the real recorded clips, espeak-ng voices), at full and FUTO context. Goal: the
 person's WER at least halved, the others' full-context WER within 1.05x of the base's. Besides two-stage (the
 default), ACFT alone and joint, --runs takes stage-1 candidates: "decoder only", "stage-1 lr halved",
-"specaugment", "all kept" (none of stage 1 blended back toward the base). --seeds trains each row once per seed.
+"specaugment", "all kept" (none of stage 1 blended back toward the base), and "other voices" (two-stage on the
+person's words with the ACFT table's 36 espeak-ng clips mixed in). --seeds trains each row once per seed.
 Below the table, each of the other speakers' real clips that a row heard better or worse than the base did.
 """
 
@@ -271,6 +272,19 @@ def split_words(folder: Path) -> tuple[Path, Path]:
     return folder / "mine", folder / "mine-held-out"
 
 
+def with_other_voices(mine: Path, folder: Path) -> Path:
+    """The person's words and, mixed in, the ACFT table's espeak-ng sentences: speech of other voices that the
+    training holds the model to (README)."""
+    voices = make_speech_dataset(folder / "voices", TRAINING_SENTENCES, voices=TRAINING_VOICES)
+    mixed = folder / "mine-and-voices"
+    mixed.mkdir()
+    for source in (mine, voices):
+        for row in metadata_rows(source):
+            shutil.copyfile(source / row["file_name"], mixed / row["file_name"])
+    write_metadata(mixed, ((r["file_name"], r["text"]) for s in (mine, voices) for r in metadata_rows(s)))
+    return mixed
+
+
 def person_table(args: argparse.Namespace, folder: Path) -> None:
     mine, held_out = split_words(folder)
     sets = {"the person, held out": read(held_out), "real speech, others": read(real_speech_dataset()),
@@ -279,6 +293,7 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
     [engine] = choose_engines("both", print)[:1]
     common = dict(model=str(tiny_en_dir()), dataset=str(mine), device=args.device)
     two_stage = dict(finetune_epochs=args.finetune_epochs, epochs=args.epochs)
+    chosen = (args.runs or "two-stage").split(",")
     runs = {"two-stage": two_stage,
             # stage-1 candidates for keeping the other speakers: it is stage 1 that costs them (README)
             "decoder only": dict(two_stage, freeze_encoder=True),
@@ -288,6 +303,8 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
             "acft": dict(epochs=args.epochs),
             "joint": dict(finetune_epochs=args.joint_epochs or args.finetune_epochs + args.epochs, epochs=0,
                           objective="joint")}
+    if "other voices" in chosen:  # two-stage with the ACFT table's espeak-ng sentences mixed in
+        runs["other voices"] = dict(two_stage, dataset=str(with_other_voices(mine, folder)))
     print(f"tiny.en trained on one person's voice: {len(metadata_rows(mine))} of the real recorded words"
           f" (tests/fixtures/real_words.py), {args.finetune_epochs} + {args.epochs} epochs; decoded as FUTO"
           f" Keyboard does (beam 5) in {engine.label}, f16, on the person's {len(sets['the person, held out'])}"
@@ -297,7 +314,7 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
     header(sets)
     [base] = convert(str(tiny_en_dir()), plan_outputs(folder / "base.bin", ["f16"]))
     models = [("base", base.path, None)]
-    for i, key in enumerate((args.runs or "two-stage").split(",")):
+    for i, key in enumerate(chosen):
         for seed in args.seeds:
             config = TrainConfig(out=str(folder / f"run{i}-{seed}"), seed=seed, **{**common, **runs[key]})
             label = key if len(args.seeds) == 1 else f"{key}, seed {seed}"
@@ -320,7 +337,7 @@ def main() -> None:
                         " as many as the two stages together)")
     parser.add_argument("--runs", help="the trained rows of --domain, of acft, two-stage, glossary-trained, joint,"
                         " all kept (default: all but all kept); of --person, of acft, two-stage, decoder only,"
-                        " stage-1 lr halved, specaugment, all kept, joint (default: two-stage)")
+                        " stage-1 lr halved, specaugment, all kept, other voices, joint (default: two-stage)")
     parser.add_argument("--glossary-share", type=float, default=TrainConfig.glossary_share,
                         help="share of the clips the glossary-trained row prompts (--domain)")
     parser.add_argument("--lr", type=float, default=TrainConfig.lr, help="per clip, as in `wacft train` (not --domain)")
