@@ -168,11 +168,15 @@ def changed_words(rows: list[tuple[str, object]]) -> None:
     """Each trained row's clips heard better or worse than the base heard them at full context: which words a
     WER of a few points is."""
     [(_, base), *trained] = rows
+    moved = 0
     for label, result in trained:
         for was, now in zip(base.clips, result.clips, strict=True):
             if was.heard["full"].wer != now.heard["full"].wer:
+                moved += 1
                 print(f"{label}: {was.reference!r} base {was.heard['full'].text.strip()!r},"
                       f" now {now.heard['full'].text.strip()!r}")
+    if not moved:
+        print("none")
 
 
 def acft_table(args: argparse.Namespace, folder: Path) -> None:
