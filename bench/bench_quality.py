@@ -282,10 +282,10 @@ def with_other_voices(mine: Path, folder: Path) -> Path:
     voices = make_speech_dataset(folder / "voices", TRAINING_SENTENCES, voices=TRAINING_VOICES)
     mixed = folder / "mine-and-voices"
     mixed.mkdir()
-    for source in (mine, voices):
-        for row in metadata_rows(source):
-            shutil.copyfile(source / row["file_name"], mixed / row["file_name"])
-    write_metadata(mixed, ((r["file_name"], r["text"]) for s in (mine, voices) for r in metadata_rows(s)))
+    rows = [(source, row) for source in (mine, voices) for row in metadata_rows(source)]
+    for source, row in rows:
+        shutil.copyfile(source / row["file_name"], mixed / row["file_name"])
+    write_metadata(mixed, ((row["file_name"], row["text"]) for _, row in rows))
     return mixed
 
 
