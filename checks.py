@@ -57,6 +57,15 @@ def adb() -> Check:
                  "" if path else "install Android platform-tools or your distribution's `adb` package")
 
 
+def espeak_ng() -> Check:
+    """Training on one person's recordings here mixes in other voices that espeak-ng speaks (acft/other_voices.py);
+    Modal's image has its own."""
+    path = shutil.which("espeak-ng")
+    return Check("espeak-ng", path is not None, path or "not found",
+                 "" if path else "install your distribution's `espeak-ng` package to train on your own recordings"
+                                 " on this machine")
+
+
 def local_gpu() -> Check:
     """nvidia-smi or Apple silicon: asked without importing torch."""
     if shutil.which("nvidia-smi"):
@@ -68,4 +77,4 @@ def local_gpu() -> Check:
 
 
 def environment() -> list[Check]:
-    return [modal_token(), huggingface_login(), adb(), local_gpu()]
+    return [modal_token(), huggingface_login(), adb(), espeak_ng(), local_gpu()]

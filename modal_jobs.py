@@ -64,6 +64,7 @@ def shipped_files() -> list[Path]:
 app = modal.App(APP_NAME, include_source=False)  # else Modal mounts the whole package: .venv, tests and all
 image = (
     modal.Image.debian_slim(python_version="3.11")
+    .apt_install("espeak-ng")  # speaks the other voices mixed into one person's recordings (acft/other_voices.py)
     .pip_install_from_requirements(str(IMAGE_LOCK))  # read when the image is built, on the client
     .env({"HF_HOME": f"{MOUNT}/hf"})  # downloads of models and datasets persist across runs
     .add_local_python_source("wacft", ignore=not_shipped)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from wacft.acft import other_voices
 from wacft.acft.config import TrainConfig
 from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
 from wacft.acft.terminal import TerminalSink, watch_in_terminal
@@ -58,6 +59,10 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--phone-silence-share", type=float, default=TrainConfig.phone_silence_share,
                    help="share of clips given the silence the phone records around a dictation (0.6 s before,"
                         " 2 s after)")
+    p.add_argument("--other-voices", action=argparse.BooleanOptionalAction,
+                   help=f"mix {other_voices.COUNT} clips of other voices (espeak-ng saying everyday sentences) into"
+                        " the training, so other speakers keep what the base model heard; default: on for a folder"
+                        " `wacft record` made (one voice), off for other datasets")
     p.add_argument("--cache-mb", type=int, default=TrainConfig.cache_mb,
                    help="memory for what is computed once per clip (reference states, mel frames)")
     p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every,

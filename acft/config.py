@@ -10,7 +10,7 @@ from pathlib import Path
 from wacft.errors import WacftError
 
 # settings added since runs were first saved, with what a run saved before them trained with
-ADDED_SINCE = {"phone_silence_share": 0.0, "finetune_keep": 1.0}
+ADDED_SINCE = {"phone_silence_share": 0.0, "finetune_keep": 1.0, "other_voices": False}
 
 
 @dataclass
@@ -53,6 +53,9 @@ class TrainConfig:
     # it the student never meets the silent tail the phone always sends, and loops there on short dictations
     # (measured in bench/bench_quality.py and the README)
     phone_silence_share: float = 1.0
+    # espeak-ng's sentences in other voices mixed into the clips (acft/other_voices.py); None: when the dataset is a
+    # folder `wacft record` made, whose one voice would otherwise cost other speakers words (the README measures it)
+    other_voices: bool | None = None
     cache_mb: int = 4096  # memory (on the training device) for each clip's reference states and features
     checkpoint_every: int = 200  # steps
     device: str = "auto"

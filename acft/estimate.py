@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from wacft.acft import other_voices
 from wacft.acft.config import TrainConfig
 from wacft.acft.finetune import (
     MAX_EVAL_CLIPS,
@@ -158,6 +159,8 @@ def plan(config: TrainConfig, dims: Dims, clips: int, audio_seconds: float) -> l
     """The stages the trainer will run, each costed per clip at the data's mean length."""
     if config.max_clips and clips > config.max_clips:
         audio_seconds, clips = audio_seconds * config.max_clips / clips, config.max_clips
+    if other_voices.wanted(config):
+        audio_seconds, clips = audio_seconds + other_voices.SECONDS, clips + other_voices.COUNT
     length = audio_seconds / clips
     kept = held_out(config, clips)
     train = clips - kept

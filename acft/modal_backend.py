@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from wacft.acft import other_voices
 from wacft.acft.backends import FINAL, Progress, absorb
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
@@ -126,7 +127,8 @@ class ModalBackend:
         except (NotFoundError, FileNotFoundError):
             with self.jobs.volume.batch_upload() as batch:
                 batch.put_directory(str(folder), remote)
-        return replace(config, dataset=f"{self.jobs.MOUNT}{remote}")
+        # decided here, where the folder is the person's: the job sees only the volume's copy
+        return replace(config, dataset=f"{self.jobs.MOUNT}{remote}", other_voices=other_voices.wanted(config))
 
     def launch(self, config: TrainConfig, *, resume: bool = False, force: bool = False,
                say: Callable[[str], None] = print, confirm: Callable[[], None] | None = None) -> RunRecord:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from wacft.acft import other_voices
 from wacft.acft.events import EventSink, log
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
@@ -62,6 +63,8 @@ def write_model_card(folder: Path, config, progress, n_clips: int) -> None:
             mode += f", {config.full_context_share:.0%} of them at full context"
         if config.phone_silence_share:
             mode += f"; {config.phone_silence_share:.0%} of the clips with the silence the phone records around them"
+    if other_voices.wanted(config):
+        mode += f"; {other_voices.COUNT} clips of other voices (espeak-ng) mixed into the dataset"
     stage1 = ""
     if config.finetune_epochs:
         objective = "cross-entropy" if config.objective == "two-stage" else "cross-entropy + ACFT (joint)"

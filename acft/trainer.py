@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from wacft.acft import finetune
+from wacft.acft import finetune, other_voices
 from wacft.acft.batch_inputs import (
     Cached,
     ClipCache,
@@ -113,6 +113,11 @@ class Trainer:
         clips = load_clips(self.config)
         log(self.sink, f"dataset: {clips.summary()}")
         self.clips = clips.clips
+        if other_voices.wanted(self.config):
+            mixed = other_voices.other_voice_clips()
+            self.clips = self.clips + mixed
+            log(self.sink, f"{len(mixed)} clips of other voices (espeak-ng) mixed in, so that other speakers keep"
+                           " what the base model heard in their speech (--no-other-voices leaves them out)")
         if self.config.finetune_epochs > 0:  # stage 1 is scored on clips it never trains on
             if self.config.eval_split:
                 held = replace(self.config, split=self.config.eval_split, max_clips=finetune.MAX_EVAL_CLIPS)

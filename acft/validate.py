@@ -89,6 +89,10 @@ def flag(value: object) -> str | None:
     return None if isinstance(value, bool) else "true or false"
 
 
+def optional_flag(value: object) -> str | None:
+    return None if value is None or isinstance(value, bool) else "true, false or empty (decided by the dataset)"
+
+
 def source(kind: str) -> Callable[[object], str | None]:
     """A model or dataset: a folder here, or a hub id. A name that can only be a path (./x, /x, ~/x, a/b/c)
     and is not a folder is a typo, not a hub id: said now rather than after the hub's retries."""
@@ -151,6 +155,7 @@ RULES: dict[str, Callable[[object], str | None]] = {
     "exact_reference": flag,
     "full_context_share": real(0, 1),
     "phone_silence_share": real(0, 1),
+    "other_voices": optional_flag,
     "cache_mb": whole(0),
     "checkpoint_every": whole(1),
     "device": text(pattern=DEVICE, what="auto, cpu, mps, cuda or cuda:N"),

@@ -33,8 +33,9 @@ The one-person table: the real words as one person's recordings, two of every th
 other words, and other speakers (the real recorded clips, espeak-ng voices), at full and FUTO context. Goal: the
 person's WER at least halved, the others' full-context WER within 1.05x of the base's. Besides two-stage (the
 default), ACFT alone and joint, --runs takes stage-1 candidates: "decoder only", "stage-1 lr halved",
-"specaugment", "all kept" (none of stage 1 blended back toward the base), and "other voices" (two-stage on the
-person's words with the ACFT table's 36 espeak-ng clips mixed in). --seeds trains each row once per seed.
+"specaugment", "all kept" (none of stage 1 blended back toward the base), and "other voices" (two-stage with
+--other-voices: the ACFT table's 36 espeak-ng clips mixed into the person's words, as `wacft train` does for a
+folder `wacft record` made). --seeds trains each row once per seed.
 Below the table, each of the other speakers' real clips that a row heard better or worse than the base did.
 """
 
@@ -60,7 +61,7 @@ from fixtures.real_words import real_words_dataset  # noqa: E402
 from fixtures.speech import VOICES, make_speech_dataset  # noqa: E402
 from fixtures.tiny_en import tiny_en_dir  # noqa: E402
 
-from wacft.acft import finetune  # noqa: E402
+from wacft.acft import finetune, other_voices  # noqa: E402
 from wacft.acft.config import TrainConfig  # noqa: E402
 from wacft.acft.data import as_the_phone_records, load_clips  # noqa: E402
 from wacft.acft.events import CallbackSink  # noqa: E402
@@ -70,12 +71,7 @@ from wacft.convert.phone_engine import choose_engines  # noqa: E402
 from wacft.convert.verify import term_recall, verify  # noqa: E402
 from wacft.convert.whispercpp import FUTO, Decoding  # noqa: E402
 
-TRAINING_SENTENCES = [
-    "The weather is nice today.", "Please send me the report.", "We should meet at the station tomorrow.",
-    "Call my mother this evening.", "Where is the nearest pharmacy?", "I would like a cup of coffee.",
-    "The train leaves at nine.", "Can you help me with this?", "Good morning, everyone.", "Let us go for a walk.",
-    "Sure.", "Okay, see you later.",
-]
+TRAINING_SENTENCES, TRAINING_VOICES = other_voices.SENTENCES, other_voices.VOICES  # the ACFT table's
 TEST_SENTENCES = [
     "Hello world.", "Please call me back later.", "The meeting starts at noon.", "Open the window, please.",
     "I am going home now.", "What time is it?", "Send the file to Anna before lunch.",
@@ -83,7 +79,8 @@ TEST_SENTENCES = [
     "Remind me to buy milk, eggs and bread on the way home tonight.", "Thanks, that works for me.",
     "Can you book a table for four people at seven?", "Yes.", "No thanks.",
 ]
-TRAINING_VOICES, TEST_VOICES = VOICES[:3], VOICES[3:5]
+TEST_VOICES = VOICES[3:5]
+assert not set(TEST_VOICES) & set(TRAINING_VOICES)
 LONGEST = 29.0  # seconds: a test clip, its silence included
 # the ACFT table's rows beside the base model: the published loop, the default, and each candidate measured
 # (the others measured and dropped are in the README)
@@ -276,19 +273,6 @@ def split_words(folder: Path) -> tuple[Path, Path]:
     return folder / "mine", folder / "mine-held-out"
 
 
-def with_other_voices(mine: Path, folder: Path) -> Path:
-    """The person's words and, mixed in, the ACFT table's espeak-ng sentences: speech of other voices that the
-    training holds the model to (README)."""
-    voices = make_speech_dataset(folder / "voices", TRAINING_SENTENCES, voices=TRAINING_VOICES)
-    mixed = folder / "mine-and-voices"
-    mixed.mkdir()
-    rows = [(source, row) for source in (mine, voices) for row in metadata_rows(source)]
-    for source, row in rows:
-        shutil.copyfile(source / row["file_name"], mixed / row["file_name"])
-    write_metadata(mixed, ((row["file_name"], row["text"]) for _, row in rows))
-    return mixed
-
-
 def person_table(args: argparse.Namespace, folder: Path) -> None:
     mine, held_out = split_words(folder)
     sets = {"the person, held out": read(held_out), "real speech, others": read(real_speech_dataset()),
@@ -305,10 +289,9 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
             "specaugment": dict(two_stage, spec_augment=True),
             "all kept": dict(two_stage, finetune_keep=1.0),
             "acft": dict(epochs=args.epochs),
+            "other voices": dict(two_stage, other_voices=True),  # the ACFT table's sentences mixed in
             "joint": dict(finetune_epochs=args.joint_epochs or args.finetune_epochs + args.epochs, epochs=0,
                           objective="joint")}
-    if "other voices" in chosen:  # two-stage with the ACFT table's espeak-ng sentences mixed in
-        runs["other voices"] = dict(two_stage, dataset=str(with_other_voices(mine, folder)))
     print(f"tiny.en trained on one person's voice: {len(metadata_rows(mine))} of the real recorded words"
           f" (tests/fixtures/real_words.py), {args.finetune_epochs} + {args.epochs} epochs; decoded as FUTO"
           f" Keyboard does (beam 5) in {engine.label}, f16, on the person's {len(sets['the person, held out'])}"

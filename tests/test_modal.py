@@ -22,7 +22,9 @@ from fixtures.speech import make_speech_dataset
 from wacft.acft.events import BufferedPublisher
 from wacft.acft.modal_backend import ModalBackend
 from wacft.acft.runs import RunRecord
+from wacft.audio import load_audio
 from wacft.faults import raise_if_stopped, stop_on_signals
+from wacft.record.folder import RecordingFolder
 
 HEAVY = ("torch", "transformers", "datasets", "nvidia", "triton", "soxr", "jiwer", "pywhispercpp")  # other extras
 CLI = "import sys; from wacft.cli import main; sys.exit(main())"
@@ -210,6 +212,24 @@ def test_cancel_stops_the_container(fake, client_python, tiny_en_dir, dataset, t
     assert record(tmp_path, run_id)["status"] == "cancelled"
 
 
+def test_a_recording_trains_there_with_the_other_voices_decided_here(fake, client_python, tiny_en_dir, dataset,
+                                                                     tmp_path):
+    mine = RecordingFolder(tmp_path / "mine")
+    mine.start([], [])  # a folder the record step made: one voice
+    for clip in sorted(dataset.glob("*.wav")):
+        mine.keep(load_audio(clip), "Good morning.")
+    run_id, _ = launch(client_python, fake, tmp_path, tiny_en_dir, mine.path, "--epochs", "1")
+    assert record(tmp_path, run_id)["config"]["other_voices"] is True
+    call = fake.modal.function_calls[record(tmp_path, run_id)["call_id"]]
+    live_log = lambda: call.work / "runs" / run_id / "events.jsonl"  # noqa: E731 (the container's working copy)
+    deadline = time.monotonic() + 120
+    while not (call.work and live_log().is_file() and '"type": "step"' in live_log().read_text()):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert "36 clips of other voices (espeak-ng) mixed in" in live_log().read_text()
+    assert wacft(client_python, fake, tmp_path, "cancel", run_id).returncode == 0
+
+
 def test_a_preempted_container_is_retried_and_resumes_to_the_same_step_count(fake, client_python, tiny_en_dir,
                                                                             dataset, tmp_path):
     fake.modal.kill_after_commit = 1  # the first checkpoint is committed, then the container is lost
@@ -340,6 +360,7 @@ def test_each_modal_api_wacft_calls_exists_with_that_signature():
     takes(modal.App.run, "detach")
     takes(modal.App.function, "image", "gpu", "volumes", "secrets", "timeout", "retries")
     takes(modal.Image.add_local_python_source, "ignore")
+    takes(modal.Image.apt_install)
     takes(modal.Image.pip_install_from_requirements, "requirements_txt")
     takes(modal.Secret.from_name, "name")
     takes(modal.Retries, "max_retries", "initial_delay", "backoff_coefficient")

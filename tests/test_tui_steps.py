@@ -171,6 +171,20 @@ async def test_the_output_folder_follows_the_model_until_it_is_edited(tmp_path):
         assert out.value == str(tmp_path / "mine") and app.session.out == str(tmp_path / "mine")
 
 
+@pytest.mark.parametrize("recorded", [True, False])
+async def test_training_a_recording_says_other_voices_train_beside_it(tmp_path, recorded):
+    from wacft.record.folder import RecordingFolder
+
+    folder = RecordingFolder(tmp_path / "mine")
+    if recorded:
+        folder.start([], [])  # the record step's session: the folder holds one voice
+    app = WacftApp(Session(step="train", model="openai/whisper-tiny.en", dataset=str(folder.path)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")
+        await settle(pilot, app, lambda: app.screen.TITLE == "3 · Training" and text(app, "#what"))
+        assert ("and 36 clips of other voices (espeak-ng)" in text(app, "#what")) == recorded
+
+
 async def test_the_dataset_step_takes_the_column_names(tmp_path, speech_dataset):
     folder = speech_dataset(["Good morning."])
     renamed = tmp_path / "renamed"

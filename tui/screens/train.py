@@ -69,10 +69,14 @@ class TrainScreen(StepScreen):
     def on_screen_resume(self) -> None:
         """Each time the step shows: the model and data chosen since, an output folder that follows the model
         until the person edits it, and an estimate that knows of any run finished since."""
+        from wacft.acft import other_voices
+
         s = self.session
         glossary = f", with the glossary {escape(s.glossary)}" if s.glossary else ""
+        voices = (f", and {other_voices.COUNT} clips of other voices (espeak-ng) so that your one voice does not"
+                  " cost other speakers words" if s.dataset and other_voices.wanted(s.settings()) else "")
         self.query_one("#what", Static).update(
-            f"[b]{s.model}[/b] on [b]{s.dataset or '(no dataset yet)'}[/b]{glossary}")
+            f"[b]{s.model}[/b] on [b]{s.dataset or '(no dataset yet)'}[/b]{glossary}{voices}")
         if not s.out:
             self.query_one("#out", Input).value = str(default_out(s.model))
         self.refresh_estimate()

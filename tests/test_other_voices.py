@@ -1,0 +1,117 @@
+"""Other voices mixed into one person's recordings: espeak-ng speaks them at training time, a folder `wacft record`
+made gets them unless told otherwise, and a machine without espeak-ng is told what to do."""
+
+import shutil
+
+import numpy as np
+import pytest
+from fixtures.events import run
+from fixtures.speech import make_speech_dataset
+
+from wacft.acft import other_voices
+from wacft.acft.config import TrainConfig
+from wacft.acft.estimate import model_dims, plan
+from wacft.acft.events import CallbackSink
+from wacft.acft.trainer import Trainer
+from wacft.audio import load_audio
+from wacft.errors import WacftError
+from wacft.record.folder import RecordingFolder
+
+SAID = ["Hello world.", "What time is it?"]
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory):
+    return make_speech_dataset(tmp_path_factory.mktemp("spoken"), SAID, voices=["en-us"])
+
+
+@pytest.fixture
+def recording(spoken, tmp_path):
+    """A folder as the record step leaves it: the session started, two takes kept."""
+    folder = RecordingFolder(tmp_path / "mine")
+    folder.start([], [])
+    for i, text in enumerate(SAID):
+        folder.keep(load_audio(spoken / f"clip{i:03d}_en-us.wav"), text)
+    return folder.path
+
+
+def settings(model, dataset, out, **overrides):
+    return TrainConfig(model=str(model), dataset=str(dataset), out=str(out), epochs=1, batch_size=4, **overrides)
+
+
+def test_every_sentence_in_every_voice_as_16khz_speech():
+    clips = other_voices.other_voice_clips()
+    assert [c.text for c in clips] == [s for s in other_voices.SENTENCES for _ in other_voices.VOICES]
+    audio = [c.audio for c in clips]
+    assert all(a.dtype == np.float32 and 0.5 < len(a) / 16000 < 5 for a in audio)
+    assert [c.seconds for c in clips] == [len(a) / 16000 for a in audio]
+    assert all(np.abs(a).max() > 0.1 for a in audio)  # speech, not silence
+    first = audio[: len(other_voices.VOICES)]  # one sentence, each voice: three different recordings
+    assert len({(len(a), round(float(np.abs(a).mean()), 4)) for a in first}) == len(first)
+    # the time estimate counts on their length; espeak-ng releases may say them a little faster or slower
+    assert sum(c.seconds for c in clips) == pytest.approx(other_voices.SECONDS, rel=0.2)
+
+
+def test_a_recording_trains_with_them_and_a_folder_of_other_data_does_not(random_whisper, recording, spoken,
+                                                                          tmp_path):
+    model = random_whisper()
+    mixed = run(settings(model, recording, tmp_path / "recorded"))
+    messages = [e.get("message", "") for e in mixed.events]
+    assert any(m.startswith(f"{other_voices.COUNT} clips of other voices (espeak-ng) mixed in") for m in messages)
+    assert mixed.of("step")[-1]["clips"] == len(SAID) + other_voices.COUNT
+    assert "36 clips of other voices (espeak-ng) mixed into the dataset" in (
+        tmp_path / "recorded" / "README.md").read_text()
+    plain = run(settings(model, spoken, tmp_path / "plain"))
+    assert plain.of("step")[-1]["clips"] == len(SAID)
+    assert not any("other voices" in e.get("message", "") for e in plain.events)
+
+
+@pytest.mark.parametrize("asked, expected", [(False, 2), (True, 2 + other_voices.COUNT)])
+def test_the_setting_overrides_what_the_dataset_decides(random_whisper, recording, spoken, tmp_path, asked,
+                                                        expected):
+    for dataset in (recording, spoken):
+        trainer = Trainer(settings(random_whisper(), dataset, tmp_path / "run", other_voices=asked),
+                          CallbackSink(lambda event: None))
+        trainer.load_data()
+        assert len(trainer.clips) == expected
+
+
+def test_without_espeak_ng_training_says_what_to_do_before_it_starts(random_whisper, recording, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-programs"))
+    with pytest.raises(WacftError, match=r"espeak-ng.* is not installed; install it \(sudo apt-get install "
+                                         r"espeak-ng\), or train with --no-other-voices\.$"):
+        run(settings(random_whisper(), recording, tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_estimate_counts_them(recording, spoken, tiny_en_dir):
+    dims = model_dims(str(tiny_en_dir))
+    [recorded] = plan(settings(tiny_en_dir, recording, "o"), dims, clips=2, audio_seconds=3.0)
+    [plain] = plan(settings(tiny_en_dir, spoken, "o"), dims, clips=2, audio_seconds=3.0)
+    assert (recorded.steps_per_epoch, plain.steps_per_epoch) == (10, 1)  # 38 clips in batches of 4, and 2
+
+
+def test_the_command_line_asks_for_them_or_leaves_them_to_the_dataset():
+    from wacft.cli import build_parser
+    from wacft.services.settings import train_settings
+
+    def asked(*flags):
+        args = build_parser().parse_args(["train", "--model", "m", "--dataset", "d", *flags])
+        return train_settings(vars(args)).other_voices
+
+    assert (asked(), asked("--other-voices"), asked("--no-other-voices")) == (None, True, False)
+
+
+def test_the_start_screen_says_whether_espeak_ng_is_here(tmp_path, monkeypatch):
+    from wacft.checks import environment
+
+    real = shutil.which("espeak-ng")
+    programs = tmp_path / "programs"
+    programs.mkdir()
+    monkeypatch.setenv("PATH", str(programs))
+    [missing] = [c for c in environment() if c.name == "espeak-ng"]
+    assert not missing.ok and "install your distribution's `espeak-ng` package" in missing.fix
+    (programs / "espeak-ng").symlink_to(real)
+    [found] = [c for c in environment() if c.name == "espeak-ng"]
+    assert found.ok and found.detail == str(programs / "espeak-ng") and not found.fix
