@@ -1,6 +1,7 @@
 """Other voices mixed into one person's recordings: espeak-ng speaks them at training time, a folder `wacft record`
 made gets them unless told otherwise, and a machine without espeak-ng is told what to do."""
 
+import json
 import shutil
 
 import numpy as np
@@ -115,3 +116,10 @@ def test_the_start_screen_says_whether_espeak_ng_is_here(tmp_path, monkeypatch):
     (programs / "espeak-ng").symlink_to(real)
     [found] = [c for c in environment() if c.name == "espeak-ng"]
     assert found.ok and found.detail == str(programs / "espeak-ng") and not found.fix
+
+
+def test_a_run_saved_before_them_resumes_without_them(recording):
+    written = json.loads(TrainConfig(model="m", dataset=str(recording), out="o").to_json())
+    assert written.pop("other_voices") is None
+    assert other_voices.wanted(TrainConfig.from_json(json.dumps(written)))  # a new run of a recording: with them
+    assert not other_voices.wanted(TrainConfig.from_json(json.dumps(written), saved=True))  # as it trained
