@@ -31,10 +31,12 @@ SECONDS = 57.0  # all of them together, as espeak-ng 1.51 says them: what the ti
 
 def wanted(config) -> bool:
     """Whether a run mixes them in: as its settings say, else when the dataset is a folder `wacft record` made,
-    which holds one person's voice."""
+    which holds one person's voice, in English (stage 1 would teach English sentences under another language's
+    token)."""
     if config.other_voices is not None:
         return config.other_voices
-    return (Path(config.dataset).expanduser() / STATE).is_file()
+    english = (config.language or "en").lower() in ("en", "english")
+    return english and (Path(config.dataset).expanduser() / STATE).is_file()
 
 
 def speak(text: str, voice: str) -> bytes:

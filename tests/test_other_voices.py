@@ -118,6 +118,14 @@ def test_the_start_screen_says_whether_espeak_ng_is_here(tmp_path, monkeypatch):
     assert found.ok and found.detail == str(programs / "espeak-ng") and not found.fix
 
 
+def test_a_recording_in_another_language_trains_without_them_unless_asked(recording):
+    def config(**settings):
+        return TrainConfig(model="m", dataset=str(recording), out="o", **settings)
+
+    assert other_voices.wanted(config(language="en")) and not other_voices.wanted(config(language="de"))
+    assert other_voices.wanted(config(language="de", other_voices=True))
+
+
 def test_a_run_saved_before_them_resumes_without_them(recording):
     written = json.loads(TrainConfig(model="m", dataset=str(recording), out="o").to_json())
     assert written.pop("other_voices") is None
