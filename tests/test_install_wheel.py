@@ -148,7 +148,7 @@ def test_the_wizard_shows_its_first_screen(installed):
         asyncio.run(first_screen())
     """))
     missing = {"default": ["train", "verify", "modal", "record"], "modal": ["train", "verify", "record"]}
-    assert shown[:2] == ["StartScreen", ["Modal token", "Hugging Face login", "adb", "Local GPU"]]
+    assert shown[:2] == ["StartScreen", ["Modal token", "Hugging Face login", "adb", "espeak-ng", "Local GPU"]]
     assert [" ".join(line.split()) for line in shown[2]] == [
         f"{install_command(extra)} adds {ADDS[extra]}" for extra in missing[installed.kind]]
 

@@ -1,6 +1,6 @@
 """A recorded folder is a dataset `wacft train` takes: OpenAI's tiny.en learns from four clips kept the way
-the record step keeps them (espeak-ng speech between room noise, trimmed at the speech), stage 1 then ACFT,
-one epoch each."""
+the record step keeps them (espeak-ng speech between room noise, trimmed at the speech), with the other voices
+a recording trains beside, stage 1 then ACFT, one epoch each."""
 
 import numpy as np
 import soundfile
@@ -25,4 +25,5 @@ def test_tiny_en_trains_on_a_recorded_folder(tiny_en_dir, speak, tmp_path, capsy
                  "--epochs", "1", "--finetune-epochs", "1", "--batch-size", "2", "--device", "cpu"]) == 0
     printed = capsys.readouterr()
     assert "dataset: 4 clips" in printed.out + printed.err
+    assert "36 clips of other voices (espeak-ng) mixed in" in printed.out + printed.err  # one voice: the default
     assert (out / "model.safetensors").is_file()

@@ -52,7 +52,7 @@ async def test_start_screen_shows_the_environment_and_earlier_runs():
         runs = app.screen.query_one("#runs", DataTable)
         await settle(pilot, app, lambda: app.screen.checks and runs.row_count)
         shown = [line.split()[0] for line in text(app, "#checks").splitlines()[1:] if line[:1] != " "]
-        assert shown == ["Modal", "Hugging", "adb", "Local"]  # one row each (a fix may wrap onto more lines)
+        assert shown == ["Modal", "Hugging", "adb", "espeak-ng", "Local"]  # a row each (a fix may wrap)
         assert not app.screen.query_one("#extras").display  # every extra is installed here: nothing about them
         assert runs.get_row_at(0)[0] == "20261124-run"
         await pilot.press("n")
