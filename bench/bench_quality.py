@@ -281,7 +281,6 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
     [engine] = choose_engines("both", print)[:1]
     common = dict(model=str(tiny_en_dir()), dataset=str(mine), device=args.device)
     two_stage = dict(finetune_epochs=args.finetune_epochs, epochs=args.epochs)
-    chosen = (args.runs or "two-stage").split(",")
     runs = {"two-stage": two_stage,
             # stage-1 candidates for keeping the other speakers: it is stage 1 that costs them (README)
             "decoder only": dict(two_stage, freeze_encoder=True),
@@ -301,7 +300,7 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
     header(sets)
     [base] = convert(str(tiny_en_dir()), plan_outputs(folder / "base.bin", ["f16"]))
     models = [("base", base.path, None)]
-    for i, key in enumerate(chosen):
+    for i, key in enumerate((args.runs or "two-stage").split(",")):
         for seed in args.seeds:
             config = TrainConfig(out=str(folder / f"run{i}-{seed}"), seed=seed, **{**common, **runs[key]})
             label = key if len(args.seeds) == 1 else f"{key}, seed {seed}"

@@ -216,8 +216,8 @@ def test_a_recording_trains_there_with_the_other_voices_decided_here(fake, clien
                                                                      tmp_path):
     mine = RecordingFolder(tmp_path / "mine")
     mine.start([], [])  # a folder the record step made: one voice
-    for clip in sorted(dataset.glob("*.wav")):
-        mine.keep(load_audio(clip), "Good morning.")
+    for clip, said in zip(sorted(dataset.glob("*.wav")), ["Good morning.", "See you soon."], strict=True):
+        mine.keep(load_audio(clip), said)
     run_id, _ = launch(client_python, fake, tmp_path, tiny_en_dir, mine.path, "--epochs", "1")
     assert record(tmp_path, run_id)["config"]["other_voices"] is True
     call = fake.modal.function_calls[record(tmp_path, run_id)["call_id"]]
