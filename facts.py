@@ -37,7 +37,19 @@ def is_multilingual(vocab_size: int) -> bool:
 # Modal's published GPU prices, USD per second of GPU time. modal.com/pricing, as transcribed by
 # techbytes.app "Serverless GPU Pricing Matrix" (verified there 2026-05-07: H100 $0.001097/s, A100 80GB
 # $2.4984/h) and by a public 2026 GPU price survey (T4 ... B200, incl. A100 40GB $0.000583/s); looked up
-# 2026-11-25. GPU only: the container's CPU and memory are billed on top (a few percent for this job).
+# 2026-11-25. GPU only: the container's CPU and memory are billed on top (below).
 GPU_PRICE_PER_SECOND = {"A100-40GB": 0.000583, "A100-80GB": 0.000694, "H100": 0.001097}
+MODAL_MAX_HOURS = 24.0  # the longest timeout Modal gives a function: a run's budget of GPU hours at most
 GPUS = tuple(GPU_PRICE_PER_SECOND)  # the Modal GPUs wacft runs on
 DEFAULT_GPU = GPUS[0]
+# The job's container beside its GPU, billed per second on top of it (modal.com/pricing: $0.0000131 per physical
+# core, $0.00000222 per GiB; the rates several public Modal cost calculators use, looked up 2026-12-07): cores to
+# decode and featurise clips ahead of the GPU, memory for the dataset's audio and two copies of the model
+MODAL_CPU_CORES = 4.0
+MODAL_MEMORY_MIB = 16384
+CONTAINER_PRICE_PER_SECOND = MODAL_CPU_CORES * 0.0000131 + MODAL_MEMORY_MIB / 1024 * 0.00000222
+
+
+def modal_price_per_second(gpu: str) -> float:
+    """What a second of the job costs on Modal: the GPU and the container's cores and memory."""
+    return GPU_PRICE_PER_SECOND[gpu] + CONTAINER_PRICE_PER_SECOND

@@ -38,7 +38,7 @@ def absorb(record: RunRecord, event: dict) -> None:
         record.status = "done"
         record.artifacts["model"] = event["out"]
         record.artifacts.update(event.get("artifacts", {}))  # a Modal job's converted files, on its volume
-    elif event["type"] == "retrying":  # a Modal job retried after an infrastructure failure: still running
+    elif event["type"] == "retrying":  # a Modal job in a container started again: still running
         record.status = "running"
     elif event["type"] == "error":
         record.status, record.error = "failed", event["message"]
@@ -59,7 +59,7 @@ class Backend(Protocol):
 
     def cancel(self, record: RunRecord) -> RunRecord: ...
 
-    def resume(self, record: RunRecord) -> RunRecord: ...
+    def resume(self, record: RunRecord, say: Callable[[str], None] = print) -> RunRecord: ...
 
     def fetch(self, record: RunRecord, dest: Path, only: str | None = None,
               progress: Progress | None = None) -> list[Path]: ...
@@ -147,12 +147,12 @@ class LocalBackend:
                     self.gone(record, 5.0)
         return record
 
-    def resume(self, record: RunRecord) -> RunRecord:
+    def resume(self, record: RunRecord, say: Callable[[str], None] = print) -> RunRecord:
         """The stopped run again, from its folder's last checkpoint, as a new record."""
         if not holds_checkpoint(Path(record.config["out"])):
             raise WacftError(f"Run {record.id} stopped before its first checkpoint, so there is nothing to resume;"
                              " launch it again from the start.")
-        return self.launch(TrainConfig.from_json(json.dumps(record.config), saved=True), resume=True)
+        return self.launch(TrainConfig.from_json(json.dumps(record.config), saved=True), resume=True, say=say)
 
     def fetch(self, record: RunRecord, dest: Path, only: str | None = None,
               progress: Progress | None = None) -> list[Path]:

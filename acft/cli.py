@@ -79,7 +79,8 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--gpu", default=DEFAULT_GPU, help=f"Modal GPU: {', '.join(GPUS)}")
     p.add_argument("--convert", default="q8_0,q5_0", help="with --on modal: types to convert to there")
     p.add_argument("--detach", action="store_true", help="launch and return; `wacft watch RUN` follows it")
-    p.add_argument("--max-hours", type=float, help="with --on modal: stop the job after this many hours")
+    p.add_argument("--max-hours", type=float, help="with --on modal: the run's budget of GPU hours, across every"
+                   " container Modal starts for it (default: 24)")
     p.add_argument("--yes", action="store_true", help="with --on modal: launch without asking")
     p.set_defaults(func=run_train)
 
@@ -91,6 +92,12 @@ def register(steps: argparse._SubParsersAction) -> None:
     p = steps.add_parser("cancel", help="stop a run")
     p.add_argument("run", help="the run's id (see `wacft runs`)")
     p.set_defaults(func=run_cancel)
+    p = steps.add_parser("resume", help="continue a cancelled or failed run from its last checkpoint")
+    p.add_argument("run", help="the run's id (see `wacft runs`)")
+    p.add_argument("--max-hours", type=float, help="a Modal run's new budget of GPU hours (default: the one it had)")
+    p.add_argument("--yes", action="store_true", help="a Modal run: resume without asking")
+    p.add_argument("--detach", action="store_true", help="resume and return; `wacft watch RUN` follows it")
+    p.set_defaults(func=run_resume)
     p = steps.add_parser("fetch", help="download a Modal run's trained model (or only one converted .bin)")
     p.add_argument("run", help="the run's id (see `wacft runs`)")
     p.add_argument("--to", default=".", help="destination folder")
@@ -123,13 +130,18 @@ def run_train(args: argparse.Namespace) -> None:
 
 def confirm_spend(config: TrainConfig, args: argparse.Namespace) -> None:
     """The time and cost estimate before a Modal launch, and the question (`--yes` answers it)."""
+    from wacft.services.runs import spend
+
+    ask_to_spend(spend(config, args.gpu, args.max_hours), args.yes)
+
+
+def ask_to_spend(what: str, yes: bool) -> None:
     import sys
 
     from wacft.errors import WacftError
-    from wacft.services.runs import spend
 
-    print(spend(config, args.gpu, args.max_hours))
-    if args.yes:
+    print(what)
+    if yes:
         return
     if not sys.stdin.isatty():
         raise WacftError("A Modal run costs money; pass --yes to launch it without a question.")
@@ -167,6 +179,19 @@ def run_cancel(args: argparse.Namespace) -> None:
     record = load_run(args.run)
     runs.cancel(record)
     print(f"run {record.id} cancelled")
+
+
+def run_resume(args: argparse.Namespace) -> None:
+    from wacft.acft.runs import load_run
+    from wacft.services import runs
+
+    record = load_run(args.run)
+    if record.backend == "modal":
+        ask_to_spend(runs.worst_case(record.gpu, args.max_hours or record.budget_hours), args.yes)
+    resumed = runs.resume(record, args.max_hours)
+    print(f"run {record.id} resumed as {resumed.id}; `wacft watch {resumed.id}` follows it")
+    if not args.detach:
+        watch_in_terminal(runs.backend_for(resumed), resumed)
 
 
 def run_fetch(args: argparse.Namespace) -> None:

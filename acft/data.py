@@ -155,19 +155,28 @@ def _local_examples(folder: Path, audio_column: str | None, text_column: str | N
 
 
 def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
-    """A hub dataset, or a local folder (`folder`) of files `datasets` reads itself (parquet, arrow, csv)."""
+    """A hub dataset, or a local folder (`folder`) of files `datasets` reads itself (parquet, arrow, csv). A hub id
+    may name a revision (`owner/name@revision`): at the hub's parquet export (`@refs/convert/parquet`, the way to a
+    dataset whose loading script `datasets` no longer runs) each config is a folder of that name."""
     with needs_extra("data"):
         import datasets
 
+    name, _, revision = config.dataset.partition("@")
+    where = {"revision": revision, "data_dir": config.dataset_config} if revision else {"name": config.dataset_config}
     try:
-        ds = datasets.load_dataset(str(folder or config.dataset), config.dataset_config, split=config.split,
-                                   streaming=True)
+        ds = datasets.load_dataset(str(folder or name), split=config.split, streaming=True, **where)
         columns = list(ds.features or next(iter(ds), {}))  # a streamed dataset may know its columns only by a row
     except Exception as e:  # datasets raises many kinds; all mean the same to the person
         if folder is not None:
             raise WacftError(
                 f"The folder {folder} cannot be read as a dataset ({e}); put a metadata.csv or metadata.jsonl"
                 " in it naming each audio file (file_name) and its transcript (text)."
+            ) from e
+        if "Dataset scripts are no longer supported" in str(e):
+            raise WacftError(
+                f"The hub dataset {name} needs a loading script, which datasets 4 and later no longer run; give its"
+                f" parquet export instead, as {name}@refs/convert/parquet (with --dataset-config naming the folder of"
+                " its config there, e.g. en_us)."
             ) from e
         if "/" not in config.dataset:  # hub ids are owner/name: a bare word is most likely a mistyped folder
             raise WacftError(

@@ -35,9 +35,12 @@ from wacft.facts import (
     FUTO_TAIL_SECONDS,
     GPU_PRICE_PER_SECOND,
     LARGE_V3_VOCAB,
+    MODAL_CPU_CORES,
+    MODAL_MEMORY_MIB,
     MODEL_SIZES,
     MULTILINGUAL_VOCAB,
     POSITIONS_PER_SECOND,
+    modal_price_per_second,
 )
 
 # dense peaks (no sparsity), FLOP/s, from NVIDIA's A100 and H100 SXM datasheets
@@ -310,8 +313,8 @@ class Estimate:
 
     @property
     def cost(self) -> float | None:
-        """USD of GPU time on Modal; None for a local run."""
-        return self.seconds * GPU_PRICE_PER_SECOND[self.gpu] if self.gpu else None
+        """USD on Modal (the GPU and its container); None for a local run."""
+        return self.seconds * modal_price_per_second(self.gpu) if self.gpu else None
 
     def stage(self, name: str) -> float:
         return dict(self.stages).get(name, 0.0)
@@ -319,9 +322,10 @@ class Estimate:
     def describe(self) -> str:
         if self.gpu is None:
             return f"About {duration(self.seconds)} on this machine; {self.source}."
-        price = GPU_PRICE_PER_SECOND[self.gpu] * 3600
-        return (f"About {duration(self.seconds)} on a Modal {self.gpu}, about ${self.cost:.2f} (GPU time at"
-                f" ${price:.2f}/h); {self.source}.")
+        price = modal_price_per_second(self.gpu) * 3600
+        container = f"{MODAL_CPU_CORES:g} cores and {MODAL_MEMORY_MIB // 1024} GiB"
+        return (f"About {duration(self.seconds)} on a Modal {self.gpu}, about ${self.cost:.2f} (${price:.2f}/h: the"
+                f" GPU, and the container's {container}); {self.source}.")
 
 
 def duration(seconds: float) -> str:

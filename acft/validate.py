@@ -16,6 +16,7 @@ from pathlib import Path
 
 from wacft.acft.config import TrainConfig
 from wacft.errors import WacftError
+from wacft.facts import MODAL_MAX_HOURS
 
 OBJECTIVES = ("two-stage", "joint")
 TASKS = ("transcribe", "translate")
@@ -94,8 +95,9 @@ def optional_flag(value: object) -> str | None:
 
 
 def source(kind: str) -> Callable[[object], str | None]:
-    """A model or dataset: a folder here, or a hub id. A name that can only be a path (./x, /x, ~/x, a/b/c)
-    and is not a folder is a typo, not a hub id: said now rather than after the hub's retries."""
+    """A model or dataset: a folder here, or a hub id (a dataset's may name a revision: owner/name@revision). A
+    name that can only be a path (./x, /x, ~/x, a/b/c) and is not a folder is a typo, not a hub id: said now
+    rather than after the hub's retries."""
 
     def rule(value: object) -> str | None:
         if not isinstance(value, str) or not value.strip():
@@ -105,7 +107,7 @@ def source(kind: str) -> Callable[[object], str | None]:
             return None
         if path.exists():
             return f"a {kind} folder or a hub id, not a file"
-        if looks_like_path(value):
+        if looks_like_path(value.partition("@")[0] if kind == "dataset" else value):
             return f"an existing {kind} folder (there is no folder {value})"
         return None
 
@@ -165,7 +167,6 @@ RULES: dict[str, Callable[[object], str | None]] = {
 }
 # a launch's own settings, not the training's (so not in TrainConfig): checked the same way, by the CLI (the
 # Modal backend is built with them) and by the wizard's fields
-MODAL_MAX_HOURS = 24.0  # the longest timeout Modal gives a function
 LAUNCH_RULES: dict[str, Callable[[object], str | None]] = {
     "max_hours": real(0, MODAL_MAX_HOURS, low_open=True, optional=True),
 }

@@ -12,6 +12,7 @@ from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
 from wacft.acft.runs import ACTIVE, RunRecord
 from wacft.errors import WacftError
+from wacft.facts import MODAL_MAX_HOURS, modal_price_per_second
 
 WHERE = ("local", "modal")
 STOPPED = ("cancelled", "failed")  # what can be resumed
@@ -57,11 +58,12 @@ def cancel(record: RunRecord) -> RunRecord:
     return backend_for(record).cancel(record)
 
 
-def resume(record: RunRecord) -> RunRecord:
-    """A cancelled or failed run again from its last checkpoint, as a new record."""
+def resume(record: RunRecord, max_hours: float | None = None, say=print) -> RunRecord:
+    """A cancelled or failed run again from its last checkpoint, as a new record; a Modal run with a budget of
+    `max_hours` (default: the one it had)."""
     if record.status not in STOPPED:
         raise WacftError(f"Only a cancelled or failed run can be resumed; this one is {record.status}.")
-    return backend_for(record).resume(record)
+    return backend(record.backend, record.gpu, record.convert, max_hours).resume(record, say=say)
 
 
 def fetch(record: RunRecord, dest: Path, only: str | None = None, progress: Progress | None = None) -> list[Path]:
@@ -85,6 +87,13 @@ def spend(config: TrainConfig, gpu: str, max_hours: float | None, clips: int | N
         lines.append(estimate(config, clips, seconds, gpu).describe())
     except MissingExtra as e:  # the job reads the dataset itself: counting it here is a courtesy
         lines.append(f"No estimate: {e}")
-    limit = f"{max_hours:g} h" if max_hours else "24 h (--max-hours sets less)"
-    lines.append(f"The job stops after {limit} at most.")
+    lines.append(worst_case(gpu, max_hours))
     return "\n".join(lines)
+
+
+def worst_case(gpu: str, max_hours: float | None) -> str:
+    """The most a Modal run can cost: its budget of GPU hours, across every container Modal starts for it."""
+    hours = max_hours or MODAL_MAX_HOURS
+    which = "" if max_hours else " (--max-hours sets less)"
+    return (f"Its budget is {hours:g} h of GPU time{which}: it stops there, keeping its checkpoint, so it costs at"
+            f" most ${hours * 3600 * modal_price_per_second(gpu):.2f} however often Modal restarts its container.")

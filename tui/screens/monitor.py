@@ -188,7 +188,8 @@ class MonitorScreen(StepScreen):
         from wacft.services.runs import resume
 
         try:
-            record = resume(stopped)
+            # a Modal run goes on with the budget the training step holds, else the one it had
+            record = resume(stopped, self.session.max_hours, say=lambda message: self.tell(self.note, message))
         except WacftError as e:
             self.tell(self.note, f"[red]✗ {e}[/red]")
             return
