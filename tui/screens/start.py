@@ -69,8 +69,10 @@ class StartScreen(StepScreen):
     def load(self) -> None:
         from wacft.acft.runs import list_runs
         from wacft.extras import missing_extras
+        from wacft.services.runs import last_step
 
-        checks, extras, runs = self.app.environment(), missing_extras(), list_runs()
+        runs = [(r, last_step(r)) for r in list_runs()]  # a run going on is read where it writes
+        checks, extras = self.app.environment(), missing_extras()
         self.tell(self.show, checks, extras, runs)
 
     def show(self, checks, extras, runs) -> None:
@@ -81,8 +83,8 @@ class StartScreen(StepScreen):
         shown.update(extras_table(extras))
         table = self.query_one("#runs", DataTable)
         table.clear()
-        for r in runs:
-            progress = f"step {r.last['step']}/{r.last['total_steps']}" if r.last else ""
+        for r, last in runs:
+            progress = f"step {last['step']}/{last['total_steps']}" if last else ""
             table.add_row(r.id, r.backend, r.status, progress, key=r.id)
         # a DataTable widens its columns for rows added after its first paint without always repainting its
         # header: measured, 5 start screens in 32 kept the header at its first widths however long they waited;

@@ -1,0 +1,70 @@
+"""What a person meets after the first run (issue 35): the monitor's chart and ETA, the start screen's progress,
+and the small things that read wrong; each through the real wizard (`run_test()`) or the real command."""
+
+import json
+
+from test_tui import log_text, settle, text
+from textual.widgets import Sparkline
+
+from wacft.acft.runs import RunRecord
+from wacft.tui.app import WacftApp
+from wacft.tui.session import Session
+
+T0 = 1_795_000_000.0
+
+
+def step(stage, n, total, loss, at, epoch=1, epochs=2):
+    return {"type": "step", "stage": stage, "step": n, "total_steps": total, "epoch": epoch, "epochs": epochs,
+            "loss": loss, "lr": 1e-6, "context": 180, "clips": 4 * n, "audio_seconds": 6.0 * n,
+            "clips_per_second": 2.0, "eta_seconds": 999.0, "time": at}
+
+
+def a_run(tmp_path, events, status="running") -> RunRecord:
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return RunRecord("20261207-080000-tiny.en-a1b2", "local", {"model": "openai/whisper-tiny.en", "out": "runs/tiny"},
+                     status=status, created=T0, events=str(path)).save()
+
+
+async def test_each_stage_is_charted_on_its_own_scale_and_the_eta_comes_from_the_steps(tmp_path, monkeypatch):
+    """Stage 1's cross-entropy then ACFT's distance: the chart starts again at the switch, labelled, and the log
+    says so once; the ETA is the measured rate after the first step (its 60 s of start-up left out), never the
+    trainer's 999 s; each stage 1 epoch is logged once; short audio is in minutes."""
+    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
+    events = [step("finetune", 1, 10, 0.8, T0 + 60), step("finetune", 2, 10, 0.5, T0 + 62)]
+    events += [{"type": "eval", "stage": "finetune", "epoch": 1, "loss": 0.4, "wer": 0.2, "best": True},
+               {"type": "log", "message": "epoch 1: held-out loss 0.4, WER 20.0% (best so far)"}]
+    events += [step("finetune", 3, 10, 0.3, T0 + 64, epoch=2), step("acft", 4, 10, 4.75, T0 + 70)]
+    run = a_run(tmp_path, events)
+    app = WacftApp(Session(step="monitor", run_id=run.id), first="monitor")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app, lambda: "ACFT" in text(app, "#loss-label"))
+        assert app.screen.query_one("#loss", Sparkline).data == [4.75]  # not beside stage 1's 0.3
+        assert log_text(app).count("epoch 1: held-out loss") == 1
+        assert log_text(app).count("ACFT (hidden-state distance) begins: a chart of its own") == 1
+        stats = text(app, "#stats")
+        assert "ETA after the next step" in stats and "0.4 min of audio seen" in stats  # ACFT's first step
+        await pilot.press("ctrl+q")
+
+
+async def test_the_eta_is_the_rate_of_the_steps_measured_so_far(tmp_path, monkeypatch):
+    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
+    run = a_run(tmp_path, [step("acft", 1, 100, 5.0, T0 + 300), step("acft", 2, 100, 4.9, T0 + 302),
+                           step("acft", 3, 100, 4.8, T0 + 304)])
+    app = WacftApp(Session(step="monitor", run_id=run.id), first="monitor")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app, lambda: "ETA 0:" in text(app, "#stats"))
+        assert "ETA 0:03:14" in text(app, "#stats")  # 97 steps left at 2 s each
+        assert "loss · ACFT" in text(app, "#loss-label")
+        await pilot.press("ctrl+q")
+
+
+async def test_the_start_screen_shows_a_running_runs_progress(tmp_path, monkeypatch):
+    """The record says nothing of its steps while only the trainer writes them: they are read from its events."""
+    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
+    a_run(tmp_path, [step("acft", 1, 100, 5.0, T0), step("acft", 7, 100, 4.9, T0 + 2)])
+    app = WacftApp(Session(), environment=lambda: [])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app, lambda: app.screen.query_one("#runs").row_count == 1)
+        assert app.screen.query_one("#runs").get_row_at(0)[3] == "step 7/100"
+        await pilot.press("ctrl+q")
