@@ -68,3 +68,29 @@ async def test_the_start_screen_shows_a_running_runs_progress(tmp_path, monkeypa
         await settle(pilot, app, lambda: app.screen.query_one("#runs").row_count == 1)
         assert app.screen.query_one("#runs").get_row_at(0)[3] == "step 7/100"
         await pilot.press("ctrl+q")
+
+
+async def test_ticked_and_unticked_differ_in_glyph_not_only_colour(tmp_path, monkeypatch, tiny_en_dir):
+    """The model step's radio buttons and checkbox, the convert step's list of types: what is on is drawn
+    otherwise than what is off, on a terminal without colour too."""
+    from textual.widgets import RadioSet
+
+    from wacft.tui.widgets import CHOSEN, TICKED, UNCHOSEN, UNTICKED, Tick, Ticks
+
+    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
+    app = WacftApp(Session(step="model", model="openai/whisper-base.en"), first="model")
+    async with app.run_test(size=(100, 30)) as pilot:
+        buttons = list(app.screen.query_one("#size", RadioSet).query("Choice"))
+        assert [str(b._button)[1] for b in buttons] == [CHOSEN if b.name == "base" else UNCHOSEN for b in buttons]
+        english = app.screen.query_one("#english", Tick)
+        assert str(english._button)[1] == TICKED
+        english.value = False
+        assert str(english._button)[1] == UNTICKED
+        await pilot.press("ctrl+q")
+    app = WacftApp(Session(step="convert", trained=str(tiny_en_dir)), first="convert")
+    async with app.run_test(size=(100, 30)) as pilot:
+        types = app.screen.query_one("#types", Ticks)
+        await pilot.pause()
+        drawn = {types.get_option_at_index(i).value: types.render_line(i).text[1] for i in range(types.option_count)}
+        assert drawn == {t: TICKED if t in ("q8_0", "q5_0") else UNTICKED for t in drawn}
+        await pilot.press("ctrl+q")

@@ -6,12 +6,12 @@ from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import Button, Checkbox, Input, Select, Static
+from textual.widgets import Button, Input, Select, Static
 
 from wacft.facts import GPUS
 from wacft.services.settings import default_out
 from wacft.tui.screens.base import StepScreen
-from wacft.tui.widgets import Form, Setting
+from wacft.tui.widgets import Form, Setting, Tick
 
 WHERE = (("here", "local"), ("Modal", "modal"))
 OBJECTIVES = (("two-stage", "two-stage"), ("joint", "joint"))
@@ -52,7 +52,7 @@ class TrainScreen(StepScreen):
             ("max clip (s)", field("maxlen", s.max_audio_length)),
             ("stage 1", Select(OBJECTIVES, value=s.objective, allow_blank=False, id="objective", compact=True)),
             ("where", Select(WHERE, value=s.where, allow_blank=False, id="where", compact=True)),
-            ("freeze encoder", Checkbox("in stage 1", value=s.freeze_encoder, id="freeze", compact=True)),
+            ("freeze encoder", Tick("in stage 1", value=s.freeze_encoder, id="freeze", compact=True)),
             ("Modal GPU", Select([(g, g) for g in GPUS], value=s.gpu if s.gpu in GPUS else GPUS[0],
                                  allow_blank=False, id="gpu", compact=True)),
             ("max hours", field("hours", s.max_hours or "", placeholder="on Modal: 24 at most")),
@@ -105,7 +105,7 @@ class TrainScreen(StepScreen):
         s.objective = str(self.query_one("#objective", Select).value)
         s.where = str(self.query_one("#where", Select).value)
         s.gpu = str(self.query_one("#gpu", Select).value)
-        s.freeze_encoder = self.query_one("#freeze", Checkbox).value
+        s.freeze_encoder = self.query_one("#freeze", Tick).value
         out = self.value("out")
         s.push_to, s.out = self.value("push"), "" if out == str(default_out(s.model)) else out
         s.max_hours = float(self.value("hours")) if self.value("hours") else None
