@@ -94,3 +94,28 @@ async def test_ticked_and_unticked_differ_in_glyph_not_only_colour(tmp_path, mon
         drawn = {types.get_option_at_index(i).value: types.render_line(i).text[1] for i in range(types.option_count)}
         assert drawn == {t: TICKED if t in ("q8_0", "q5_0") else UNTICKED for t in drawn}
         await pilot.press("ctrl+q")
+
+
+async def test_esc_closes_the_keys_panel_before_it_goes_back(tmp_path, monkeypatch):
+    """The panel that ctrl+p's "Keys" opens: Esc closes it and the step stays; a second Esc goes back. Moving to
+    another step takes it away."""
+    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
+    app = WacftApp(Session(), environment=lambda: [])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("n")
+        assert app.screen.TITLE.startswith("1 · Dataset")
+        app.action_show_help_panel()
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+        await pilot.press("escape")
+        assert not app.screen.query("HelpPanel") and app.screen.TITLE.startswith("1 · Dataset")
+        app.action_show_help_panel()
+        await pilot.pause()
+        app.screen.go("start")
+        await pilot.pause()
+        app.screen.go("dataset")
+        await pilot.pause()
+        assert not app.screen.query("HelpPanel")
+        await pilot.press("escape")
+        assert app.screen.TITLE.startswith("wacft")  # the dataset step's Esc: back to the start
+        await pilot.press("ctrl+q")

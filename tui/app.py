@@ -9,6 +9,7 @@ from collections.abc import Callable
 from functools import partial
 
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 
 from wacft.tui.screens.convert import ConvertScreen
 from wacft.tui.screens.dataset import DatasetScreen
@@ -31,7 +32,9 @@ class WacftApp(App):
     TITLE = "wacft"
     CSS_PATH = "wacft.tcss"
     SCREENS = STEPS
-    BINDINGS = [("ctrl+q", "quit", "Quit")]
+    # Esc closes the Keys panel (the command palette's "Keys") before it goes back a step: only while it shows
+    BINDINGS = [("ctrl+q", "quit", "Quit"),
+                Binding("escape", "hide_help_panel", "Close keys", show=False, priority=True)]
 
     def __init__(self, session: Session | None = None, *, environment: Callable[[], list] | None = None,
                  phones: Callable[[], tuple] | None = None, first: str = "start"):
@@ -56,6 +59,11 @@ class WacftApp(App):
         # and the session saved, where the default would end the process with the terminal still in raw mode
         with contextlib.suppress(NotImplementedError):  # Windows: asyncio has no signal handlers
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "hide_help_panel":  # otherwise Esc goes on to the step's own binding
+            return bool(self.screen.query("HelpPanel"))
+        return True
 
     def on_unmount(self) -> None:
         """However the app ends: the session as it stands (a step keeps what was typed there in it before it
