@@ -115,8 +115,8 @@ def test_every_subcommand_has_its_help(installed):
 
 def test_convert_and_inspect_the_real_weights(installed, tiny_en_dir, tmp_path):
     out = installed("wacft", "convert", tiny_en_dir, "--out", tmp_path / "tiny.bin", "--type", "q5_0").stdout
-    assert out.startswith(f"{tmp_path / 'tiny.bin'}  q5_0")
-    shown = installed("wacft", "inspect", tmp_path / "tiny.bin").stdout
+    assert out.startswith(f"{tmp_path / 'tiny_q5_0.bin'}  q5_0")
+    shown = installed("wacft", "inspect", tmp_path / "tiny_q5_0.bin").stdout
     assert "English-only" in shown and "4 layers, width 384, 6 heads" in shown
 
 
