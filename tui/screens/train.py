@@ -33,6 +33,13 @@ def field(widget_id: str, value, **options) -> Input:
                  validators=[Setting(setting, label)], compact=True, **options)
 
 
+def voices_wanted(session) -> bool:
+    """Whether the run mixes in other voices: as the person ticked it, else as the dataset asks."""
+    from wacft.acft import other_voices
+
+    return other_voices.wanted(session.settings())
+
+
 class TrainScreen(StepScreen):
     TITLE = "3 · Training"
     HELP = ("ACFT as published (8 epochs, lr 1e-6 a clip, clips up to 29 s), a quarter of its batches at full context"
@@ -57,6 +64,8 @@ class TrainScreen(StepScreen):
                                  allow_blank=False, id="gpu", compact=True)),
             ("max hours", field("hours", s.max_hours or "", placeholder="on Modal: 24 at most")),
             ("push to hub", field("push", s.push_to, placeholder="optional, private")),
+            # one person's recordings lose other speakers' words without them; a folder `wacft record` made ticks it
+            ("other voices", Tick("if one voice", value=voices_wanted(s), id="voices", compact=True)),
             pairs=True,
         )
         yield Form(("output folder", field("out", s.out or default_out(s.model))))
@@ -69,17 +78,22 @@ class TrainScreen(StepScreen):
     def on_screen_resume(self) -> None:
         """Each time the step shows: the model and data chosen since, an output folder that follows the model
         until the person edits it, and an estimate that knows of any run finished since."""
+        s = self.session
+        if not s.out:
+            self.query_one("#out", Input).value = str(default_out(s.model))
+        self.query_one("#voices", Tick).value = voices_wanted(s)  # the dataset may have changed
+        self.describe_run()
+        self.refresh_estimate()
+
+    def describe_run(self) -> None:
         from wacft.acft import other_voices
 
         s = self.session
         glossary = f", with the glossary {escape(s.glossary)}" if s.glossary else ""
         voices = (f", and {other_voices.COUNT} clips of other voices (espeak-ng) so that your one voice does not"
-                  " cost other speakers words" if s.dataset and other_voices.wanted(s.settings()) else "")
+                  " cost other speakers words" if s.dataset and voices_wanted(s) else "")
         self.query_one("#what", Static).update(
             f"[b]{s.model}[/b] on [b]{s.dataset or '(no dataset yet)'}[/b]{glossary}{voices}")
-        if not s.out:
-            self.query_one("#out", Input).value = str(default_out(s.model))
-        self.refresh_estimate()
 
     def problem(self) -> str | None:
         """The first field whose text its setting does not accept, as a sentence."""
@@ -106,6 +120,8 @@ class TrainScreen(StepScreen):
         s.where = str(self.query_one("#where", Select).value)
         s.gpu = str(self.query_one("#gpu", Select).value)
         s.freeze_encoder = self.query_one("#freeze", Tick).value
+        ticked, s.other_voices = self.query_one("#voices", Tick).value, None
+        s.other_voices = None if ticked == voices_wanted(s) else ticked  # kept only where it differs from the rule
         out = self.value("out")
         s.push_to, s.out = self.value("push"), "" if out == str(default_out(s.model)) else out
         s.max_hours = float(self.value("hours")) if self.value("hours") else None
@@ -129,6 +145,7 @@ class TrainScreen(StepScreen):
 
     def on_checkbox_changed(self) -> None:
         self.refresh_estimate()
+        self.describe_run()
 
     def refresh_estimate(self) -> None:
         if not self.is_mounted or not self.read():
