@@ -66,6 +66,12 @@ def test_training_names_the_train_extra(bare, tmp_path, where):
     assert "Traceback" not in done.stderr
 
 
+def test_training_without_its_extra_says_nothing_of_where_it_would_train(bare, tmp_path):
+    done = bare("train", "--model", "openai/whisper-tiny.en", "--dataset", tmp_path)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.strip() == hint(bare, "Training", "torch", "train")
+
+
 def test_training_on_modal_names_the_modal_extra(bare, tmp_path):
     done = bare("train", "--model", "openai/whisper-tiny.en", "--dataset", tmp_path, "--on", "modal")
     assert (done.returncode, done.stderr.strip()) == (1, hint(bare, "Running on Modal", "modal", "modal"))
