@@ -230,3 +230,11 @@ def test_the_modal_launch_path_needs_no_torch(environments, tmp_path):
         print(",".join(m for m in {HEAVY!r} if m in sys.modules))
     """)
     assert loaded.strip() == ""
+
+
+def test_the_wheel_states_its_license_as_an_spdx_expression(wheel):
+    """`project.license` as a string (a TOML table is deprecated in setuptools, and warned about at each build)."""
+    with zipfile.ZipFile(wheel) as z:
+        [metadata] = [name for name in z.namelist() if name.endswith(".dist-info/METADATA")]
+        lines = z.read(metadata).decode().splitlines()
+    assert "License-Expression: MIT" in lines and not any(line.startswith("License: ") for line in lines)
