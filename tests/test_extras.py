@@ -115,3 +115,17 @@ def test_the_packages_named_are_those_of_pyproject():
         return named
 
     assert {extra: set(names) for extra, names in EXTRAS.items()} == {extra: packages(extra) for extra in EXTRAS}
+
+
+@pytest.mark.parametrize(("marker", "start"), [("pipx_metadata.json", "pipx install --force "),
+                                               ("uv-receipt.toml", "uv tool install --force --python ")])
+def test_a_tool_install_is_told_its_tools_command(tmp_path, monkeypatch, marker, start):
+    """pipx and uv tool mark the environments they make; the command is theirs, from where wacft came."""
+    import sys
+
+    from wacft.extras import install_command
+
+    (tmp_path / marker).write_text("")
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    command = install_command("record")
+    assert command.startswith(start) and "record" in command and "pip install" not in command

@@ -140,3 +140,19 @@ async def test_the_training_step_offers_other_voices_for_a_folder_wacft_record_d
         await settle(pilot, app, lambda: "clips of other voices" not in text(app, "#what"))
         assert app.session.other_voices is None  # back to what the dataset asks
         await pilot.press("ctrl+q")
+
+
+async def test_a_focused_drop_down_stands_out_without_colour(tmp_path, monkeypatch):
+    from textual.widgets import Select
+
+    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
+    app = WacftApp(Session(step="train", dataset=str(tmp_path), dataset_clips=40, dataset_seconds=120.0),
+                   first="train")
+    async with app.run_test(size=(100, 30)) as pilot:
+        where = app.screen.query_one("#where", Select)
+        current = where.query_one("SelectCurrent")
+        assert not current.styles.text_style.reverse
+        where.focus()
+        await pilot.pause()
+        assert current.styles.text_style.reverse and current.styles.text_style.bold
+        await pilot.press("ctrl+q")
