@@ -33,14 +33,14 @@ async def test_each_stage_is_charted_on_its_own_scale_and_the_eta_comes_from_the
     monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
     events = [step("finetune", 1, 10, 0.8, T0 + 60), step("finetune", 2, 10, 0.5, T0 + 62)]
     events += [{"type": "eval", "stage": "finetune", "epoch": 1, "loss": 0.4, "wer": 0.2, "best": True},
-               {"type": "log", "message": "epoch 1: held-out loss 0.4, WER 20.0% (best so far)"}]
+               {"type": "log", "message": "stage 1 epoch 1: held-out loss 0.4, WER 20.0% (best so far)"}]
     events += [step("finetune", 3, 10, 0.3, T0 + 64, epoch=2), step("acft", 4, 10, 4.75, T0 + 70)]
     run = a_run(tmp_path, events)
     app = WacftApp(Session(step="monitor", run_id=run.id), first="monitor")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot, app, lambda: "ACFT" in text(app, "#loss-label"))
         assert app.screen.query_one("#loss", Sparkline).data == [4.75]  # not beside stage 1's 0.3
-        assert log_text(app).count("epoch 1: held-out loss") == 1
+        assert log_text(app).count("epoch 1: held-out loss") == 1  # the trainer's line, not the event again
         assert log_text(app).count("ACFT (hidden-state distance) begins: a chart of its own") == 1
         stats = text(app, "#stats")
         assert "ETA after the next step" in stats and "0.4 min of audio seen" in stats  # ACFT's first step
