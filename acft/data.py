@@ -103,9 +103,14 @@ class Clips:
     skipped: Counter = field(default_factory=Counter)  # reason -> count
 
     def summary(self) -> str:
-        hours = sum(c.seconds for c in self.clips) / 3600
         skipped = ", ".join(f"{n} {reason}" for reason, n in self.skipped.items()) or "none"
-        return f"{len(self.clips)} clips ({hours:.2f} h of audio); skipped: {skipped}"
+        return f"{len(self.clips)} clips ({audio_length(sum(c.seconds for c in self.clips))} of audio); skipped:" \
+               f" {skipped}"
+
+
+def audio_length(seconds: float) -> str:
+    """Minutes under an hour ("1.8 min", not "0.03 h"), hours from there."""
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
 def length_histogram(seconds: list[float], width: int = 30) -> str:

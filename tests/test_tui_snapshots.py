@@ -129,7 +129,7 @@ def test_train(snap_compare, size):
 def test_monitor(snap_compare, size, tmp_path):
     """A two-stage run: stage 1's cross-entropy (0.8 down to 0.1) then ACFT's distance (about 4.7), each charted on
     its own scale, the switch in the log."""
-    events = [{"type": "log", "message": "dataset: 420 clips (0.42 h of audio); skipped: none"},
+    events = [{"type": "log", "message": "dataset: 420 clips (25.2 min of audio); skipped: none"},
               {"type": "log", "message": "420 steps: finetune (2 epochs), acft (6 epochs), on cpu"}]
     for step in range(1, 421):
         stage, first = ("finetune", 1) if step <= 106 else ("acft", 107)

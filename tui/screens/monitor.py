@@ -44,10 +44,6 @@ def kept_checkpoint(record) -> bool:
     return record.backend != "local" or holds_checkpoint(Path(record.config["out"]))
 
 
-def audio(seconds: float) -> str:
-    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
-
-
 class MonitorScreen(StepScreen):
     TITLE = "Training"
     HELP = ("[b]x[/b] cancels the run, [b]d[/b] detaches (it keeps going; the start screen reattaches), "
@@ -137,6 +133,8 @@ class MonitorScreen(StepScreen):
         return self.record is not None and self.record.id == run_id
 
     def show(self, run_id: str, event: dict) -> None:
+        from wacft.acft.data import audio_length
+
         if not self.current(run_id):
             return
         log = self.query_one("#log", RichLog)
@@ -154,7 +152,7 @@ class MonitorScreen(StepScreen):
             self.timed.append((event.get("time", time.time()), event["step"]))
             self.query_one("#stats", Static).update(
                 f"{stage} epoch {event['epoch']}/{event['epochs']} · loss {event['loss']:.4g} · "
-                f"{event['clips_per_second']:.1f} clips/s · {audio(event['audio_seconds'])} of audio seen · "
+                f"{event['clips_per_second']:.1f} clips/s · {audio_length(event['audio_seconds'])} of audio seen · "
                 f"ETA {self.eta(event)}"
             )
         elif event["type"] == "checkpoint":
