@@ -25,19 +25,17 @@ def checks_table(checks) -> object:
 
 
 def extras_table(missing: dict[str, str]) -> object:
-    """One line per optional part that is not installed: what it would add, and the command that adds it to this
-    copy of wacft (folded, never cut, at 80 columns)."""
-    from rich.table import Table
+    """Each optional part that is not installed: what it would add, then on a line of its own the command that adds
+    it to this copy of wacft (the width of the screen for it: a path is long)."""
     from rich.text import Text
 
     from wacft.extras import install_command
 
-    table = Table(box=None, padding=(0, 2, 0, 0), show_header=False, show_edge=False, expand=True)
-    table.add_column("adds", no_wrap=True)
-    table.add_column("command", overflow="fold", ratio=1)
-    for extra, adds in missing.items():
-        table.add_row(f"adds {adds}:", Text(install_command(extra)))  # Text: `[train]` is no markup
-    return table
+    shown = Text()
+    for extra, adds in missing.items():  # Text: `[train]` is no markup
+        shown.append(f"adds {adds}:\n", style="dim").append(f"  {install_command(extra)}\n")
+    shown.rstrip()
+    return shown
 
 
 class StartScreen(StepScreen):
