@@ -151,7 +151,8 @@ class MonitorScreen(StepScreen):
             self.query_one("#loss", Sparkline).data = self.losses[-200:]
             self.timed.append((event.get("time", time.time()), event["step"]))
             self.query_one("#stats", Static).update(
-                f"{stage} epoch {event['epoch']}/{event['epochs']} · loss {event['loss']:.4g} · "
+                f"{'ACFT' if stage == 'acft' else 'stage 1'} epoch {event['epoch']}/{event['epochs']} · "
+                f"loss {event['loss']:.4g} · "
                 f"{event['clips_per_second']:.1f} clips/s · {audio_length(event['audio_seconds'])} of audio seen · "
                 f"ETA {self.eta(event)}"
             )
