@@ -115,6 +115,9 @@ def run_train(args: argparse.Namespace) -> None:
         raise WacftError("Resuming continues the run in a folder: give that folder with --out.")
     config = train_settings(vars(args))
     if args.on != "modal" and not args.out:
+        from wacft.extras import require_extra
+
+        require_extra("train")  # refused before it says where it would train
         print(f"training into {config.out}")
     if args.on == "here":
         runs.train_here(config, TerminalSink(), resume=args.resume, force=args.force)

@@ -59,6 +59,10 @@ CPU_FLOPS = 100e9
 STEP_OVERHEAD, STEP_OVERHEAD_PER_LAYER = 29e-3, 4.6e-3
 DECODE_OVERHEAD_PER_LAYER = 0.3e-3
 STARTUP_SECONDS = {"modal": 120.0, "local": 20.0}  # assumed: container start, model download and load, data
+# the range said around an estimate, as factors of it; assumed, from how far off estimates came out: a run's own
+# speed scaled to another run (a person's 3-min estimate took 5:18), and the prior (docs/speed.md: 2.4 s of ACFT
+# estimated, 14.6 s measured on a run too short to spread its once-only costs)
+RANGE = {True: (0.75, 2.0), False: (0.5, 4.0)}  # measured: (low, high); prior: (low, high)
 SPEECH_TOKENS_PER_SECOND = 4  # assumed: English speech, about 3 words a second at 1.3 tokens a word
 PREFIX_TOKENS = 4  # start, language, task, no-timestamps (and <|endoftext|> at the end)
 TRAIN_PASSES = 3  # a forward and a backward pass cost about three forward passes
@@ -319,13 +323,19 @@ class Estimate:
     def stage(self, name: str) -> float:
         return dict(self.stages).get(name, 0.0)
 
+    @property
+    def span(self) -> str:
+        """The range the run is likely to take, e.g. "2 min to 6 min"."""
+        low, high = RANGE[self.measured]
+        return f"{duration(self.seconds * low)} to {duration(self.seconds * high)}"
+
     def describe(self) -> str:
         if self.gpu is None:
-            return f"About {duration(self.seconds)} on this machine; {self.source}."
+            return f"About {duration(self.seconds)} ({self.span}) on this machine; {self.source}."
         price = modal_price_per_second(self.gpu) * 3600
         container = f"{MODAL_CPU_CORES:g} cores and {MODAL_MEMORY_MIB // 1024} GiB"
-        return (f"About {duration(self.seconds)} on a Modal {self.gpu}, about ${self.cost:.2f} (${price:.2f}/h: the"
-                f" GPU, and the container's {container}); {self.source}.")
+        return (f"About {duration(self.seconds)} ({self.span}) on a Modal {self.gpu}, about ${self.cost:.2f}"
+                f" (${price:.2f}/h: the GPU, and the container's {container}); {self.source}.")
 
 
 def duration(seconds: float) -> str:

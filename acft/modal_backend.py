@@ -25,7 +25,7 @@ from wacft.acft.validate import InvalidSetting, check, problem
 from wacft.atomic import atomic_writer, write_bytes_atomic
 from wacft.checks import modal_token_configured
 from wacft.errors import WacftError
-from wacft.extras import needs_extra
+from wacft.extras import beside, needs_extra
 from wacft.facts import DEFAULT_GPU, GPUS, MODAL_MAX_HOURS
 from wacft.faults import raise_if_stopped
 
@@ -44,7 +44,7 @@ def check_ready() -> None:
 
     if not modal_token_configured():
         raise WacftError(
-            "No Modal token is configured; run `modal token new` (or set MODAL_TOKEN_ID and"
+            f"No Modal token is configured; run `{beside('modal')} token new` (or set MODAL_TOKEN_ID and"
             " MODAL_TOKEN_SECRET)."
         )
     try:

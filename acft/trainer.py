@@ -305,7 +305,7 @@ class Trainer:
         self.sink.emit({"type": "eval", "stage": self.stage.name, "epoch": epoch + 1, "loss": score.loss,
                         "wer": score.wer, "best": improved})
         if self.held_out:
-            log(self.sink, f"epoch {epoch + 1}: {score.describe()}" + (" (best so far)" if improved else ""))
+            log(self.sink, f"stage 1 epoch {epoch + 1}: {score.describe()}" + (" (best so far)" if improved else ""))
 
     def end_of_stage(self, progress: Progress) -> None:
         """After stage 1 the student goes on from its best epoch, blended back toward the base."""

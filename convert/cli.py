@@ -11,7 +11,8 @@ def register(steps: argparse._SubParsersAction) -> None:
     p = steps.add_parser("convert", help="convert a Hugging Face Whisper model to whisper.cpp .bin file(s)")
     p.add_argument("model", help="local model folder or Hugging Face hub id (e.g. openai/whisper-base.en)")
     p.add_argument("--out", required=True, metavar="FILE.bin",
-                   help="output file; with several --type values each is written as FILE_<type>.bin")
+                   help="output file name: each --type is written beside it as FILE_<type>.bin"
+                        " (FILE_q8_0.bin for --out FILE.bin or FILE_q8_0.bin)")
     p.add_argument("--type", dest="types", action="append", choices=list(FILE_TYPES),
                    help="output type; repeat for several files in one pass (default: f16)")
     p.add_argument("--force", action="store_true", help="replace output files that already exist")

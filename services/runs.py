@@ -52,6 +52,28 @@ def watch(record: RunRecord, sink: EventSink, stop: threading.Event | None = Non
     return backend_for(record).watch(record, sink, stop)
 
 
+def last_step(record: RunRecord, tail: int = 1 << 16) -> dict:
+    """The run's latest step event: a local run's from the end of its events file (its record is brought up to
+    date only by a watch), any other's from its record."""
+    import json
+
+    if record.backend != "local" or not record.events:
+        return record.last
+    try:
+        with open(record.events, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - tail))
+            lines = f.read().splitlines()
+    except OSError:
+        return record.last
+    for line in reversed(lines):
+        if b'"type": "step"' in line:
+            try:
+                return json.loads(line)
+            except ValueError:  # the line the seek cut, or one being written
+                continue
+    return record.last
+
+
 def cancel(record: RunRecord) -> RunRecord:
     if record.status not in ACTIVE:
         raise WacftError(f"Run {record.id} is {record.status}; only a running run can be cancelled.")

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from wacft.acft.config import TrainConfig
-from wacft.acft.estimate import BF16_PEAK, FP32_PEAK, STARTUP_SECONDS, Dims, estimate, model_dims
+from wacft.acft.estimate import BF16_PEAK, FP32_PEAK, RANGE, STARTUP_SECONDS, Dims, duration, estimate, model_dims
 from wacft.acft.runs import RunRecord
 from wacft.errors import WacftError
 from wacft.facts import GPUS
@@ -148,3 +148,11 @@ def test_bad_input_is_one_sentence():
 
 def test_the_compute_model_knows_every_gpu_wacft_offers():
     assert set(BF16_PEAK) == set(FP32_PEAK) == set(GPUS)
+
+
+def test_the_estimate_says_its_range():
+    """Before launch the person sees how far off it may be: wider for the prior than for a measured speed."""
+    e = estimate(config(), 400, 800.0, None)
+    low, high = RANGE[False]
+    assert f"({duration(e.seconds * low)} to {duration(e.seconds * high)})" in e.describe()
+    assert RANGE[True][0] > low and RANGE[True][1] < high

@@ -11,7 +11,7 @@ from textual.widgets import Button, Input, ProgressBar, SelectionList, Static
 
 from wacft.services.outputs import DEFAULT_TYPES, TYPES
 from wacft.tui.screens.base import StepScreen
-from wacft.tui.widgets import ConfirmScreen, Form
+from wacft.tui.widgets import ConfirmScreen, Form, Ticks
 
 
 class ConvertScreen(StepScreen):
@@ -25,7 +25,7 @@ class ConvertScreen(StepScreen):
         yield Form(("model", Input(model, placeholder="model folder or hub id", id="model", compact=True)),
                    ("output file", Input(str(self.default_file(model)), placeholder="a .bin file; one per type "
                                          "beside it when several", id="out", compact=True)))
-        yield SelectionList[str](*((t, t, t in DEFAULT_TYPES) for t in TYPES), id="types", compact=True)
+        yield Ticks(*((t, t, t in DEFAULT_TYPES) for t in TYPES), id="types", compact=True)
         yield Button("Convert", id="convert", variant="primary", compact=True)
         yield ProgressBar(id="progress", show_eta=True)
         yield Static("", id="result")
