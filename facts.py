@@ -10,6 +10,7 @@ SAMPLE_RATE = 16000
 SAMPLES_PER_POSITION = 320
 POSITIONS_PER_SECOND = SAMPLE_RATE // SAMPLES_PER_POSITION
 FULL_CONTEXT = 1500
+WHISPER_SECONDS = FULL_CONTEXT / POSITIONS_PER_SECOND  # all Whisper hears at once: longer clips cannot be trained on
 
 # Whisper's published sizes: (d_model, encoder layers, decoder layers). turbo is large-v3 with 4 decoder layers
 MODEL_SIZES = {"tiny": (384, 4, 4), "base": (512, 6, 6), "small": (768, 12, 12), "medium": (1024, 24, 24),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from wacft.acft.config import TrainConfig
 from wacft.facts import DEFAULT_GPU
 from wacft.modal_jobs import app
+from wacft.services.outputs import DEFAULT_TYPES
 from wacft.services.settings import default, train_settings
 
 
@@ -37,7 +38,8 @@ def _launch_and_watch(config: TrainConfig, gpu: str, convert: str) -> None:
 def acft(
     model: str, dataset: str, epochs: int = default("epochs"), lr: float = default("lr"),
     max_audio_length: float = default("max_audio_length"), push_to: str = "", language: str = "",
-    dataset_config: str = "", split: str = default("split"), gpu: str = DEFAULT_GPU, convert: str = "q8_0,q5_0",
+    dataset_config: str = "", split: str = default("split"), gpu: str = DEFAULT_GPU,
+    convert: str = ",".join(DEFAULT_TYPES),
     finetune_epochs: int = default("finetune_epochs"), objective: str = default("objective"),
     finetune_lr: float = 0.0, joint_weight: float = default("joint_weight"),
     finetune_keep: float = default("finetune_keep"), freeze_encoder: bool = False, spec_augment: bool = False,
@@ -55,7 +57,7 @@ def _published_recipe(size: str) -> None:
     """FUTO's published run: FLEURS en_us train, 8 epochs, lr 1e-6, clips up to 29 s."""
     config = train_settings({"model": f"openai/whisper-{size}", "dataset": FLEURS, "dataset_config": "en_us",
                              "text_column": "raw_transcription", "language": "en"})
-    _launch_and_watch(config, DEFAULT_GPU, "q8_0,q5_0")
+    _launch_and_watch(config, DEFAULT_GPU, ",".join(DEFAULT_TYPES))
 
 
 @app.local_entrypoint()

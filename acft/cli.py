@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from wacft.acft import other_voices
-from wacft.acft.config import TrainConfig
+from wacft.acft.config import OBJECTIVES, TrainConfig
 from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
 from wacft.acft.terminal import TerminalSink, watch_in_terminal
 from wacft.facts import DEFAULT_GPU, GPUS
 from wacft.glossary_cli import add_glossary_options
+from wacft.services.outputs import DEFAULT_TYPES
 
 
 def register(steps: argparse._SubParsersAction) -> None:
@@ -31,7 +32,7 @@ def register(steps: argparse._SubParsersAction) -> None:
     stage1 = p.add_argument_group("stage 1: learn the data's words before ACFT (off unless --finetune-epochs)")
     stage1.add_argument("--finetune-epochs", type=int, default=TrainConfig.finetune_epochs,
                         help="epochs of training on the transcripts before ACFT")
-    stage1.add_argument("--objective", choices=["two-stage", "joint"], default=TrainConfig.objective,
+    stage1.add_argument("--objective", choices=OBJECTIVES, default=TrainConfig.objective,
                         help="two-stage: cross-entropy, then ACFT from that model; joint: cross-entropy at the"
                              " clip's own context plus an ACFT term towards the base model")
     stage1.add_argument("--finetune-lr", type=float, help="default: the usual rate for the model's size")
@@ -77,7 +78,7 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--on", choices=["here", "local", "modal"], default="here",
                    help="here: in this process; local: a background process; modal: a Modal GPU")
     p.add_argument("--gpu", default=DEFAULT_GPU, help=f"Modal GPU: {', '.join(GPUS)}")
-    p.add_argument("--convert", default="q8_0,q5_0", help="with --on modal: types to convert to there")
+    p.add_argument("--convert", default=",".join(DEFAULT_TYPES), help="with --on modal: types to convert to there")
     p.add_argument("--detach", action="store_true", help="launch and return; `wacft watch RUN` follows it")
     p.add_argument("--max-hours", type=float, help="with --on modal: the run's budget of GPU hours, across every"
                    " container Modal starts for it (default: 24)")
@@ -189,8 +190,9 @@ def run_resume(args: argparse.Namespace) -> None:
     from wacft.services import runs
 
     record = load_run(args.run)
-    if record.backend == "modal":
-        ask_to_spend(runs.worst_case(record.gpu, args.max_hours or record.budget_hours), args.yes)
+    cost = runs.resume_cost(record, args.max_hours)
+    if cost:
+        ask_to_spend(cost, args.yes)
     resumed = runs.resume(record, args.max_hours)
     print(f"run {record.id} resumed as {resumed.id}; `wacft watch {resumed.id}` follows it")
     if not args.detach:

@@ -36,6 +36,7 @@ from wacft.facts import (
     GPU_PRICE_PER_SECOND,
     LARGE_V3_VOCAB,
     MODAL_CPU_CORES,
+    MODAL_MAX_HOURS,
     MODAL_MEMORY_MIB,
     MODEL_SIZES,
     MULTILINGUAL_VOCAB,
@@ -266,7 +267,7 @@ def measure(record: RunRecord, dims: Dims) -> tuple[float, float, float] | None:
 
 
 def same_place(record: RunRecord, gpu: str | None) -> bool:
-    return record.backend == "modal" and record.gpu == gpu if gpu else record.backend == "local"
+    return record.gpu == gpu  # a Modal run's GPU; None: a run on this machine
 
 
 def measured_speed(dims: Dims, gpu: str | None) -> Speed | None:
@@ -363,3 +364,11 @@ def estimate(config: TrainConfig, clips: int, audio_seconds: float, gpu: str | N
                   for s in stages)
     start = STARTUP_SECONDS["modal" if gpu else "local"]
     return Estimate(start + sum(t for _, t in timed), gpu, speed.source, speed.measured, timed)
+
+
+def worst_case(gpu: str, max_hours: float | None) -> str:
+    """The most a Modal run can cost: its budget of GPU hours, across every container Modal starts for it."""
+    hours = max_hours or MODAL_MAX_HOURS
+    which = "" if max_hours else " (--max-hours sets less)"
+    return (f"Its budget is {hours:g} h of GPU time{which}: it stops there, keeping its checkpoint, so it costs at"
+            f" most ${hours * 3600 * modal_price_per_second(gpu):.2f} however often Modal restarts its container.")

@@ -16,7 +16,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from wacft.acft import other_voices
-from wacft.acft.backends import FINAL, Progress, absorb
+from wacft.acft.backends import FINAL, ConvertInput, Progress, absorb
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
 from wacft.acft.outdir import FINISHED
@@ -115,6 +115,7 @@ class ModalBackend:
     to `launch`."""
 
     name = "modal"
+    remote = True
     in_running_app = False  # set by `modal run`'s entrypoints: the app runs already, and running it again is refused
 
     def __init__(self, gpu: str | None = None, convert_types: tuple[str, ...] | list[str] = (),
@@ -250,16 +251,27 @@ class ModalBackend:
         hours = self.max_hours or record.budget_hours or MODAL_MAX_HOURS
         return self.spawn(config, new_id(config.model), record.convert, hours, say)
 
+    def kept_checkpoint(self, record: RunRecord) -> bool:
+        return True  # on its volume, out of sight from here: `resume` says so when there is none
+
+    def resume_cost(self, record: RunRecord, max_hours: float | None) -> str | None:
+        from wacft.acft.estimate import worst_case
+
+        return worst_case(record.gpu or self.gpu, max_hours or record.budget_hours)
+
+    def last_step(self, record: RunRecord) -> dict:
+        return record.last
+
     def listing(self, record: RunRecord, recursive: bool = False) -> list:
         """The run's folder on the volume; empty where there is none yet."""
         from modal.exception import NotFoundError
 
         try:
-            return self.jobs.volume.listdir(self.remote(record), recursive=recursive)
+            return self.jobs.volume.listdir(self.folder(record), recursive=recursive)
         except (NotFoundError, FileNotFoundError):
             return []
 
-    def remote(self, record: RunRecord) -> str:
+    def folder(self, record: RunRecord) -> str:
         return record.config["out"].removeprefix(self.jobs.MOUNT).strip("/")
 
     def cancel(self, record: RunRecord) -> RunRecord:
@@ -277,7 +289,7 @@ class ModalBackend:
         it was in is fetched again whole."""
         from modal.volume import FileEntryType
 
-        remote = self.remote(record)
+        remote = self.folder(record)
         complete = self.completed(record)
         entries = [e for e in self.listing(record, recursive=True)
                    if e.type == FileEntryType.FILE and complete.get(os.path.relpath(e.path, remote)) == e.size]
@@ -304,7 +316,7 @@ class ModalBackend:
         from modal.exception import NotFoundError
 
         try:
-            return json.loads(b"".join(self.jobs.volume.read_file(f"{self.remote(record)}/{self.jobs.COMPLETE}")))
+            return json.loads(b"".join(self.jobs.volume.read_file(f"{self.folder(record)}/{self.jobs.COMPLETE}")))
         except (NotFoundError, FileNotFoundError):
             return {}
 
@@ -328,11 +340,11 @@ class ModalBackend:
         os.utime(target, (entry.mtime, entry.mtime))
 
     def fetch_for_convert(self, record: RunRecord, dest: Path, types: list[str],
-                          progress: Progress | None = None) -> dict[str, Path] | Path:
-        """What the convert step needs after a Modal run: the .bin files the job made when it made every type
-        asked for ({type: path}), else the trained weights (the local folder), to convert here."""
+                          progress: Progress | None = None) -> ConvertInput:
+        """The .bin files the job made, when it made every type asked for; else the trained weights, fetched into
+        `dest` to convert here."""
         made = set(record.artifacts) - {"model"}
         if types and set(types) <= made:
-            return {t: self.fetch(record, dest, only=t, progress=progress)[0] for t in types}
+            return ConvertInput(made={t: self.fetch(record, dest, only=t, progress=progress)[0] for t in types})
         self.fetch(record, dest, progress=progress)
-        return dest
+        return ConvertInput(str(dest))

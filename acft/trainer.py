@@ -44,7 +44,7 @@ from wacft.acft.run_files import Progress, RunFiles, save_weights
 from wacft.convert.source import check_model_folder, open_source, resolve_folder
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
-from wacft.facts import FUTO_WIDEST, SAMPLE_RATE, is_multilingual
+from wacft.facts import FUTO_WIDEST, POSITIONS_PER_SECOND, SAMPLE_RATE, is_multilingual
 from wacft.pipeline import ordered_map
 
 PREFETCH = 2  # batches decoded and featurised ahead of the training step
@@ -399,7 +399,8 @@ class Trainer:
             progress.epoch = progress.batch = 0
         if progress.contexts:
             low, high = progress.contexts
-            log(self.sink, f"contexts covered: {low}-{high} positions ({low / 50:.2f}-{high / 50:.2f} s of audio)")
+            seconds = f"{low / POSITIONS_PER_SECOND:.2f}-{high / POSITIONS_PER_SECOND:.2f} s"
+            log(self.sink, f"contexts covered: {low}-{high} positions ({seconds} of audio)")
         files = self.files.save_output(self.student, self.processor, self.processor_files, progress, len(self.clips))
         if self.config.push_to:
             push(self.out, self.config.push_to, files, self.sink)

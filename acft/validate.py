@@ -14,16 +14,14 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
-from wacft.acft.config import TrainConfig
+from wacft.acft.config import OBJECTIVES, TrainConfig
 from wacft.errors import WacftError
-from wacft.facts import MODAL_MAX_HOURS
+from wacft.facts import MODAL_MAX_HOURS, WHISPER_SECONDS
 
-OBJECTIVES = ("two-stage", "joint")
 TASKS = ("transcribe", "translate")
 DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
 # a hub repo id: "name" or "owner/name" (letters, digits, "-", "_", ".")
 HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
-WHISPER_SECONDS = 30.0  # Whisper hears at most 30 s; longer clips cannot be trained on
 
 
 class InvalidSetting(WacftError):

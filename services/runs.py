@@ -12,7 +12,6 @@ from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
 from wacft.acft.runs import ACTIVE, RunRecord
 from wacft.errors import WacftError
-from wacft.facts import MODAL_MAX_HOURS, modal_price_per_second
 
 WHERE = ("local", "modal")
 STOPPED = ("cancelled", "failed")  # what can be resumed
@@ -52,26 +51,18 @@ def watch(record: RunRecord, sink: EventSink, stop: threading.Event | None = Non
     return backend_for(record).watch(record, sink, stop)
 
 
-def last_step(record: RunRecord, tail: int = 1 << 16) -> dict:
-    """The run's latest step event: a local run's from the end of its events file (its record is brought up to
-    date only by a watch), any other's from its record."""
-    import json
+def last_step(record: RunRecord) -> dict:
+    """The run's latest step event, without a watch (the start screen's progress column)."""
+    return backend_for(record).last_step(record)
 
-    if record.backend != "local" or not record.events:
-        return record.last
-    try:
-        with open(record.events, "rb") as f:
-            f.seek(max(0, f.seek(0, 2) - tail))
-            lines = f.read().splitlines()
-    except OSError:
-        return record.last
-    for line in reversed(lines):
-        if b'"type": "step"' in line:
-            try:
-                return json.loads(line)
-            except ValueError:  # the line the seek cut, or one being written
-                continue
-    return record.last
+
+def kept_checkpoint(record: RunRecord) -> bool:
+    return backend_for(record).kept_checkpoint(record)
+
+
+def resume_cost(record: RunRecord, max_hours: float | None) -> str | None:
+    """What resuming the run may cost, to ask about first (a Modal run's new budget); None: nothing."""
+    return backend_for(record).resume_cost(record, max_hours)
 
 
 def cancel(record: RunRecord) -> RunRecord:
@@ -96,7 +87,7 @@ def spend(config: TrainConfig, gpu: str, max_hours: float | None, clips: int | N
           seconds: float = 0.0) -> str:
     """What a Modal run will take and cost, and how long it may run: what `wacft train --on modal` prints and the
     wizard asks about before a launch. Without `clips` (the CLI) the dataset is counted here, where it can be."""
-    from wacft.acft.estimate import estimate
+    from wacft.acft.estimate import estimate, worst_case
     from wacft.extras import MissingExtra
 
     lines = []
@@ -111,11 +102,3 @@ def spend(config: TrainConfig, gpu: str, max_hours: float | None, clips: int | N
         lines.append(f"No estimate: {e}")
     lines.append(worst_case(gpu, max_hours))
     return "\n".join(lines)
-
-
-def worst_case(gpu: str, max_hours: float | None) -> str:
-    """The most a Modal run can cost: its budget of GPU hours, across every container Modal starts for it."""
-    hours = max_hours or MODAL_MAX_HOURS
-    which = "" if max_hours else " (--max-hours sets less)"
-    return (f"Its budget is {hours:g} h of GPU time{which}: it stops there, keeping its checkpoint, so it costs at"
-            f" most ${hours * 3600 * modal_price_per_second(gpu):.2f} however often Modal restarts its container.")

@@ -309,7 +309,7 @@ def test_cli_convert_and_inspect(english, tmp_path, capsys):
 
 
 def test_cli_errors_are_one_line_without_traceback(english, tmp_path, capsys):
-    out = tmp_path / "cli_f16.bin"  # what `--out cli.bin` writes
+    out = tmp_path / "cli_q8_0.bin"  # what `--out cli.bin` writes first (the default types: q8_0, q5_0)
     out.write_bytes(b"x")
     assert cli(["convert", str(english), "--out", str(tmp_path / "cli.bin")]) == 1
     err = capsys.readouterr().err

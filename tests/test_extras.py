@@ -55,7 +55,7 @@ def model_bin(random_whisper, tmp_path_factory):
 def test_conversion_needs_no_extra(bare, random_whisper, tmp_path):
     done = bare("convert", random_whisper(), "--out", tmp_path / "x.bin")
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "x_f16.bin").is_file()
+    assert (tmp_path / "x_q8_0.bin").is_file() and (tmp_path / "x_q5_0.bin").is_file()  # the default types
 
 
 @pytest.mark.parametrize("where", ["here", "local"])

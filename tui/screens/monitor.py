@@ -7,14 +7,13 @@ import threading
 import time
 from collections import deque
 from datetime import timedelta
-from pathlib import Path
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.widgets import ProgressBar, RichLog, Sparkline, Static
 
-from wacft.services.runs import ACTIVE, STOPPED
+from wacft.services.runs import ACTIVE, STOPPED, kept_checkpoint
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import ConfirmScreen
 
@@ -35,13 +34,6 @@ def wait_for_watches(timeout: float = STOP_WAIT) -> None:
     for thread in threading.enumerate():
         if thread.name.startswith(WATCH_THREAD):
             thread.join(max(0.0, deadline - time.monotonic()))
-
-
-def kept_checkpoint(record) -> bool:
-    """A Modal run's checkpoints are on its volume, out of sight: its retries resume from them."""
-    from wacft.acft.outdir import holds_checkpoint
-
-    return record.backend != "local" or holds_checkpoint(Path(record.config["out"]))
 
 
 class MonitorScreen(StepScreen):
@@ -181,7 +173,7 @@ class MonitorScreen(StepScreen):
             self.note("[green]✓ done[/green]: ctrl+n converts it for whisper.cpp")
             return
         self.note(f"[red]✗ {record.status}[/red] " + (record.error or "").replace("[", r"\["))
-        if record.status in STOPPED and record.backend == "local":
+        if record.status in STOPPED:
             if kept_checkpoint(record):
                 self.note("[b]r[/b] resumes it from its last checkpoint")
             else:

@@ -9,12 +9,11 @@ from textual.app import ComposeResult
 from textual.widgets import Button, Input, Select, Static
 
 from wacft.facts import GPUS
-from wacft.services.settings import default_out
+from wacft.services.settings import OBJECTIVES, default_out
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import Form, Setting, Tick
 
 WHERE = (("here", "local"), ("Modal", "modal"))
-OBJECTIVES = (("two-stage", "two-stage"), ("joint", "joint"))
 # field id -> (the training setting it sets, its label): acft.validate checks each as it is typed
 FIELDS = {
     "epochs": ("epochs", "ACFT epochs"), "finetune": ("finetune_epochs", "stage-1 epochs"),
@@ -57,7 +56,8 @@ class TrainScreen(StepScreen):
             ("learning rate", field("lr", s.lr)),
             ("batch", field("batch", s.batch_size)),
             ("max clip (s)", field("maxlen", s.max_audio_length)),
-            ("stage 1", Select(OBJECTIVES, value=s.objective, allow_blank=False, id="objective", compact=True)),
+            ("stage 1", Select([(o, o) for o in OBJECTIVES], value=s.objective, allow_blank=False, id="objective",
+                               compact=True)),
             ("where", Select(WHERE, value=s.where, allow_blank=False, id="where", compact=True)),
             ("freeze encoder", Tick("in stage 1", value=s.freeze_encoder, id="freeze", compact=True)),
             ("Modal GPU", Select([(g, g) for g in GPUS], value=s.gpu if s.gpu in GPUS else GPUS[0],
