@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: setup run test lint bench system-deps clean
+.PHONY: setup run test test-fast lint bench system-deps clean
 
 # torch first, pinned where there is no CUDA: a bare `torch` requirement would pull a multi-GB CUDA build
 # where a CPU one will do (with CUDA, the `train` extra's own requirement picks the CUDA build)
@@ -37,6 +37,10 @@ lint: $(VENV)/.dev
 
 test: $(VENV)/.dev system-deps lint
 	$(VENV)/bin/pytest
+
+# the loop to run while working: all but the slow and end-to-end tests (pyproject.toml's markers)
+test-fast: $(VENV)/.dev system-deps lint
+	$(VENV)/bin/pytest -m "not slow and not e2e"
 
 bench: $(VENV)/.dev system-deps
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
