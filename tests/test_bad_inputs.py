@@ -148,6 +148,52 @@ def test_train_never_overwrites_what_out_holds(names, words, where, tmp_path, wa
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
 
 
+def contents(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("where", ["here", "local"])
+def test_the_persons_own_files_in_out_are_never_overwritten(where, tmp_path, wacft_home, capsys):
+    """A project folder with a README.md and a config.json of its own: refused, --force or not."""
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "README.md").write_text("# my notes\n")
+    (out / "config.json").write_text('{"mine": true}')
+    before = contents(out)
+    for flags in ([], ["--force"]):
+        assert main(train_argv(folder_with(tmp_path / f"m{len(flags)}"), tmp_path, out, "--on", where, *flags)) == 1
+        err = capsys.readouterr().err
+        assert f"--out {out} holds README.md, config.json of your own, which the trained model would overwrite" in err
+        assert contents(out) == before
+
+
+def test_out_with_other_files_needs_force_and_keeps_them(random_whisper, speech_dataset, tmp_path, wacft_home,
+                                                        capsys):
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "clips").mkdir()
+    (out / "clips" / "a.wav").write_bytes(b"RIFF")
+    data = speech_dataset(["Hello world."], voices=["en-us"])
+    argv = train_argv(random_whisper(), data, out, "--epochs", 1, "--batch-size", 1)
+    assert main(argv) == 1
+    assert f"--out {out} holds files no run wrote (clips, notes.txt); pick a new or empty folder" in (
+        capsys.readouterr().err)
+    assert sorted(p.name for p in out.iterdir()) == ["clips", "notes.txt"]
+    assert main([*argv, "--force"]) == 0
+    assert (out / "model.safetensors").is_file()
+    assert (out / "notes.txt").read_text() == "mine" and (out / "clips" / "a.wav").read_bytes() == b"RIFF"
+
+
+def test_the_dataset_folder_is_never_the_output(speech_dataset, tmp_path, wacft_home, capsys):
+    data = speech_dataset(["Hello world."], voices=["en-us"])
+    before = contents(data)
+    for flags in ([], ["--force"]):
+        assert main(train_argv(folder_with(tmp_path / f"m{len(flags)}"), data, data, *flags)) == 1
+        assert f"--out {data} is the --dataset folder itself" in capsys.readouterr().err
+    assert contents(data) == before
+
+
 def test_the_model_folder_is_never_the_output(tmp_path, wacft_home, capsys):
     model = folder_with(tmp_path / "model", "config.json", "model.safetensors")
     data = folder_with(tmp_path / "data")
