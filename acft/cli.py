@@ -141,8 +141,9 @@ def run_runs(args: argparse.Namespace) -> None:
     import time
 
     from wacft.acft.runs import list_runs
+    from wacft.services.runs import settle
 
-    records = list_runs()
+    records = [settle(r) for r in list_runs()]
     if not records:
         print("no runs yet: start one with `wacft train`")
     for r in records:

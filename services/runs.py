@@ -51,7 +51,13 @@ def watch(record: RunRecord, sink: EventSink, stop: threading.Event | None = Non
     return backend_for(record).watch(record, sink, stop)
 
 
+def settle(record: RunRecord) -> RunRecord:
+    """The record as the run is now: a local run that ended unwatched is no longer listed as running."""
+    return LocalBackend().settle(record) if record.backend == "local" else record
+
+
 def cancel(record: RunRecord) -> RunRecord:
+    record = settle(record)  # a run that already ended is not cancelled, nor its pid signalled
     if record.status not in ACTIVE:
         raise WacftError(f"Run {record.id} is {record.status}; only a running run can be cancelled.")
     return backend_for(record).cancel(record)

@@ -237,6 +237,53 @@ def test_a_failed_start_leaves_no_folder(tmp_path, wacft_home, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+# --- runs, watch, cancel: a record is believed only as far as the process and the files bear it out ---------
+
+def local_record(tmp_path, pid, *events):
+    """A local run's record whose trainer is `pid`, with its events file as the trainer left it."""
+    from wacft.acft.runs import RunRecord
+
+    out = tmp_path / "run"
+    out.mkdir(exist_ok=True)
+    path = out / "events-1.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    config = TrainConfig(model="openai/whisper-tiny.en", dataset="google/fleurs", out=str(out))
+    return RunRecord("20260101-000000-tiny.en-0001", "local", json.loads(config.to_json()), status="running",
+                     pid=pid, events=str(path)).save()
+
+
+STEP = {"type": "step", "step": 1, "total_steps": 4, "loss": 0.5}
+
+
+def a_dead_pid():
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    return gone.pid
+
+
+def test_cancel_never_signals_a_process_that_took_the_runs_pid(tmp_path, wacft_home, capsys):
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)  # the pid, given to another program
+    try:
+        record = local_record(tmp_path, other.pid, STEP)
+        assert main(["cancel", record.id]) == 1
+        assert f"Run {record.id} is failed; only a running run can be cancelled." in capsys.readouterr().err
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_run_that_ended_unwatched_is_listed_as_ended_and_not_cancelled(tmp_path, wacft_home, capsys):
+    from wacft.acft.runs import load_run
+
+    record = local_record(tmp_path, a_dead_pid(), STEP, {"type": "done", "out": str(tmp_path / "run")})
+    assert main(["runs"]) == 0
+    assert f"{record.id}  local  done " in capsys.readouterr().out
+    assert main(["cancel", record.id]) == 1
+    assert f"Run {record.id} is done; only a running run can be cancelled." in capsys.readouterr().err
+    assert load_run(record.id).status == "done" and not record.path.with_suffix(".cancelled").exists()
+
+
 # --- convert, inspect, push: a file whisper.cpp would refuse is never written, called fine or sent ----------
 
 def nothing_beside(out):
