@@ -66,9 +66,15 @@ class Clip:
     silence: tuple[float, float] = (0.0, 0.0)  # seconds of silence added before and after the recording
 
     @property
+    def name(self) -> str:
+        return str(self.source) if isinstance(self.source, Path) else f"the clip {self.text[:60]!r}"
+
+    @property
     def audio(self) -> np.ndarray:
         """Decoded afresh on each use."""
         audio = decode(self.source)
+        if not np.isfinite(audio).all():  # a NaN sample makes every loss, then every weight, NaN
+            raise WacftError(f"{self.name} holds NaN or infinite samples; fix or remove that clip.")
         before, after = (round(s * SAMPLE_RATE) for s in self.silence)
         return np.pad(audio, (before, after)) if before or after else audio
 

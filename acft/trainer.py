@@ -65,6 +65,15 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
+def refuse_non_finite(model: torch.nn.Module, what: str, then: str) -> None:
+    """Weights with a NaN or an infinity make every output garbage: named, never trained from nor saved."""
+    bad = {name: int((~torch.isfinite(t)).sum()) for name, t in model.state_dict().items()
+           if t.is_floating_point() and not torch.isfinite(t).all()}
+    if bad:
+        raise WacftError(f"{what} {sum(bad.values()):,} NaN or infinite weights (in {len(bad)} tensors, e.g."
+                         f" {next(iter(bad))}); {then}")
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, sink: EventSink):
         with needs_extra("train"):
@@ -88,6 +97,7 @@ class Trainer:
         except (OSError, ValueError) as e:  # files there, but not what transformers can load
             raise WacftError(f"{config.model} cannot be loaded as a Whisper model ({e}); download or save it"
                              " again.") from e
+        refuse_non_finite(model, f"{config.model} holds", "it is damaged: download it, or train it, again.")
         self.processor_files = processor_files(str(folder))  # found now: the run may end offline
         self.student = model.to(self.device)
         self.student.model.train()
@@ -212,6 +222,10 @@ class Trainer:
                 loss = loss + stage.distil * masked_mse(states, reference, mask)
             if stage.words:  # the last state is the decoder's output, which proj_out turns into logits
                 loss = loss + finetune.words_loss(self.student.proj_out(states[-1]), tokens, mask, p.given)
+        if not torch.isfinite(loss):  # stopped before the step: the weights (and the last checkpoint) stay finite
+            clips = ", ".join(self.clips[i].name for i in p.batch.indices[:3])
+            raise WacftError(f"Training stopped at step {step + 1}: the loss is {loss.item()} on {clips}; lower"
+                             f" the learning rate (--lr, --finetune-lr), or leave those clips out.")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if stage.words:
@@ -386,6 +400,8 @@ class Trainer:
         if progress.contexts:
             low, high = progress.contexts
             log(self.sink, f"contexts covered: {low}-{high} positions ({low / 50:.2f}-{high / 50:.2f} s of audio)")
+        refuse_non_finite(self.student, "Training diverged: the trained model holds",
+                          "lower the learning rate (--lr, --finetune-lr) and train again.")
         files = self.files.save_output(self.student, self.processor, self.processor_files, progress, len(self.clips))
         if self.config.push_to:
             push(self.out, self.config.push_to, files, self.sink)

@@ -237,6 +237,71 @@ def test_a_failed_start_leaves_no_folder(tmp_path, wacft_home, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+# --- NaN: never trained into a model, converted, called fine or sent -----------------------------------
+
+def with_nan(folder, name="model.decoder.layer_norm.weight"):
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(folder / "model.safetensors")
+    tensors[name] = tensors[name].copy()
+    tensors[name][0] = np.nan
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    return folder
+
+
+def test_training_stops_on_a_clip_with_nan_samples(random_whisper, speech_dataset, tmp_path, wacft_home, capsys):
+    import soundfile
+
+    data = speech_dataset(["Hello world.", "What time is it?"], voices=["en-us"])
+    clip = sorted(data.glob("*.wav"))[1]
+    audio, rate = soundfile.read(clip, dtype="float32")
+    audio[100:200] = np.nan
+    soundfile.write(clip, audio, rate, subtype="FLOAT")
+    out = tmp_path / "out"
+    assert main(train_argv(random_whisper(), data, out, "--epochs", 1, "--batch-size", 1)) == 1
+    err = capsys.readouterr().err
+    assert f"{clip} holds NaN or infinite samples; fix or remove that clip." in err and "nan)" not in err
+    assert not (out / "model.safetensors").exists()
+
+
+def test_training_refuses_a_model_with_nan_weights(random_whisper, speech_dataset, tmp_path, wacft_home, capsys):
+    model = with_nan(copy_model(random_whisper(), tmp_path / "model"))
+    out = tmp_path / "out"
+    assert main(train_argv(model, speech_dataset(["Hello world."], voices=["en-us"]), out, "--epochs", 1)) == 1
+    err = capsys.readouterr().err
+    assert f"{model} holds 1 NaN or infinite weights (in 1 tensors, e.g. model.decoder.layer_norm.weight)" in err
+    assert not out.exists()
+
+
+def test_training_stops_at_the_first_non_finite_loss(random_whisper, speech_dataset, tmp_path, wacft_home, capsys):
+    data = speech_dataset(["Hello world.", "What time is it?", "Please call me back."], voices=["en-us"])
+    out = tmp_path / "out"
+    assert main(train_argv(random_whisper(), data, out, "--epochs", 3, "--batch-size", 1, "--lr", "1e30")) == 1
+    err = capsys.readouterr().err
+    assert "Training stopped at step " in err and "the loss is nan on " in err and "lower the learning rate" in err
+    assert not (out / "model.safetensors").exists()
+
+
+def test_convert_inspect_and_push_refuse_nan_weights(random_whisper, tmp_path, wacft_home, capsys, monkeypatch):
+    from wacft.convert.convert import convert, plan_outputs
+    from wacft.convert.ggml import read_ggml
+
+    model = with_nan(copy_model(random_whisper(), tmp_path / "model"))
+    out = tmp_path / "nan.bin"
+    assert main(["convert", str(model), "--out", str(out), "--type", "q8_0"]) == 1
+    err = capsys.readouterr().err
+    assert "tensor decoder.ln.weight holds NaN or infinite values; the model is damaged" in err
+    assert nothing_beside(out)
+
+    [good] = convert(str(random_whisper()), plan_outputs(tmp_path / "tiny_en_acft_f16.bin", ["f16"]))
+    norm = read_ggml(good.path).tensor("decoder.ln.weight")
+    bad = damaged(good.path, tmp_path / "tiny_en_acft_f16_x.bin", norm.offset, np.array([np.inf], "<f4").tobytes())
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "1")  # nothing listens: push must stop before adb
+    for argv in (["inspect", str(bad)], ["push", str(bad)]):
+        assert main(argv) == 1
+        assert "tensor decoder.ln.weight holds 1 non-finite value(s)" in capsys.readouterr().err
+
+
 # --- runs, watch, cancel: a record is believed only as far as the process and the files bear it out ---------
 
 def local_record(tmp_path, pid, *events):
@@ -502,8 +567,8 @@ def test_verify_refuses_a_damaged_model(good_bin, speech_dataset, tmp_path, wacf
     data = speech_dataset(["Hello world."], voices=["en-us"])
     size = good_bin.stat().st_size
     bad = damaged(good_bin, tmp_path / "bad.bin", size // 2, np.random.default_rng(0).bytes(size // 4))
-    assert main(["inspect", str(bad)]) == 0  # whisper.cpp would load it
-    capsys.readouterr()
+    assert main(["inspect", str(bad)]) == 1  # whisper.cpp would load it: described, then refused
+    assert "non-finite value(s)" in capsys.readouterr().err
     assert main(["verify", str(bad), "--dataset", str(data)]) == 1
     err = capsys.readouterr().err
     assert "non-finite value(s) (NaN or infinity); the file is damaged" in err and err.count("\n") == 1
