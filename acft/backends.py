@@ -104,18 +104,24 @@ class LocalBackend:
             confirm()
         run_id = new_id(config.model)
         out = Path(config.out).resolve()
-        out.mkdir(parents=True, exist_ok=True)
         config = replace(config, out=str(out))
         command, events = trainer_command(out), out / f"events-{run_id}.jsonl"
+        # recorded before anything starts: a run no record names could be neither watched nor cancelled
+        record = RunRecord(run_id, self.name, asdict(config), events=str(events)).save()
+        out.mkdir(parents=True, exist_ok=True)
         (out / "run_config.json").write_text(config.to_json())
         command += ["--resume"] if resume else []
         command += ["--force"] if force else []
         with open(events, "ab") as stdout, open(out / "train.log", "ab") as stderr:
             child = subprocess.Popen(command, stdout=stdout, stderr=stderr, start_new_session=True)
         self.children[child.pid] = child
-        record = RunRecord(run_id, self.name, asdict(config), status="running", pid=child.pid)
-        record.events = str(events)
-        return record.save()
+        record.status, record.pid = "running", child.pid
+        try:
+            return record.save()
+        except WacftError:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            raise
 
     def alive(self, record: RunRecord) -> bool:
         """Whether the run's trainer still runs: its pid, running the trainer of this run's folder. A pid alone is

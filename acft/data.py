@@ -143,10 +143,33 @@ def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, .
 
 def _local_rows(folder: Path) -> list[dict]:
     path = next(folder / name for name in METADATA_FILES if (folder / name).is_file())
-    with open(path, newline="", encoding="utf-8") as f:
-        if path.suffix == ".csv":
-            return list(csv.DictReader(f))
-        return [json.loads(line) for line in f if line.strip()]
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8-sig")  # -sig: a BOM (Excel writes one) is no part of the first column
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise WacftError(f"{path} is not UTF-8 text (line {line} has the byte {data[e.start]:#04x}); save it as"
+                         " UTF-8 and try again.") from e
+    except OSError as e:
+        raise WacftError(f"{path} cannot be read ({e.strerror}); check its permissions.") from e
+    if path.suffix == ".jsonl":
+        return [_json_row(path, n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    try:
+        return list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as e:
+        raise WacftError(f"{path} cannot be read as CSV ({e}); fix it and try again.") from e
+
+
+def _json_row(path: Path, n: int, line: str) -> dict:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise WacftError(f"Line {n} of {path} is not JSON ({e.msg} at column {e.colno}); fix that line and try"
+                         " again.") from e
+    if not isinstance(row, dict):
+        raise WacftError(f'Line {n} of {path} is not a JSON object; give each clip as {{"file_name": ..., "text":'
+                         " ...}.")
+    return row
 
 
 def _local_examples(folder: Path, audio_column: str | None, text_column: str | None) -> Iterator[tuple]:
@@ -156,8 +179,9 @@ def _local_examples(folder: Path, audio_column: str | None, text_column: str | N
     columns, name = list(rows[0]), f"The metadata in {folder}"
     audio = pick_column(columns, audio_column, AUDIO_COLUMNS, "audio", name)
     text = pick_column(columns, text_column, TEXT_COLUMNS, "text", name)
-    for row in rows:
-        yield folder / row[audio], row[text]
+    for row in rows:  # a short CSV row has None where a JSON line may have a number
+        file, words = row.get(audio), row.get(text)
+        yield folder / str(file or ""), "" if words is None else str(words)
 
 
 def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:

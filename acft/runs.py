@@ -53,9 +53,14 @@ class RunRecord:
 
     def save(self) -> RunRecord:
         self.updated = time.time()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = asdict(self)
-        write_bytes_atomic(self.path, json.dumps({**data.pop("others"), **data}, indent=2).encode())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(self.path, json.dumps({**data.pop("others"), **data}, indent=2).encode())
+        except (OSError, WacftError) as e:
+            why = getattr(e if isinstance(e, OSError) else e.__cause__, "strerror", None) or "not writable"
+            raise WacftError(f"The run record cannot be written in {self.path.parent} ({why}); make that folder"
+                             " writable, or set WACFT_HOME to a folder you can write to.") from e
         return self
 
 

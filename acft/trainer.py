@@ -346,25 +346,29 @@ class Trainer:
         self.load_data()
         seconds = [c.seconds for c in self.clips]
         recorded = [c.seconds - sum(c.silence) for c in self.clips]  # the audio seen: not the silence added
-        plans = [[epoch_batches(self.config, seconds, e, s.name) for e in range(s.epochs)] for s in self.stages]
-        total = sum(len(batches) for plan in plans for batches in plan)
+        # each epoch planned as it starts (a plan of every epoch up front grows without bound with --epochs); an
+        # epoch's batches differ in order and context only, so every epoch of a stage has as many
+        per_epoch = [len(epoch_batches(self.config, seconds, 0, s.name)) for s in self.stages]
+        steps = [s.epochs * n for s, n in zip(self.stages, per_epoch, strict=True)]
+        total = sum(steps)
         names = " then ".join(f"{s.name} ({s.epochs} epochs)" for s in self.stages)
         log(self.sink, f"{total} steps: {names}, on {self.device.type}")
         first = [s.name for s in self.stages].index(progress.stage) if progress.stage else 0
         if folder:
             log(self.sink, f"resuming {progress.stage} at epoch {progress.epoch + 1}, step {progress.step}")
         started, steps_here, clips_here = time.monotonic(), 0, 0
-        before = sum(len(b) for plan in plans[:first] for b in plan)  # steps of the stages already done
+        before = sum(steps[:first])  # steps of the stages already done
         for k in range(first, len(self.stages)):
-            stage, plan = self.stages[k], plans[k]
-            self.start_stage(stage, sum(len(b) for b in plan))
+            stage = self.stages[k]
+            self.start_stage(stage, steps[k])
             if folder:  # the stage the checkpoint was taken in
                 self.files.load_checkpoint(folder, self.student.model, self.optimizer, self.device)
                 folder = None
             progress.stage = stage.name
             with ThreadPoolExecutor(1) as pool:
                 for epoch in range(progress.epoch, stage.epochs):
-                    for prepared in ordered_map(pool, self.prepare, plan[epoch][progress.batch :], ahead=PREFETCH):
+                    plan = epoch_batches(self.config, seconds, epoch, stage.name)
+                    for prepared in ordered_map(pool, self.prepare, plan[progress.batch :], ahead=PREFETCH):
                         batch = prepared.batch
                         lr = self.stage_lr(progress.step - before)
                         for group in self.optimizer.param_groups:
@@ -372,7 +376,7 @@ class Trainer:
                         progress.loss = self.step(prepared, progress.step)
                         progress.step += 1
                         progress.batch += 1
-                        if progress.batch == len(plan[epoch]):
+                        if progress.batch == len(plan):
                             progress.epoch, progress.batch = epoch + 1, 0
                         progress.clips += len(batch.indices)
                         progress.audio_seconds += sum(recorded[i] for i in batch.indices)
@@ -395,7 +399,7 @@ class Trainer:
                         if progress.step % self.config.checkpoint_every == 0 or epoch_end:
                             self.save_checkpoint(progress)
             self.end_of_stage(progress)  # a run resumed after a stage's last epoch comes straight here
-            before += sum(len(b) for b in plan)
+            before += steps[k]
             progress.epoch = progress.batch = 0
         if progress.contexts:
             low, high = progress.contexts

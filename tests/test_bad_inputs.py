@@ -349,6 +349,49 @@ def test_a_run_that_ended_unwatched_is_listed_as_ended_and_not_cancelled(tmp_pat
     assert load_run(record.id).status == "done" and not record.path.with_suffix(".cancelled").exists()
 
 
+# --- the dataset reader: a sentence for every file a person can hand over --------------------------------
+
+def metadata_of(folder, name, data: bytes):
+    for old in folder.glob("metadata.*"):
+        old.unlink()
+    (folder / name).write_bytes(data)
+    return folder / name
+
+
+# (file, its bytes, words of the sentence)
+BAD_METADATA = [
+    ("metadata.csv", "file_name,text\nclip000_en-us.wav,Caf\u00e9\n".encode("latin-1"),
+     "is not UTF-8 text (line 2 has the byte 0xe9); save it as UTF-8"),
+    ("metadata.jsonl", b'{"file_name": "clip000_en-us.wav", "text": "Hello."}\n{"file_name": \n',
+     "Line 2 of {path} is not JSON (Expecting value at column 15); fix that line"),
+    ("metadata.jsonl", b'["clip000_en-us.wav", "Hello."]\n', "Line 1 of {path} is not a JSON object"),
+    ("metadata.jsonl", b'{"file_name": 7, "text": 5}\n', "has no usable clips (0 clips (0.00 h of audio); skipped: 1"
+                                                        " missing audio file)"),
+    ("metadata.csv", b"file_name,text\nclip000_en-us.wav\n,\n", "skipped: 2 empty transcript"),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "words"), BAD_METADATA, ids=["latin-1", "bad-json", "json-list",
+                                                                      "json-numbers", "short-rows"])
+def test_the_dataset_reader_names_what_is_wrong_with_the_metadata(name, data, words, speech_dataset):
+    folder = speech_dataset(["Hello."], voices=["en-us"])
+    path = metadata_of(folder, name, data)
+    from wacft.acft.data import load_clips
+
+    with pytest.raises(WacftError) as caught:
+        load_clips(TrainConfig(model="m", dataset=str(folder), out="o"))
+    assert words.format(path=path) in str(caught.value)
+
+
+def test_a_bom_in_metadata_csv_is_no_part_of_a_column(speech_dataset):
+    from wacft.acft.data import load_clips
+
+    folder = speech_dataset(["Hello."], voices=["en-us"])
+    metadata = folder / "metadata.csv"
+    metadata.write_bytes(b"\xef\xbb\xbf" + metadata.read_bytes())
+    assert len(load_clips(TrainConfig(model="m", dataset=str(folder), out="o")).clips) == 1
+
+
 # --- convert, inspect, push: a file whisper.cpp would refuse is never written, called fine or sent ----------
 
 def nothing_beside(out):
@@ -553,6 +596,26 @@ def test_sigterm_then_a_full_disk_at_a_checkpoint_then_resume(random_whisper, sp
     assert [e["step"] for e in resumed if e["type"] == "step"][0] == kept + 1
 
 
+@pytest.mark.parametrize("flag", ["--epochs", "--finetune-epochs"])
+def test_a_huge_epoch_count_starts_at_once(flag, random_whisper, speech_dataset, tmp_path, wacft_home):
+    """A trillion epochs: planned as they come, so the first step comes as soon as with one (no memory runaway)."""
+    import threading
+
+    data = speech_dataset(["Hello world.", "What time is it?"], voices=["en-us"])
+    config = TrainConfig(model=str(random_whisper()), dataset=str(data), out=str(tmp_path / "run"), batch_size=1,
+                         **{flag[2:].replace("-", "_"): 10**12})
+    child = train_in_a_child(config)
+    deadline = threading.Timer(120, child.kill)
+    deadline.start()
+    try:
+        step = next((e for e in map(json.loads, child.stdout) if e["type"] == "step"), None)
+    finally:
+        deadline.cancel()
+        child.kill()
+        child.communicate()
+    assert step is not None and step["step"] == 1 and step["total_steps"] >= 10**12
+
+
 # --- verify ----------------------------------------------------------------------------------------------
 
 def damaged(source, target, at, data):
@@ -641,19 +704,6 @@ def test_what_a_killed_run_was_writing_is_removed_and_said(tmp_path, wacft_home,
     assert f"removed {out / OUTPUT_NEW}" in err and "has no config.json" in err and list(out.iterdir()) == []
 
 
-@pytest.fixture
-def read_only_folder(tmp_path):
-    """A read-only file system (a tmpfs mounted ro): read-only even for root, unlike a chmod."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
-
-
 def test_a_read_only_output_folder_is_a_sentence(read_only_folder, random_whisper, tmp_path, wacft_home, capsys):
     out = read_only_folder / "x.bin"
     assert main(["convert", str(random_whisper()), "--out", str(out)]) == 1
@@ -662,6 +712,16 @@ def test_a_read_only_output_folder_is_a_sentence(read_only_folder, random_whispe
     assert main(train_argv(folder_with(tmp_path / "model"), tmp_path, run)) == 1
     assert f"--out {run} cannot be written ({read_only_folder} is not a folder you can write to)" in (
         capsys.readouterr().err)
+
+
+def test_a_local_run_is_never_started_without_its_record(read_only_folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WACFT_HOME", str(read_only_folder))
+    out = tmp_path / "run"
+    argv = train_argv(folder_with(tmp_path / "model"), folder_with(tmp_path / "data"), out, "--on", "local")
+    assert main([*argv, "--detach"]) == 1
+    err = capsys.readouterr().err
+    assert f"The run record cannot be written in {read_only_folder / 'runs'} (Read-only file system)" in err
+    assert not out.exists()  # nothing started: no trainer runs on with no record
 
 
 def children_of(pid):

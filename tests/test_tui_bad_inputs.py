@@ -1,0 +1,47 @@
+"""Bad inputs and faults in the wizard, driven as a person would (Textual's Pilot, real files): each one a
+sentence on the screen, never a traceback."""
+
+import pytest
+from textual.widgets import Input, Static
+
+from wacft.tui.app import WacftApp
+
+pytestmark = pytest.mark.usefixtures("wacft_home")
+
+
+async def settle(pilot, until, tries=300):
+    for _ in range(tries):
+        await pilot.pause(0.1)
+        if until():
+            return
+    raise AssertionError("the screen never got there")
+
+
+def shown(app, selector) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def test_a_latin_1_metadata_csv_is_a_sentence(speech_dataset):
+    data = speech_dataset(["Café au lait."], voices=["en-us"])
+    metadata = data / "metadata.csv"
+    metadata.write_bytes(metadata.read_text().encode("latin-1"))
+    app = WacftApp(first="dataset")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.screen.query_one("#dataset", Input).value = str(data)
+        await pilot.press("ctrl+r")
+        await settle(pilot, lambda: "✗" in shown(app, "#report"))
+        assert f"{metadata} is not UTF-8 text (line 2 has the byte 0xe9)" in shown(app, "#report")
+    assert app.return_code in (0, None)
+
+
+async def test_a_read_only_data_folder_is_a_warning_not_a_crash(read_only_folder, monkeypatch):
+    monkeypatch.setenv("WACFT_HOME", str(read_only_folder / "wacft"))
+    app = WacftApp(environment=lambda: [])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen.TITLE.startswith("1 · Dataset")
+        [note] = app._notifications
+        assert f"Your place in the wizard cannot be saved in {read_only_folder / 'wacft'} (Read-only file" in (
+            note.message)
+    assert app.return_code in (0, None)
