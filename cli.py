@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from wacft.errors import WacftError
@@ -43,12 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     with stop_on_signals():
         try:
             status = args.func(args)  # a step may exit non-zero without an error: `verify` when not ready
+            sys.stdout.flush()  # here, where a reader that has gone is caught: not at exit
         except WacftError as e:
             print(f"wacft: {e}", file=sys.stderr)
             return 1
         except KeyboardInterrupt as e:  # Ctrl+C or SIGTERM; a step may say what it kept
             print(f"wacft: {str(e) or 'stopped; nothing was left half-written.'}", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # stdout's reader has gone (`wacft runs | head -1`), as Python's docs advise:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second failure at exit
+            return 141  # as a tool that SIGPIPE ended
         except Exception as e:  # a fault, not a mistake of the person's: a short report, the traceback in a log
             print(f"wacft: {crash_report(e)}", file=sys.stderr)
             return 2

@@ -147,10 +147,11 @@ def run_runs(args: argparse.Namespace) -> None:
     if not records:
         print("no runs yet: start one with `wacft train`")
     for r in records:
-        last = r.last
-        progress = f"step {last['step']}/{last['total_steps']} loss {last['loss']:.4g}" if last else ""
+        loss = r.last.get("loss")
+        progress = f"step {r.last.get('step')}/{r.last.get('total_steps')} loss {loss:.4g}" if isinstance(
+            loss, int | float) else ""
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
-        print(f"{r.id}  {r.backend:5}  {r.status:9}  {started}  {r.config['model']}  {progress}")
+        print(f"{r.id}  {r.backend:5}  {r.status:9}  {started}  {r.config.get('model')}  {progress}")
 
 
 def run_watch(args: argparse.Namespace) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from wacft.audio import load_audio, to_whisper_audio
-from wacft.errors import WacftError
+from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import needs_extra
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
 from wacft.record.levels import speech_bounds
@@ -226,6 +226,7 @@ def load_clips(config) -> Clips:
     folder = Path(config.dataset).expanduser()
     if config.dataset.startswith(("/", ".", "~")) and not folder.exists():
         raise WacftError(f"There is no folder {folder}; check the path to your recordings.")
+    refuse_unreadable(folder, "recordings")
     if any((folder / name).is_file() for name in METADATA_FILES):
         examples = _local_examples(folder, config.audio_column, config.text_column)
     elif folder.is_dir() and any(p.suffix.lower() in AUDIO_SUFFIXES for p in folder.iterdir()):

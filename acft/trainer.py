@@ -154,8 +154,20 @@ class Trainer:
             self.word_tokens = tokenize(self.processor, self.clips, self.config, multilingual, prompt, prompted,
                                         as_written=True)
             self.held_out_tokens = tokenize(self.processor, self.held_out, self.config, multilingual, as_written=True)
+        for clips, rows in ((self.clips, self.acft_tokens), (self.clips, getattr(self, "word_tokens", [])),
+                            (self.held_out, self.held_out_tokens)):
+            self.refuse_long(clips, rows)
         self.prefix = len(self.processor.tokenizer.prefix_tokens)
         self.given = [self.prefix + len(prompt) * (i in prompted) for i in range(len(self.clips))]
+
+    def refuse_long(self, clips: list[Clip], rows: list[list[int]]) -> None:
+        """The decoder has a position for each of `max_target_positions` tokens and no more."""
+        limit = self.student.config.max_target_positions
+        for clip, row in zip(clips, rows, strict=False):  # no rows: a stage that is not run
+            if len(row) > limit:
+                raise WacftError(f"The transcript of {clip.name} is {len(row)} tokens long (with the model's own"
+                                 f" tokens); {self.config.model} reads at most {limit}: shorten it, or leave that"
+                                 " clip out.")
 
     def cached_frames(self, i: int) -> int:
         """Mel frames kept for clip i: two per position of the widest context its jitter band allows."""

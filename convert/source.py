@@ -10,7 +10,7 @@ from pathlib import Path
 from wacft.convert.ggml import Hparams
 from wacft.convert.names import HF_PROJ_OUT, expected_dimensions, expected_shapes, ggml_name, strip_prefix
 from wacft.convert.weights import Weight, read_safetensors_header
-from wacft.errors import WacftError
+from wacft.errors import WacftError, refuse_unreadable
 
 HUB_ID = re.compile(r"^\w[\w.-]*/\w[\w.-]*$")  # as the hub allows: no name starts with "." or "-"
 HUB_FILES = ["*.json", "*.safetensors", "*.txt"]
@@ -87,6 +87,7 @@ def unreachable(model: str) -> str:
 
 def read_config(folder: Path) -> dict:
     path = folder / "config.json"
+    refuse_unreadable(folder, "model's files")
     if not path.is_file():
         raise WacftError(f"{folder} has no config.json; it is not a Hugging Face model folder.")
     try:

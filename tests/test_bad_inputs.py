@@ -317,7 +317,8 @@ def local_record(tmp_path, pid, *events):
                      pid=pid, events=str(path)).save()
 
 
-STEP = {"type": "step", "step": 1, "total_steps": 4, "loss": 0.5}
+STEP = {"type": "step", "stage": "acft", "step": 1, "total_steps": 4, "epoch": 1, "epochs": 2, "loss": 0.5,
+        "lr": 1e-6, "context": 300, "clips": 1, "audio_seconds": 2.0, "clips_per_second": 1.0, "eta_seconds": 3.0}
 
 
 def a_dead_pid():
@@ -383,6 +384,19 @@ def test_the_dataset_reader_names_what_is_wrong_with_the_metadata(name, data, wo
     assert words.format(path=path) in str(caught.value)
 
 
+def test_a_transcript_longer_than_the_decoder_reads_is_named(random_whisper, tmp_path, wacft_home, capsys, speak):
+    from fixtures.speech import write_metadata
+
+    data = tmp_path / "data"
+    data.mkdir()
+    clip = data / "long.wav"
+    clip.write_bytes(speak("Hello world.", voice="en-us").read_bytes())
+    write_metadata(data, [("long.wav", "word " * 500)])
+    assert main(train_argv(random_whisper(), data, tmp_path / "out", "--epochs", 1)) == 1
+    err = capsys.readouterr().err
+    assert f"The transcript of {clip} is 50" in err and "reads at most 448: shorten it, or leave that clip out." in err
+
+
 def test_a_bom_in_metadata_csv_is_no_part_of_a_column(speech_dataset):
     from wacft.acft.data import load_clips
 
@@ -390,6 +404,59 @@ def test_a_bom_in_metadata_csv_is_no_part_of_a_column(speech_dataset):
     metadata = folder / "metadata.csv"
     metadata.write_bytes(b"\xef\xbb\xbf" + metadata.read_bytes())
     assert len(load_clips(TrainConfig(model="m", dataset=str(folder), out="o")).clips) == 1
+
+
+def test_watch_names_a_deleted_or_garbled_events_file(tmp_path, wacft_home, capsys):
+    record = local_record(tmp_path, a_dead_pid(), STEP)
+    events = Path(record.events)
+    events.write_text(json.dumps(STEP) + '\n{"type": "st\x00\n')
+    assert main(["watch", record.id]) == 1
+    assert f"The events file of run {record.id}, {events}, holds a line that is no event" in capsys.readouterr().err
+    events.unlink()
+    assert main(["watch", record.id]) == 1
+    err = capsys.readouterr().err
+    assert f"The events file of run {record.id}, {events}, cannot be read (No such file or directory)" in err
+
+
+# (a field of a record, a value that a hand edit or a broken disk left there)
+BAD_FIELDS = [("status", 7), ("last", [1]), ("config", "x"), ("pid", "123"), ("created", "yesterday"),
+              ("id", "../x")]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_FIELDS)
+def test_a_record_with_a_wrongly_typed_field_is_named_not_a_crash(name, value, tmp_path, wacft_home, capsys):
+    record = local_record(tmp_path, a_dead_pid(), {"type": "done", "out": str(tmp_path / "run")})
+    data = json.loads(record.path.read_text())
+    record.path.write_text(json.dumps({**data, name: value}))
+    assert main(["runs"]) == 0
+    out, err = capsys.readouterr()
+    assert record.id not in out and f"skipped {record.path}, which holds no run record this wacft can read" in err
+    assert main(["watch", record.id]) == 1
+    assert f"The run record {record.path} cannot be read" in capsys.readouterr().err
+
+
+def test_a_run_id_is_never_a_path(tmp_path, wacft_home, capsys):
+    record = local_record(tmp_path, a_dead_pid(), {"type": "done", "out": str(tmp_path / "run")})
+    for step in ("watch", "cancel", "fetch"):
+        assert main([step, f"../runs/{record.id}"]) == 1
+        assert f"'../runs/{record.id}' is not a run id" in capsys.readouterr().err
+
+
+def test_runs_into_a_closed_pipe_is_no_crash(tmp_path, wacft_home):
+    import os
+
+    from wacft.acft.runs import RunRecord
+
+    for i in range(1500):  # more than a pipe holds
+        RunRecord(f"20260101-000000-tiny.en-{i:04x}", "local", {"model": "openai/whisper-tiny.en"},
+                  status="done").save()
+    child = subprocess.Popen([sys.executable, "-m", "wacft.cli", "runs"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=os.environ)
+    assert child.stdout.readline().startswith(b"20260101-000000-tiny.en-")
+    child.stdout.close()  # as `head -1` does
+    err = child.stderr.read().decode()
+    assert child.wait() == 141 and err == ""
+    assert not (tmp_path / "home" / "logs").exists()
 
 
 # --- convert, inspect, push: a file whisper.cpp would refuse is never written, called fine or sent ----------
@@ -722,6 +789,60 @@ def test_a_local_run_is_never_started_without_its_record(read_only_folder, tmp_p
     err = capsys.readouterr().err
     assert f"The run record cannot be written in {read_only_folder / 'runs'} (Read-only file system)" in err
     assert not out.exists()  # nothing started: no trainer runs on with no record
+
+
+@pytest.fixture
+def as_nobody(wacft_home):
+    """`wacft` run as the user nobody, for whom a folder of mode 000 is unreadable (root reads everything): a
+    folder both can reach, and a runner whose WACFT_HOME is in it."""
+    import os
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run as another user")
+    shared = Path(tempfile.mkdtemp(prefix="wacft-nobody-"))
+    shared.chmod(0o777)
+
+    def run(*argv):
+        env = {**os.environ, "WACFT_HOME": str(shared / "home"), "HOME": str(shared)}
+        return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+                               "wacft.cli", *map(str, argv)], capture_output=True, text=True, env=env, cwd=shared)
+
+    yield shared, run
+    shutil.rmtree(shared)
+
+
+def test_an_unreadable_runs_folder_is_not_no_runs(as_nobody):
+    shared, run = as_nobody
+    runs = shared / "home" / "runs"
+    runs.mkdir(parents=True)
+    runs.chmod(0)
+    listed = run("runs")
+    assert listed.returncode == 1 and "no runs yet" not in listed.stdout
+    assert listed.stderr == (f"wacft: The runs folder {runs} cannot be read (Permission denied); make it readable,"
+                             " or set WACFT_HOME to the folder that holds your runs.\n")
+
+
+# what is unreadable -> the sentence
+UNREADABLE = [("model", "The folder {path} cannot be read (permission denied); make it readable (chmod u+rx)"),
+              ("model/model.safetensors", "{path} cannot be read (Permission denied); make it readable"),
+              ("data", "The folder {path} cannot be read (permission denied); make it readable (chmod u+rx)")]
+
+
+@pytest.mark.parametrize(("unreadable", "words"), UNREADABLE, ids=["model", "weights", "data"])
+def test_an_unreadable_model_or_dataset_is_a_sentence(unreadable, words, as_nobody, random_whisper, speech_dataset):
+    import shutil
+
+    shared, run = as_nobody
+    model = shutil.copytree(random_whisper(), shared / "model")
+    data = shutil.copytree(speech_dataset(["Hello world."], voices=["en-us"]), shared / "data")
+    for path in (model, *model.iterdir()):
+        path.chmod(0o755)
+    (shared / unreadable).chmod(0)
+    trained = run(*train_argv(model, data, shared / "out", "--epochs", 1))
+    assert trained.returncode == 1, trained.stderr
+    assert words.format(path=shared / unreadable) in trained.stderr
 
 
 def children_of(pid):
