@@ -459,6 +459,35 @@ def test_runs_into_a_closed_pipe_is_no_crash(tmp_path, wacft_home):
     assert not (tmp_path / "home" / "logs").exists()
 
 
+def test_an_import_names_each_bad_file_and_keeps_the_rest(speak, tmp_path, wacft_home, capsys):
+    import shutil
+
+    source = tmp_path / "mine"
+    source.mkdir()
+    for name, text in (("a", "Hello world."), ("b", "What time is it?"), ("c", "Call me back.")):
+        shutil.copyfile(speak(text, voice="en-us"), source / f"{name}.wav")
+        (source / f"{name}.txt").write_text(text)
+    (source / "b.txt").write_bytes("Caf\u00e9 au lait.".encode("latin-1"))
+    (source / "c.wav").write_bytes(b"RIFF not audio")
+    assert main(["record", str(tmp_path / "dataset"), "--import-clips", str(source)]) == 0
+    out = capsys.readouterr().out
+    assert "kept 1, left out 2" in out and "✗ b.wav: b.txt is not UTF-8 text; save it as UTF-8" in out
+    assert "✗ c.wav: " in out and "cannot be decoded as audio" in out
+
+
+def test_record_leaves_no_empty_folder_and_fails_when_nothing_is_imported(tmp_path, wacft_home, capsys):
+    dataset, source = tmp_path / "dataset", folder_with(tmp_path / "mine", "a.txt")
+    (source / "a.wav").write_bytes(b"RIFF not audio")
+    assert main(["record", str(dataset), "--summary"]) == 1
+    assert f"There is no folder {dataset}; give the folder `wacft record` recorded into." in capsys.readouterr().err
+    assert main(["record", str(dataset), "--import-clips", str(tmp_path / "nope")]) == 1
+    assert f"There is no folder {tmp_path / 'nope'}" in capsys.readouterr().err
+    assert main(["record", str(dataset), "--import-clips", str(source)]) == 1
+    out, err = capsys.readouterr()
+    assert "kept 0, left out 1" in out and "No clip was imported (each one left out says why above)" in err
+    assert not dataset.exists()
+
+
 # --- convert, inspect, push: a file whisper.cpp would refuse is never written, called fine or sent ----------
 
 def nothing_beside(out):
