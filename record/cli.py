@@ -72,6 +72,11 @@ def record(args: argparse.Namespace) -> None:
     if args.summary or args.import_clips or args.import_long:
         print(Summary.of(folder).text())
         return
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):  # the recorder would wait for keys that never come
+        raise WacftError("The recorder needs a terminal to run in; from a script, use --summary, --import-clips"
+                         " or --import-long.")
     from wacft.tui.app import WacftApp
     from wacft.tui.session import Session
 

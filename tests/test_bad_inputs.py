@@ -488,6 +488,13 @@ def test_record_leaves_no_empty_folder_and_fails_when_nothing_is_imported(tmp_pa
     assert not dataset.exists()
 
 
+def test_record_without_a_terminal_says_so_at_once(tmp_path, wacft_home):
+    done = subprocess.run([sys.executable, "-m", "wacft.cli", "record", str(tmp_path / "d"), "--terms", "Grafana"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "The recorder needs a terminal to run in; from a script, use --summary" in (
+        done.stderr)
+
+
 # --- convert, inspect, push: a file whisper.cpp would refuse is never written, called fine or sent ----------
 
 def nothing_beside(out):
