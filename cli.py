@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from wacft.faults import crash_report, report_warnings, stop_on_signals
 
+    for stream in (sys.stdout, sys.stderr):  # a file name's non-UTF-8 byte (a lone surrogate) prints as \xe9
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     report_warnings()
     with stop_on_signals():
@@ -55,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second failure at exit
             return 141  # as a tool that SIGPIPE ended
         except Exception as e:  # a fault, not a mistake of the person's: a short report, the traceback in a log
+            if isinstance(e, OSError) and e.filename is not None:  # a path the system refused, as `cp` says it
+                name = str(e.filename)
+                shown = name if len(name) <= 80 else f"{name[:40]}…{name[-20:]}"
+                print(f"wacft: {shown}: {e.strerror}; check the path and run again.", file=sys.stderr)
+                return 1
             print(f"wacft: {crash_report(e)}", file=sys.stderr)
             return 2
     return status or 0

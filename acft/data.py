@@ -176,7 +176,8 @@ def _local_examples(folder: Path, audio_column: str | None, text_column: str | N
     rows = _local_rows(folder)
     if not rows:
         raise WacftError(f"The metadata in {folder} lists no clips; add a row per audio file.")
-    columns, name = list(rows[0]), f"The metadata in {folder}"
+    # a CSV row longer than the header holds the rest under None: no column
+    columns, name = [c for c in rows[0] if c is not None], f"The metadata in {folder}"
     audio = pick_column(columns, audio_column, AUDIO_COLUMNS, "audio", name)
     text = pick_column(columns, text_column, TEXT_COLUMNS, "text", name)
     for row in rows:  # a short CSV row has None where a JSON line may have a number
@@ -216,6 +217,13 @@ def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
         yield value["bytes"] or Path(value["path"]), row[text]
 
 
+def is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system (Python before 3.12 raises): no such file either
+        return False
+
+
 def load_clips(config) -> Clips:
     """Every usable clip of the dataset, with counts of what was skipped and why. `config` is anything with
     dataset, dataset_config, split, audio_column, text_column, max_clips and max_audio_length: a TrainConfig,
@@ -227,7 +235,12 @@ def load_clips(config) -> Clips:
     if config.dataset.startswith(("/", ".", "~")) and not folder.exists():
         raise WacftError(f"There is no folder {folder}; check the path to your recordings.")
     refuse_unreadable(folder, "recordings")
+    if folder.is_file():
+        raise WacftError(f"{folder} is a file; give the folder that holds the recordings and their metadata.csv.")
     if any((folder / name).is_file() for name in METADATA_FILES):
+        if getattr(config, "dataset_config", None):
+            raise WacftError(f"--dataset-config is for hub datasets, and {folder} is a folder of recordings; drop"
+                             " --dataset-config.")
         examples = _local_examples(folder, config.audio_column, config.text_column)
     elif folder.is_dir() and any(p.suffix.lower() in AUDIO_SUFFIXES for p in folder.iterdir()):
         raise WacftError(f"{folder} has audio files but no metadata.csv or metadata.jsonl to give their"
@@ -245,7 +258,7 @@ def load_clips(config) -> Clips:
         if not text:
             result.skipped["empty transcript"] += 1
             continue
-        if isinstance(source, Path) and not source.is_file():
+        if isinstance(source, Path) and not is_file(source):
             result.skipped["missing audio file"] += 1
             continue
         try:

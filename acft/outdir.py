@@ -36,7 +36,8 @@ PROCESSOR_FILES = (
 # what a run writes into its folder: the trained model (with its card), and its own files while it runs
 MODEL_FILES = ("config.json", "generation_config.json", "README.md", FINISHED, *WEIGHTS, *PROCESSOR_FILES,
                "model-*-of-*.safetensors", "pytorch_model-*-of-*.bin")
-RUN_FILES = (CHECKPOINT, NEW, OLD, BEST, OUTPUT_NEW, RUNNING, "run_config.json", "train.log", "events-*.jsonl")
+RUN_FILES = (CHECKPOINT, NEW, OLD, BEST, OUTPUT_NEW, RUNNING, "run_config.json", "train.log", "events*.jsonl",
+             "model_*.bin")  # the last two: a Modal job's event log and converted files
 
 
 class OutputInUse(WacftError):
@@ -139,6 +140,9 @@ def claim_out(config: TrainConfig, resume: bool = False, force: bool = False) ->
     if dataset.is_dir() and out.resolve() == dataset.resolve():
         raise OutputInUse(f"--out {out} is the --dataset folder itself; write the run to another folder.")
     refuse_theirs(out, resume, force)
+    if resume and not holds_checkpoint(out) and (out / FINISHED).is_file():
+        raise OutputInUse(f"--out {out} holds a finished run, so there is nothing to resume: its model is there. To"
+                          " train it again from the start, pass --force instead of --resume.")
     if holds_checkpoint(out) and not resume:
         if not force:
             raise OutputInUse(f"--out {out} holds an unfinished run; pass --resume to continue it, --force to"

@@ -211,6 +211,9 @@ def check(config: TrainConfig) -> None:
         sentence = _problem(name, getattr(config, name))
         if sentence:
             raise InvalidSetting(sentence)
+    if config.objective == "joint" and not config.finetune_epochs:
+        raise InvalidSetting("--objective joint is how stage 1 trains, and --finetune-epochs is 0 (no stage 1);"
+                             " give --finetune-epochs, or drop --objective.")
     if config.epochs + config.finetune_epochs == 0:
         raise InvalidSetting("--epochs and --finetune-epochs are both 0; train at least one epoch of either.")
     if Path(config.model).expanduser().resolve() == Path(config.out).expanduser().resolve():

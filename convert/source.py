@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from wacft.acft.outdir import holds_checkpoint
 from wacft.convert.ggml import Hparams
 from wacft.convert.names import HF_PROJ_OUT, expected_dimensions, expected_shapes, ggml_name, strip_prefix
 from wacft.convert.weights import Weight, read_safetensors_header
@@ -88,6 +89,9 @@ def unreachable(model: str) -> str:
 def read_config(folder: Path) -> dict:
     path = folder / "config.json"
     refuse_unreadable(folder, "model's files")
+    if not path.is_file() and holds_checkpoint(folder):
+        raise WacftError(f"{folder} holds a training run that has not finished (its model is written at the end);"
+                         f" let it finish, or continue it with `wacft train --resume --out {folder}`, then use it.")
     if not path.is_file():
         raise WacftError(f"{folder} has no config.json; it is not a Hugging Face model folder.")
     try:

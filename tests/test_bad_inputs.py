@@ -3,6 +3,7 @@ left behind."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import resource
@@ -96,6 +97,7 @@ TRAIN_FLAGS = [
     (["--lr", "nan"], "--lr is nan"),
     (["--epochs", 0], "both 0"),
     (["--finetune-epochs", 1, "--eval-share", 1], "--eval-share is 1.0"),
+    (["--objective", "joint"], "--objective joint is how stage 1 trains, and --finetune-epochs is 0 (no stage 1)"),
 ]
 
 
@@ -110,6 +112,54 @@ def test_train_refuses_settings_that_would_do_nothing(flags, words, where, tmp_p
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
     assert not out.exists()
+
+
+# (flags, the sentence): an option the run would not use is refused, never ignored
+IGNORED = [
+    (["--detach"], "--detach is for --on local or modal, and this run is --on here; drop --detach"),
+    (["--on", "local", "--gpu", "H100"], "--gpu is for --on modal, and this run is --on local"),
+    (["--on", "local", "--convert", "q8_0"], "--convert is for --on modal, and this run is --on local"),
+    (["--max-hours", "2"], "--max-hours is for --on modal"),
+    (["--public"], "--public makes the repo --push-to creates public, and no --push-to was given"),
+    (["--dataset-config", "en_us"], "--dataset-config is for hub datasets, and {data} is a folder of recordings"),
+]
+
+
+@pytest.mark.parametrize(("flags", "words"), IGNORED, ids=["detach", "gpu", "convert", "hours", "public", "config"])
+def test_an_option_the_run_would_ignore_is_refused(flags, words, speech_dataset, random_whisper, tmp_path,
+                                                   wacft_home, capsys):
+    data = speech_dataset(["Hello world."], voices=["en-us"])
+    out = tmp_path / "out"
+    assert main(train_argv(random_whisper(), data, out, "--epochs", 1, *flags)) == 1
+    assert words.format(data=data) in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flags", [["--language", "de"], ["--task", "translate"]])
+def test_language_and_task_on_an_english_only_model_are_refused(flags, speech_dataset, random_whisper, tmp_path,
+                                                                 wacft_home, capsys):
+    model = random_whisper()
+    assert main(train_argv(model, speech_dataset(["Hello."], voices=["en-us"]), tmp_path / "out", *flags)) == 1
+    err = capsys.readouterr().err
+    assert f"{model} is English-only: it has no language or task tokens, so {' '.join(flags)} would be ignored" in err
+
+
+def test_resume_of_a_finished_run_and_convert_of_an_unfinished_one(tmp_path, wacft_home, capsys):
+    finished = folder_with(tmp_path / "done", "config.json", "model.safetensors", "training_config.json")
+    assert main(train_argv(folder_with(tmp_path / "m"), tmp_path, finished, "--resume")) == 1
+    assert f"--out {finished} holds a finished run, so there is nothing to resume" in capsys.readouterr().err
+    unfinished = folder_with(tmp_path / "run", "checkpoint/progress.json", "run_config.json")
+    assert main(["convert", str(unfinished), "--out", str(tmp_path / "x.bin")]) == 1
+    assert f"{unfinished} holds a training run that has not finished" in capsys.readouterr().err
+
+
+def test_a_file_given_as_a_dataset_is_no_hub_id(tmp_path):
+    from wacft.acft.data import load_clips
+
+    file = tmp_path / "clips.zip"
+    file.write_bytes(b"PK")
+    with pytest.raises(WacftError, match="clips.zip is a file; give the folder that holds the recordings"):
+        load_clips(TrainConfig(model="m", dataset=str(file), out="o"))
 
 
 def test_a_mistyped_local_dataset_is_said_at_once(tmp_path, wacft_home, capsys):
@@ -901,3 +951,122 @@ def test_sigterm_stops_a_verification_and_its_whisper_cpp(tiny_en_dir, speech_da
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130 and "stopped" in err and "Traceback" not in err
     assert not Path(f"/proc/{engine}").exists() and not report.exists() and not list(tmp_path.glob(".report*"))
+
+
+# --- fuzz: no option a person can type and no file they can hand over reaches the crash handler ------------
+
+def hostile_values(tmp_path):
+    """What a careless or hostile person types for any option: numbers out of every range, paths to nothing, to
+    a folder, to a file of the wrong kind, text that is no name (a file name's non-UTF-8 byte arrives as a lone
+    surrogate)."""
+    folder = folder_with(tmp_path / "a folder")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    return ["", " ", "-3", "0", "1", "1e12", "1000000000000", "99999999999999999999999", "nan", "-inf", "0.5",
+            "abc", "a,b,,c", "../runs/x", "/nonexistent/x", "~", ".", str(folder), str(text), "x" * 5000,
+            "caf\udce9", "\u202eevil", "-", "--", "q8_0", "openai/whisper-tiny.en"]
+
+
+# steps and options left out: the recorder and Modal (their own tests), and what reaches a network or a phone
+FUZZ_SKIPS = {"--on", "--yes", "--gpu", "--max-hours", "--convert", "--detach", "--push-to", "--open-futo"}
+
+
+def fuzzed_argv(rng, parser, values):
+    """A step with its positionals and required options, and up to three more options, each given a hostile value
+    or (half the time, where it has them) one of its choices."""
+    steps = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    step = rng.choice(sorted(steps))
+    actions = [a for a in steps[step]._actions if a.dest != "help" and not FUZZ_SKIPS & set(a.option_strings)]
+    optional = [a for a in actions if a.option_strings and not a.required]
+    chosen = [a for a in actions if a not in optional] + rng.sample(optional, min(len(optional), rng.randint(0, 3)))
+    argv = [step]
+    for action in chosen:
+        if action.option_strings:
+            argv.append(rng.choice(action.option_strings))
+        if action.nargs != 0:
+            argv.append(rng.choice(list(action.choices) if action.choices and rng.random() < 0.5 else values))
+    return argv
+
+
+def test_fuzz_no_option_reaches_the_crash_handler(tmp_path, wacft_home, capsys, monkeypatch):
+    import contextlib
+    import random
+
+    from wacft.cli import build_parser
+
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "1")  # nothing listens: a push or a device list fails at once
+    monkeypatch.chdir(tmp_path)
+    rng, parser, values = random.Random(32), build_parser(), hostile_values(tmp_path)
+    found = []
+    for _ in range(400):
+        argv = fuzzed_argv(rng, parser, values)
+        with contextlib.suppress(SystemExit):  # argparse's own usage error: a sentence and exit 2, before any step
+            main(argv)
+        err = capsys.readouterr().err
+        if "unexpected error" in err or "Traceback" in err:
+            found.append(([a[:40] for a in argv], err[:300]))
+    assert not found, "\n".join(map(str, found[:10]))
+
+
+def fuzzed_metadata(rng, good_clip):
+    """Bytes of a metadata.csv or metadata.jsonl as people and broken tools write them."""
+    columns = ["file_name", "text"] if rng.random() < 0.6 else rng.sample(
+        ["file_name", "text", "audio", "path", "sentence", "notes", "", "text"], rng.randint(0, 4))
+    names = [good_clip, good_clip, "missing.wav", "junk.wav", "empty.wav", "sub", "../x.wav", "/etc/passwd", "",
+             "x" * 300, "caf\u00e9.wav", None, 7]
+    texts = ["Hello world.", "Hello world.", "", "  ", "word " * 600, "\u202e\u0000", None, 3.5, "a,b;\"c\"",
+             "\U0001f600"]
+    rows = [[rng.choice(names), rng.choice(texts), *rng.sample(names + texts, rng.randint(0, 2))][
+        : rng.randint(0, len(columns) + 1)] for _ in range(rng.randint(0, 4))]
+    if rng.random() < 0.5:
+        import csv
+        import io
+
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if v is None else v for v in row])
+        name, text = "metadata.csv", out.getvalue()
+    else:
+        lines = [json.dumps(dict(zip(columns, row, strict=False))) if rng.random() < 0.8 else rng.choice(
+            ["[1, 2]", "null", "{", '"text"', "{}"]) for row in rows]
+        name, text = "metadata.jsonl", "\n".join(lines)
+    data = (b"\xef\xbb\xbf" if rng.random() < 0.2 else b"") + text.encode("utf-16" if rng.random() < 0.1 else "utf-8")
+    if data and rng.random() < 0.2:  # a byte or two broken, or the file cut short
+        data = bytearray(data)
+        data[rng.randrange(len(data))] = rng.randrange(256)
+        data = bytes(data[: rng.randint(0, len(data))])
+    return name, data
+
+
+def test_fuzz_the_dataset_reader_raises_only_sentences(speech_dataset, tmp_path):
+    import random
+    import shutil
+
+    from wacft.acft.data import load_clips
+
+    source = speech_dataset(["Hello world."], voices=["en-us"])
+    [good] = [p.name for p in source.glob("*.wav")]
+    rng = random.Random(32)
+    found = []
+    for case in range(400):
+        folder = tmp_path / f"d{case}"
+        shutil.copytree(source, folder)
+        (folder / "metadata.csv").unlink()
+        (folder / "junk.wav").write_bytes(rng.randbytes(rng.randint(0, 200)))
+        (folder / "empty.wav").write_bytes(b"")
+        (folder / "sub").mkdir()
+        name, data = fuzzed_metadata(rng, good)
+        (folder / name).write_bytes(data)
+        config = TrainConfig(model="m", dataset=str(folder), out="o", audio_column=rng.choice([None] * 4 + ["x"]),
+                             text_column=rng.choice([None] * 4 + ["file_name"]))
+        try:
+            for clip in load_clips(config).clips:
+                assert clip.audio.dtype == np.float32
+        except WacftError:
+            pass
+        except Exception as e:  # what the crash handler would get
+            found.append((name, data[:80], f"{type(e).__name__}: {e}"))
+        shutil.rmtree(folder)
+    assert not found, "\n".join(map(str, found[:10]))
