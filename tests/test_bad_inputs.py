@@ -153,6 +153,15 @@ def test_resume_of_a_finished_run_and_convert_of_an_unfinished_one(tmp_path, wac
     assert f"{unfinished} holds a training run that has not finished" in capsys.readouterr().err
 
 
+def test_a_glossary_file_that_is_no_utf_8_text_is_named(tmp_path, wacft_home, capsys):
+    glossary = tmp_path / "terms.txt"
+    glossary.write_bytes("Caf\u00e9\nGrafana\n".encode("latin-1"))
+    with pytest.raises(SystemExit):
+        main(train_argv("m", "d", tmp_path / "out", "--glossary-file", glossary))
+    err = capsys.readouterr().err
+    assert f"The glossary file {glossary} is not UTF-8 text; save it as UTF-8." in err and "invalid" not in err
+
+
 def test_a_file_given_as_a_dataset_is_no_hub_id(tmp_path):
     from wacft.acft.data import load_clips
 
