@@ -41,7 +41,7 @@ from wacft.acft.outdir import (
 from wacft.acft.plan import Stage, epoch_batches, phone_silence_share, plan_stages, prompted_clips, step_lr
 from wacft.acft.publish import check_push_access, processor_files, push
 from wacft.acft.run_files import Progress, RunFiles, save_weights
-from wacft.convert.source import check_model_folder, open_source, resolve_folder
+from wacft.convert.source import check_trainable
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
 from wacft.facts import FUTO_WIDEST, SAMPLE_RATE, is_multilingual
@@ -87,9 +87,7 @@ class Trainer:
         self.files = RunFiles(self.out, config)
         self.device = pick_device(config.device)
         # as conversion finds it: a hub id without a network fails here in seconds, a gap in a folder is named
-        folder = resolve_folder(config.model)
-        model_config = check_model_folder(folder)
-        open_source(str(folder))  # a truncated or mismatched folder: convert's sentences
+        folder, model_config = check_trainable(config.model)
         try:
             self.processor = load_processor(folder, model_config)
             # float32 whatever the checkpoint holds: lr 1e-6 steps vanish in half precision

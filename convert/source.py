@@ -183,6 +183,16 @@ def check_layout(folder: Path, hparams: Hparams, weights: dict[str, Weight]) -> 
             )
 
 
+def check_trainable(model: str) -> tuple[Path, dict]:
+    """What training asks of a model, and the wizard's model step before it says ✓: its folder found (downloaded
+    when a hub id), every file it loads there, and weights that are what its config describes (a truncated
+    or mismatched file named as conversion names it). Returns the folder and its config."""
+    folder = resolve_folder(model)
+    config = check_model_folder(folder)
+    open_source(str(folder))
+    return folder, config
+
+
 def open_source(model: str) -> WhisperSource:
     """Resolve, read and check everything before a single output byte is written."""
     folder = resolve_folder(model)

@@ -1003,7 +1003,8 @@ def test_fuzz_no_option_reaches_the_crash_handler(tmp_path, wacft_home, capsys, 
 
     from wacft.cli import build_parser
 
-    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "1")  # nothing listens: a push or a device list fails at once
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "1")  # nothing listens there,
+    monkeypatch.setenv("ADBUTILS_ADB_PATH", str(tmp_path / "no-adb"))  # and no adb starts a server there
     monkeypatch.chdir(tmp_path)
     rng, parser, values = random.Random(32), build_parser(), hostile_values(tmp_path)
     found = []

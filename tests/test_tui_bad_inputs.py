@@ -45,3 +45,44 @@ async def test_a_read_only_data_folder_is_a_warning_not_a_crash(read_only_folder
         assert f"Your place in the wizard cannot be saved in {read_only_folder / 'wacft'} (Read-only file" in (
             note.message)
     assert app.return_code in (0, None)
+
+
+def broken_model(folder, source, breakage):
+    import json
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    shutil.copytree(source, folder)
+    weights = folder / "model.safetensors"
+    if breakage == "header":
+        weights.write_bytes(b"\xff" * 8 + weights.read_bytes()[8:])
+    elif breakage == "empty":
+        weights.write_bytes(b"")
+    elif breakage == "tensor":
+        tensors = load_file(weights)
+        del tensors["model.decoder.layer_norm.weight"]
+        save_file(tensors, weights, metadata={"format": "pt"})
+    else:  # the vocabulary: the config's size is not the embedding's
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, "vocab_size": 51865}))
+    return folder
+
+
+BROKEN = {"header": "is not a safetensors file", "empty": "is not a safetensors file (too short)",
+          "tensor": "lacks 1 Whisper tensor(s)", "vocab": "[51864, 64]"}
+
+
+@pytest.mark.parametrize("breakage", BROKEN)
+async def test_the_model_step_checks_what_training_checks(breakage, random_whisper, tmp_path, capsys):
+    from wacft.cli import main
+
+    model = broken_model(tmp_path / "model", random_whisper(), breakage)
+    assert main(["convert", str(model), "--out", str(tmp_path / "x.bin")]) == 1
+    said = capsys.readouterr().err.removeprefix("wacft: ").strip()
+    assert BROKEN[breakage] in said
+    app = WacftApp(first="model")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.screen.query_one("#custom", Input).value = str(model)
+        await settle(pilot, lambda: "✗" in shown(app, "#check") or "✓" in shown(app, "#check"))
+        assert shown(app, "#check") == f"✗ {said}"
