@@ -32,7 +32,9 @@ SETTINGS = [
     ("full_context_share", 1.0, None),
     ("phone_silence_share", -0.5, "--phone-silence-share is -0.5; it must be a number in [0, 1]"),
     ("checkpoint_every", 0, "--checkpoint-every is 0; it must be a whole number of at least 1"),
-    ("lr", -1.0, "--lr is -1.0; it must be a finite number above 0"),
+    ("lr", -1.0, "--lr is -1.0; it must be a number in (0, 0.1]"),
+    ("lr", 1e12, "--lr is 1000000000000.0; it must be a number in (0, 0.1]"),
+    ("seed", 2**64, "--seed is 18446744073709551616; it must be a whole number of at least 0 and at most"),
     ("lr", math.nan, "--lr is nan"),
     ("lr", "1e-6", None),
     ("finetune_lr", None, None),
@@ -333,11 +335,17 @@ def test_training_refuses_a_model_with_nan_weights(random_whisper, speech_datase
 
 
 def test_training_stops_at_the_first_non_finite_loss(random_whisper, speech_dataset, tmp_path, wacft_home, capsys):
-    data = speech_dataset(["Hello world.", "What time is it?", "Please call me back."], voices=["en-us"])
+    """Samples that are finite but far beyond full scale: their mel features overflow, and so does the loss."""
+    import soundfile
+
+    data = speech_dataset(["Hello world."], voices=["en-us"])
+    [clip] = data.glob("*.wav")
+    audio, rate = soundfile.read(clip, dtype="float32")
+    soundfile.write(clip, audio * np.float32(1e30), rate, subtype="FLOAT")
     out = tmp_path / "out"
-    assert main(train_argv(random_whisper(), data, out, "--epochs", 3, "--batch-size", 1, "--lr", "1e30")) == 1
+    assert main(train_argv(random_whisper(), data, out, "--epochs", 1, "--batch-size", 1)) == 1
     err = capsys.readouterr().err
-    assert "Training stopped at step " in err and "the loss is nan on " in err and "lower the learning rate" in err
+    assert f"Training stopped at step 1: the loss is nan on {clip}; lower the learning rate" in err
     assert not (out / "model.safetensors").exists()
 
 
