@@ -86,3 +86,20 @@ async def test_the_model_step_checks_what_training_checks(breakage, random_whisp
         app.screen.query_one("#custom", Input).value = str(model)
         await settle(pilot, lambda: "✗" in shown(app, "#check") or "✓" in shown(app, "#check"))
         assert shown(app, "#check") == f"✗ {said}"
+
+
+async def test_moving_on_needs_the_dataset_the_fields_show(speech_dataset):
+    data = speech_dataset(["Hello world."], voices=["en-us"])
+    app = WacftApp(first="dataset")
+    async with app.run_test(size=(120, 40)) as pilot:
+        field = app.screen.query_one("#dataset", Input)
+        field.value = str(data)
+        await pilot.press("ctrl+r")
+        await settle(pilot, lambda: "✓" in shown(app, "#report"))
+        field.value = str(data) + "-other"  # typed over after the check
+        await pilot.press("ctrl+n")
+        assert app.screen.TITLE.startswith("1 · Dataset")
+        assert "The dataset fields changed since the check; check them again" in shown(app, "#report")
+        field.value = str(data)  # back to what was checked: on it goes
+        await pilot.press("ctrl+n")
+        assert app.screen.TITLE.startswith("2 · Model") and app.session.dataset == str(data)
