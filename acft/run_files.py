@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -139,7 +139,9 @@ class RunFiles:
             copy_files(processor_files, tmp)
             if not (tmp / PROCESSOR_CONFIG).is_file():  # derived from config.json: written, so the folder is complete
                 processor.feature_extractor.save_pretrained(tmp)
-            write_bytes_atomic(tmp / "training_config.json", self.config.to_json().encode())
+            # as the run trained: the published loop's one clip a step, whatever --batch-size said
+            used = replace(self.config, batch_size=1) if self.config.exact_reference else self.config
+            write_bytes_atomic(tmp / "training_config.json", used.to_json().encode())
             write_model_card(tmp, self.config, progress, clips)
         except Exception as e:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -130,6 +130,11 @@ class Trainer:
             if self.config.eval_split:
                 held = replace(self.config, split=self.config.eval_split, max_clips=finetune.MAX_EVAL_CLIPS)
                 self.held_out = load_clips(held).clips
+                trained = {c.source for c in self.clips}
+                if any(c.source in trained for c in self.held_out):  # a folder has no splits: both read it all
+                    raise WacftError(f"--eval-split {self.config.eval_split} holds clips that training reads too, so"
+                                     " stage 1 would be scored on clips it trains on; give a split of other clips,"
+                                     " or drop --eval-split to hold out a share.")
             else:
                 self.clips, self.held_out = finetune.hold_out(self.clips, self.config.eval_share, self.config.seed)
             log(self.sink, f"{len(self.held_out)} clips held out to score stage 1, {len(self.clips)} to train on")

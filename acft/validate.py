@@ -215,6 +215,9 @@ def check(config: TrainConfig) -> None:
         sentence = _problem(name, getattr(config, name))
         if sentence:
             raise InvalidSetting(sentence)
+    if config.eval_split and config.eval_split == config.split:
+        raise InvalidSetting(f"--eval-split {config.eval_split} is the split training reads too, so stage 1 would be"
+                             " scored on the clips it trains on; give another split, or drop --eval-split.")
     if config.objective == "joint" and not config.finetune_epochs:
         raise InvalidSetting("--objective joint is how stage 1 trains, and --finetune-epochs is 0 (no stage 1);"
                              " give --finetune-epochs, or drop --objective.")

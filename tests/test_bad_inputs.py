@@ -100,6 +100,7 @@ TRAIN_FLAGS = [
     (["--epochs", 0], "both 0"),
     (["--finetune-epochs", 1, "--eval-share", 1], "--eval-share is 1.0"),
     (["--objective", "joint"], "--objective joint is how stage 1 trains, and --finetune-epochs is 0 (no stage 1)"),
+    (["--finetune-epochs", 1, "--eval-split", "train"], "--eval-split train is the split training reads too"),
 ]
 
 
@@ -162,6 +163,20 @@ def test_a_glossary_file_that_is_no_utf_8_text_is_named(tmp_path, wacft_home, ca
         main(train_argv("m", "d", tmp_path / "out", "--glossary-file", glossary))
     err = capsys.readouterr().err
     assert f"The glossary file {glossary} is not UTF-8 text; save it as UTF-8." in err and "invalid" not in err
+
+
+def test_an_eval_split_of_a_folder_is_no_hold_out(random_whisper, speech_dataset, tmp_path, wacft_home, capsys):
+    data = speech_dataset(["Hello world.", "What time is it?"], voices=["en-us"])
+    argv = train_argv(random_whisper(), data, tmp_path / "out", "--finetune-epochs", 1, "--epochs", 0)
+    assert main([*argv, "--eval-split", "test"]) == 1
+    assert "--eval-split test holds clips that training reads too" in capsys.readouterr().err
+
+
+def test_training_config_records_the_batch_the_run_used(random_whisper, speech_dataset, tmp_path, wacft_home):
+    data = speech_dataset(["Hello world.", "What time is it?"], voices=["en-us"])
+    out = tmp_path / "out"
+    assert main(train_argv(random_whisper(), data, out, "--epochs", 1, "--exact-reference", "--batch-size", 4)) == 0
+    assert json.loads((out / "training_config.json").read_text())["batch_size"] == 1
 
 
 def test_a_file_given_as_a_dataset_is_no_hub_id(tmp_path):
