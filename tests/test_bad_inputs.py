@@ -570,6 +570,13 @@ def test_record_leaves_no_empty_folder_and_fails_when_nothing_is_imported(tmp_pa
     assert not dataset.exists()
 
 
+def test_a_mistyped_terms_file_is_no_term(tmp_path, wacft_home, capsys):
+    for typo in ("./my-terms.txt", "wrods.txt"):
+        assert main(["record", str(tmp_path / "d"), "--terms", typo]) == 1
+        assert f"There is no file {typo}; give the path of an existing file, or the words" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
 def test_record_without_a_terminal_says_so_at_once(tmp_path, wacft_home):
     done = subprocess.run([sys.executable, "-m", "wacft.cli", "record", str(tmp_path / "d"), "--terms", "Grafana"],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
