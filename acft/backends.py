@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from wacft.acft.config import TrainConfig
+from wacft.acft.data import load_clips
 from wacft.acft.events import CallbackSink, EventSink
 from wacft.acft.outdir import claim_out, holds_checkpoint
 from wacft.acft.runs import RunRecord, cancelled_meanwhile, cancelling, default_out, new_id
+from wacft.convert.source import check_trainable
 from wacft.errors import WacftError
 from wacft.extras import require_extra
 
@@ -100,6 +102,10 @@ class LocalBackend:
         config = replace(config, out=config.out or str(default_out(config.model)))
         require_extra("train")  # the child would only write a traceback into train.log
         claim_out(config, resume, force)  # the settings checked, --out refused, before a process or a folder
+        # what the trainer checks first, checked here too: a detached run would only say it later, to no one
+        check_trainable(config.model)
+        if Path(config.dataset).expanduser().is_dir():  # a hub dataset is read by the run itself: it may be large
+            load_clips(config)
         if confirm:
             confirm()
         run_id = new_id(config.model)

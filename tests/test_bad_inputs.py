@@ -906,10 +906,24 @@ def test_a_read_only_output_folder_is_a_sentence(read_only_folder, random_whispe
         capsys.readouterr().err)
 
 
-def test_a_local_run_is_never_started_without_its_record(read_only_folder, tmp_path, monkeypatch, capsys):
+def test_a_detached_local_run_checks_its_model_and_data_before_it_starts(random_whisper, speech_dataset, tmp_path,
+                                                                         wacft_home, capsys):
+    from wacft.acft.runs import runs_dir
+
+    data, out = speech_dataset(["Hello."], voices=["en-us"]), tmp_path / "run"
+    assert main(train_argv(folder_with(tmp_path / "model"), data, out, "--on", "local", "--detach")) == 1
+    assert f"{tmp_path / 'model'} has no config.json" in capsys.readouterr().err
+    (data / "metadata.csv").write_text("file_name,text\nnone.wav,Hello.\n")
+    assert main(train_argv(random_whisper(), data, out, "--on", "local", "--detach")) == 1
+    assert "has no usable clips" in capsys.readouterr().err
+    assert not out.exists() and not runs_dir().exists()
+
+
+def test_a_local_run_is_never_started_without_its_record(read_only_folder, random_whisper, speech_dataset, tmp_path,
+                                                         monkeypatch, capsys):
     monkeypatch.setenv("WACFT_HOME", str(read_only_folder))
     out = tmp_path / "run"
-    argv = train_argv(folder_with(tmp_path / "model"), folder_with(tmp_path / "data"), out, "--on", "local")
+    argv = train_argv(random_whisper(), speech_dataset(["Hello."], voices=["en-us"]), out, "--on", "local")
     assert main([*argv, "--detach"]) == 1
     err = capsys.readouterr().err
     assert f"The run record cannot be written in {read_only_folder / 'runs'} (Read-only file system)" in err
