@@ -33,6 +33,7 @@ DATA_FILES = (".parquet", ".arrow", ".csv", ".jsonl", ".json")  # what `datasets
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 HOLDS = {"audio": "the audio files", "text": "the transcripts"}  # what each kind of column holds
 UNDECODABLE = "undecodable audio"
+MIN_SECONDS = 0.1  # shorter holds no word: a clip of a few samples trains nothing
 
 
 def decode(source: Path | bytes) -> np.ndarray:
@@ -250,7 +251,7 @@ def load_clips(config) -> Clips:
                          " (columns file_name,text).")
     else:  # a hub id, or a folder `datasets` reads itself (parquet, arrow, csv files)
         examples = _hub_examples(config, folder if folder.is_dir() else None)
-    result = Clips([])
+    result, seen = Clips([]), set()
     for source, text in examples:
         if config.max_clips and len(result.clips) >= config.max_clips:
             break
@@ -261,6 +262,11 @@ def load_clips(config) -> Clips:
         if isinstance(source, Path) and not is_file(source):
             result.skipped["missing audio file"] += 1
             continue
+        if isinstance(source, Path):  # one recording listed again (200,000 rows, one file) is trained on once
+            if source.resolve() in seen:
+                result.skipped["audio file listed again"] += 1
+                continue
+            seen.add(source.resolve())
         try:
             seconds = duration(source)
         except (soundfile.LibsndfileError, RuntimeError):
@@ -268,6 +274,9 @@ def load_clips(config) -> Clips:
             continue
         if seconds > config.max_audio_length:
             result.skipped[f"over {config.max_audio_length:g} s"] += 1
+            continue
+        if seconds < MIN_SECONDS:
+            result.skipped[f"under {MIN_SECONDS:g} s"] += 1
             continue
         result.clips.append(Clip(source, text, seconds))
     if not result.clips:

@@ -179,6 +179,21 @@ def test_training_config_records_the_batch_the_run_used(random_whisper, speech_d
     assert json.loads((out / "training_config.json").read_text())["batch_size"] == 1
 
 
+def test_a_clip_too_short_to_hold_a_word_and_one_file_listed_again_are_skipped_and_said(speech_dataset):
+    import soundfile
+
+    from wacft.acft.data import load_clips
+
+    folder = speech_dataset(["Hello world."], voices=["en-us"])
+    [clip] = folder.glob("*.wav")
+    soundfile.write(folder / "tick.wav", np.zeros(1, np.float32), 16000)
+    rows = [f"{clip.name},Hello world."] * 5 + ["tick.wav,Hi."]
+    (folder / "metadata.csv").write_text("file_name,text\n" + "\n".join(rows) + "\n")
+    clips = load_clips(TrainConfig(model="m", dataset=str(folder), out="o"))
+    assert len(clips.clips) == 1
+    assert clips.summary().endswith("skipped: 4 audio file listed again, 1 under 0.1 s")
+
+
 def test_a_file_given_as_a_dataset_is_no_hub_id(tmp_path):
     from wacft.acft.data import load_clips
 
