@@ -92,7 +92,7 @@ class RunFiles:
         except Exception as e:  # torch and safetensors wrap the OSError of a full disk in their own errors
             shutil.rmtree(new, ignore_errors=True)
             if no_room(e):
-                raise self.disk_full(model, "a checkpoint") from e
+                raise self.disk_full(model, "a checkpoint", e) from e
             raise
         if final.exists():
             os.replace(final, old)
@@ -100,7 +100,7 @@ class RunFiles:
         shutil.rmtree(old, ignore_errors=True)
         return final
 
-    def disk_full(self, model: torch.nn.Module, what: str) -> DiskFull:
+    def disk_full(self, model: torch.nn.Module, what: str, error: BaseException) -> DiskFull:
         """The sentence for a full disk: the room `what` needs (the weights and Adam's two moments), and what
         is kept."""
         weights = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -110,7 +110,7 @@ class RunFiles:
             kept = f"The checkpoint of step {step} is kept: free some space and run again with --resume."
         else:
             kept = "There is no earlier checkpoint: free some space and run again."
-        return DiskFull(self.out, 3 * weights, f"Writing {what} failed. {kept}")
+        return DiskFull(self.out, 3 * weights, f"Writing {what} failed. {kept}", error)
 
     def checkpoint_folder(self) -> Path:
         folder = self.out / CHECKPOINT
@@ -146,7 +146,7 @@ class RunFiles:
         except Exception as e:
             shutil.rmtree(tmp, ignore_errors=True)
             if no_room(e):
-                raise self.disk_full(student.model, "the trained model") from e
+                raise self.disk_full(student.model, "the trained model", e) from e
             raise
         files = sorted(path.name for path in tmp.iterdir())
         for name in files:

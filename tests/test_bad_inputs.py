@@ -772,7 +772,8 @@ def events_of(child):
     return [json.loads(line) for line in out.splitlines()]
 
 
-def test_sigterm_then_a_full_disk_at_a_checkpoint_then_resume(random_whisper, speech_dataset, tmp_path, wacft_home):
+def test_sigterm_then_a_file_size_limit_at_a_checkpoint_then_resume(random_whisper, speech_dataset, tmp_path,
+                                                                    wacft_home):
     data = speech_dataset(["Hello world.", "Please call me back later.", "What time is it?"])
     out = tmp_path / "run"
     config = TrainConfig(model=str(random_whisper()), dataset=str(data), out=str(out), epochs=2, batch_size=2,
@@ -788,13 +789,13 @@ def test_sigterm_then_a_full_disk_at_a_checkpoint_then_resume(random_whisper, sp
     kept = json.loads((out / CHECKPOINT / "progress.json").read_text())["step"]
     assert not (out / ".running").exists()
 
-    # the weights fit under the limit, the optimizer's two moments do not: the next checkpoint fails
+    # the weights fit under the limit (`ulimit -f`), the optimizer's two moments do not: the next checkpoint fails
     weights = (out / CHECKPOINT / "student.safetensors").stat().st_size
     full = train_in_a_child(config, "--resume", file_limit=weights + 1_000_000)
     last = events_of(full)[-1]
     assert full.returncode == 1 and last["type"] == "error"
-    assert f"The disk holding {out} is full; it needs about" in last["message"]
-    assert f"The checkpoint of step {kept} is kept: free some space and run again with --resume." in last["message"]
+    assert f"A file in {out} reached this shell's file-size limit (" in last["message"]
+    assert f"The checkpoint of step {kept} is kept: raise that limit and run again with --resume." in last["message"]
     assert not (out / NEW).exists() and not (out / ".output.new").exists()
     assert json.loads((out / CHECKPOINT / "progress.json").read_text())["step"] == kept
 
@@ -997,6 +998,28 @@ def test_an_unreadable_model_or_dataset_is_a_sentence(unreadable, words, as_nobo
     trained = run(*train_argv(model, data, shared / "out", "--epochs", 1))
     assert trained.returncode == 1, trained.stderr
     assert words.format(path=shared / unreadable) in trained.stderr
+
+
+def test_a_full_disk_and_a_file_size_limit_are_told_apart(random_whisper, tmp_path, wacft_home, capsys):
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)]).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        assert main(["convert", str(random_whisper()), "--out", str(small / "x.bin"), "--type", "f32"]) == 1
+        assert f"The disk holding {small} is full; it needs about" in capsys.readouterr().err
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    limited = subprocess.run([sys.executable, "-m", "wacft.cli", "convert", str(random_whisper()), "--out",
+                              str(tmp_path / "x.bin"), "--type", "f32"], capture_output=True, text=True,
+                             preexec_fn=limit)
+    assert limited.returncode == 1
+    assert f"A file in {tmp_path} reached this shell's file-size limit (1.0 MB, see `ulimit -f`)" in limited.stderr
 
 
 def children_of(pid):
