@@ -35,6 +35,7 @@ class Progress:
     stage: str = ""  # the stage under way ("" before the first)
     best: dict | None = None  # stage 1's best epoch so far (a Score)
     contexts: list[int] | None = None  # the lowest and highest context the student has seen
+    data: str | None = None  # what the run trains on (data_fingerprint): a resume on other data is refused
 
 
 def save_weights(module: torch.nn.Module, path: Path) -> None:
@@ -60,6 +61,15 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():  # a run begun on a GPU may go on without one
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def data_fingerprint(clips: list) -> str:
+    """The clips a run trains on, in order: their files (or sizes), transcripts and lengths."""
+    import hashlib
+
+    rows = [(str(c.source) if isinstance(c.source, Path) else len(c.source), c.text, round(c.seconds, 3))
+            for c in clips]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
 
 def require_same_settings(saved: TrainConfig, given: TrainConfig) -> None:

@@ -40,11 +40,11 @@ from wacft.acft.outdir import (
 )
 from wacft.acft.plan import Stage, epoch_batches, phone_silence_share, plan_stages, prompted_clips, step_lr
 from wacft.acft.publish import check_push_access, processor_files, push
-from wacft.acft.run_files import Progress, RunFiles, save_weights
+from wacft.acft.run_files import Progress, RunFiles, data_fingerprint, save_weights
 from wacft.convert.source import check_trainable
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
-from wacft.facts import FUTO_WIDEST, SAMPLE_RATE, is_multilingual
+from wacft.facts import FUTO_GLOSSARY_TOKENS, FUTO_WIDEST, SAMPLE_RATE, is_multilingual
 from wacft.pipeline import ordered_map
 
 PREFETCH = 2  # batches decoded and featurised ahead of the training step
@@ -149,7 +149,14 @@ class Trainer:
         prompt = glossary_prompt_ids(self.processor.tokenizer, self.config.glossary,
                                      self.student.config.max_target_positions) if prompted else []
         if prompted:
-            log(self.sink, f"{len(prompted)} clips train with the glossary prompt {self.config.glossary}")
+            terms = self.config.glossary
+            shown = ", ".join(terms[:5]) + (f" and {len(terms) - 5} more" if len(terms) > 5 else "")
+            log(self.sink, f"{len(prompted)} clips train with the glossary prompt ({len(terms)} terms: {shown})")
+            sent = len(glossary_prompt_ids(self.processor.tokenizer, terms, 1 << 30)) - 1  # uncut
+            if sent > FUTO_GLOSSARY_TOKENS:
+                log(self.sink, f"warning: the glossary is {sent} tokens, and FUTO Keyboard sends about"
+                               f" {FUTO_GLOSSARY_TOKENS} of them: most terms never reach the model on the phone;"
+                               " keep the words that matter most")
         # the published loop lower-cases, which is harmless when distilling; stage 1 learns to write what it
         # is taught, so it keeps the transcripts' case ("GitHub", not "github")
         self.acft_tokens = tokenize(self.processor, self.clips, self.config, multilingual, prompt, prompted)
@@ -366,6 +373,12 @@ class Trainer:
         per_epoch = [len(epoch_batches(self.config, seconds, 0, s.name)) for s in self.stages]
         steps = [s.epochs * n for s, n in zip(self.stages, per_epoch, strict=True)]
         total = sum(steps)
+        data = data_fingerprint(self.clips)
+        if folder and progress.data not in (None, data):  # None: a checkpoint from before it was kept
+            raise WacftError(f"The clips of {self.config.dataset} changed since the checkpoint in {self.out} was"
+                             f" taken ({total} steps planned now); resume with the data as it was, or pass --force"
+                             " instead of --resume to start over on the data as it is.")
+        progress.data = data
         names = " then ".join(f"{s.name} ({s.epochs} epochs)" for s in self.stages)
         log(self.sink, f"{total} steps: {names}, on {self.device.type}")
         first = [s.name for s in self.stages].index(progress.stage) if progress.stage else 0

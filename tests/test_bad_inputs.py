@@ -824,6 +824,38 @@ def test_a_huge_epoch_count_starts_at_once(flag, random_whisper, speech_dataset,
     assert step is not None and step["step"] == 1 and step["total_steps"] >= 10**12
 
 
+def test_a_glossary_longer_than_the_phone_sends_is_said_in_one_short_line(random_whisper, speech_dataset, tmp_path,
+                                                                          wacft_home, capsys):
+    terms = tmp_path / "terms.txt"
+    terms.write_text("\n".join(f"Term{i}" for i in range(10_000)))
+    data = speech_dataset(["Hello world.", "What time is it?"], voices=["en-us"])
+    argv = train_argv(random_whisper(), data, tmp_path / "out", "--epochs", 1, "--glossary-file", terms)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "glossary prompt (10000 terms: Term0, Term1, Term2, Term3, Term4 and 9995 more)" in out
+    assert "and FUTO Keyboard sends about 200 of them: most terms never reach the model on the phone" in out
+    assert max(map(len, out.splitlines())) < 300
+
+
+def test_resuming_on_changed_data_is_refused(random_whisper, speech_dataset, tmp_path, wacft_home, capsys):
+    data = speech_dataset(["Hello world.", "Please call me back later.", "What time is it?"], voices=["en-us"])
+    out = tmp_path / "run"
+    config = TrainConfig(model=str(random_whisper()), dataset=str(data), out=str(out), epochs=3, batch_size=1,
+                         checkpoint_every=1)
+    child = train_in_a_child(config)
+    for line in child.stdout:
+        if json.loads(line)["type"] == "checkpoint":
+            child.send_signal(signal.SIGTERM)
+            break
+    child.communicate(timeout=300)
+    metadata = data / "metadata.csv"
+    metadata.write_text("\n".join(metadata.read_text().splitlines()[:-1]) + "\n")  # a clip taken out
+    assert main(train_argv(config.model, data, out, "--epochs", 3, "--batch-size", 1, "--checkpoint-every", 1,
+                           "--resume")) == 1
+    assert f"The clips of {data} changed since the checkpoint in {out} was taken" in capsys.readouterr().err
+    assert (out / CHECKPOINT).is_dir()
+
+
 # --- verify ----------------------------------------------------------------------------------------------
 
 def damaged(source, target, at, data):
