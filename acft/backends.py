@@ -135,7 +135,8 @@ class LocalBackend:
         if record.pid in self.children:
             return self.children[record.pid].poll() is None
         command = command_line(record.pid)  # a zombie's is empty: it has ended
-        return bool(command) and command.endswith(" ".join(trainer_command(Path(record.config["out"]))[1:]))
+        out = record.config.get("out")
+        return bool(command and out) and command.endswith(" ".join(trainer_command(Path(out))[1:]))
 
     def watch(self, record: RunRecord, sink: EventSink, stop: threading.Event | None = None,
               poll: float = 0.2) -> RunRecord:
@@ -169,7 +170,7 @@ class LocalBackend:
             return open(record.events, "rb")
         except OSError as e:
             raise WacftError(f"The events file of run {record.id}, {record.events}, cannot be read ({e.strerror});"
-                             f" what the run wrote is in {record.config['out']}.") from e
+                             f" what the run wrote is in {record.config.get('out')}.") from e
 
     def event(self, record: RunRecord, line: bytes) -> dict:
         try:
@@ -179,7 +180,7 @@ class LocalBackend:
         except ValueError:
             pass
         raise WacftError(f"The events file of run {record.id}, {record.events}, holds a line that is no event"
-                         f" ({line[:60]!r}); what the run wrote is in {record.config['out']}.")
+                         f" ({line[:60]!r}); what the run wrote is in {record.config.get('out')}.")
 
     def settle(self, record: RunRecord) -> RunRecord:
         """A record that still says running while its trainer is gone (no one watched it end): its end, read
