@@ -194,6 +194,22 @@ def test_a_clip_too_short_to_hold_a_word_and_one_file_listed_again_are_skipped_a
     assert clips.summary().endswith("skipped: 4 audio file listed again, 1 under 0.1 s")
 
 
+def test_a_multilingual_config_with_an_english_only_tokenizer_is_refused(random_whisper, speech_dataset, tmp_path,
+                                                                          wacft_home, capsys):
+    import shutil
+
+    model = copy_model(random_whisper(multilingual=True), tmp_path / "model")
+    for name in ("added_tokens.json", "special_tokens_map.json", "tokenizer_config.json", "vocab.json"):
+        if (random_whisper() / name).is_file():
+            shutil.copyfile(random_whisper() / name, model / name)
+    out = tmp_path / "out"
+    data = speech_dataset(["Hello."], voices=["en-us"])
+    assert main(train_argv(model, data, out, "--language", "en", "--on", "local", "--detach")) == 1
+    assert f"{model}'s tokenizer does not fit its multilingual config (<|notimestamps|> is token 50362" in (
+        capsys.readouterr().err)
+    assert not out.exists()
+
+
 def test_a_file_given_as_a_dataset_is_no_hub_id(tmp_path):
     from wacft.acft.data import load_clips
 
