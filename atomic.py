@@ -33,19 +33,37 @@ log = logging.getLogger("wacft")
 
 
 class DiskFull(WacftError):
-    def __init__(self, folder: Path, needed: int | None, then: str = "Free some space and run again."):
+    def __init__(self, folder: Path, needed: int | None, then: str = "Free some space and run again.",
+                 cause: BaseException | None = None):
+        limit = file_size_limit() if no_room(cause, (errno.EFBIG,)) else None
+        if limit is not None:  # `ulimit -f` refuses a write as a full disk would: said as what it is
+            then = then.replace("free some space", "raise that limit").replace("Free some space", "Raise that limit")
+            shown = f"{limit / 1e6:,.1f} MB" if limit >= 100_000 else f"{limit:,} bytes"
+            super().__init__(f"A file in {folder} reached this shell's file-size limit ({shown}, see `ulimit -f`);"
+                             f" the disk itself may have room. {then}")
+            return
         need = f"; it needs about {math.ceil(needed / 1e6):,} MB free there" if needed else ""
         super().__init__(f"The disk holding {folder} is full{need}. {then}")
 
 
-# how Rust writers (safetensors) word an OSError: "I/O error: No space left on device (os error 28)"
-RUST_NO_ROOM = re.compile(rf"\(os error ({'|'.join(map(str, NO_ROOM))})\)")
+def file_size_limit() -> int | None:
+    """The largest file this process may write (`ulimit -f`), where a limit is set."""
+    try:
+        import resource
+    except ImportError:  # Windows has none
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
-def no_room(error: BaseException | None) -> bool:
+# how Rust writers (safetensors) word an OSError: "I/O error: No space left on device (os error 28)", matched in
+# no_room
+
+def no_room(error: BaseException | None, errnos: tuple[int, ...] = NO_ROOM) -> bool:
     """Whether `error`, or what it was raised from (torch wraps the OSError), says there is no room."""
+    rust = re.compile(rf"\(os error ({'|'.join(map(str, errnos))})\)")
     while error is not None:
-        if isinstance(error, OSError) and error.errno in NO_ROOM or RUST_NO_ROOM.search(str(error)):
+        if isinstance(error, OSError) and error.errno in errnos or rust.search(str(error)):
             return True
         error = error.__cause__ or error.__context__
     return False
@@ -117,7 +135,7 @@ def atomic_writer(path: str | os.PathLike, *, force: bool = False, size: int | N
     except OSError as e:
         discard(tmp)
         if e.errno in NO_ROOM:
-            raise DiskFull(path.parent, size) from e
+            raise DiskFull(path.parent, size, cause=e) from e
         if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise WacftError(f"{path.parent} cannot be written to ({e.strerror}); choose another output path.") from e
         raise

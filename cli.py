@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from wacft.errors import WacftError
@@ -38,18 +39,30 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from wacft.faults import crash_report, report_warnings, stop_on_signals
 
+    for stream in (sys.stdout, sys.stderr):  # a file name's non-UTF-8 byte (a lone surrogate) prints as \xe9
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     report_warnings()
     with stop_on_signals():
         try:
             status = args.func(args)  # a step may exit non-zero without an error: `verify` when not ready
+            sys.stdout.flush()  # here, where a reader that has gone is caught: not at exit
         except WacftError as e:
             print(f"wacft: {e}", file=sys.stderr)
             return 1
         except KeyboardInterrupt as e:  # Ctrl+C or SIGTERM; a step may say what it kept
             print(f"wacft: {str(e) or 'stopped; nothing was left half-written.'}", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # stdout's reader has gone (`wacft runs | head -1`), as Python's docs advise:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second failure at exit
+            return 141  # as a tool that SIGPIPE ended
         except Exception as e:  # a fault, not a mistake of the person's: a short report, the traceback in a log
+            if isinstance(e, OSError) and e.filename is not None:  # a path the system refused, as `cp` says it
+                name = str(e.filename)
+                shown = name if len(name) <= 80 else f"{name[:40]}…{name[-20:]}"
+                print(f"wacft: {shown}: {e.strerror}; check the path and run again.", file=sys.stderr)
+                return 1
             print(f"wacft: {crash_report(e)}", file=sys.stderr)
             return 2
     return status or 0

@@ -18,6 +18,7 @@ MODEL_SIZES = {"tiny": (384, 4, 4), "base": (512, 6, 6), "small": (768, 12, 12),
 WIZARD_SIZES = ("tiny", "base", "small", "medium")  # the sizes the wizard offers
 FUTO_SIZES = ("tiny", "base", "small")  # the sizes FUTO Keyboard runs
 FUTO_WIDEST = max(MODEL_SIZES[size][0] for size in FUTO_SIZES)
+FUTO_GLOSSARY_TOKENS = 200  # about where FUTO Keyboard cuts the personal dictionary's glossary prompt
 # FUTO Keyboard hands the model everything it recorded (AudioRecognizer.kt): from the tap, the 0.6 s in which
 # its start sound plays, to the ~2 s without speech (66 VAD frames of 30 ms) after which it stops listening
 FUTO_LEAD_SECONDS = 0.6

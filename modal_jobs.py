@@ -29,7 +29,7 @@ import modal
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import BufferedPublisher, FanOut, JsonLinesSink
-from wacft.acft.outdir import CHECKPOINT, FINISHED, holds_checkpoint
+from wacft.acft.outdir import CHECKPOINT, COMPLETE, FINISHED, SPENT, TRAINED, holds_checkpoint
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
 from wacft.facts import DEFAULT_GPU, MODAL_CPU_CORES, MODAL_MAX_HOURS, MODAL_MEMORY_MIB
@@ -48,9 +48,9 @@ RETRIES = 3
 FINISHING_SECONDS = 10 * 60
 BUDGET_TICK = 10.0  # how often the GPU time spent is written down on the volume (its auto-commit keeps it)
 EVENT_LOG = "events.jsonl"
-SPENT = ".spent.json"  # {run id: GPU seconds} of each launch into the folder: a resumed run has its own budget
-TRAINED = ".trained.json"  # the trainer's `done`, kept for a retry that finds the model already saved
-COMPLETE = ".complete.json"  # written last, after the model and its conversions: {file name: size}
+# the job's own files beside the run (acft/outdir.py): SPENT holds {run id: GPU seconds} of each launch into the
+# folder (a resumed run has its own budget); TRAINED the trainer's `done`, for a container that finds the model
+# already saved; COMPLETE, written last, after the model and its conversions, {file name: size}
 # Every package of the image, pinned to what `make test` ran when scripts/lock-modal-image wrote the file
 IMAGE_LOCK = Path(__file__).resolve().with_name("modal-image.txt")
 PACKAGE_ROOT = Path(__file__).resolve().parent

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from wacft.acft.config import TrainConfig
-from wacft.acft.events import EventSink
+from wacft.acft.data import load_clips
+from wacft.acft.events import CallbackSink, EventSink
 from wacft.acft.outdir import claim_out, holds_checkpoint
 from wacft.acft.runs import RunRecord, cancelled_meanwhile, cancelling, default_out, new_id
+from wacft.convert.source import check_trainable
 from wacft.errors import WacftError
 from wacft.extras import require_extra
 
@@ -92,6 +94,30 @@ class Backend(Protocol):
         """The run's latest step event, as up to date as can be had without a watch."""
         ...
 
+    def settle(self, record: RunRecord) -> RunRecord:
+        """The record as the run is now, where that can be known without a watch."""
+        ...
+
+
+def command_line(pid: int) -> str | None:
+    """What process `pid` runs, its arguments joined by spaces; None where there is no such process (Linux's
+    /proc, else `ps`: macOS)."""
+    proc = Path(f"/proc/{pid}/cmdline")
+    if Path("/proc/self/cmdline").is_file():
+        try:
+            return proc.read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            return None
+    try:
+        ps = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return ps.stdout.strip() or None
+
+
+def trainer_command(out: Path) -> list[str]:
+    return [sys.executable, "-m", "wacft.acft", "--config", str(out / "run_config.json")]
+
 
 class LocalBackend:
     """`python -m wacft.acft` in its own session: closing the terminal does not stop it. Its events go to
@@ -109,45 +135,54 @@ class LocalBackend:
         config = replace(config, out=config.out or str(default_out(config.model)))
         require_extra("train")  # the child would only write a traceback into train.log
         claim_out(config, resume, force)  # the settings checked, --out refused, before a process or a folder
+        # what the trainer checks first, checked here too: a detached run would only say it later, to no one
+        check_trainable(config.model)
+        if Path(config.dataset).expanduser().is_dir():  # a hub dataset is read by the run itself: it may be large
+            load_clips(config)
         if confirm:
             confirm()
         run_id = new_id(config.model)
         out = Path(config.out).resolve()
-        out.mkdir(parents=True, exist_ok=True)
         config = replace(config, out=str(out))
-        settings, events = out / "run_config.json", out / f"events-{run_id}.jsonl"
-        settings.write_text(config.to_json())
-        command = [sys.executable, "-m", "wacft.acft", "--config", str(settings)]
+        command, events = trainer_command(out), out / f"events-{run_id}.jsonl"
+        # recorded before anything starts: a run no record names could be neither watched nor cancelled
+        record = RunRecord(run_id, self.name, asdict(config), events=str(events)).save()
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "run_config.json").write_text(config.to_json())
         command += ["--resume"] if resume else []
         command += ["--force"] if force else []
         with open(events, "ab") as stdout, open(out / "train.log", "ab") as stderr:
             child = subprocess.Popen(command, stdout=stdout, stderr=stderr, start_new_session=True)
         self.children[child.pid] = child
-        record = RunRecord(run_id, self.name, asdict(config), status="running", pid=child.pid)
-        record.events = str(events)
-        return record.save()
+        record.status, record.pid = "running", child.pid
+        try:
+            return record.save()
+        except WacftError:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            raise
 
     def alive(self, record: RunRecord) -> bool:
+        """Whether the run's trainer still runs: its pid, running the trainer of this run's folder. A pid alone is
+        not enough: the system gives a finished trainer's pid to other programs."""
         if record.pid in self.children:
             return self.children[record.pid].poll() is None
-        try:
-            os.kill(record.pid, 0)
-        except (ProcessLookupError, TypeError):
-            return False
-        return True
+        command = command_line(record.pid)  # a zombie's is empty: it has ended
+        out = record.config.get("out")
+        return bool(command and out) and command.endswith(" ".join(trainer_command(Path(out))[1:]))
 
     def watch(self, record: RunRecord, sink: EventSink, stop: threading.Event | None = None,
               poll: float = 0.2) -> RunRecord:
         """Replay the run's events from its start, then follow them until it ends (or `stop` is set)."""
         stop = stop or threading.Event()
-        with open(record.events, "rb") as f:
+        with self.events_of(record) as f:
             while True:
                 if stop.is_set():  # unsaved: what this watch has replayed so far is not the run's state
                     return record
                 start = f.tell()
                 line = f.readline()
                 if line.endswith(b"\n"):
-                    event = json.loads(line)
+                    event = self.event(record, line)
                     absorb(record, event)
                     sink.emit(event)
                     if event["type"] in FINAL:
@@ -162,6 +197,34 @@ class LocalBackend:
                 else:
                     f.seek(start)
         return cancelled_meanwhile(record).save()
+
+    def events_of(self, record: RunRecord):
+        try:
+            return open(record.events, "rb")
+        except OSError as e:
+            raise WacftError(f"The events file of run {record.id}, {record.events}, cannot be read ({e.strerror});"
+                             f" what the run wrote is in {record.config.get('out')}.") from e
+
+    def event(self, record: RunRecord, line: bytes) -> dict:
+        try:
+            event = json.loads(line)
+            if isinstance(event, dict) and isinstance(event.get("type"), str):
+                return event
+        except ValueError:
+            pass
+        raise WacftError(f"The events file of run {record.id}, {record.events}, holds a line that is no event"
+                         f" ({line[:60]!r}); what the run wrote is in {record.config.get('out')}.")
+
+    def settle(self, record: RunRecord) -> RunRecord:
+        """A record that still says running while its trainer is gone (no one watched it end): its end, read
+        from its events, and kept."""
+        if record.status not in ("launching", "running") or self.alive(record):
+            return record
+        try:
+            return self.watch(record, CallbackSink(lambda event: None))
+        except WacftError as e:
+            record.status, record.error = "failed", str(e)
+            return cancelled_meanwhile(record).save()
 
     def cancel(self, record: RunRecord) -> RunRecord:
         """SIGTERM: the run says it was stopped and leaves its folder clean; it is killed if it takes too long.

@@ -46,6 +46,10 @@ def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bo
     "Ball." is the no-space token, and on one-word clips teaching it teaches the model to run words together."""
     if multilingual and not config.language:
         raise WacftError(f"{config.model} is multilingual; name the language of the data with --language.")
+    if not multilingual and (config.language not in (None, "en") or config.task != "transcribe"):
+        given = f"--task {config.task}" if config.task != "transcribe" else f"--language {config.language}"
+        raise WacftError(f"{config.model} is English-only: it has no language or task tokens, so {given} would be"
+                         " ignored; drop it, or pick a multilingual model (one without .en).")
     tokenizer = processor.tokenizer
     tokenizer.set_prefix_tokens(
         language=config.language if multilingual else None,

@@ -12,6 +12,11 @@ from wacft.facts import DEFAULT_GPU, GPUS
 from wacft.glossary_cli import add_glossary_options
 from wacft.services.outputs import DEFAULT_TYPES
 
+MODAL_CONVERT = ",".join(DEFAULT_TYPES)
+# options that only mean something where the run goes (`--on`): given elsewhere, they are refused, not ignored
+ONLY_ON = {"gpu": ("modal",), "convert": ("modal",), "max_hours": ("modal",), "yes": ("modal",),
+           "detach": ("local", "modal")}
+
 
 def register(steps: argparse._SubParsersAction) -> None:
     p = steps.add_parser("train", help="ACFT-train a Whisper model so it copes with dynamic audio context")
@@ -77,8 +82,8 @@ def register(steps: argparse._SubParsersAction) -> None:
                    help="train over a model or a finished run in --out, or start its unfinished run over")
     p.add_argument("--on", choices=["here", "local", "modal"], default="here",
                    help="here: in this process; local: a background process; modal: a Modal GPU")
-    p.add_argument("--gpu", default=DEFAULT_GPU, help=f"Modal GPU: {', '.join(GPUS)}")
-    p.add_argument("--convert", default=",".join(DEFAULT_TYPES), help="with --on modal: types to convert to there")
+    p.add_argument("--gpu", help=f"Modal GPU: {', '.join(GPUS)} (default: {DEFAULT_GPU})")
+    p.add_argument("--convert", help=f"with --on modal: types to convert to there (default: {MODAL_CONVERT})")
     p.add_argument("--detach", action="store_true", help="launch and return; `wacft watch RUN` follows it")
     p.add_argument("--max-hours", type=float, help="with --on modal: the run's budget of GPU hours, across every"
                    " container Modal starts for it (default: 24)")
@@ -106,14 +111,28 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_fetch)
 
 
+def refuse_ignored(args: argparse.Namespace) -> None:
+    """An option the run would not use is a mistake to say, not to ignore: the person meant something by it."""
+    from wacft.errors import WacftError
+
+    for name, where in ONLY_ON.items():
+        if getattr(args, name) not in (None, False) and args.on not in where:
+            flag = "--" + name.replace("_", "-")
+            raise WacftError(f"{flag} is for --on {' or '.join(where)}, and this run is --on {args.on}; drop {flag}"
+                             f" or run it --on {where[0]}.")
+    if not args.private and not args.push_to:
+        raise WacftError("--public makes the repo --push-to creates public, and no --push-to was given; drop"
+                         " --public or add --push-to REPO.")
+    if args.resume and not args.out:
+        raise WacftError("Resuming continues the run in a folder: give that folder with --out.")
+
+
 def run_train(args: argparse.Namespace) -> None:
     from wacft.services import runs
     from wacft.services.settings import train_settings
 
-    if args.resume and not args.out:
-        from wacft.errors import WacftError
-
-        raise WacftError("Resuming continues the run in a folder: give that folder with --out.")
+    refuse_ignored(args)
+    args.gpu, args.convert = args.gpu or DEFAULT_GPU, args.convert or MODAL_CONVERT
     config = train_settings(vars(args))
     if args.on != "modal" and not args.out:
         from wacft.extras import require_extra
@@ -157,15 +176,17 @@ def run_runs(args: argparse.Namespace) -> None:
     import time
 
     from wacft.acft.runs import list_runs
+    from wacft.services.runs import settle
 
-    records = list_runs()
+    records = [settle(r) for r in list_runs()]
     if not records:
         print("no runs yet: start one with `wacft train`")
     for r in records:
-        last = r.last
-        progress = f"step {last['step']}/{last['total_steps']} loss {last['loss']:.4g}" if last else ""
+        loss = r.last.get("loss")
+        progress = f"step {r.last.get('step')}/{r.last.get('total_steps')} loss {loss:.4g}" if isinstance(
+            loss, int | float) else ""
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
-        print(f"{r.id}  {r.backend:5}  {r.status:9}  {started}  {r.config['model']}  {progress}")
+        print(f"{r.id}  {r.backend:5}  {r.status:9}  {started}  {r.config.get('model')}  {progress}")
 
 
 def run_watch(args: argparse.Namespace) -> None:

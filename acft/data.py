@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from wacft.audio import load_audio, to_whisper_audio
-from wacft.errors import WacftError
+from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import needs_extra
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
 from wacft.record.levels import speech_bounds
@@ -33,6 +33,7 @@ DATA_FILES = (".parquet", ".arrow", ".csv", ".jsonl", ".json")  # what `datasets
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 HOLDS = {"audio": "the audio files", "text": "the transcripts"}  # what each kind of column holds
 UNDECODABLE = "undecodable audio"
+MIN_SECONDS = 0.1  # shorter holds no word: a clip of a few samples trains nothing
 
 
 def decode(source: Path | bytes) -> np.ndarray:
@@ -66,9 +67,15 @@ class Clip:
     silence: tuple[float, float] = (0.0, 0.0)  # seconds of silence added before and after the recording
 
     @property
+    def name(self) -> str:
+        return str(self.source) if isinstance(self.source, Path) else f"the clip {self.text[:60]!r}"
+
+    @property
     def audio(self) -> np.ndarray:
         """Decoded afresh on each use."""
         audio = decode(self.source)
+        if not np.isfinite(audio).all():  # a NaN sample makes every loss, then every weight, NaN
+            raise WacftError(f"{self.name} holds NaN or infinite samples; fix or remove that clip.")
         before, after = (round(s * SAMPLE_RATE) for s in self.silence)
         return np.pad(audio, (before, after)) if before or after else audio
 
@@ -142,21 +149,46 @@ def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, .
 
 def _local_rows(folder: Path) -> list[dict]:
     path = next(folder / name for name in METADATA_FILES if (folder / name).is_file())
-    with open(path, newline="", encoding="utf-8") as f:
-        if path.suffix == ".csv":
-            return list(csv.DictReader(f))
-        return [json.loads(line) for line in f if line.strip()]
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8-sig")  # -sig: a BOM (Excel writes one) is no part of the first column
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise WacftError(f"{path} is not UTF-8 text (line {line} has the byte {data[e.start]:#04x}); save it as"
+                         " UTF-8 and try again.") from e
+    except OSError as e:
+        raise WacftError(f"{path} cannot be read ({e.strerror}); check its permissions.") from e
+    if path.suffix == ".jsonl":
+        return [_json_row(path, n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    try:
+        return list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as e:
+        raise WacftError(f"{path} cannot be read as CSV ({e}); fix it and try again.") from e
+
+
+def _json_row(path: Path, n: int, line: str) -> dict:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise WacftError(f"Line {n} of {path} is not JSON ({e.msg} at column {e.colno}); fix that line and try"
+                         " again.") from e
+    if not isinstance(row, dict):
+        raise WacftError(f'Line {n} of {path} is not a JSON object; give each clip as {{"file_name": ..., "text":'
+                         " ...}.")
+    return row
 
 
 def _local_examples(folder: Path, audio_column: str | None, text_column: str | None) -> Iterator[tuple]:
     rows = _local_rows(folder)
     if not rows:
         raise WacftError(f"The metadata in {folder} lists no clips; add a row per audio file.")
-    columns, name = list(rows[0]), f"The metadata in {folder}"
+    # a CSV row longer than the header holds the rest under None: no column
+    columns, name = [c for c in rows[0] if c is not None], f"The metadata in {folder}"
     audio = pick_column(columns, audio_column, AUDIO_COLUMNS, "audio", name)
     text = pick_column(columns, text_column, TEXT_COLUMNS, "text", name)
-    for row in rows:
-        yield folder / row[audio], row[text]
+    for row in rows:  # a short CSV row has None where a JSON line may have a number
+        file, words = row.get(audio), row.get(text)
+        yield folder / str(file or ""), "" if words is None else str(words)
 
 
 def similar_folder(missing: Path) -> str:
@@ -216,6 +248,13 @@ def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
         yield value["bytes"] or Path(value["path"]), row[text]
 
 
+def is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system (Python before 3.12 raises): no such file either
+        return False
+
+
 def load_clips(config) -> Clips:
     """Every usable clip of the dataset, with counts of what was skipped and why. `config` is anything with
     dataset, dataset_config, split, audio_column, text_column, max_clips and max_audio_length: a TrainConfig,
@@ -228,7 +267,13 @@ def load_clips(config) -> Clips:
         near = similar_folder(folder)
         raise WacftError(f"There is no folder {folder}; " + (f"did you mean {near}?" if near else
                                                               "check the path to your recordings."))
+    refuse_unreadable(folder, "recordings")
+    if folder.is_file():
+        raise WacftError(f"{folder} is a file; give the folder that holds the recordings and their metadata.csv.")
     if any((folder / name).is_file() for name in METADATA_FILES):
+        if getattr(config, "dataset_config", None):
+            raise WacftError(f"--dataset-config is for hub datasets, and {folder} is a folder of recordings; drop"
+                             " --dataset-config.")
         examples = _local_examples(folder, config.audio_column, config.text_column)
     elif folder.is_dir() and any(p.suffix.lower() in AUDIO_SUFFIXES for p in folder.iterdir()):
         raise WacftError(f"{folder} has audio files but no metadata.csv or metadata.jsonl to give their"
@@ -238,7 +283,7 @@ def load_clips(config) -> Clips:
                          " (columns file_name,text).")
     else:  # a hub id, or a folder `datasets` reads itself (parquet, arrow, csv files)
         examples = _hub_examples(config, folder if folder.is_dir() else None)
-    result = Clips([])
+    result, seen = Clips([]), set()
     for source, text in examples:
         if config.max_clips and len(result.clips) >= config.max_clips:
             break
@@ -246,9 +291,14 @@ def load_clips(config) -> Clips:
         if not text:
             result.skipped["empty transcript"] += 1
             continue
-        if isinstance(source, Path) and not source.is_file():
+        if isinstance(source, Path) and not is_file(source):
             result.skipped["missing audio file"] += 1
             continue
+        if isinstance(source, Path):  # one recording listed again (200,000 rows, one file) is trained on once
+            if source.resolve() in seen:
+                result.skipped["audio file listed again"] += 1
+                continue
+            seen.add(source.resolve())
         try:
             seconds = duration(source)
         except (soundfile.LibsndfileError, RuntimeError):
@@ -256,6 +306,9 @@ def load_clips(config) -> Clips:
             continue
         if seconds > config.max_audio_length:
             result.skipped[f"over {config.max_audio_length:g} s"] += 1
+            continue
+        if seconds < MIN_SECONDS:
+            result.skipped[f"under {MIN_SECONDS:g} s"] += 1
             continue
         result.clips.append(Clip(source, text, seconds))
     if not result.clips:

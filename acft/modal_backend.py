@@ -262,6 +262,9 @@ class ModalBackend:
     def last_step(self, record: RunRecord) -> dict:
         return record.last
 
+    def settle(self, record: RunRecord) -> RunRecord:
+        return record  # a watch asks Modal; listing runs does not
+
     def listing(self, record: RunRecord, recursive: bool = False) -> list:
         """The run's folder on the volume; empty where there is none yet."""
         from modal.exception import NotFoundError

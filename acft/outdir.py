@@ -4,6 +4,7 @@ removes the folder it created. The CLI, the backends and `train()` call the same
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 import shutil
@@ -26,6 +27,19 @@ RUNNING = ".running"  # the host and id of the process training into the folder,
 FINISHED = "training_config.json"  # written with the trained model
 log = logging.getLogger("wacft")
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+# copied as the base model has them, so that every reader of the base (transformers 4 and 5, whisper.cpp's
+# own converter, `wacft convert`) reads the output too
+PROCESSOR_FILES = (
+    "preprocessor_config.json", "processor_config.json", "tokenizer.json", "tokenizer_config.json",
+    "vocab.json", "merges.txt", "added_tokens.json", "special_tokens_map.json", "normalizer.json",
+)
+# what a run writes into its folder: the trained model (with its card), and its own files while it runs
+MODEL_FILES = ("config.json", "generation_config.json", "README.md", FINISHED, *WEIGHTS, *PROCESSOR_FILES,
+               "model-*-of-*.safetensors", "pytorch_model-*-of-*.bin")
+# a Modal job's own, beside the run: the GPU seconds it used, the trainer's `done`, the mark that the folder is whole
+SPENT, TRAINED, COMPLETE = ".spent.json", ".trained.json", ".complete.json"
+RUN_FILES = (CHECKPOINT, NEW, OLD, BEST, OUTPUT_NEW, RUNNING, "run_config.json", "train.log", "events*.jsonl",
+             "model_*.bin", SPENT, TRAINED, COMPLETE)  # from events*: a Modal job's event log, converted files, ...
 
 
 class OutputInUse(WacftError):
@@ -92,12 +106,45 @@ def nearest_existing(path: Path) -> Path:
     return path
 
 
+def theirs(out: Path) -> list[str]:
+    """What in `out` no run wrote: anything but a run's own files, and the model's files too where no model is
+    (a project's README.md and config.json)."""
+    own = RUN_FILES + (MODEL_FILES if holds_model(out) else ())
+    try:
+        names = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    except OSError as e:
+        raise OutputInUse(f"--out {out} cannot be read ({e.strerror}); pick another --out.") from e
+    return [name for name in names if not any(fnmatch.fnmatchcase(name, pattern) for pattern in own)]
+
+
+def refuse_theirs(out: Path, resume: bool, force: bool) -> None:
+    """Files of the person's own are never overwritten, and are trained beside only when asked (`force`, or a
+    run resumed where it began)."""
+    found = theirs(out)
+    overwritten = [name for name in found if any(fnmatch.fnmatchcase(name, p) for p in MODEL_FILES)]
+    if overwritten:
+        raise OutputInUse(f"--out {out} holds {', '.join(overwritten)} of your own, which the trained model would"
+                          " overwrite; pick a new or empty folder for --out.")
+    if found and not (resume or force):
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise OutputInUse(f"--out {out} holds files no run wrote ({shown}); pick a new or empty folder for --out,"
+                          " or pass --force to train beside them (they are kept).")
+
+
 def claim_out(config: TrainConfig, resume: bool = False, force: bool = False) -> None:
     """Check the settings, then refuse an --out this run would destroy; `force` trains over a model or a
-    finished run and starts an unfinished one over. A run still going is never overwritten."""
+    finished run and starts an unfinished one over. A run still going, the dataset and the person's own files are
+    never overwritten."""
     check(config)
     out = Path(config.out).expanduser()
     refuse_if_running(out)
+    dataset = Path(config.dataset).expanduser()
+    if dataset.is_dir() and out.resolve() == dataset.resolve():
+        raise OutputInUse(f"--out {out} is the --dataset folder itself; write the run to another folder.")
+    refuse_theirs(out, resume, force)
+    if resume and not holds_checkpoint(out) and (out / FINISHED).is_file():
+        raise OutputInUse(f"--out {out} holds a finished run, so there is nothing to resume: its model is there. To"
+                          " train it again from the start, pass --force instead of --resume.")
     if holds_checkpoint(out) and not resume:
         if not force:
             raise OutputInUse(f"--out {out} holds an unfinished run; pass --resume to continue it, --force to"

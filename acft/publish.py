@@ -8,16 +8,10 @@ from pathlib import Path
 
 from wacft.acft import other_voices
 from wacft.acft.events import EventSink, log
+from wacft.acft.outdir import PROCESSOR_FILES
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
 from wacft.extras import beside
-
-# copied as the base model has them, so that every reader of the base (transformers 4 and 5, whisper.cpp's
-# own converter, `wacft convert`) reads the output too
-PROCESSOR_FILES = (
-    "preprocessor_config.json", "processor_config.json", "tokenizer.json", "tokenizer_config.json",
-    "vocab.json", "merges.txt", "added_tokens.json", "special_tokens_map.json", "normalizer.json",
-)
 
 CARD = """---
 {base_model}tags: [whisper, acft, whisper.cpp, futo-keyboard]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -35,6 +35,7 @@ class Progress:
     stage: str = ""  # the stage under way ("" before the first)
     best: dict | None = None  # stage 1's best epoch so far (a Score)
     contexts: list[int] | None = None  # the lowest and highest context the student has seen
+    data: str | None = None  # what the run trains on (data_fingerprint): a resume on other data is refused
 
 
 def save_weights(module: torch.nn.Module, path: Path) -> None:
@@ -60,6 +61,15 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():  # a run begun on a GPU may go on without one
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def data_fingerprint(clips: list) -> str:
+    """The clips a run trains on, in order: their files (or sizes), transcripts and lengths."""
+    import hashlib
+
+    rows = [(str(c.source) if isinstance(c.source, Path) else len(c.source), c.text, round(c.seconds, 3))
+            for c in clips]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
 
 def require_same_settings(saved: TrainConfig, given: TrainConfig) -> None:
@@ -92,7 +102,7 @@ class RunFiles:
         except Exception as e:  # torch and safetensors wrap the OSError of a full disk in their own errors
             shutil.rmtree(new, ignore_errors=True)
             if no_room(e):
-                raise self.disk_full(model, "a checkpoint") from e
+                raise self.disk_full(model, "a checkpoint", e) from e
             raise
         if final.exists():
             os.replace(final, old)
@@ -100,7 +110,7 @@ class RunFiles:
         shutil.rmtree(old, ignore_errors=True)
         return final
 
-    def disk_full(self, model: torch.nn.Module, what: str) -> DiskFull:
+    def disk_full(self, model: torch.nn.Module, what: str, error: BaseException) -> DiskFull:
         """The sentence for a full disk: the room `what` needs (the weights and Adam's two moments), and what
         is kept."""
         weights = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -110,7 +120,7 @@ class RunFiles:
             kept = f"The checkpoint of step {step} is kept: free some space and run again with --resume."
         else:
             kept = "There is no earlier checkpoint: free some space and run again."
-        return DiskFull(self.out, 3 * weights, f"Writing {what} failed. {kept}")
+        return DiskFull(self.out, 3 * weights, f"Writing {what} failed. {kept}", error)
 
     def checkpoint_folder(self) -> Path:
         folder = self.out / CHECKPOINT
@@ -139,12 +149,14 @@ class RunFiles:
             copy_files(processor_files, tmp)
             if not (tmp / PROCESSOR_CONFIG).is_file():  # derived from config.json: written, so the folder is complete
                 processor.feature_extractor.save_pretrained(tmp)
-            write_bytes_atomic(tmp / "training_config.json", self.config.to_json().encode())
+            # as the run trained: the published loop's one clip a step, whatever --batch-size said
+            used = replace(self.config, batch_size=1) if self.config.exact_reference else self.config
+            write_bytes_atomic(tmp / "training_config.json", used.to_json().encode())
             write_model_card(tmp, self.config, progress, clips)
         except Exception as e:
             shutil.rmtree(tmp, ignore_errors=True)
             if no_room(e):
-                raise self.disk_full(student.model, "the trained model") from e
+                raise self.disk_full(student.model, "the trained model", e) from e
             raise
         files = sorted(path.name for path in tmp.iterdir())
         for name in files:

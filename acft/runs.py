@@ -4,7 +4,9 @@ terminal that started them and `wacft runs`, `watch`, `cancel` and the TUI find 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
 
 ACTIVE = ("launching", "running")  # what can be cancelled
+log = logging.getLogger("wacft")
 
 
 def data_dir() -> Path:
@@ -55,9 +58,14 @@ class RunRecord:
 
     def save(self) -> RunRecord:
         self.updated = time.time()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = asdict(self)
-        write_bytes_atomic(self.path, json.dumps({**data.pop("others"), **data}, indent=2).encode())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(self.path, json.dumps({**data.pop("others"), **data}, indent=2).encode())
+        except (OSError, WacftError) as e:
+            why = getattr(e if isinstance(e, OSError) else e.__cause__, "strerror", None) or "not writable"
+            raise WacftError(f"The run record cannot be written in {self.path.parent} ({why}); make that folder"
+                             " writable, or set WACFT_HOME to a folder you can write to.") from e
         return self
 
 
@@ -78,6 +86,14 @@ def new_id(model: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}-{secrets.token_hex(2)}"
 
 
+# what each field must hold for the code that reads it (`wacft runs`, watch, cancel) to hold
+NUMBER, TEXT = (int, float), (str, type(None))
+TYPES = {"id": str, "backend": str, "config": dict, "status": str, "created": NUMBER, "updated": NUMBER,
+         "call_id": TEXT, "pid": (int, type(None)), "gpu": TEXT, "events": TEXT, "artifacts": dict, "last": dict,
+         "error": TEXT}
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # what new_id makes: never a path
+
+
 def read_record(path: Path) -> RunRecord:
     """A record as this version knows it: fields that another version of wacft wrote are kept aside and saved
     back, so an upgrade or a downgrade keeps every run listed and loses nothing of it. Raises ValueError for a
@@ -85,14 +101,24 @@ def read_record(path: Path) -> RunRecord:
     data = json.loads(path.read_text())
     known = {f.name for f in fields(RunRecord)} - {"others"}
     try:
-        return RunRecord(**{k: v for k, v in data.items() if k in known},
-                         others={k: v for k, v in data.items() if k not in known})
+        record = RunRecord(**{k: v for k, v in data.items() if k in known},
+                           others={k: v for k, v in data.items() if k not in known})
     except (AttributeError, TypeError) as e:  # not an object, or without id, backend or config
         raise ValueError(f"not a run record ({e})") from e
+    for name, kind in TYPES.items():
+        value = getattr(record, name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"its {name} is {json.dumps(value)[:40]}")
+    if not ID.fullmatch(record.id):
+        raise ValueError(f"its id {record.id!r} is not a run id")
+    return record
 
 
 def load_run(run_id: str) -> RunRecord:
     path = runs_dir() / f"{run_id}.json"
+    if not ID.fullmatch(run_id):
+        raise WacftError(f"{run_id!r} is not a run id (a run id is a name like 20261207-093000-tiny.en-1a2b, not a"
+                         " path); `wacft runs` lists the runs there are.")
     if not path.is_file():
         raise WacftError(f"There is no run {run_id}; `wacft runs` lists the runs there are.")
     try:
@@ -130,11 +156,17 @@ def cancelled_meanwhile(record: RunRecord) -> RunRecord:
 
 def list_runs() -> list[RunRecord]:
     folder = runs_dir()
-    paths = folder.glob("*.json") if folder.is_dir() else []
+    try:
+        paths = [folder / name for name in os.listdir(folder) if name.endswith(".json")] if folder.is_dir() else []
+    except OSError as e:  # glob would say nothing: "no runs yet" where there are runs
+        raise WacftError(f"The runs folder {folder} cannot be read ({e.strerror}); make it readable, or set"
+                         " WACFT_HOME to the folder that holds your runs.") from e
     records = []
     for path in paths:
         try:
             records.append(read_record(path))
-        except (OSError, ValueError):  # gone meanwhile, or not a record: `wacft watch` on it says which
+        except FileNotFoundError:  # gone meanwhile
             continue
+        except (OSError, ValueError) as e:
+            log.warning("skipped %s, which holds no run record this wacft can read (%s)", path, e)
     return sorted(records, key=lambda r: r.created, reverse=True)

@@ -40,11 +40,11 @@ from wacft.acft.outdir import (
 )
 from wacft.acft.plan import Stage, epoch_batches, phone_silence_share, plan_stages, prompted_clips, step_lr
 from wacft.acft.publish import check_push_access, processor_files, push
-from wacft.acft.run_files import Progress, RunFiles, save_weights
-from wacft.convert.source import check_model_folder, open_source, resolve_folder
+from wacft.acft.run_files import Progress, RunFiles, data_fingerprint, save_weights
+from wacft.convert.source import check_trainable
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
-from wacft.facts import FUTO_WIDEST, POSITIONS_PER_SECOND, SAMPLE_RATE, is_multilingual
+from wacft.facts import FUTO_GLOSSARY_TOKENS, FUTO_WIDEST, POSITIONS_PER_SECOND, SAMPLE_RATE, is_multilingual
 from wacft.pipeline import ordered_map
 
 PREFETCH = 2  # batches decoded and featurised ahead of the training step
@@ -74,6 +74,15 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
+def refuse_non_finite(model: torch.nn.Module, what: str, then: str) -> None:
+    """Weights with a NaN or an infinity make every output garbage: named, never trained from nor saved."""
+    bad = {name: int((~torch.isfinite(t)).sum()) for name, t in model.state_dict().items()
+           if t.is_floating_point() and not torch.isfinite(t).all()}
+    if bad:
+        raise WacftError(f"{what} {sum(bad.values()):,} NaN or infinite weights (in {len(bad)} tensors, e.g."
+                         f" {next(iter(bad))}); {then}")
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, sink: EventSink):
         with needs_extra("train"):
@@ -87,9 +96,7 @@ class Trainer:
         self.files = RunFiles(self.out, config)
         self.device = pick_device(config.device)
         # as conversion finds it: a hub id without a network fails here in seconds, a gap in a folder is named
-        folder = resolve_folder(config.model)
-        model_config = check_model_folder(folder)
-        open_source(str(folder))  # a truncated or mismatched folder: convert's sentences
+        folder, model_config = check_trainable(config.model)
         try:
             self.processor = load_processor(folder, model_config)
             # float32 whatever the checkpoint holds: lr 1e-6 steps vanish in half precision
@@ -97,6 +104,7 @@ class Trainer:
         except (OSError, ValueError) as e:  # files there, but not what transformers can load
             raise WacftError(f"{config.model} cannot be loaded as a Whisper model ({e}); download or save it"
                              " again.") from e
+        refuse_non_finite(model, f"{config.model} holds", "it is damaged: download it, or train it, again.")
         self.processor_files = processor_files(str(folder))  # found now: the run may end offline
         self.student = model.to(self.device)
         self.student.model.train()
@@ -131,6 +139,11 @@ class Trainer:
             if self.config.eval_split:
                 held = replace(self.config, split=self.config.eval_split, max_clips=finetune.MAX_EVAL_CLIPS)
                 self.held_out = load_clips(held).clips
+                trained = {c.source for c in self.clips}
+                if any(c.source in trained for c in self.held_out):  # a folder has no splits: both read it all
+                    raise WacftError(f"--eval-split {self.config.eval_split} holds clips that training reads too, so"
+                                     " stage 1 would be scored on clips it trains on; give a split of other clips,"
+                                     " or drop --eval-split to hold out a share.")
             else:
                 self.clips, self.held_out = finetune.hold_out(self.clips, self.config.eval_share, self.config.seed)
             log(self.sink, f"{len(self.held_out)} clips held out to score stage 1, {len(self.clips)} to train on")
@@ -145,7 +158,14 @@ class Trainer:
         prompt = glossary_prompt_ids(self.processor.tokenizer, self.config.glossary,
                                      self.student.config.max_target_positions) if prompted else []
         if prompted:
-            log(self.sink, f"{len(prompted)} clips train with the glossary prompt {self.config.glossary}")
+            terms = self.config.glossary
+            shown = ", ".join(terms[:5]) + (f" and {len(terms) - 5} more" if len(terms) > 5 else "")
+            log(self.sink, f"{len(prompted)} clips train with the glossary prompt ({len(terms)} terms: {shown})")
+            sent = len(glossary_prompt_ids(self.processor.tokenizer, terms, 1 << 30)) - 1  # uncut
+            if sent > FUTO_GLOSSARY_TOKENS:
+                log(self.sink, f"warning: the glossary is {sent} tokens, and FUTO Keyboard sends about"
+                               f" {FUTO_GLOSSARY_TOKENS} of them: most terms never reach the model on the phone;"
+                               " keep the words that matter most")
         # the published loop lower-cases, which is harmless when distilling; stage 1 learns to write what it
         # is taught, so it keeps the transcripts' case ("GitHub", not "github")
         self.acft_tokens = tokenize(self.processor, self.clips, self.config, multilingual, prompt, prompted)
@@ -153,8 +173,20 @@ class Trainer:
             self.word_tokens = tokenize(self.processor, self.clips, self.config, multilingual, prompt, prompted,
                                         as_written=True)
             self.held_out_tokens = tokenize(self.processor, self.held_out, self.config, multilingual, as_written=True)
+        for clips, rows in ((self.clips, self.acft_tokens), (self.clips, getattr(self, "word_tokens", [])),
+                            (self.held_out, self.held_out_tokens)):
+            self.refuse_long(clips, rows)
         self.prefix = len(self.processor.tokenizer.prefix_tokens)
         self.given = [self.prefix + len(prompt) * (i in prompted) for i in range(len(self.clips))]
+
+    def refuse_long(self, clips: list[Clip], rows: list[list[int]]) -> None:
+        """The decoder has a position for each of `max_target_positions` tokens and no more."""
+        limit = self.student.config.max_target_positions
+        for clip, row in zip(clips, rows, strict=False):  # no rows: a stage that is not run
+            if len(row) > limit:
+                raise WacftError(f"The transcript of {clip.name} is {len(row)} tokens long (with the model's own"
+                                 f" tokens); {self.config.model} reads at most {limit}: shorten it, or leave that"
+                                 " clip out.")
 
     def cached_frames(self, i: int) -> int:
         """Mel frames kept for clip i: two per position of the widest context its jitter band allows."""
@@ -221,6 +253,10 @@ class Trainer:
                 loss = loss + stage.distil * masked_mse(states, reference, mask)
             if stage.words:  # the last state is the decoder's output, which proj_out turns into logits
                 loss = loss + finetune.words_loss(self.student.proj_out(states[-1]), tokens, mask, p.given)
+        if not torch.isfinite(loss):  # stopped before the step: the weights (and the last checkpoint) stay finite
+            clips = ", ".join(self.clips[i].name for i in p.batch.indices[:3])
+            raise WacftError(f"Training stopped at step {step + 1}: the loss is {loss.item()} on {clips}; lower"
+                             f" the learning rate (--lr, --finetune-lr), or leave those clips out.")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if stage.words:
@@ -343,25 +379,35 @@ class Trainer:
         self.load_data()
         seconds = [c.seconds for c in self.clips]
         recorded = [c.seconds - sum(c.silence) for c in self.clips]  # the audio seen: not the silence added
-        plans = [[epoch_batches(self.config, seconds, e, s.name) for e in range(s.epochs)] for s in self.stages]
-        total = sum(len(batches) for plan in plans for batches in plan)
+        # each epoch planned as it starts (a plan of every epoch up front grows without bound with --epochs); an
+        # epoch's batches differ in order and context only, so every epoch of a stage has as many
+        per_epoch = [len(epoch_batches(self.config, seconds, 0, s.name)) for s in self.stages]
+        steps = [s.epochs * n for s, n in zip(self.stages, per_epoch, strict=True)]
+        total = sum(steps)
+        data = data_fingerprint(self.clips)
+        if folder and progress.data not in (None, data):  # None: a checkpoint from before it was kept
+            raise WacftError(f"The clips of {self.config.dataset} changed since the checkpoint in {self.out} was"
+                             f" taken ({total} steps planned now); resume with the data as it was, or pass --force"
+                             " instead of --resume to start over on the data as it is.")
+        progress.data = data
         names = " then ".join(f"{s.name} ({s.epochs} epochs)" for s in self.stages)
         log(self.sink, f"{total} steps: {names}, on {self.device.type}")
         first = [s.name for s in self.stages].index(progress.stage) if progress.stage else 0
         if folder:
             log(self.sink, f"resuming {progress.stage} at epoch {progress.epoch + 1}, step {progress.step}")
         started, steps_here, clips_here = time.monotonic(), 0, 0
-        before = sum(len(b) for plan in plans[:first] for b in plan)  # steps of the stages already done
+        before = sum(steps[:first])  # steps of the stages already done
         for k in range(first, len(self.stages)):
-            stage, plan = self.stages[k], plans[k]
-            self.start_stage(stage, sum(len(b) for b in plan))
+            stage = self.stages[k]
+            self.start_stage(stage, steps[k])
             if folder:  # the stage the checkpoint was taken in
                 self.files.load_checkpoint(folder, self.student.model, self.optimizer, self.device)
                 folder = None
             progress.stage = stage.name
             with ThreadPoolExecutor(1) as pool:
                 for epoch in range(progress.epoch, stage.epochs):
-                    for prepared in ordered_map(pool, self.prepare, plan[epoch][progress.batch :], ahead=PREFETCH):
+                    plan = epoch_batches(self.config, seconds, epoch, stage.name)
+                    for prepared in ordered_map(pool, self.prepare, plan[progress.batch :], ahead=PREFETCH):
                         batch = prepared.batch
                         lr = self.stage_lr(progress.step - before)
                         for group in self.optimizer.param_groups:
@@ -369,7 +415,7 @@ class Trainer:
                         progress.loss = self.step(prepared, progress.step)
                         progress.step += 1
                         progress.batch += 1
-                        if progress.batch == len(plan[epoch]):
+                        if progress.batch == len(plan):
                             progress.epoch, progress.batch = epoch + 1, 0
                         progress.clips += len(batch.indices)
                         progress.audio_seconds += sum(recorded[i] for i in batch.indices)
@@ -395,12 +441,14 @@ class Trainer:
                         if out_of_time:
                             raise TimeUp(progress.step, total)
             self.end_of_stage(progress)  # a run resumed after a stage's last epoch comes straight here
-            before += sum(len(b) for b in plan)
+            before += steps[k]
             progress.epoch = progress.batch = 0
         if progress.contexts:
             low, high = progress.contexts
             seconds = f"{low / POSITIONS_PER_SECOND:.2f}-{high / POSITIONS_PER_SECOND:.2f} s"
             log(self.sink, f"contexts covered: {low}-{high} positions ({seconds} of audio)")
+        refuse_non_finite(self.student, "Training diverged: the trained model holds",
+                          "lower the learning rate (--lr, --finetune-lr) and train again.")
         files = self.files.save_output(self.student, self.processor, self.processor_files, progress, len(self.clips))
         if self.config.push_to:
             push(self.out, self.config.push_to, files, self.sink)

@@ -33,12 +33,16 @@ def label(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def whole(low: int, optional: bool = False) -> Callable[[object], str | None]:
+# a rate above this throws the weights far from anything trained (1e-6 is ACFT's, 1e-5 fine-tuning's)
+MAX_LR = 0.1
+
+
+def whole(low: int, optional: bool = False, high: int | None = None) -> Callable[[object], str | None]:
     def rule(value: object) -> str | None:
         if value is None and optional:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            return f"a whole number of at least {low}"
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or high is not None and value > high:
+            return f"a whole number of at least {low}" + (f" and at most {high}" if high is not None else "")
         return None
 
     return rule
@@ -137,10 +141,10 @@ RULES: dict[str, Callable[[object], str | None]] = {
     "task": one_of(TASKS),
     "lowercase": flag,
     "epochs": whole(0),
-    "lr": real(0, low_open=True),
+    "lr": real(0, MAX_LR, low_open=True),
     "finetune_epochs": whole(0),
     "objective": one_of(OBJECTIVES),
-    "finetune_lr": real(0, low_open=True, optional=True),
+    "finetune_lr": real(0, MAX_LR, low_open=True, optional=True),
     "joint_weight": real(0),
     "finetune_keep": real(0, 1, low_open=True),
     "freeze_encoder": flag,
@@ -159,7 +163,7 @@ RULES: dict[str, Callable[[object], str | None]] = {
     "cache_mb": whole(0),
     "checkpoint_every": whole(1),
     "device": text(pattern=DEVICE, what="auto, cpu, mps, cuda or cuda:N"),
-    "seed": whole(0),
+    "seed": whole(0, high=2**63 - 1),  # what torch.manual_seed takes
     "push_to": text(optional=True, pattern=HUB_ID, what="a hub repo id such as you/whisper-base-acft"),
     "private": flag,
 }
@@ -210,6 +214,12 @@ def check(config: TrainConfig) -> None:
         sentence = _problem(name, getattr(config, name))
         if sentence:
             raise InvalidSetting(sentence)
+    if config.eval_split and config.eval_split == config.split:
+        raise InvalidSetting(f"--eval-split {config.eval_split} is the split training reads too, so stage 1 would be"
+                             " scored on the clips it trains on; give another split, or drop --eval-split.")
+    if config.objective == "joint" and not config.finetune_epochs:
+        raise InvalidSetting("--objective joint is how stage 1 trains, and --finetune-epochs is 0 (no stage 1);"
+                             " give --finetune-epochs, or drop --objective.")
     if config.epochs + config.finetune_epochs == 0:
         raise InvalidSetting("--epochs and --finetune-epochs are both 0; train at least one epoch of either.")
     if Path(config.model).expanduser().resolve() == Path(config.out).expanduser().resolve():

@@ -51,6 +51,7 @@ def run_inspect(args: argparse.Namespace) -> None:
     from collections import Counter
 
     from wacft.convert.ggml import read_ggml
+    from wacft.convert.loadable import check_finite
 
     model = read_ggml(args.file)
     h = model.hparams
@@ -62,3 +63,4 @@ def run_inspect(args: argparse.Namespace) -> None:
           f" context {h.n_text_ctx}, vocabulary {h.n_vocab} ({model.n_tokens} byte-level tokens stored)")
     types = Counter(t.type.name.lower() for t in model.tensors)
     print(f"  {len(model.tensors)} tensors: " + ", ".join(f"{n} {name}" for name, n in types.most_common()))
+    check_finite(model)  # described, then refused: whisper.cpp would load it and write garbage

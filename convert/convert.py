@@ -128,6 +128,9 @@ class _Job:
 
     def run(self) -> list[memoryview]:
         rows = self.weight.read_rows(self.start, self.stop)
+        if not np.isfinite(rows).all():  # refused as met: checking every tensor first would read the model twice
+            raise WacftError(f"{self.weight.path}: tensor {self.name} holds NaN or infinite values; the model is"
+                             " damaged or its training diverged: train (or download) it again.")
         return [encode(rows, t) for t in self.types]
 
 

@@ -7,11 +7,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from wacft.acft.outdir import holds_checkpoint
 from wacft.convert.ggml import Hparams
 from wacft.convert.names import HF_PROJ_OUT, expected_dimensions, expected_shapes, ggml_name, strip_prefix
 from wacft.convert.weights import Weight, read_safetensors_header
-from wacft.errors import WacftError
+from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import beside
+from wacft.facts import ENGLISH_VOCAB
 
 HUB_ID = re.compile(r"^\w[\w.-]*/\w[\w.-]*$")  # as the hub allows: no name starts with "." or "-"
 HUB_FILES = ["*.json", "*.safetensors", "*.txt"]
@@ -88,6 +90,10 @@ def unreachable(model: str) -> str:
 
 def read_config(folder: Path) -> dict:
     path = folder / "config.json"
+    refuse_unreadable(folder, "model's files")
+    if not path.is_file() and holds_checkpoint(folder):
+        raise WacftError(f"{folder} holds a training run that has not finished (its model is written at the end);"
+                         f" let it finish, or continue it with `wacft train --resume --out {folder}`, then use it.")
     if not path.is_file():
         raise WacftError(f"{folder} has no config.json; it is not a Hugging Face model folder.")
     try:
@@ -153,7 +159,27 @@ def check_model_folder(folder: Path) -> dict:
         begun = next((f for f in TOKENIZER_FILES if any((folder / name).is_file() for name in f)), TOKENIZER_FILES[0])
         missing = " and ".join(name for name in begun if not (folder / name).is_file())
         raise WacftError(f"{folder} lacks {missing} (the tokenizer); copy it from the base model's folder.")
+    check_tokenizer(folder, config)
     return config
+
+
+TIMESTAMP_TOKENS = 1501  # <|0.00|> ... <|30.00|>: the last ids of every Whisper vocabulary
+
+
+def check_tokenizer(folder: Path, config: dict) -> None:
+    """The tokenizer's special tokens sit where the config's vocabulary puts them: <|notimestamps|> just below
+    the timestamps. A multilingual config with an English-only tokenizer (or the reverse) shifts them by one."""
+    try:
+        added = json.loads((folder / "added_tokens.json").read_text(encoding="utf-8"))
+        found = added.get("<|notimestamps|>") if isinstance(added, dict) else None
+    except (OSError, ValueError):  # no such file (tokenizer.json alone): nothing to compare here
+        return
+    expected = config["vocab_size"] - TIMESTAMP_TOKENS - 1
+    if isinstance(found, int) and found != expected:
+        kind = "multilingual" if config["vocab_size"] > ENGLISH_VOCAB else "English-only"
+        raise WacftError(f"{folder}'s tokenizer does not fit its {kind} config (<|notimestamps|> is token {found},"
+                         f" where its vocabulary of {config['vocab_size']} puts it at {expected}); copy the tokenizer"
+                         " files of the model the weights came from.")
 
 
 
@@ -177,6 +203,16 @@ def check_layout(folder: Path, hparams: Hparams, weights: dict[str, Weight]) -> 
                 f"{weights[name].name} has shape {list(weights[name].shape)} but the config says {list(shape)}"
                 f" ({' x '.join(dims[name])}); the config does not belong to these weights."
             )
+
+
+def check_trainable(model: str) -> tuple[Path, dict]:
+    """What training asks of a model, and the wizard's model step before it says ✓: its folder found (downloaded
+    when a hub id), every file it loads there, and weights that are what its config describes (a truncated
+    or mismatched file named as conversion names it). Returns the folder and its config."""
+    folder = resolve_folder(model)
+    config = check_model_folder(folder)
+    open_source(str(folder))
+    return folder, config
 
 
 def open_source(model: str) -> WhisperSource:

@@ -61,8 +61,12 @@ class Weight:
 
 def read_safetensors_header(path: Path) -> dict[str, Weight]:
     """The tensors of one safetensors file, validated against the file's size."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
+    try:
+        f = open(path, "rb")  # noqa: SIM115 (closed by the `with` below: opened here to name what fails)
+    except OSError as e:
+        raise WacftError(f"{path} cannot be read ({e.strerror}); make it readable, or download the model again.") from e
+    size = os.fstat(f.fileno()).st_size
+    with f:
         raw_len = f.read(8)
         if len(raw_len) != 8:
             raise WacftError(f"{path} is not a safetensors file (too short); download the model again.")

@@ -58,6 +58,8 @@ def read_glossary(path: str | os.PathLike) -> tuple[str, ...]:
         return parse_glossary(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
         raise WacftError(f"The glossary file {path} cannot be read ({e.strerror}).") from e
+    except UnicodeDecodeError as e:
+        raise WacftError(f"The glossary file {path} is not UTF-8 text; save it as UTF-8.") from e
 
 
 @dataclass(frozen=True)

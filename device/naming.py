@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wacft.convert.ggml import read_ggml
+from wacft.convert.loadable import check_finite
 from wacft.errors import WacftError
 from wacft.facts import MODEL_SIZES
 
@@ -44,9 +45,11 @@ def read_model_kind(path: Path) -> ModelKind:
     """Size, language and type of a whisper.cpp GGML file that whisper.cpp would load (FUTO's import checks
     only the magic)."""
     try:
-        header = read_ggml(path).hparams  # the whole structure: a file whisper.cpp would refuse is not sent
+        model = read_ggml(path)  # the whole structure: a file whisper.cpp would refuse is not sent
     except WacftError as e:  # FUTO Keyboard would refuse it too
         raise NotAWhisperModel(str(e)) from e
+    check_finite(model)  # nor one it would load and answer garbage with (a NaN from a diverged training)
+    header = model.hparams
     size = SIZES.get(header.n_audio_layer, f"{header.n_audio_layer}layer")
     return ModelKind(size, not header.multilingual, header.file_type.name)
 

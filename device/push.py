@@ -98,8 +98,10 @@ def push_model(phone: Phone, local: Path, name: str, *, folder: str = DEFAULT_FO
         if moved.code or landed is None or landed.size != size:
             raise PushFailed(f"The verified copy could not be renamed to {final} on {phone.serial}"
                              f" ({(moved.err or moved.out).strip() or 'it is not there'}); run again.")
-    except BaseException:
-        _remove_quietly(phone, temp)
+    except BaseException as e:
+        if not _remove_quietly(phone, temp) and type(e) in (PushFailed, NotVerified, NotEnoughSpace):
+            raise type(e)(f"{e} A hidden partial copy, {temp}, may be left on the phone: once it is back, delete it"
+                          f" with `adb -s {phone.serial} shell rm {temp}`.") from e
         raise
     return PushResult(phone.serial, final, size, checksum, digest, seconds)
 
@@ -190,7 +192,8 @@ def _verify(phone: Phone, local: Path, temp: str, size: int) -> tuple[str | None
     return algorithm, found
 
 
-def _remove_quietly(phone: Phone, path: str) -> None:
-    """Best effort: a phone that has gone away cannot be cleaned, and its adbd drops a partial SEND itself."""
+def _remove_quietly(phone: Phone, path: str) -> bool:
+    """Best effort: whether it is gone. A phone that has gone away cannot be cleaned, and keeps what it had."""
     with contextlib.suppress(WacftError):
-        phone.shell("rm", "-f", path, timeout=10)
+        return phone.shell("rm", "-f", path, timeout=10).code == 0
+    return False

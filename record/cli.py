@@ -4,6 +4,7 @@ already have."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 
 def register(steps: argparse._SubParsersAction) -> None:
@@ -23,14 +24,32 @@ def register(steps: argparse._SubParsersAction) -> None:
 
 
 def run_record(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from wacft.errors import WacftError
+
+    if bool(args.import_long) != bool(args.transcript):
+        raise WacftError("--import-long and --transcript go together: the recording and the text read in it.")
+    path = Path(args.folder).expanduser()
+    if args.summary and not path.is_dir():
+        raise WacftError(f"There is no folder {path}; give the folder `wacft record` recorded into.")
+    created = not path.exists()
+    try:
+        record(args)
+    except BaseException:
+        if created:  # a failed start leaves no empty folder behind (one with a clip in it stays)
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+
+
+def record(args: argparse.Namespace) -> None:
     from wacft.errors import WacftError
     from wacft.record.folder import RecordingFolder
     from wacft.record.prompts import text_or_file
     from wacft.record.summary import Summary
 
     folder = RecordingFolder(args.folder)
-    if bool(args.import_long) != bool(args.transcript):
-        raise WacftError("--import-long and --transcript go together: the recording and the text read in it.")
     if args.terms:
         from wacft.record.prompts import parse_terms, propose
 
@@ -41,13 +60,23 @@ def run_record(args: argparse.Namespace) -> None:
     if args.import_clips or args.import_long:
         from wacft.record import importer
 
+        results = []
         if args.import_clips:
-            print(importer.import_clips(args.import_clips, folder).text())
+            results.append(importer.import_clips(args.import_clips, folder))
+            print(results[-1].text())
         if args.import_long:
-            print(importer.import_long(args.import_long, text_or_file(args.transcript), folder).text())
+            results.append(importer.import_long(args.import_long, text_or_file(args.transcript), folder))
+            print(results[-1].text())
+        if not any(r.kept for r in results):
+            raise WacftError("No clip was imported (each one left out says why above); fix those and import again.")
     if args.summary or args.import_clips or args.import_long:
         print(Summary.of(folder).text())
         return
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):  # the recorder would wait for keys that never come
+        raise WacftError("The recorder needs a terminal to run in; from a script, use --summary, --import-clips"
+                         " or --import-long.")
     from wacft.tui.app import WacftApp
     from wacft.tui.session import Session
 

@@ -48,14 +48,24 @@ def import_clips(source: str | Path, folder: RecordingFolder) -> Imported:
         if not transcript.is_file():
             result.left_out.append(f"{audio_file.name}: no {transcript.name} beside it (its words are never guessed)")
             continue
-        text = " ".join(transcript.read_text(encoding="utf-8").split())
+        try:
+            text = " ".join(transcript.read_text(encoding="utf-8").split())
+        except (OSError, UnicodeDecodeError) as e:  # one bad file: said, and the others still imported
+            why = "is not UTF-8 text; save it as UTF-8" if isinstance(e, UnicodeDecodeError) else \
+                f"cannot be read ({e.strerror})"
+            result.left_out.append(f"{audio_file.name}: {transcript.name} {why}")
+            continue
         if not text:
             result.left_out.append(f"{audio_file.name}: {transcript.name} is empty")
             continue
         if text in done:
             result.left_out.append(f"{audio_file.name}: already in the folder")
             continue
-        audio = load_audio(audio_file)
+        try:
+            audio = load_audio(audio_file)
+        except WacftError as e:
+            result.left_out.append(f"{audio_file.name}: {e}")
+            continue
         if len(audio) > MAX_SECONDS * SAMPLE_RATE:
             result.left_out.append(f"{audio_file.name}: over {MAX_SECONDS:g} s; import it as a long recording")
             continue

@@ -41,6 +41,9 @@ def text_or_file(value: str) -> str:
     """What was typed, or the text of the file it names (terms one a line, or notes to read from)."""
     path = Path(value).expanduser()
     if not path.is_file():
+        if value.strip().startswith(("/", "./", "../", "~")) or path.suffix.lower() in (".txt", ".csv", ".md"):
+            raise WacftError(f"There is no file {value}; give the path of an existing file, or the words"
+                             " themselves (comma-separated).")  # a mistyped path, not a word
         return value
     try:
         return path.read_text(encoding="utf-8")

@@ -65,7 +65,13 @@ def resume_cost(record: RunRecord, max_hours: float | None) -> str | None:
     return backend_for(record).resume_cost(record, max_hours)
 
 
+def settle(record: RunRecord) -> RunRecord:
+    """The record as the run is now: a run that ended unwatched is no longer listed as running."""
+    return backend_for(record).settle(record)
+
+
 def cancel(record: RunRecord) -> RunRecord:
+    record = settle(record)  # a run that already ended is not cancelled, nor its pid signalled
     if record.status not in ACTIVE:
         raise WacftError(f"Run {record.id} is {record.status}; only a running run can be cancelled.")
     return backend_for(record).cancel(record)

@@ -1,6 +1,8 @@
 """Fixtures shared by every test: real tiny.en weights, tiny random models and speech, all made offline and
 cached under $WACFT_TEST_CACHE (default ~/.cache/wacft-tests). The logic lives in tests/fixtures/."""
 
+import subprocess
+
 import pytest
 from fixtures import random_whisper as _random_whisper
 from fixtures import speech as _speech
@@ -65,3 +67,16 @@ def real_words():
     from fixtures.real_words import real_words_dataset
 
     return real_words_dataset()
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A read-only file system (a tmpfs mounted ro): read-only even for root, unlike a chmod."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)

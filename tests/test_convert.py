@@ -275,7 +275,7 @@ def test_disk_full_leaves_nothing_behind(english, tmp_path):
     proc = subprocess.run([sys.executable, "-c", DISK_FULL, str(english), str(out), "100000"],
                           capture_output=True, text=True)
     assert proc.returncode == 1
-    assert "full" in proc.stderr and "Traceback" not in proc.stderr
+    assert "file-size limit" in proc.stderr and "Traceback" not in proc.stderr  # no room, and said as which
     assert list(tmp_path.iterdir()) == []
 
 

@@ -242,8 +242,9 @@ def test_storage_full_mid_push_leaves_nothing(connect_phone, model):
 
 def test_phone_vanishing_mid_push_leaves_nothing_under_the_final_name(adb, connect_phone, model):
     phone = connect_phone(vanish_after=1_000_000)
-    with pytest.raises(PushFailed, match="broke after .* of 3.0 MB .*nothing was left under the final name"):
+    with pytest.raises(PushFailed, match="broke after .* of 3.0 MB .*nothing was left under the final name") as e:
         push_model(open_phone(phone), model, model.name)
+    assert f"A hidden partial copy, {DOWNLOAD}/.{model.name}.part, may be left on the phone" in str(e.value)
     # the partial file a dead phone keeps is the hidden temporary one, never the model's name
     assert downloads(phone) == [f".{model.name}.part"]
     assert phone.file(f"{DOWNLOAD}/.{model.name}.part").stat().st_size < model.stat().st_size

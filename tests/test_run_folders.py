@@ -52,19 +52,25 @@ def test_a_second_trainer_in_the_same_folder_is_refused_and_a_dead_ones_mark_is_
     assert not (out / RUNNING).exists()
 
 
-def test_a_launch_into_an_earlier_runs_folder_is_watched_on_its_own(tmp_path, wacft_home):
-    """Two runs that fail at once (a model folder without config.json), one after the other, in one folder: the
-    second's watcher sees the second's error only, not the first's replayed."""
+def test_a_launch_into_an_earlier_runs_folder_is_watched_on_its_own(random_whisper, tmp_path, wacft_home, speak):
+    """Two runs that fail once started (a transcript longer than the decoder reads), one after the other, in one
+    folder: the second's watcher sees the second's error only, not the first's replayed."""
+    import shutil
+
+    from fixtures.speech import write_metadata
+
     backend, out = LocalBackend(), tmp_path / "run"
     ends = []
-    for model in ("first", "second"):
-        (tmp_path / model).mkdir()
-        model = str(tmp_path / model)
-        record = backend.launch(TrainConfig(model=model, dataset=str(tmp_path), out=str(out)))
+    for name in ("first", "second"):
+        data = tmp_path / name
+        data.mkdir()
+        shutil.copyfile(speak("Hello world.", voice="en-us"), data / f"{name}.wav")
+        write_metadata(data, [(f"{name}.wav", "word " * 500)])
+        record = backend.launch(TrainConfig(model=str(random_whisper()), dataset=str(data), out=str(out), epochs=1))
         events = []
         record = backend.watch(record, CallbackSink(events.append))
-        ends.append((record.status, [e["type"] for e in events], model in record.error))
-    assert ends == [("failed", ["error"], True)] * 2
+        ends.append((record.status, [e["type"] for e in events][-1], f"{name}.wav" in record.error))
+    assert ends == [("failed", "error", True)] * 2
     assert len(list(out.glob("events-*.jsonl"))) == 2
 
 

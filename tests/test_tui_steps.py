@@ -2,6 +2,7 @@
 crash, saying what it needs first; keyboard first; defaults that follow earlier choices; never a file
 replaced without asking. Driven with Pilot on the real screens."""
 
+import numpy as np
 import pytest
 from test_tui import adb_with, settle, text
 from textual.command import CommandList
@@ -98,14 +99,46 @@ def model_folder(folder, source, **config):
     return folder
 
 
-async def test_the_model_step_reads_size_and_languages_from_the_config_not_the_name(tiny_en_dir, random_whisper,
-                                                                                    tmp_path):
-    wide = model_folder(tmp_path / "whisper-tiny.en-mine", tiny_en_dir, d_model=1024, encoder_layers=24,
-                        decoder_layers=24)
+def widened(folder, source, width, layers):
+    """`source` (a random_whisper) at another width and depth, as files whose structure is whole and whose weights
+    are a sparse file of zeros: what the model step checks (config, tensor shapes, file sizes) without GBs."""
+    import json
+    import re
+    import struct
+
+    folder.mkdir()
+    raw = (source / "model.safetensors").read_bytes()
+    header = json.loads(raw[8 : 8 + struct.unpack("<Q", raw[:8])[0]])
+    config = json.loads((source / "config.json").read_text())
+    d, ffn = config["d_model"], config["encoder_ffn_dim"]
+    tensors, offset = {"__metadata__": header.pop("__metadata__")}, 0
+    for name, info in header.items():
+        shape = [width if x == d else 4 * width if x == ffn else x for x in info["shape"]]
+        copies = [re.sub(r"layers\.\d+\.", f"layers.{i}.", name) for i in range(layers)] if ".layers.0." in name \
+            else [] if ".layers." in name else [name]
+        for copy in copies:
+            size = 4 * int(np.prod(shape))
+            tensors[copy] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + size]}
+            offset += size
+    text = json.dumps(tensors).encode()
+    with open(folder / "model.safetensors", "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+        f.truncate(8 + len(text) + offset)
+    for f in source.iterdir():
+        if f.name not in ("model.safetensors", "config.json"):
+            (folder / f.name).symlink_to(f)
+    (folder / "config.json").write_text(json.dumps({**config, "d_model": width, "encoder_ffn_dim": 4 * width,
+                                                    "decoder_ffn_dim": 4 * width, "encoder_layers": layers,
+                                                    "decoder_layers": layers, "num_hidden_layers": layers}))
+    return folder
+
+
+async def test_the_model_step_reads_size_and_languages_from_the_config_not_the_name(random_whisper, tmp_path):
+    wide = widened(tmp_path / "whisper-tiny.en-mine", random_whisper(), 1024, 24)
     multilingual = model_folder(tmp_path / "whisper-base.en", random_whisper(multilingual=True))
     incomplete = tmp_path / "incomplete"
     incomplete.mkdir()
-    (incomplete / "config.json").write_text((tiny_en_dir / "config.json").read_text())
+    (incomplete / "config.json").write_text((random_whisper() / "config.json").read_text())
     app = WacftApp(Session(step="model"))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("c")

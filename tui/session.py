@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from wacft.atomic import write_bytes_atomic
+from wacft.errors import WacftError
 from wacft.facts import DEFAULT_GPU
 from wacft.services.settings import default, train_settings
 
@@ -57,10 +58,17 @@ class Session:
 
         return train_settings({**asdict(self), "glossary": list(parse_glossary(self.glossary))})
 
-    def save(self) -> None:
+    def save(self) -> str | None:
+        """Returns what kept it from being saved (a read-only data folder): the wizard goes on without it."""
         path = session_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(path, json.dumps(asdict(self), indent=2).encode())
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(path, json.dumps(asdict(self), indent=2).encode())
+        except (OSError, WacftError) as e:
+            why = getattr(e if isinstance(e, OSError) else e.__cause__, "strerror", None) or "not writable"
+            return (f"Your place in the wizard cannot be saved in {path.parent} ({why}); the next start will not"
+                    " offer to carry on. Set WACFT_HOME to a folder you can write to.")
+        return None
 
     @classmethod
     def load(cls) -> Session:

@@ -74,5 +74,7 @@ class StepScreen(Screen):
     def go(self, step: str) -> None:
         """Save where the person is, then show the next step."""
         self.session.step = step
-        self.session.save()
+        problem = self.session.save()
+        if problem:
+            self.notify(problem, severity="warning", timeout=10)
         self.app.switch_screen(step)

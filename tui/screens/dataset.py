@@ -39,7 +39,7 @@ class DatasetScreen(StepScreen):
             "metadata.csv (file_name,text). [b]ctrl+r[/b] checks it, [b]ctrl+n[/b] goes on.")
     BINDINGS = [("ctrl+r", "check", "Check"), ("ctrl+n", "next", "Next"), ("escape", "back", "Back"),
                 ("ctrl+t", "app.switch_screen('record')", "Record your own")]
-    checked = False  # moving on needs a check that found clips
+    checked: tuple | None = None  # the fields a check found clips with: moving on needs them as they are now
 
     def body(self) -> ComposeResult:
         s = self.session
@@ -66,6 +66,10 @@ class DatasetScreen(StepScreen):
     def on_input_submitted(self) -> None:
         self.action_check()
 
+    def fields(self) -> tuple:
+        return tuple(self.query_one(f"#{name}", Input).value.strip()
+                     for name in ("dataset", "config", "split", "audio_column", "text_column"))
+
     def action_check(self) -> None:
         self.session.dataset = self.query_one("#dataset", Input).value.strip()
         self.session.dataset_config = self.query_one("#config", Input).value.strip()
@@ -75,11 +79,11 @@ class DatasetScreen(StepScreen):
             self.query_one("#report", Static).update("[red]Type a hub id or a folder first.[/red]")
             return
         self.query_one("#report", Static).update("checking…")
-        self.checked = False
-        self.check()
+        self.checked = None
+        self.check(self.fields())
 
     @work(thread=True, exclusive=True)
-    def check(self) -> None:
+    def check(self, fields: tuple) -> None:
         from wacft.acft.config import TrainConfig
         from wacft.acft.data import load_clips
         from wacft.errors import WacftError
@@ -93,25 +97,28 @@ class DatasetScreen(StepScreen):
         try:
             clips = load_clips(config)
         except WacftError as e:
-            self.tell(self.report, Text(f"✗ {e}", style="red"))  # as the engine words it
+            self.tell(self.report, Text(f"✗ {e}", style="red"), fields)  # as the engine words it
             return
         seconds = [c.seconds for c in clips.clips]
         partial = not local and len(seconds) >= CHECK_CLIPS
         more = f" (the first {CHECK_CLIPS} read; there may be more)" if partial else ""
         text = f"[green]✓[/green] {clips.summary()}{more}\n{length_histogram(seconds)}"
-        self.tell(self.report, text, (len(seconds), sum(seconds), partial))
+        self.tell(self.report, text, fields, (len(seconds), sum(seconds), partial))
 
-    def report(self, text: str | Text, counted: tuple[int, float, bool] | None = None) -> None:
+    def report(self, text: str | Text, fields: tuple, counted: tuple[int, float, bool] | None = None) -> None:
         self.put("report", text)
-        self.checked = counted is not None
+        self.checked = fields if counted else None
         if counted:
             s = self.session
             s.dataset_clips, s.dataset_seconds, s.dataset_partial = counted
             s.save()
 
     def action_next(self) -> None:
-        if self.checked:
+        if self.checked and self.checked == self.fields():
             self.go("model")
+        elif self.checked:  # the fields changed since: what was checked is not what they show
+            self.query_one("#report", Static).update("[yellow]The dataset fields changed since the check; check"
+                                                     " them again (ctrl+r).[/yellow]")
         else:
             self.query_one("#report", Static).update("[yellow]Check the dataset first (ctrl+r).[/yellow]")
 

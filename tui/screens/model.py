@@ -39,11 +39,9 @@ class ModelFacts:
 def model_facts(model: str) -> ModelFacts:
     """The model's folder found (downloaded when it is a hub id) and complete, and what it is; a WacftError
     says what is missing."""
-    from wacft.convert.source import hparams_from_config, read_config, resolve_folder, weight_files
+    from wacft.convert.source import check_trainable, hparams_from_config
 
-    folder = resolve_folder(model)
-    hparams = hparams_from_config(read_config(folder))
-    weight_files(folder)
+    hparams = hparams_from_config(check_trainable(model)[1])  # what training will check: the same sentences
     dims = (hparams.n_audio_state, hparams.n_audio_layer, hparams.n_text_layer)
     size = next((name for name, named in MODEL_SIZES.items() if named == dims), None)
     return ModelFacts(size, hparams.n_audio_state, hparams.multilingual)
