@@ -21,6 +21,7 @@ from wacft.acft.batch_inputs import (
     Cached,
     ClipCache,
     Prepared,
+    check_language,
     glossary_prompt_ids,
     load_processor,
     pad_tokens,
@@ -44,7 +45,7 @@ from wacft.acft.run_files import Progress, RunFiles, save_weights
 from wacft.convert.source import check_model_folder, open_source, resolve_folder
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
-from wacft.facts import FUTO_WIDEST, SAMPLE_RATE, is_multilingual
+from wacft.facts import FUTO_WIDEST, SAMPLE_RATE, is_multilingual, language_code
 from wacft.pipeline import ordered_map
 
 PREFETCH = 2  # batches decoded and featurised ahead of the training step
@@ -88,6 +89,7 @@ class Trainer:
         except (OSError, ValueError) as e:  # files there, but not what transformers can load
             raise WacftError(f"{config.model} cannot be loaded as a Whisper model ({e}); download or save it"
                              " again.") from e
+        check_language(config, is_multilingual(model.config.vocab_size))  # before minutes of reading data
         self.processor_files = processor_files(str(folder))  # found now: the run may end offline
         self.student = model.to(self.device)
         self.student.model.train()
@@ -271,14 +273,14 @@ class Trainer:
                 if start < finetune.WER_CLIPS:
                     heard += self.transcribe(features, max(c.seconds for c in batch))
         self.student.model.train()
-        norm = normalizer(self.config.language or "en")
+        norm = normalizer(language_code(self.config.language) or "en")
         references = [norm(c.text) for c in clips[: len(heard)]]  # only the first batches (WER_CLIPS) were decoded
         wer = word_error_rate(references, [norm(h) for h in heard], "train")
         return Score(epoch, sum(x * n for x, n in zip(losses, counts, strict=True)) / max(1, sum(counts)), wer)
 
     def transcribe(self, features: torch.Tensor, seconds: float) -> list[str]:
         multilingual = is_multilingual(self.student.config.vocab_size)
-        options = {"language": self.config.language, "task": self.config.task} if multilingual else {}
+        options = {"language": language_code(self.config.language), "task": self.config.task} if multilingual else {}
         cap = min(finetune.MAX_NEW_TOKENS, finetune.TOKEN_MARGIN + int(finetune.TOKENS_PER_SECOND * seconds))
         tokens = self.student.generate(features, max_new_tokens=cap, **options)
         return self.processor.batch_decode(tokens, skip_special_tokens=True)

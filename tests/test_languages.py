@@ -1,0 +1,88 @@
+"""Every language FUTO runs: the language named is one of Whisper's, it goes with the model, and a multilingual
+model trains, verifies and converts in it (a random-weight multilingual Whisper, espeak-ng speech)."""
+
+import pytest
+from fixtures.events import run
+from test_tui import settle, text
+from textual.widgets import Input
+
+from wacft.acft.config import TrainConfig
+from wacft.acft.validate import InvalidSetting, language_problem, problem
+from wacft.cli import main as cli
+from wacft.facts import LANGUAGES, language_code, language_name
+from wacft.tui.app import WacftApp
+from wacft.tui.session import Session
+
+# the languages the project has sentences and voices for (besides English)
+COVERED = ("de", "fr", "es", "it", "pt", "nl", "pl")
+
+
+def test_the_language_list_is_whispers_own_in_its_token_order():
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES as TRANSFORMERS
+
+    assert list(LANGUAGES.items()) == list(TRANSFORMERS.items())
+
+
+@pytest.mark.parametrize("typed, code", [("de", "de"), ("DE", "de"), ("German", "de"), (" french ", "fr"),
+                                         ("haitian creole", "ht"), ("xx", None), ("deutsch", None), ("", None)])
+def test_a_language_is_a_code_or_an_english_name(typed, code):
+    assert language_code(typed) == code
+    assert (problem("language", typed or None) is None) == (code is not None or not typed)
+
+
+def test_an_unknown_language_is_one_sentence():
+    assert problem("language", "deutsch") == ("--language is 'deutsch'; it must be one of Whisper's 100 languages, as"
+                                              " a code such as de or fr or a name such as german.")
+
+
+def test_the_language_goes_with_the_model():
+    assert language_problem("openai/whisper-base.en", False, "fr") == (
+        "openai/whisper-base.en is English-only and cannot learn French; start from a multilingual model (e.g."
+        " openai/whisper-base, without .en).")
+    assert language_problem("m", False, None) is None and language_problem("m", False, "English") is None
+    assert language_problem("m", True, None).startswith("m is multilingual; name the language of the data with")
+    assert language_problem("m", True, "pl") is None
+    assert language_name("pt") == "Portuguese"
+
+
+def test_training_an_english_only_model_in_german_is_refused_before_the_data_is_read(random_whisper, tmp_path):
+    (tmp_path / "empty").mkdir()  # reading it would fail: the language is refused first
+    config = TrainConfig(model=str(random_whisper()), dataset=str(tmp_path / "empty"), out=str(tmp_path / "o"),
+                         language="de", epochs=1)
+    with pytest.raises(InvalidSetting, match=r"is English-only and cannot learn German; start from a multilingual"):
+        run(config)
+
+
+def test_the_command_line_refuses_an_unknown_language_in_one_sentence(random_whisper, tmp_path, capsys):
+    code = cli(["train", "--model", str(random_whisper()), "--dataset", str(tmp_path), "--language", "klingon",
+                "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code != 0 and "--language is 'klingon'; it must be one of Whisper's 100 languages" in err
+    assert "Traceback" not in err
+
+
+async def test_the_model_step_checks_the_language_against_the_model(random_whisper, tmp_path):
+    english, multilingual = random_whisper(), random_whisper(multilingual=True)
+    app = WacftApp(Session(step="model"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("c")
+        custom = app.screen.query_one("#custom", Input)
+        language = app.screen.query_one("#language", Input)
+        custom.value = str(english)
+        await settle(pilot, app, lambda: "English-only" in text(app, "#check"))
+        language.value = "de"
+        await settle(pilot, app, lambda: "cannot learn German" in text(app, "#warning"))
+        await pilot.press("ctrl+n")
+        assert app.screen.TITLE == "2 · Model" and app.focused is language
+        custom.value = str(multilingual)
+        await settle(pilot, app, lambda: "multilingual" in text(app, "#check"))
+        assert not text(app, "#warning").strip()
+        language.value = "klingon"
+        await settle(pilot, app, lambda: "The language is 'klingon'" in text(app, "#warning"))
+        language.value = ""
+        await pilot.press("ctrl+n")
+        assert "name the language of the data in the language field" in text(app, "#warning")
+        language.value = "German"
+        await pilot.press("ctrl+n")
+        assert app.screen.TITLE == "3 · Training"
+    assert Session.load().language == "German"
