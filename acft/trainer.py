@@ -116,7 +116,7 @@ class Trainer:
         log(self.sink, f"dataset: {clips.summary()}")
         self.clips = clips.clips
         if other_voices.wanted(self.config):
-            mixed = other_voices.other_voice_clips()
+            mixed = other_voices.other_voice_clips(other_voices.language_of(self.config))
             self.clips = self.clips + mixed
             log(self.sink, f"{len(mixed)} clips of other voices (espeak-ng) mixed in, so that other speakers keep"
                            " what the base model heard in their speech (--no-other-voices leaves them out)")

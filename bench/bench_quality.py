@@ -71,7 +71,7 @@ from wacft.convert.phone_engine import choose_engines  # noqa: E402
 from wacft.convert.verify import term_recall, verify  # noqa: E402
 from wacft.convert.whispercpp import FUTO, Decoding  # noqa: E402
 
-TRAINING_SENTENCES, TRAINING_VOICES = other_voices.SENTENCES, other_voices.VOICES  # the ACFT table's
+TRAINING_SENTENCES, TRAINING_VOICES = other_voices.sentences("en"), other_voices.VOICES["en"]  # the ACFT table's
 TEST_SENTENCES = [
     "Hello world.", "Please call me back later.", "The meeting starts at noon.", "Open the window, please.",
     "I am going home now.", "What time is it?", "Send the file to Anna before lunch.",

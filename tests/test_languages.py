@@ -86,3 +86,73 @@ async def test_the_model_step_checks_the_language_against_the_model(random_whisp
         await pilot.press("ctrl+n")
         assert app.screen.TITLE == "3 · Training"
     assert Session.load().language == "German"
+
+
+# one short sentence each, for the person's own clips
+SAID = {"de": "Guten Abend.", "fr": "Bonne soirée.", "es": "Buenas noches.", "it": "Buona sera.",
+        "pt": "Boa noite.", "nl": "Goedenavond.", "pl": "Dobry wieczór."}
+
+
+@pytest.fixture(scope="module")
+def multilingual_bin(tmp_path_factory):
+    """The random multilingual Whisper and its whisper.cpp file."""
+    from fixtures.random_whisper import random_whisper
+
+    from wacft.convert.convert import convert, plan_outputs
+
+    folder = random_whisper(multilingual=True)
+    [converted] = convert(str(folder), plan_outputs(tmp_path_factory.mktemp("bin") / "m.bin", ["f16"]))
+    return folder, converted.path
+
+
+def recording_in(language, folder):
+    """A folder as the record step leaves it: one take of the person, espeak-ng speaking their language."""
+    from fixtures.speech import speak
+
+    from wacft.audio import load_audio
+    from wacft.record.folder import RecordingFolder
+
+    recording = RecordingFolder(folder)
+    recording.start([], [])
+    recording.keep(load_audio(speak(SAID[language], voice=language)), SAID[language])
+    return folder
+
+
+def whispercpp_prefix(model, language):
+    """The tokens whisper.cpp starts a forced-language decoding with (whisper.cpp's own ids, from the file)."""
+    import _pywhispercpp as pw
+
+    ctx = pw.whisper_init_from_file_with_params(str(model), pw.whisper_context_default_params())
+    try:
+        return [pw.whisper_token_sot(ctx), pw.whisper_token_lang(ctx, pw.whisper_lang_id(language)),
+                pw.whisper_token_transcribe(ctx), pw.whisper_token_not(ctx)]
+    finally:
+        pw.whisper_free(ctx)
+
+
+@pytest.mark.parametrize("language", COVERED)
+def test_a_recording_trains_with_other_voices_in_its_language_and_the_prefix_verify_forces(
+        language, multilingual_bin, tmp_path):
+    from fixtures.speech import speak
+
+    from wacft.acft import other_voices
+    from wacft.acft.events import CallbackSink
+    from wacft.acft.trainer import Trainer
+    from wacft.audio import load_audio
+
+    folder, model = multilingual_bin
+    config = TrainConfig(model=str(folder), dataset=str(recording_in(language, tmp_path / "mine")),
+                         out=str(tmp_path / "run"), language=language_name(language), finetune_epochs=1)
+    trainer = Trainer(config, CallbackSink(lambda event: None))
+    trainer.load_data()
+    sentences, voices = other_voices.sentences(language), other_voices.VOICES[language]
+    assert sorted(c.text for c in trainer.clips + trainer.held_out) == sorted(
+        [SAID[language], *(s for s in sentences for _ in voices)])
+    # each voice is that language's espeak-ng voice: as long as the fixtures' own speech of it at espeak-ng's speed
+    mixed = other_voices.other_voice_clips(language)[: len(voices)]
+    for clip, voice in zip(mixed, voices, strict=True):
+        assert len(clip.audio) == pytest.approx(len(load_audio(speak(sentences[0], voice=voice, speed=175))), rel=0.02)
+    # both stages' tokens start with the prefix whisper.cpp forces when verify names the language
+    prefix = whispercpp_prefix(model, language)
+    assert trainer.prefix == len(prefix)
+    assert all(row[: len(prefix)] == prefix for row in trainer.acft_tokens + trainer.word_tokens)
