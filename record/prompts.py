@@ -102,16 +102,33 @@ def key(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
+def own_text_only(language: str | None) -> str | None:
+    """What the record step says when it has no frames in `language` (and proposes from the person's text alone),
+    or None when it has them."""
+    code = language_code(language) or "en"
+    if code in languages():
+        return None
+    return (f"wacft has no sentences in {language_name(code)} yet: the proposals are sentences from your own text"
+            " with your words in them, and each word alone.")
+
+
 def propose(terms: list[str], own_text: str = "", *, per_term: int = 5, dictations: int = 2,
-            seed: int = 0) -> list[Prompt]:
-    """Each term in at least `per_term` sentences (the person's own first, then frames) and `dictations`
-    short dictations; no sentence twice."""
+            seed: int = 0, language: str | None = None) -> list[Prompt]:
+    """Each term in at least `per_term` sentences (the person's own first, then frames of `language`, English by
+    default) and `dictations` short dictations; no sentence twice. In a language without frames, the person's
+    own sentences and each term alone (see own_text_only)."""
     if not terms:
         raise WacftError("Type at least one word or name you want the model to learn.")
-    shipped = frames()
-    if per_term > len(shipped["sentences"]) or dictations > len(shipped["dictations"]):
-        raise WacftError(f"Ask for at most {len(shipped['sentences'])} sentences and "
-                         f"{len(shipped['dictations'])} dictations a term.")
+    if own_text_only(language):
+        if not own_sentences(own_text):
+            raise WacftError(f"wacft has no sentences in {language_name(language_code(language) or language)} yet;"
+                             " give a text of your own in it (notes, emails) to take sentences from.")
+        shipped, dictations = {"sentences": [], "dictations": ["{term}"]}, 1
+    else:
+        shipped = frames(language)
+        if per_term > len(shipped["sentences"]) or dictations > len(shipped["dictations"]):
+            raise WacftError(f"Ask for at most {len(shipped['sentences'])} sentences and "
+                             f"{len(shipped['dictations'])} dictations a term.")
     rng = random.Random(seed)
     chosen: dict[str, Prompt] = {}
 

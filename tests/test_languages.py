@@ -13,6 +13,8 @@ from wacft.facts import LANGUAGES, language_code, language_name
 from wacft.tui.app import WacftApp
 from wacft.tui.session import Session
 
+pytestmark = pytest.mark.usefixtures("wacft_home")
+
 # the languages the project has sentences and voices for (besides English)
 COVERED = ("de", "fr", "es", "it", "pt", "nl", "pl")
 
@@ -156,3 +158,62 @@ def test_a_recording_trains_with_other_voices_in_its_language_and_the_prefix_ver
     prefix = whispercpp_prefix(model, language)
     assert trainer.prefix == len(prefix)
     assert all(row[: len(prefix)] == prefix for row in trainer.acft_tokens + trainer.word_tokens)
+
+
+@pytest.mark.parametrize("language", COVERED)
+def test_the_record_step_proposes_frames_in_the_language(language):
+    from wacft.record.prompts import DICTATION, frames, own_text_only, propose
+
+    shipped = frames(language)
+    prompts = propose(["Anja", "Grafana"], per_term=3, dictations=2, language=language_name(language))
+    assert own_text_only(language) is None
+    assert {p.text for p in prompts} <= {f.format(term=t) for f in shipped["sentences"] + shipped["dictations"]
+                                         for t in ("Anja", "Grafana")}
+    assert [sum(t in p.terms for p in prompts if p.kind != DICTATION) for t in ("Anja", "Grafana")] == [3, 3]
+    assert {s for s in shipped["sentences"] + shipped["dictations"]}.isdisjoint(frames("en")["sentences"])
+
+
+def test_elsewhere_the_record_step_proposes_the_persons_own_sentences_and_says_so():
+    from wacft.errors import WacftError
+    from wacft.record.prompts import OWN, own_text_only, propose
+
+    with pytest.raises(WacftError, match=r"^wacft has no sentences in Swedish yet; give a text of your own in it"):
+        propose(["Anja"], language="sv")
+    own = "Jag ringde Anja i morse. Anja kommer imorgon klockan nio. Vi ses snart."
+    prompts = propose(["Anja"], own, language="sv")
+    assert sorted((p.kind, p.text) for p in prompts) == [
+        ("dictation", "Anja"), (OWN, "Anja kommer imorgon klockan nio."), (OWN, "Jag ringde Anja i morse.")]
+    assert own_text_only("sv") == ("wacft has no sentences in Swedish yet: the proposals are sentences from your own"
+                                   " text with your words in them, and each word alone.")
+
+
+def test_wacft_record_proposes_in_the_language_given(tmp_path, capsys):
+    from wacft.record.folder import RecordingFolder
+    from wacft.record.prompts import frames
+
+    assert cli(["record", str(tmp_path / "mine"), "--terms", "Anja", "--language", "fr", "--summary"]) in (0, None)
+    texts = {p.text for p in RecordingFolder(tmp_path / "mine").state.prompts}
+    assert texts <= {f.format(term="Anja") for f in frames("fr")["sentences"] + frames("fr")["dictations"]}
+    assert cli(["record", str(tmp_path / "other"), "--terms", "Anja", "--language", "klingon"]) != 0
+    assert "--language is 'klingon'" in capsys.readouterr().err
+
+
+async def test_the_record_step_takes_the_language_and_the_model_step_keeps_it(tmp_path):
+    from wacft.record.prompts import frames
+
+    app = WacftApp(Session())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n", "ctrl+t")
+        assert app.screen.TITLE == "0 · Record your own"
+        app.screen.query_one("#folder", Input).value = str(tmp_path / "mine")
+        app.screen.query_one("#terms", Input).value = "Anja"
+        app.screen.query_one("#language", Input).value = "nl"
+        await pilot.press("ctrl+r")
+        await settle(pilot, app, lambda: "to go" in text(app, "#prompt"))
+        shown = text(app, "#prompt").splitlines()[-1]
+        assert shown in {f.format(term="Anja") for f in frames("nl")["sentences"] + frames("nl")["dictations"]}
+        app.screen.query_one("#terms", Input).value = "Anja"
+        app.screen.query_one("#language", Input).value = "sv"
+        await pilot.press("ctrl+r")
+        await settle(pilot, app, lambda: "no sentences in Swedish yet" in text(app, "#take"))
+    assert Session.load().language == "nl"
