@@ -45,7 +45,7 @@ from wacft.acft.run_files import Progress, RunFiles, save_weights
 from wacft.convert.source import check_model_folder, open_source, resolve_folder
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
-from wacft.facts import FUTO_WIDEST, SAMPLE_RATE, is_multilingual, language_code
+from wacft.facts import FUTO_WIDEST, SAMPLE_RATE, is_multilingual, language_code, language_name
 from wacft.pipeline import ordered_map
 
 PREFETCH = 2  # batches decoded and featurised ahead of the training step
@@ -64,6 +64,19 @@ def pick_device(name: str) -> torch.device:
     if device is None or not available.get(device.type):
         raise WacftError(f"The device {name!r} is not available here; use --device auto, cuda, mps or cpu.")
     return device
+
+
+DETECT_CLIPS = 5  # clips whose language is checked before training
+
+
+def language_warning(expected: str, heard: list[str]) -> str | None:
+    """What to say when the languages Whisper heard in a few clips are mostly not the one expected, or None."""
+    others = [code for code in heard if code != expected]
+    if len(others) * 2 <= len(heard):
+        return None
+    most = max(set(others), key=others.count)
+    return (f"the data does not seem to be in {language_name(expected)}: the model hears"
+            f" {language_name(most)} in {others.count(most)} of the first {len(heard)} clips; check --language.")
 
 
 class Trainer:
@@ -115,6 +128,7 @@ class Trainer:
         clips = load_clips(self.config)
         log(self.sink, f"dataset: {clips.summary()}")
         self.clips = clips.clips
+        self.check_data_language()
         if other_voices.wanted(self.config):
             mixed = other_voices.other_voice_clips(other_voices.language_of(self.config))
             self.clips = self.clips + mixed
@@ -148,6 +162,20 @@ class Trainer:
             self.held_out_tokens = tokenize(self.processor, self.held_out, self.config, multilingual, as_written=True)
         self.prefix = len(self.processor.tokenizer.prefix_tokens)
         self.given = [self.prefix + len(prompt) * (i in prompted) for i in range(len(self.clips))]
+
+    def check_data_language(self) -> None:
+        """A multilingual model's own language detection on the first few clips: a warning when most of them do
+        not sound like the language given (a wrong --language teaches the model to write one language under
+        another's token)."""
+        if not is_multilingual(self.student.config.vocab_size) or not self.clips:
+            return
+        clips = self.clips[:DETECT_CLIPS]
+        with torch.no_grad():
+            ids = self.student.detect_language(input_features=self.features(clips).to(self.device))
+        heard = [token.strip("<|>") for token in self.processor.tokenizer.convert_ids_to_tokens(ids.flatten().tolist())]
+        warning = language_warning(language_code(self.config.language), heard)
+        if warning:
+            log(self.sink, f"warning: {warning}")
 
     def cached_frames(self, i: int) -> int:
         """Mel frames kept for clip i: two per position of the widest context its jitter band allows."""
