@@ -38,17 +38,22 @@ def modal_token_configured() -> bool:
 
 
 def modal_token() -> Check:
+    from wacft.extras import beside, installed
+
     configured = modal_token_configured()
+    then = "" if installed("modal") else "add the 'modal' extra (below), then "
     return Check("Modal token", configured, "configured" if configured else "none",
-                 "" if configured else "run `modal token new` to train on Modal GPUs")
+                 "" if configured else f"{then}run `{beside('modal')} token new` to train on Modal GPUs")
 
 
 def huggingface_login() -> Check:
     from huggingface_hub import get_token
 
+    from wacft.extras import beside
+
     ok = get_token() is not None
     return Check("Hugging Face login", ok, "token found" if ok else "not logged in",
-                 "" if ok else "run `hf auth login` to use gated datasets or push models")
+                 "" if ok else f"run `{beside('hf')} auth login` to use gated datasets or push models")
 
 
 def adb() -> Check:

@@ -3,9 +3,14 @@ install it, as a WacftError sentence, instead of ending in a ModuleNotFoundError
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import json
+import shlex
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from wacft.errors import WacftError
 
@@ -37,7 +42,46 @@ def missing_extra(extra: str, package: str) -> MissingExtra:
 
 
 def install_command(extra: str) -> str:
-    return f"pip install 'wacft[{extra}]'"
+    """The command that adds `extra` to this copy of wacft, the way it was installed (a pipx or uv tool, or a
+    virtual environment with or without pip), from where it was installed (wacft is not on PyPI), keeping the
+    extras it has."""
+    extras = ",".join(sorted({e for e in EXTRAS if installed(e)} | {extra}))
+    spec = _requirement(extras)
+    prefix = Path(sys.prefix)
+    if (prefix / "uv-receipt.toml").is_file():
+        return f"uv tool install --force --python {sys.version_info[0]}.{sys.version_info[1]} {spec}"
+    if (prefix / "pipx_metadata.json").is_file():
+        return f"pipx install --force {spec}"
+    python = shlex.quote(sys.executable)
+    if importlib.util.find_spec("pip") is None:  # a venv uv made
+        return f"uv pip install --python {python} {spec}"
+    return f"{python} -m pip install {spec}"
+
+
+def _requirement(extras: str) -> str:
+    """wacft with these extras, from where this copy came: `-e CHECKOUT` when it runs from a checkout (editable,
+    or on sys.path), else its wheel, folder or repository (PEP 610's direct_url.json), else the index."""
+    here = Path(__file__).resolve().parent
+    if (here / "pyproject.toml").is_file():  # a wheel holds no pyproject.toml
+        return "-e " + shlex.quote(f"{here}[{extras}]")
+    # a clone's own egg-info, found first from the clone's folder, has no direct_url.json
+    copies = importlib.metadata.distributions(name="wacft")
+    found = next((json.loads(text) for copy in copies if (text := copy.read_text("direct_url.json"))), None)
+    if not found:
+        return shlex.quote(f"wacft[{extras}]")
+    url, vcs = found["url"], found.get("vcs_info")
+    if vcs:
+        url = f"{vcs['vcs']}+{url}@{vcs.get('requested_revision') or vcs['commit_id']}"
+    return shlex.quote(f"wacft[{extras}] @ {url}")
+
+
+def beside(command: str) -> str:
+    """How to run a command that comes with wacft's packages (`modal`, `hf`): its name where it is on PATH, else
+    its path in wacft's environment (after `make run`, pipx or `uv tool`, that folder is not on PATH)."""
+    import shutil
+
+    there = Path(sys.executable).parent / command
+    return command if shutil.which(command) or not there.is_file() else shlex.quote(str(there))
 
 
 def installed(extra: str) -> bool:

@@ -10,6 +10,7 @@ SAMPLE_RATE = 16000
 SAMPLES_PER_POSITION = 320
 POSITIONS_PER_SECOND = SAMPLE_RATE // SAMPLES_PER_POSITION
 FULL_CONTEXT = 1500
+WHISPER_SECONDS = FULL_CONTEXT / POSITIONS_PER_SECOND  # all Whisper hears at once: longer clips cannot be trained on
 
 # Whisper's published sizes: (d_model, encoder layers, decoder layers). turbo is large-v3 with 4 decoder layers
 MODEL_SIZES = {"tiny": (384, 4, 4), "base": (512, 6, 6), "small": (768, 12, 12), "medium": (1024, 24, 24),
@@ -37,10 +38,22 @@ def is_multilingual(vocab_size: int) -> bool:
 # Modal's published GPU prices, USD per second of GPU time. modal.com/pricing, as transcribed by
 # techbytes.app "Serverless GPU Pricing Matrix" (verified there 2026-05-07: H100 $0.001097/s, A100 80GB
 # $2.4984/h) and by a public 2026 GPU price survey (T4 ... B200, incl. A100 40GB $0.000583/s); looked up
-# 2026-11-25. GPU only: the container's CPU and memory are billed on top (a few percent for this job).
+# 2026-11-25. GPU only: the container's CPU and memory are billed on top (below).
 GPU_PRICE_PER_SECOND = {"A100-40GB": 0.000583, "A100-80GB": 0.000694, "H100": 0.001097}
+MODAL_MAX_HOURS = 24.0  # the longest timeout Modal gives a function: a run's budget of GPU hours at most
 GPUS = tuple(GPU_PRICE_PER_SECOND)  # the Modal GPUs wacft runs on
 DEFAULT_GPU = GPUS[0]
+# The job's container beside its GPU, billed per second on top of it (modal.com/pricing: $0.0000131 per physical
+# core, $0.00000222 per GiB; the rates several public Modal cost calculators use, looked up 2026-12-07): cores to
+# decode and featurise clips ahead of the GPU, memory for the dataset's audio and two copies of the model
+MODAL_CPU_CORES = 4.0
+MODAL_MEMORY_MIB = 16384
+CONTAINER_PRICE_PER_SECOND = MODAL_CPU_CORES * 0.0000131 + MODAL_MEMORY_MIB / 1024 * 0.00000222
+
+
+def modal_price_per_second(gpu: str) -> float:
+    """What a second of the job costs on Modal: the GPU and the container's cores and memory."""
+    return GPU_PRICE_PER_SECOND[gpu] + CONTAINER_PRICE_PER_SECOND
 
 # Whisper's languages, code -> name, in the order of their tokens (<|en|> is the first after <|startoftranscript|>:
 # whisper.cpp numbers them the same way). openai/whisper's tokenizer.py; "yue" came with large-v3's extra token.

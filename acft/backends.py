@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -26,6 +26,15 @@ from wacft.extras import require_extra
 
 FINAL = ("done", "error")
 Progress = Callable[[int, int], None]  # bytes done, bytes in all
+
+
+@dataclass(frozen=True)
+class ConvertInput:
+    """What the convert step starts from: a model to convert (a folder here, or a hub id), or the .bin files a
+    run already made where it ran, fetched here (type -> path)."""
+
+    model: str = ""
+    made: dict[str, Path] = field(default_factory=dict)
 STOP_GRACE = 30.0  # seconds a cancelled run has to finish its step and say it stopped
 
 
@@ -38,7 +47,7 @@ def absorb(record: RunRecord, event: dict) -> None:
         record.status = "done"
         record.artifacts["model"] = event["out"]
         record.artifacts.update(event.get("artifacts", {}))  # a Modal job's converted files, on its volume
-    elif event["type"] == "retrying":  # a Modal job retried after an infrastructure failure: still running
+    elif event["type"] == "retrying":  # a Modal job in a container started again: still running
         record.status = "running"
     elif event["type"] == "error":
         record.status, record.error = "failed", event["message"]
@@ -48,9 +57,11 @@ class Backend(Protocol):
     """Where a run happens. `launch` starts one (`confirm` may refuse it with a WacftError before anything is
     started or spent; `say` tells of the launch's own progress); `watch` replays its events from the first into
     `sink` and follows them to its end, or until `stop` is set (the run goes on); `resume` starts a stopped run
-    again from its last checkpoint; `fetch` brings its trained model (or one converted .bin) to `dest`."""
+    again from its last checkpoint; `fetch` brings its trained model (or one converted .bin) to `dest`. `remote`:
+    its outputs stay where it ran, and are fetched to be used here."""
 
     name: str
+    remote: bool
 
     def launch(self, config: TrainConfig, *, resume: bool = False, force: bool = False,
                say: Callable[[str], None] = print, confirm: Callable[[], None] | None = None) -> RunRecord: ...
@@ -59,10 +70,27 @@ class Backend(Protocol):
 
     def cancel(self, record: RunRecord) -> RunRecord: ...
 
-    def resume(self, record: RunRecord) -> RunRecord: ...
+    def resume(self, record: RunRecord, say: Callable[[str], None] = print) -> RunRecord: ...
 
     def fetch(self, record: RunRecord, dest: Path, only: str | None = None,
               progress: Progress | None = None) -> list[Path]: ...
+
+    def fetch_for_convert(self, record: RunRecord, dest: Path, types: list[str],
+                          progress: Progress | None = None) -> ConvertInput:
+        """What the convert step needs of the run's output, in `dest` where it has to be fetched."""
+        ...
+
+    def kept_checkpoint(self, record: RunRecord) -> bool:
+        """Whether a stopped run has a checkpoint to resume from."""
+        ...
+
+    def resume_cost(self, record: RunRecord, max_hours: float | None) -> str | None:
+        """What resuming may cost, to ask about first; None where it costs nothing."""
+        ...
+
+    def last_step(self, record: RunRecord) -> dict:
+        """The run's latest step event, as up to date as can be had without a watch."""
+        ...
 
 
 class LocalBackend:
@@ -70,6 +98,7 @@ class LocalBackend:
     a JSON-lines file in the output folder, which `watch` follows."""
 
     name = "local"
+    remote = False
     children: ClassVar[dict[int, subprocess.Popen]] = {}  # this process's: polled, so they are reaped
 
     def launch(self, config: TrainConfig, *, resume: bool = False, force: bool = False,
@@ -147,12 +176,40 @@ class LocalBackend:
                     self.gone(record, 5.0)
         return record
 
-    def resume(self, record: RunRecord) -> RunRecord:
+    def resume(self, record: RunRecord, say: Callable[[str], None] = print) -> RunRecord:
         """The stopped run again, from its folder's last checkpoint, as a new record."""
         if not holds_checkpoint(Path(record.config["out"])):
             raise WacftError(f"Run {record.id} stopped before its first checkpoint, so there is nothing to resume;"
                              " launch it again from the start.")
-        return self.launch(TrainConfig.from_json(json.dumps(record.config), saved=True), resume=True)
+        return self.launch(TrainConfig.from_json(json.dumps(record.config), saved=True), resume=True, say=say)
+
+    def fetch_for_convert(self, record: RunRecord, dest: Path, types: list[str],
+                          progress: Progress | None = None) -> ConvertInput:
+        return ConvertInput(record.artifacts.get("model", record.config["out"]))  # here already
+
+    def kept_checkpoint(self, record: RunRecord) -> bool:
+        return holds_checkpoint(Path(record.config["out"]))
+
+    def resume_cost(self, record: RunRecord, max_hours: float | None) -> str | None:
+        return None
+
+    def last_step(self, record: RunRecord, tail: int = 1 << 16) -> dict:
+        """From the end of its events file: its record is brought up to date only by a watch."""
+        if not record.events:
+            return record.last
+        try:
+            with open(record.events, "rb") as f:
+                f.seek(max(0, f.seek(0, 2) - tail))
+                lines = f.read().splitlines()
+        except OSError:
+            return record.last
+        for line in reversed(lines):
+            if b'"type": "step"' in line:
+                try:
+                    return json.loads(line)
+                except ValueError:  # the line the seek cut, or one being written
+                    continue
+        return record.last
 
     def fetch(self, record: RunRecord, dest: Path, only: str | None = None,
               progress: Progress | None = None) -> list[Path]:

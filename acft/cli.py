@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from wacft.acft import other_voices
-from wacft.acft.config import TrainConfig
+from wacft.acft.config import OBJECTIVES, TrainConfig
 from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
 from wacft.acft.terminal import TerminalSink, watch_in_terminal
 from wacft.facts import DEFAULT_GPU, GPUS
 from wacft.glossary_cli import add_glossary_options
+from wacft.services.outputs import DEFAULT_TYPES
 
 
 def register(steps: argparse._SubParsersAction) -> None:
@@ -31,7 +32,7 @@ def register(steps: argparse._SubParsersAction) -> None:
     stage1 = p.add_argument_group("stage 1: learn the data's words before ACFT (off unless --finetune-epochs)")
     stage1.add_argument("--finetune-epochs", type=int, default=TrainConfig.finetune_epochs,
                         help="epochs of training on the transcripts before ACFT")
-    stage1.add_argument("--objective", choices=["two-stage", "joint"], default=TrainConfig.objective,
+    stage1.add_argument("--objective", choices=OBJECTIVES, default=TrainConfig.objective,
                         help="two-stage: cross-entropy, then ACFT from that model; joint: cross-entropy at the"
                              " clip's own context plus an ACFT term towards the base model")
     stage1.add_argument("--finetune-lr", type=float, help="default: the usual rate for the model's size")
@@ -78,9 +79,10 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--on", choices=["here", "local", "modal"], default="here",
                    help="here: in this process; local: a background process; modal: a Modal GPU")
     p.add_argument("--gpu", default=DEFAULT_GPU, help=f"Modal GPU: {', '.join(GPUS)}")
-    p.add_argument("--convert", default="q8_0,q5_0", help="with --on modal: types to convert to there")
+    p.add_argument("--convert", default=",".join(DEFAULT_TYPES), help="with --on modal: types to convert to there")
     p.add_argument("--detach", action="store_true", help="launch and return; `wacft watch RUN` follows it")
-    p.add_argument("--max-hours", type=float, help="with --on modal: stop the job after this many hours")
+    p.add_argument("--max-hours", type=float, help="with --on modal: the run's budget of GPU hours, across every"
+                   " container Modal starts for it (default: 24)")
     p.add_argument("--yes", action="store_true", help="with --on modal: launch without asking")
     p.set_defaults(func=run_train)
 
@@ -92,6 +94,12 @@ def register(steps: argparse._SubParsersAction) -> None:
     p = steps.add_parser("cancel", help="stop a run")
     p.add_argument("run", help="the run's id (see `wacft runs`)")
     p.set_defaults(func=run_cancel)
+    p = steps.add_parser("resume", help="continue a cancelled or failed run from its last checkpoint")
+    p.add_argument("run", help="the run's id (see `wacft runs`)")
+    p.add_argument("--max-hours", type=float, help="a Modal run's new budget of GPU hours (default: the one it had)")
+    p.add_argument("--yes", action="store_true", help="a Modal run: resume without asking")
+    p.add_argument("--detach", action="store_true", help="resume and return; `wacft watch RUN` follows it")
+    p.set_defaults(func=run_resume)
     p = steps.add_parser("fetch", help="download a Modal run's trained model (or only one converted .bin)")
     p.add_argument("run", help="the run's id (see `wacft runs`)")
     p.add_argument("--to", default=".", help="destination folder")
@@ -109,6 +117,9 @@ def run_train(args: argparse.Namespace) -> None:
         raise WacftError("Resuming continues the run in a folder: give that folder with --out.")
     config = train_settings(vars(args))
     if args.on != "modal" and not args.out:
+        from wacft.extras import require_extra
+
+        require_extra("train")  # refused before it says where it would train
         print(f"training into {config.out}")
     if args.on == "here":
         runs.train_here(config, TerminalSink(), resume=args.resume, force=args.force)
@@ -124,13 +135,18 @@ def run_train(args: argparse.Namespace) -> None:
 
 def confirm_spend(config: TrainConfig, args: argparse.Namespace) -> None:
     """The time and cost estimate before a Modal launch, and the question (`--yes` answers it)."""
+    from wacft.services.runs import spend
+
+    ask_to_spend(spend(config, args.gpu, args.max_hours), args.yes)
+
+
+def ask_to_spend(what: str, yes: bool) -> None:
     import sys
 
     from wacft.errors import WacftError
-    from wacft.services.runs import spend
 
-    print(spend(config, args.gpu, args.max_hours))
-    if args.yes:
+    print(what)
+    if yes:
         return
     if not sys.stdin.isatty():
         raise WacftError("A Modal run costs money; pass --yes to launch it without a question.")
@@ -168,6 +184,20 @@ def run_cancel(args: argparse.Namespace) -> None:
     record = load_run(args.run)
     runs.cancel(record)
     print(f"run {record.id} cancelled")
+
+
+def run_resume(args: argparse.Namespace) -> None:
+    from wacft.acft.runs import load_run
+    from wacft.services import runs
+
+    record = load_run(args.run)
+    cost = runs.resume_cost(record, args.max_hours)
+    if cost:
+        ask_to_spend(cost, args.yes)
+    resumed = runs.resume(record, args.max_hours)
+    print(f"run {record.id} resumed as {resumed.id}; `wacft watch {resumed.id}` follows it")
+    if not args.detach:
+        watch_in_terminal(runs.backend_for(resumed), resumed)
 
 
 def run_fetch(args: argparse.Namespace) -> None:

@@ -6,11 +6,18 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Literal, get_args
 
 from wacft.errors import WacftError
 
 # settings added since runs were first saved, with what a run saved before them trained with
 ADDED_SINCE = {"phone_silence_share": 0.0, "finetune_keep": 1.0, "other_voices": False}
+
+
+# two-stage: cross-entropy on the data, then ACFT from that model; joint: cross-entropy at the clip's own context
+# plus an ACFT term towards the frozen base, in one stage
+Objective = Literal["two-stage", "joint"]
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
 
 
 @dataclass
@@ -29,7 +36,7 @@ class TrainConfig:
     lr: float = 1e-6  # ACFT, per clip
     # stage 1 (off at 0): learn the data's words with cross-entropy before ACFT
     finetune_epochs: int = 0
-    objective: str = "two-stage"  # or "joint": stage 1 adds an ACFT term towards the frozen base model
+    objective: Objective = "two-stage"  # "joint": stage 1 adds an ACFT term towards the frozen base model
     finetune_lr: float | None = None  # None: the usual rate for the model's size
     joint_weight: float = 1.0  # weight of the ACFT term in the joint objective
     freeze_encoder: bool = False  # stage 1 trains the decoder only

@@ -103,9 +103,14 @@ class Clips:
     skipped: Counter = field(default_factory=Counter)  # reason -> count
 
     def summary(self) -> str:
-        hours = sum(c.seconds for c in self.clips) / 3600
         skipped = ", ".join(f"{n} {reason}" for reason, n in self.skipped.items()) or "none"
-        return f"{len(self.clips)} clips ({hours:.2f} h of audio); skipped: {skipped}"
+        return f"{len(self.clips)} clips ({audio_length(sum(c.seconds for c in self.clips))} of audio); skipped:" \
+               f" {skipped}"
+
+
+def audio_length(seconds: float) -> str:
+    """Minutes under an hour ("1.8 min", not "0.03 h"), hours from there."""
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
 def length_histogram(seconds: list[float], width: int = 30) -> str:
@@ -154,14 +159,31 @@ def _local_examples(folder: Path, audio_column: str | None, text_column: str | N
         yield folder / row[audio], row[text]
 
 
+def similar_folder(missing: Path) -> str:
+    """A folder beside `missing` whose name is close to its name (a typo), as the person would type it; "" if
+    none is."""
+    import difflib
+
+    parent = missing.parent
+    try:
+        names = [p.name for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return ""
+    found = difflib.get_close_matches(missing.name, names, n=1, cutoff=0.75)
+    return (f"./{found[0]}" if parent == Path() else str(parent / found[0])) if found else ""
+
+
 def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
-    """A hub dataset, or a local folder (`folder`) of files `datasets` reads itself (parquet, arrow, csv)."""
+    """A hub dataset, or a local folder (`folder`) of files `datasets` reads itself (parquet, arrow, csv). A hub id
+    may name a revision (`owner/name@revision`): at the hub's parquet export (`@refs/convert/parquet`, the way to a
+    dataset whose loading script `datasets` no longer runs) each config is a folder of that name."""
     with needs_extra("data"):
         import datasets
 
+    name, _, revision = config.dataset.partition("@")
+    where = {"revision": revision, "data_dir": config.dataset_config} if revision else {"name": config.dataset_config}
     try:
-        ds = datasets.load_dataset(str(folder or config.dataset), config.dataset_config, split=config.split,
-                                   streaming=True)
+        ds = datasets.load_dataset(str(folder or name), split=config.split, streaming=True, **where)
         columns = list(ds.features or next(iter(ds), {}))  # a streamed dataset may know its columns only by a row
     except Exception as e:  # datasets raises many kinds; all mean the same to the person
         if folder is not None:
@@ -169,10 +191,18 @@ def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
                 f"The folder {folder} cannot be read as a dataset ({e}); put a metadata.csv or metadata.jsonl"
                 " in it naming each audio file (file_name) and its transcript (text)."
             ) from e
+        if "Dataset scripts are no longer supported" in str(e):
+            raise WacftError(
+                f"The hub dataset {name} needs a loading script, which datasets 4 and later no longer run; give its"
+                f" parquet export instead, as {name}@refs/convert/parquet (with --dataset-config naming the folder of"
+                " its config there, e.g. en_us)."
+            ) from e
         if "/" not in config.dataset:  # hub ids are owner/name: a bare word is most likely a mistyped folder
+            near = similar_folder(Path(config.dataset))
             raise WacftError(
                 f"There is no folder {config.dataset} here, and no hub dataset of that name could be loaded ({e});"
-                " check the path to your recordings (or give a hub id as owner/name)."
+                + (f" did you mean the folder {near}, or a hub id as owner/name?" if near else
+                   " check the path to your recordings (or give a hub id as owner/name).")
             ) from e
         raise WacftError(
             f"The hub dataset {config.dataset} could not be loaded ({e}); check its id, config and split."
@@ -195,7 +225,9 @@ def load_clips(config) -> Clips:
 
     folder = Path(config.dataset).expanduser()
     if config.dataset.startswith(("/", ".", "~")) and not folder.exists():
-        raise WacftError(f"There is no folder {folder}; check the path to your recordings.")
+        near = similar_folder(folder)
+        raise WacftError(f"There is no folder {folder}; " + (f"did you mean {near}?" if near else
+                                                              "check the path to your recordings."))
     if any((folder / name).is_file() for name in METADATA_FILES):
         examples = _local_examples(folder, config.audio_column, config.text_column)
     elif folder.is_dir() and any(p.suffix.lower() in AUDIO_SUFFIXES for p in folder.iterdir()):

@@ -35,9 +35,13 @@ from wacft.facts import (
     FUTO_TAIL_SECONDS,
     GPU_PRICE_PER_SECOND,
     LARGE_V3_VOCAB,
+    MODAL_CPU_CORES,
+    MODAL_MAX_HOURS,
+    MODAL_MEMORY_MIB,
     MODEL_SIZES,
     MULTILINGUAL_VOCAB,
     POSITIONS_PER_SECOND,
+    modal_price_per_second,
 )
 
 # dense peaks (no sparsity), FLOP/s, from NVIDIA's A100 and H100 SXM datasheets
@@ -56,6 +60,10 @@ CPU_FLOPS = 100e9
 STEP_OVERHEAD, STEP_OVERHEAD_PER_LAYER = 29e-3, 4.6e-3
 DECODE_OVERHEAD_PER_LAYER = 0.3e-3
 STARTUP_SECONDS = {"modal": 120.0, "local": 20.0}  # assumed: container start, model download and load, data
+# the range said around an estimate, as factors of it; assumed, from how far off estimates came out: a run's own
+# speed scaled to another run (a person's 3-min estimate took 5:18), and the prior (docs/speed.md: 2.4 s of ACFT
+# estimated, 14.6 s measured on a run too short to spread its once-only costs)
+RANGE = {True: (0.75, 2.0), False: (0.5, 4.0)}  # measured: (low, high); prior: (low, high)
 SPEECH_TOKENS_PER_SECOND = 4  # assumed: English speech, about 3 words a second at 1.3 tokens a word
 PREFIX_TOKENS = 4  # start, language, task, no-timestamps (and <|endoftext|> at the end)
 TRAIN_PASSES = 3  # a forward and a backward pass cost about three forward passes
@@ -259,7 +267,7 @@ def measure(record: RunRecord, dims: Dims) -> tuple[float, float, float] | None:
 
 
 def same_place(record: RunRecord, gpu: str | None) -> bool:
-    return record.backend == "modal" and record.gpu == gpu if gpu else record.backend == "local"
+    return record.gpu == gpu  # a Modal run's GPU; None: a run on this machine
 
 
 def measured_speed(dims: Dims, gpu: str | None) -> Speed | None:
@@ -310,18 +318,25 @@ class Estimate:
 
     @property
     def cost(self) -> float | None:
-        """USD of GPU time on Modal; None for a local run."""
-        return self.seconds * GPU_PRICE_PER_SECOND[self.gpu] if self.gpu else None
+        """USD on Modal (the GPU and its container); None for a local run."""
+        return self.seconds * modal_price_per_second(self.gpu) if self.gpu else None
 
     def stage(self, name: str) -> float:
         return dict(self.stages).get(name, 0.0)
 
+    @property
+    def span(self) -> str:
+        """The range the run is likely to take, e.g. "2 min to 6 min"."""
+        low, high = RANGE[self.measured]
+        return f"{duration(self.seconds * low)} to {duration(self.seconds * high)}"
+
     def describe(self) -> str:
         if self.gpu is None:
-            return f"About {duration(self.seconds)} on this machine; {self.source}."
-        price = GPU_PRICE_PER_SECOND[self.gpu] * 3600
-        return (f"About {duration(self.seconds)} on a Modal {self.gpu}, about ${self.cost:.2f} (GPU time at"
-                f" ${price:.2f}/h); {self.source}.")
+            return f"About {duration(self.seconds)} ({self.span}) on this machine; {self.source}."
+        price = modal_price_per_second(self.gpu) * 3600
+        container = f"{MODAL_CPU_CORES:g} cores and {MODAL_MEMORY_MIB // 1024} GiB"
+        return (f"About {duration(self.seconds)} ({self.span}) on a Modal {self.gpu}, about ${self.cost:.2f}"
+                f" (${price:.2f}/h: the GPU, and the container's {container}); {self.source}.")
 
 
 def duration(seconds: float) -> str:
@@ -349,3 +364,11 @@ def estimate(config: TrainConfig, clips: int, audio_seconds: float, gpu: str | N
                   for s in stages)
     start = STARTUP_SECONDS["modal" if gpu else "local"]
     return Estimate(start + sum(t for _, t in timed), gpu, speed.source, speed.measured, timed)
+
+
+def worst_case(gpu: str, max_hours: float | None) -> str:
+    """The most a Modal run can cost: its budget of GPU hours, across every container Modal starts for it."""
+    hours = max_hours or MODAL_MAX_HOURS
+    which = "" if max_hours else " (--max-hours sets less)"
+    return (f"Its budget is {hours:g} h of GPU time{which}: it stops there, keeping its checkpoint, so it costs at"
+            f" most ${hours * 3600 * modal_price_per_second(gpu):.2f} however often Modal restarts its container.")

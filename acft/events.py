@@ -7,7 +7,8 @@ An event is a small JSON-ready dict with a `type`; all but `log` name the `stage
 - `log`: message; `checkpoint`: path, step; `done`: out, final_loss, contexts ([lowest, highest] student
   context), best (stage 1's kept epoch), and from a Modal job artifacts (type -> path on its volume);
   `error`: message (one sentence)
-- `retrying` (a Modal job after a lost container): attempt, attempts, resume_step, message
+- `retrying` (a Modal job in a container started again): attempt (the container's start: 2, 3, ...), resume_step,
+  message
 Written out (JSON lines, a Modal job's Dict), each carries its `time`.
 A stage is `finetune` or `joint` (stage 1, when the run has one), then `acft`.
 """

@@ -3,7 +3,9 @@ left on the volume. modal is imported only here and in modal_jobs; neither impor
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import math
 import os
@@ -14,20 +16,22 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from wacft.acft import other_voices
-from wacft.acft.backends import FINAL, Progress, absorb
+from wacft.acft.backends import FINAL, ConvertInput, Progress, absorb
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import EventSink
+from wacft.acft.outdir import FINISHED
 from wacft.acft.runs import RunRecord, cancelled_meanwhile, cancelling, new_id
 from wacft.acft.validate import InvalidSetting, check, problem
 from wacft.atomic import atomic_writer, write_bytes_atomic
 from wacft.checks import modal_token_configured
 from wacft.errors import WacftError
-from wacft.extras import needs_extra
-from wacft.facts import DEFAULT_GPU, GPUS
+from wacft.extras import beside, needs_extra
+from wacft.facts import DEFAULT_GPU, GPUS, MODAL_MAX_HOURS
 from wacft.faults import raise_if_stopped
 
-NO_RESUME = "A Modal run resumes on its own retries; start a new run from the training step."
 CALL_CHECK_SECONDS = 10.0  # how often a watcher asks Modal whether the call is still running
+UPLOAD_BATCH_BYTES = 64 * 1024 * 1024  # a dataset goes up in batches of this much, each kept once it is sent
+UPLOADED = ".uploaded"  # written after a dataset's last file: the upload is whole
 
 
 def check_ready() -> None:
@@ -40,7 +44,7 @@ def check_ready() -> None:
 
     if not modal_token_configured():
         raise WacftError(
-            "No Modal token is configured; run `modal token new` (or set MODAL_TOKEN_ID and"
+            f"No Modal token is configured; run `{beside('modal')} token new` (or set MODAL_TOKEN_ID and"
             " MODAL_TOKEN_SECRET)."
         )
     try:
@@ -59,6 +63,18 @@ def folder_digest(folder: Path) -> str:
         digest.update(str(path.relative_to(folder)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def batches(files: list[Path], size: int) -> list[list[Path]]:
+    """The files in order, cut into runs of about `size` bytes (a larger file alone)."""
+    runs, current, held = [], [], 0
+    for path in files:
+        if current and held + path.stat().st_size > size:
+            runs.append(current)
+            current, held = [], 0
+        current.append(path)
+        held += path.stat().st_size
+    return runs + ([current] if current else [])
 
 
 def call_outcome(call) -> str | None:
@@ -94,10 +110,13 @@ def fetched_whole(target: Path, entry) -> bool:
 
 
 class ModalBackend:
-    """A run on a Modal GPU. What the job converts beside the weights (`convert_types`) and how long it may run
-    (`max_hours`, the function's timeout) belong to where it runs, so they are given here, not to `launch`."""
+    """A run on a Modal GPU. What the job converts beside the weights (`convert_types`) and the GPU hours it may
+    use across all its containers (`max_hours`, its budget) belong to where it runs, so they are given here, not
+    to `launch`."""
 
     name = "modal"
+    remote = True
+    in_running_app = False  # set by `modal run`'s entrypoints: the app runs already, and running it again is refused
 
     def __init__(self, gpu: str | None = None, convert_types: tuple[str, ...] | list[str] = (),
                  max_hours: float | None = None):
@@ -114,29 +133,47 @@ class ModalBackend:
             gpus = ", ".join(GPUS)
             raise WacftError(f"{self.gpu} is not a GPU wacft runs on; pick one of {gpus}.")
 
-    def upload_dataset(self, config: TrainConfig) -> TrainConfig:
-        """A local folder goes to the volume once (by content hash); the job then reads it from there."""
-        folder = Path(config.dataset).expanduser()
+    def upload(self, given: str, kind: str, say: Callable[[str], None]) -> str:
+        """A local folder (a dataset, a model) goes to the volume once, by content hash, and its path there is
+        returned (a container has nothing of this machine's); anything else is a hub id, returned as it is. It goes
+        in batches: one cut off keeps the batches sent before it, and the next launch sends only the files the
+        volume does not have whole."""
+        folder = Path(given).expanduser()
         if not folder.is_dir():
-            return config
+            return given
         from modal.exception import NotFoundError
 
-        remote = f"/datasets/{folder_digest(folder)}"
+        root = f"{kind}s/{folder_digest(folder)}"
+        remote = f"{root}/{folder.name}"  # its name kept: a run is named for its model
         try:
-            self.jobs.volume.listdir(remote)
+            there = {e.path: e.size for e in self.jobs.volume.listdir(root, recursive=True)}
         except (NotFoundError, FileNotFoundError):
-            with self.jobs.volume.batch_upload() as batch:
-                batch.put_directory(str(folder), remote)
-        # decided here, where the folder is the person's: the job sees only the volume's copy
-        return replace(config, dataset=f"{self.jobs.MOUNT}{remote}", other_voices=other_voices.wanted(config))
+            there = {}
+        if f"{root}/{UPLOADED}" not in there:
+            files = sorted(p for p in folder.rglob("*") if p.is_file())
+            todo = [p for p in files if there.get(f"{remote}/{p.relative_to(folder).as_posix()}") != p.stat().st_size]
+            total = sum(p.stat().st_size for p in files)
+            sent = total - sum(p.stat().st_size for p in todo)
+            if sent:
+                say(f"uploading the {kind}: {sent / 1e6:.0f} of {total / 1e6:.0f} MB already on the volume")
+            for batch in batches(todo, UPLOAD_BATCH_BYTES):
+                raise_if_stopped()
+                with self.jobs.volume.batch_upload(force=True) as upload:
+                    for path in batch:
+                        upload.put_file(path, f"/{remote}/{path.relative_to(folder).as_posix()}")
+                sent += sum(p.stat().st_size for p in batch)
+                say(f"uploading the {kind}: {100 * sent / total:.0f}% ({sent / 1e6:.0f} of {total / 1e6:.0f} MB)")
+            with self.jobs.volume.batch_upload(force=True) as upload:
+                upload.put_file(io.BytesIO(b""), f"/{root}/{UPLOADED}")
+        return f"{self.jobs.MOUNT}/{remote}"
 
     def launch(self, config: TrainConfig, *, resume: bool = False, force: bool = False,
                say: Callable[[str], None] = print, confirm: Callable[[], None] | None = None) -> RunRecord:
-        """Start the job detached, in a folder of its own on the volume (so `force` has nothing to train over);
-        `max_hours` bounds what it may spend. `confirm`, once Modal is known to be ready, may refuse the spend (a
-        WacftError) before anything is uploaded."""
+        """Start the job detached, in a folder of its own on the volume (so `force` has nothing to train over).
+        `confirm`, once Modal is known to be ready, may refuse the spend (a WacftError) before anything is
+        uploaded."""
         if resume:
-            raise WacftError(NO_RESUME)
+            raise WacftError("A Modal run is resumed by its id: `wacft resume RUN`, or r in the wizard's monitor.")
         run_id = new_id(config.model)
         check(replace(config, out=self.jobs.run_path(run_id)))  # its folder is on the volume
         check_ready()
@@ -146,16 +183,26 @@ class ModalBackend:
             from wacft.acft.publish import check_push_access
 
             check_push_access(config.push_to, config.private)
-        config = replace(self.upload_dataset(config), out=self.jobs.run_path(run_id))
-        timeout = self.jobs.TIMEOUT if self.max_hours is None else max(60, math.ceil(self.max_hours * 3600))
+        # decided here, where the dataset is the person's: the job sees only the volume's copy
+        config = replace(config, other_voices=other_voices.wanted(config), out=self.jobs.run_path(run_id))
+        config = replace(config, dataset=self.upload(config.dataset, "dataset", say),
+                         model=self.upload(config.model, "model", say))
+        return self.spawn(config, run_id, self.convert_types, self.max_hours or MODAL_MAX_HOURS, say)
+
+    def spawn(self, config: TrainConfig, run_id: str, convert_types: list[str], hours: float,
+              say: Callable[[str], None]) -> RunRecord:
+        """The job, detached, under a budget of `hours` of GPU time across its containers; each container may
+        run that long too (Modal's timeout), which the job never reaches: it stops itself within the budget."""
+        timeout = max(60, math.ceil(hours * 3600))
         function = self.jobs.train_on_gpu.with_options(gpu=self.gpu, timeout=timeout)
         files = self.jobs.shipped_files()
         raise_if_stopped()  # not a paid run for a Ctrl+C the upload swallowed
         say(f"uploading wacft's code: {len(files)} files, {sum(f.stat().st_size for f in files) / 1e3:.0f} kB")
-        with self.jobs.app.run(detach=True):  # detached: closing this terminal never stops the run
-            call = function.spawn(config.to_json(), run_id, self.convert_types)
+        # detached: closing this terminal never stops the run
+        with contextlib.nullcontext() if self.in_running_app else self.jobs.app.run(detach=True):
+            call = function.spawn(config.to_json(), run_id, convert_types, hours, self.gpu)
         return RunRecord(run_id, self.name, asdict(config), status="running", call_id=call.object_id,
-                         gpu=self.gpu).save()
+                         gpu=self.gpu, budget_hours=hours, convert=list(convert_types)).save()
 
     def watch(self, record: RunRecord, sink: EventSink, stop: threading.Event | None = None,
               poll: float = 1.0) -> RunRecord:
@@ -192,8 +239,40 @@ class ModalBackend:
             stop.wait(poll)
         return record  # unsaved: what this watch has replayed so far is not the run's state
 
-    def resume(self, record: RunRecord) -> RunRecord:
-        raise WacftError(NO_RESUME)
+    def resume(self, record: RunRecord, say: Callable[[str], None] = print) -> RunRecord:
+        """The stopped run again from its checkpoint on the volume (or its saved model, to convert), in the same
+        folder, as a new record with a budget of its own: this backend's `max_hours`, else the run's."""
+        names = {Path(e.path).name for e in self.listing(record)}
+        if not names & {self.jobs.CHECKPOINT, FINISHED}:
+            raise WacftError(f"Run {record.id} stopped before its first checkpoint, so there is nothing to resume;"
+                             " launch it again from the start.")
+        check_ready()
+        config = TrainConfig.from_json(json.dumps(record.config), saved=True)
+        hours = self.max_hours or record.budget_hours or MODAL_MAX_HOURS
+        return self.spawn(config, new_id(config.model), record.convert, hours, say)
+
+    def kept_checkpoint(self, record: RunRecord) -> bool:
+        return True  # on its volume, out of sight from here: `resume` says so when there is none
+
+    def resume_cost(self, record: RunRecord, max_hours: float | None) -> str | None:
+        from wacft.acft.estimate import worst_case
+
+        return worst_case(record.gpu or self.gpu, max_hours or record.budget_hours)
+
+    def last_step(self, record: RunRecord) -> dict:
+        return record.last
+
+    def listing(self, record: RunRecord, recursive: bool = False) -> list:
+        """The run's folder on the volume; empty where there is none yet."""
+        from modal.exception import NotFoundError
+
+        try:
+            return self.jobs.volume.listdir(self.folder(record), recursive=recursive)
+        except (NotFoundError, FileNotFoundError):
+            return []
+
+    def folder(self, record: RunRecord) -> str:
+        return record.config["out"].removeprefix(self.jobs.MOUNT).strip("/")
 
     def cancel(self, record: RunRecord) -> RunRecord:
         """Recorded first, so that a watcher in another process reports the end that follows as a cancel."""
@@ -208,21 +287,16 @@ class ModalBackend:
         """Download the trained folder (or one converted .bin, e.g. only="q5_0") from the volume. An interrupted
         fetch resumes file by file: the files it finished are not fetched again (see `fetched_whole`), the one
         it was in is fetched again whole."""
-        from modal.exception import NotFoundError
         from modal.volume import FileEntryType
 
-        remote = record.config["out"].removeprefix(self.jobs.MOUNT).strip("/")
-        try:
-            entries = [e for e in self.jobs.volume.listdir(remote, recursive=True)
-                       if e.type == FileEntryType.FILE and not Path(e.path).name.startswith(".")
-                       and self.jobs.CHECKPOINT not in Path(e.path).parts]
-        except (NotFoundError, FileNotFoundError):
-            entries = []
+        remote = self.folder(record)
+        complete = self.completed(record)
+        entries = [e for e in self.listing(record, recursive=True)
+                   if e.type == FileEntryType.FILE and complete.get(os.path.relpath(e.path, remote)) == e.size]
         if only:
             entries = [e for e in entries if Path(e.path).name == f"model_{only}.bin"]
-        finished = only or any(Path(e.path).name == "config.json" for e in entries)  # written at the end
-        if not entries or not finished:
-            what = f"no {only} file" if only else "no trained model"
+        if not entries:
+            what = f"no {only} file" if only and complete else "no finished model"
             raise WacftError(f"Run {record.id} has {what} on the volume yet (it is {record.status});"
                              f" `wacft watch {record.id}` shows its progress.")
         progress = progress or (lambda done, total: None)
@@ -236,6 +310,15 @@ class ModalBackend:
             progress(done, total)
             written.append(target)
         return written
+
+    def completed(self, record: RunRecord) -> dict[str, int]:
+        """The files the job listed once the model and its conversions were whole (name: size); empty before."""
+        from modal.exception import NotFoundError
+
+        try:
+            return json.loads(b"".join(self.jobs.volume.read_file(f"{self.folder(record)}/{self.jobs.COMPLETE}")))
+        except (NotFoundError, FileNotFoundError):
+            return {}
 
     def download(self, entry, target: Path, progress: Callable[[int], None]) -> None:
         """One file, whole or not at all: written under a temporary name, renamed into place once every byte
@@ -257,11 +340,11 @@ class ModalBackend:
         os.utime(target, (entry.mtime, entry.mtime))
 
     def fetch_for_convert(self, record: RunRecord, dest: Path, types: list[str],
-                          progress: Progress | None = None) -> dict[str, Path] | Path:
-        """What the convert step needs after a Modal run: the .bin files the job made when it made every type
-        asked for ({type: path}), else the trained weights (the local folder), to convert here."""
+                          progress: Progress | None = None) -> ConvertInput:
+        """The .bin files the job made, when it made every type asked for; else the trained weights, fetched into
+        `dest` to convert here."""
         made = set(record.artifacts) - {"model"}
         if types and set(types) <= made:
-            return {t: self.fetch(record, dest, only=t, progress=progress)[0] for t in types}
+            return ConvertInput(made={t: self.fetch(record, dest, only=t, progress=progress)[0] for t in types})
         self.fetch(record, dest, progress=progress)
-        return dest
+        return ConvertInput(str(dest))

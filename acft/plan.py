@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from wacft.acft.config import TrainConfig
+from wacft.acft.config import OBJECTIVES, TrainConfig
 from wacft.acft.context import Batch, bucket, draw_context
 from wacft.acft.events import STAGE
 from wacft.errors import WacftError
@@ -22,8 +22,8 @@ class Stage:
 
 
 def plan_stages(config: TrainConfig) -> list[Stage]:
-    if config.objective not in ("two-stage", "joint"):
-        raise WacftError(f"{config.objective!r} is not a training objective; use two-stage or joint.")
+    if config.objective not in OBJECTIVES:
+        raise WacftError(f"{config.objective!r} is not a training objective; use {' or '.join(OBJECTIVES)}.")
     stages = []
     if config.finetune_epochs > 0:
         joint = config.objective == "joint"

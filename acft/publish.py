@@ -10,6 +10,7 @@ from wacft.acft import other_voices
 from wacft.acft.events import EventSink, log
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
+from wacft.extras import beside
 
 # copied as the base model has them, so that every reader of the base (transformers 4 and 5, whisper.cpp's
 # own converter, `wacft convert`) reads the output too
@@ -94,8 +95,8 @@ def check_push_access(repo: str, private: bool) -> None:
         api.whoami()
     except Exception as e:  # no token, a revoked token, or no network: all stop the push
         raise WacftError(
-            f"Cannot reach the Hugging Face hub as a logged-in user ({type(e).__name__}); run `hf auth login`"
-            " with a write token, or drop --push-to."
+            f"Cannot reach the Hugging Face hub as a logged-in user ({type(e).__name__}); run"
+            f" `{beside('hf')} auth login` with a write token, or drop --push-to."
         ) from e
     try:
         api.create_repo(repo, private=private, exist_ok=True)

@@ -41,6 +41,8 @@ class RunRecord:
     call_id: str | None = None  # Modal FunctionCall id
     pid: int | None = None  # local process
     gpu: str | None = None
+    budget_hours: float | None = None  # Modal: the GPU hours the run may use across its containers
+    convert: list = field(default_factory=list)  # Modal: the types the job converts to beside the weights
     events: str | None = None  # local: the JSON-lines event file
     artifacts: dict = field(default_factory=dict)  # name -> path (local or on the volume)
     last: dict = field(default_factory=dict)  # the latest step event

@@ -45,10 +45,19 @@ from wacft.acft.run_files import Progress, RunFiles, save_weights
 from wacft.convert.source import check_model_folder, open_source, resolve_folder
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
-from wacft.facts import FUTO_WIDEST, SAMPLE_RATE, is_multilingual, language_code, language_name
+from wacft.facts import FUTO_WIDEST, POSITIONS_PER_SECOND, SAMPLE_RATE, is_multilingual, language_code, language_name
 from wacft.pipeline import ordered_map
 
 PREFETCH = 2  # batches decoded and featurised ahead of the training step
+
+
+class TimeUp(WacftError):
+    """The run reached its deadline (a Modal run's budget) and stopped there, its checkpoint kept."""
+
+    def __init__(self, step: int, total: int):
+        self.step, self.total = step, total
+        super().__init__(f"Training reached its time limit at step {step} of {total} and stopped there; its"
+                         " checkpoint is kept, so it can be resumed.")
 
 
 def pick_device(name: str) -> torch.device:
@@ -326,7 +335,7 @@ class Trainer:
         self.sink.emit({"type": "eval", "stage": self.stage.name, "epoch": epoch + 1, "loss": score.loss,
                         "wer": score.wer, "best": improved})
         if self.held_out:
-            log(self.sink, f"epoch {epoch + 1}: {score.describe()}" + (" (best so far)" if improved else ""))
+            log(self.sink, f"stage 1 epoch {epoch + 1}: {score.describe()}" + (" (best so far)" if improved else ""))
 
     def end_of_stage(self, progress: Progress) -> None:
         """After stage 1 the student goes on from its best epoch, blended back toward the base."""
@@ -354,7 +363,9 @@ class Trainer:
         self.sink.emit({"type": "checkpoint", "stage": self.stage.name, "path": str(final), "step": progress.step})
 
     # --- the run --------------------------------------------------------------------------------------
-    def run(self, resume: bool = False) -> Path:
+    def run(self, resume: bool = False, deadline: float | None = None) -> Path:
+        """Train every stage; past `deadline` (time.monotonic()) it checkpoints at the next step and raises
+        TimeUp."""
         if self.config.push_to:
             check_push_access(self.config.push_to, self.config.private)
         folder = self.files.checkpoint_folder() if resume else None
@@ -408,14 +419,18 @@ class Trainer:
                         epoch_end = progress.batch == 0
                         if epoch_end:
                             self.end_of_epoch(progress, epoch)
-                        if progress.step % self.config.checkpoint_every == 0 or epoch_end:
+                        out_of_time = deadline is not None and time.monotonic() >= deadline
+                        if progress.step % self.config.checkpoint_every == 0 or epoch_end or out_of_time:
                             self.save_checkpoint(progress)
+                        if out_of_time:
+                            raise TimeUp(progress.step, total)
             self.end_of_stage(progress)  # a run resumed after a stage's last epoch comes straight here
             before += sum(len(b) for b in plan)
             progress.epoch = progress.batch = 0
         if progress.contexts:
             low, high = progress.contexts
-            log(self.sink, f"contexts covered: {low}-{high} positions ({low / 50:.2f}-{high / 50:.2f} s of audio)")
+            seconds = f"{low / POSITIONS_PER_SECOND:.2f}-{high / POSITIONS_PER_SECOND:.2f} s"
+            log(self.sink, f"contexts covered: {low}-{high} positions ({seconds} of audio)")
         files = self.files.save_output(self.student, self.processor, self.processor_files, progress, len(self.clips))
         if self.config.push_to:
             push(self.out, self.config.push_to, files, self.sink)
@@ -433,9 +448,11 @@ def describe(error: BaseException, out: Path) -> str:
     return f"Training stopped on an unexpected {type(error).__name__}: {error}"
 
 
-def train(config: TrainConfig, sink: EventSink, resume: bool = False, force: bool = False) -> Path:
+def train(config: TrainConfig, sink: EventSink, resume: bool = False, force: bool = False,
+          deadline: float | None = None) -> Path:
     """Run ACFT as `config` says; events go to `sink` (an error event too, before the error is raised).
-    `force` trains over a model or a finished run in the output folder. Returns the output folder."""
+    `force` trains over a model or a finished run in the output folder; past `deadline` (time.monotonic()) the
+    run checkpoints and stops (TimeUp). Returns the output folder."""
     trainer = None
     try:
         # here, so the CLI, the wizard's local runs and the Modal job all get the same checks
@@ -443,7 +460,7 @@ def train(config: TrainConfig, sink: EventSink, resume: bool = False, force: boo
         with training_into(Path(config.out)):
             torch.manual_seed(config.seed)
             trainer = Trainer(config, sink)
-            return trainer.run(resume=resume)
+            return trainer.run(resume=resume, deadline=deadline)
     except (Exception, KeyboardInterrupt) as e:
         stage = trainer.stage.name if trainer else STAGE
         message = describe(e, Path(config.out))

@@ -14,16 +14,14 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
-from wacft.acft.config import TrainConfig
+from wacft.acft.config import OBJECTIVES, TrainConfig
 from wacft.errors import WacftError
-from wacft.facts import LANGUAGES, language_code, language_name
+from wacft.facts import LANGUAGES, MODAL_MAX_HOURS, WHISPER_SECONDS, language_code, language_name
 
-OBJECTIVES = ("two-stage", "joint")
 TASKS = ("transcribe", "translate")
 DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
 # a hub repo id: "name" or "owner/name" (letters, digits, "-", "_", ".")
 HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
-WHISPER_SECONDS = 30.0  # Whisper hears at most 30 s; longer clips cannot be trained on
 
 
 class InvalidSetting(WacftError):
@@ -95,8 +93,9 @@ def optional_flag(value: object) -> str | None:
 
 
 def source(kind: str) -> Callable[[object], str | None]:
-    """A model or dataset: a folder here, or a hub id. A name that can only be a path (./x, /x, ~/x, a/b/c)
-    and is not a folder is a typo, not a hub id: said now rather than after the hub's retries."""
+    """A model or dataset: a folder here, or a hub id (a dataset's may name a revision: owner/name@revision). A
+    name that can only be a path (./x, /x, ~/x, a/b/c) and is not a folder is a typo, not a hub id: said now
+    rather than after the hub's retries."""
 
     def rule(value: object) -> str | None:
         if not isinstance(value, str) or not value.strip():
@@ -106,7 +105,7 @@ def source(kind: str) -> Callable[[object], str | None]:
             return None
         if path.exists():
             return f"a {kind} folder or a hub id, not a file"
-        if looks_like_path(value):
+        if looks_like_path(value.partition("@")[0] if kind == "dataset" else value):
             return f"an existing {kind} folder (there is no folder {value})"
         return None
 
@@ -186,7 +185,6 @@ RULES: dict[str, Callable[[object], str | None]] = {
 }
 # a launch's own settings, not the training's (so not in TrainConfig): checked the same way, by the CLI (the
 # Modal backend is built with them) and by the wizard's fields
-MODAL_MAX_HOURS = 24.0  # the longest timeout Modal gives a function
 LAUNCH_RULES: dict[str, Callable[[object], str | None]] = {
     "max_hours": real(0, MODAL_MAX_HOURS, low_open=True, optional=True),
 }

@@ -14,7 +14,7 @@ context (round(50 L), no jitter: what ACFT trains) and at the full 1500 (how far
 drifted; 0 before training).
 Targets: fast >= 3x the exact loop's clips/s on CPU (>= 10x on an A100/H100), dynamic loss no worse. Not met
 by the default since it trains a quarter at full context: on an H200 it ran 1.3x (tiny.en) to 1.9x (small.en)
-the published loop's clips/s, 4 epochs of 72 clips (the README's table).
+the published loop's clips/s, 4 epochs of 72 clips (docs/speed.md's table).
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ TEST_VOICES = VOICES[3:5]
 assert not set(TEST_VOICES) & set(TRAINING_VOICES)
 LONGEST = 29.0  # seconds: a test clip, its silence included
 # the ACFT table's rows beside the base model: the published loop, the default, and each candidate measured
-# (the others measured and dropped are in the README)
+# (the others measured and dropped are in docs/quality.md)
 CANDIDATES = {
     "published loop": dict(exact_reference=True),
     "default": {},  # a quarter of the batches at full context, every clip with the phone's silence
@@ -296,7 +296,7 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
     common = dict(model=str(tiny_en_dir()), dataset=str(mine), device=args.device)
     two_stage = dict(finetune_epochs=args.finetune_epochs, epochs=args.epochs)
     runs = {"two-stage": two_stage,
-            # stage-1 candidates for keeping the other speakers: it is stage 1 that costs them (README)
+            # stage-1 candidates for keeping the other speakers: it is stage 1 that costs them (docs/quality.md)
             "decoder only": dict(two_stage, freeze_encoder=True),
             "stage-1 lr halved": dict(two_stage, finetune_lr=finetune.SIZE_LR[384] / 2),
             "specaugment": dict(two_stage, spec_augment=True),

@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 
 from wacft.convert.ggml import FILE_TYPES
+from wacft.services.outputs import DEFAULT_TYPES
 
 
 def register(steps: argparse._SubParsersAction) -> None:
     p = steps.add_parser("convert", help="convert a Hugging Face Whisper model to whisper.cpp .bin file(s)")
     p.add_argument("model", help="local model folder or Hugging Face hub id (e.g. openai/whisper-base.en)")
     p.add_argument("--out", required=True, metavar="FILE.bin",
-                   help="output file; with several --type values each is written as FILE_<type>.bin")
+                   help="output file name: each --type is written beside it as FILE_<type>.bin"
+                        " (FILE_q8_0.bin for --out FILE.bin or FILE_q8_0.bin)")
     p.add_argument("--type", dest="types", action="append", choices=list(FILE_TYPES),
-                   help="output type; repeat for several files in one pass (default: f16)")
+                   help=f"output type; repeat for several files in one pass (default: {', '.join(DEFAULT_TYPES)}, as"
+                        " the wizard and a Modal run make)")
     p.add_argument("--force", action="store_true", help="replace output files that already exist")
     p.set_defaults(func=run_convert)
 
@@ -27,7 +30,7 @@ def run_convert(args: argparse.Namespace) -> None:
 
     from wacft.convert.convert import convert, plan_outputs
 
-    outputs = plan_outputs(args.out, args.types or ["f16"])
+    outputs = plan_outputs(args.out, args.types or list(DEFAULT_TYPES))
     bars: list[tqdm] = []  # opened at the first progress report, so a refused input prints no bar
 
     def progress(done: int, total: int) -> None:

@@ -47,11 +47,15 @@ class Converted:
 
 
 def plan_outputs(out: str | os.PathLike, types: Iterable[str]) -> list[Output]:
-    """One type writes `out`; several write `<stem>_<type>.bin` beside it."""
+    """One rule for one type and several: each is written beside `out` as `<stem>_<type>.bin`, as FUTO names its
+    own files (`--out base_en_acft.bin --type q8_0`: base_en_acft_q8_0.bin). A stem that already ends in a type
+    loses that ending first (`--out base_en_acft_q8_0.bin` writes that file for q8_0). A folder is kept as it is,
+    for `convert` to refuse."""
     out, types = Path(out), list(dict.fromkeys(types))
-    if len(types) == 1:
-        return [Output(out, FILE_TYPES[types[0]])]
-    return [Output(out.with_name(f"{out.stem}_{t}{out.suffix or '.bin'}"), FILE_TYPES[t]) for t in types]
+    if out.is_dir():
+        return [Output(out, FILE_TYPES[t]) for t in types]
+    stem = next((out.stem.removesuffix(f"_{t}") for t in FILE_TYPES if out.stem.endswith(f"_{t}")), out.stem)
+    return [Output(out.with_name(f"{stem}_{t}{out.suffix or '.bin'}"), FILE_TYPES[t]) for t in types]
 
 
 def check_tied(source: WhisperSource) -> None:

@@ -11,6 +11,7 @@ from wacft.convert.ggml import Hparams
 from wacft.convert.names import HF_PROJ_OUT, expected_dimensions, expected_shapes, ggml_name, strip_prefix
 from wacft.convert.weights import Weight, read_safetensors_header
 from wacft.errors import WacftError
+from wacft.extras import beside
 
 HUB_ID = re.compile(r"^\w[\w.-]*/\w[\w.-]*$")  # as the hub allows: no name starts with "." or "-"
 HUB_FILES = ["*.json", "*.safetensors", "*.txt"]
@@ -67,7 +68,7 @@ def resolve_folder(model: str) -> Path:
         return Path(snapshot_download(model, allow_patterns=HUB_FILES))
     except RepositoryNotFoundError as e:
         raise WacftError(
-            f"{model} is not a model on the Hugging Face hub (or it is private: run `hf auth login`)."
+            f"{model} is not a model on the Hugging Face hub (or it is private: run `{beside('hf')} auth login`)."
         ) from e
     except LocalEntryNotFoundError as e:  # the hub was not reached (no network, or offline mode)
         raise WacftError(unreachable(model)) from e

@@ -62,6 +62,7 @@ def run_verify(args: argparse.Namespace) -> int:
     from wacft.convert.verify import f16_sibling, verify
     from wacft.convert.whispercpp import FUTO_BEAM_SIZE, Decoding
     from wacft.errors import WacftError
+    from wacft.extras import require_extra
     from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS
 
     if args.max_clips < 0:
@@ -71,6 +72,7 @@ def run_verify(args: argparse.Namespace) -> int:
     language, languages = decoding_languages(args.model, args.language, args.languages)
     decoding = Decoding(beam_size=1 if args.greedy else FUTO_BEAM_SIZE, glossary=tuple(args.glossary))
     f16 = args.f16 or f16_sibling(args.model)
+    require_extra("verify")  # before the dataset, which would name only the 'data' part of it
     clips = load_clips(args)  # acft's loader: numpy and soundfile only, no torch
     engines = choose_engines(args.engine, print)
     print(f"{args.dataset}: {clips.summary()}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wacft.acft.backends import Progress
+from wacft.acft.backends import ConvertInput, Progress
 from wacft.acft.runs import RunRecord, load_run, runs_dir
 from wacft.errors import WacftError
 
@@ -26,23 +26,26 @@ def default_file(model: str, trained: str = "", run_out: str = "") -> Path:
     return folder / f"{stem}.bin"
 
 
-def modal_output(run_id: str, model: str) -> RunRecord | None:
-    """The Modal run whose output on the volume `model` names (the wizard's model after a Modal run), if any."""
+def remote_output(run_id: str, model: str) -> RunRecord | None:
+    """The run whose output, where it ran (a Modal volume), `model` names (the wizard's model after such a run)."""
+    from wacft.services.runs import backend_for
+
     try:
         record = load_run(run_id) if run_id else None
     except WacftError:  # a run the registry no longer has: `model` is then a plain path or hub id
         return None
-    return record if record and record.backend == "modal" and model == record.artifacts.get("model") else None
+    if record is None or model != record.artifacts.get("model"):
+        return None
+    return record if backend_for(record).remote else None
 
 
 def for_convert(run_id: str, model: str, types: list[str], dest: Path,
-                progress: Progress | None = None) -> str | dict[str, Path]:
-    """The convert step's input: `model` as it is, unless it is a Modal run's output on its volume; then what
-    the step needs of it, fetched into `dest` (see ModalBackend.fetch_for_convert)."""
-    from wacft.acft.modal_backend import ModalBackend
+                progress: Progress | None = None) -> ConvertInput:
+    """The convert step's input: `model` as it is, unless it is a run's output where it ran; then what the step
+    needs of it, fetched into `dest`."""
+    from wacft.services.runs import backend_for
 
-    record = modal_output(run_id, model)
+    record = remote_output(run_id, model)
     if record is None:
-        return model
-    fetched = ModalBackend(record.gpu).fetch_for_convert(record, dest, types, progress)
-    return fetched if isinstance(fetched, dict) else str(fetched)
+        return ConvertInput(model)
+    return backend_for(record).fetch_for_convert(record, dest, types, progress)

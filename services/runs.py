@@ -51,17 +51,32 @@ def watch(record: RunRecord, sink: EventSink, stop: threading.Event | None = Non
     return backend_for(record).watch(record, sink, stop)
 
 
+def last_step(record: RunRecord) -> dict:
+    """The run's latest step event, without a watch (the start screen's progress column)."""
+    return backend_for(record).last_step(record)
+
+
+def kept_checkpoint(record: RunRecord) -> bool:
+    return backend_for(record).kept_checkpoint(record)
+
+
+def resume_cost(record: RunRecord, max_hours: float | None) -> str | None:
+    """What resuming the run may cost, to ask about first (a Modal run's new budget); None: nothing."""
+    return backend_for(record).resume_cost(record, max_hours)
+
+
 def cancel(record: RunRecord) -> RunRecord:
     if record.status not in ACTIVE:
         raise WacftError(f"Run {record.id} is {record.status}; only a running run can be cancelled.")
     return backend_for(record).cancel(record)
 
 
-def resume(record: RunRecord) -> RunRecord:
-    """A cancelled or failed run again from its last checkpoint, as a new record."""
+def resume(record: RunRecord, max_hours: float | None = None, say=print) -> RunRecord:
+    """A cancelled or failed run again from its last checkpoint, as a new record; a Modal run with a budget of
+    `max_hours` (default: the one it had)."""
     if record.status not in STOPPED:
         raise WacftError(f"Only a cancelled or failed run can be resumed; this one is {record.status}.")
-    return backend_for(record).resume(record)
+    return backend(record.backend, record.gpu, record.convert, max_hours).resume(record, say=say)
 
 
 def fetch(record: RunRecord, dest: Path, only: str | None = None, progress: Progress | None = None) -> list[Path]:
@@ -72,7 +87,7 @@ def spend(config: TrainConfig, gpu: str, max_hours: float | None, clips: int | N
           seconds: float = 0.0) -> str:
     """What a Modal run will take and cost, and how long it may run: what `wacft train --on modal` prints and the
     wizard asks about before a launch. Without `clips` (the CLI) the dataset is counted here, where it can be."""
-    from wacft.acft.estimate import estimate
+    from wacft.acft.estimate import estimate, worst_case
     from wacft.extras import MissingExtra
 
     lines = []
@@ -85,6 +100,5 @@ def spend(config: TrainConfig, gpu: str, max_hours: float | None, clips: int | N
         lines.append(estimate(config, clips, seconds, gpu).describe())
     except MissingExtra as e:  # the job reads the dataset itself: counting it here is a courtesy
         lines.append(f"No estimate: {e}")
-    limit = f"{max_hours:g} h" if max_hours else "24 h (--max-hours sets less)"
-    lines.append(f"The job stops after {limit} at most.")
+    lines.append(worst_case(gpu, max_hours))
     return "\n".join(lines)

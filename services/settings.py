@@ -8,8 +8,11 @@ from collections.abc import Mapping
 from dataclasses import MISSING, fields
 from typing import Any
 
-from wacft.acft.config import TrainConfig
+from wacft.acft.config import OBJECTIVES, TrainConfig
 from wacft.acft.runs import default_out
+
+__all__ = ["OBJECTIVES", "default", "default_out", "not_given", "train_settings"]  # what the CLIs and wizard use
+
 
 
 def default(name: str) -> Any:

@@ -222,7 +222,7 @@ def test_bad_models_get_one_clear_sentence(copy_of, tmp_path, breakage, message)
     with pytest.raises(WacftError, match=message) as error:
         convert_one(copy_of, tmp_path / "out.bin")
     assert "\n" not in str(error.value)
-    assert not (tmp_path / "out.bin").exists()
+    assert not list(tmp_path.glob("*out*"))
 
 
 def test_max_length_absent_or_different_is_fine(copy_of, tmp_path):
@@ -241,7 +241,7 @@ def test_missing_inputs(tmp_path):
 
 
 def test_existing_output_is_kept_unless_forced(english, tmp_path):
-    out = tmp_path / "out.bin"
+    out = tmp_path / "out_f16.bin"
     out.write_bytes(b"keep me")
     with pytest.raises(WacftError, match="--force"):
         convert_one(english, out)
@@ -309,9 +309,9 @@ def test_cli_convert_and_inspect(english, tmp_path, capsys):
 
 
 def test_cli_errors_are_one_line_without_traceback(english, tmp_path, capsys):
-    out = tmp_path / "cli.bin"
+    out = tmp_path / "cli_q8_0.bin"  # what `--out cli.bin` writes first (the default types: q8_0, q5_0)
     out.write_bytes(b"x")
-    assert cli(["convert", str(english), "--out", str(out)]) == 1
+    assert cli(["convert", str(english), "--out", str(tmp_path / "cli.bin")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--force" in err and "Traceback" not in err
     assert cli(["inspect", str(out)]) == 1
@@ -323,3 +323,15 @@ def test_reader_rejects_truncated_files(all_types, tmp_path):
     cut.write_bytes(all_types["q5_0"].path.read_bytes()[:-100])
     with pytest.raises(WacftError, match="truncated"):
         read_ggml(cut)
+
+
+@pytest.mark.parametrize(("out", "types", "written"), [
+    ("base_en_acft.bin", ["q5_0"], ["base_en_acft_q5_0.bin"]),
+    ("base_en_acft.bin", ["q8_0", "q5_0"], ["base_en_acft_q8_0.bin", "base_en_acft_q5_0.bin"]),
+    ("base_en_acft_q8_0.bin", ["q8_0"], ["base_en_acft_q8_0.bin"]),
+    ("base_en_acft_q8_0.bin", ["q8_0", "q5_0"], ["base_en_acft_q8_0.bin", "base_en_acft_q5_0.bin"]),
+    ("model", ["f16"], ["model_f16.bin"]),
+], ids=["one", "several", "named-for-its-type", "named-for-one-of-them", "no-suffix"])
+def test_one_naming_rule_for_one_type_and_several(out, types, written, tmp_path):
+    """Whatever the count of types, a person who asks for FILE_q5_0.bin after `--out FILE.bin` finds it."""
+    assert [o.path.name for o in plan_outputs(tmp_path / out, types)] == written

@@ -62,3 +62,18 @@ def test_a_bare_name_that_is_no_folder_is_taken_for_a_mistyped_folder(monkeypatc
     assert message.startswith(
         "There is no folder my-recordigns here, and no hub dataset of that name could be loaded (")
     assert message.endswith("); check the path to your recordings (or give a hub id as owner/name).")
+
+
+def test_a_bare_name_close_to_a_folder_here_names_that_folder(monkeypatch, tmp_path):
+    """A typo'd folder given without ./ is tried on the hub; a folder of a similar name here is what was meant."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my-recordings").mkdir()
+    message = said("my-recordigns")
+    assert message.startswith("There is no folder my-recordigns here, and no hub dataset of that name could be loaded")
+    assert message.endswith("); did you mean the folder ./my-recordings, or a hub id as owner/name?")
+    assert said("./my-recrodings") == "There is no folder my-recrodings; did you mean ./my-recordings?"
+    assert said(tmp_path / "my-recordngs") == f"There is no folder {tmp_path / 'my-recordngs'}; did you mean" \
+                                              f" {tmp_path / 'my-recordings'}?"

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from wacft.acft.config import TrainConfig
-from wacft.acft.estimate import BF16_PEAK, FP32_PEAK, STARTUP_SECONDS, Dims, estimate, model_dims
+from wacft.acft.estimate import BF16_PEAK, FP32_PEAK, RANGE, STARTUP_SECONDS, Dims, duration, estimate, model_dims
 from wacft.acft.runs import RunRecord
 from wacft.errors import WacftError
 from wacft.facts import GPUS
@@ -38,12 +38,14 @@ def record(run_id: str, events: list[dict], tmp_path, model: str = TINY, gpu: st
                      events=str(path), created=created or time.time()).save()
 
 
-def test_the_prior_says_so_and_costs_gpu_time_at_modals_price():
+def test_the_prior_says_so_and_costs_gpu_time_and_its_container_at_modals_price():
     e = estimate(config(), 1000, 5000.0, "A100-40GB")
     assert not e.measured
     assert "rough prior, not measured" in e.describe() and "30% of the A100-40GB's bf16 peak" in e.describe()
-    assert e.cost == pytest.approx(e.seconds * 0.000583)
-    assert f"${e.cost:.2f}" in e.describe() and "$2.10/h" in e.describe()
+    # the GPU ($0.000583/s), 4 cores ($0.0000131/s each) and 16 GiB ($0.00000222/s each)
+    assert e.cost == pytest.approx(e.seconds * (0.000583 + 4 * 0.0000131 + 16 * 0.00000222))
+    assert f"${e.cost:.2f}" in e.describe() and "$2.42/h: the GPU, and the container's 4 cores and 16 GiB" \
+        in e.describe()
 
 
 def test_a_local_run_has_a_time_and_no_cost():
@@ -146,3 +148,11 @@ def test_bad_input_is_one_sentence():
 
 def test_the_compute_model_knows_every_gpu_wacft_offers():
     assert set(BF16_PEAK) == set(FP32_PEAK) == set(GPUS)
+
+
+def test_the_estimate_says_its_range():
+    """Before launch the person sees how far off it may be: wider for the prior than for a measured speed."""
+    e = estimate(config(), 400, 800.0, None)
+    low, high = RANGE[False]
+    assert f"({duration(e.seconds * low)} to {duration(e.seconds * high)})" in e.describe()
+    assert RANGE[True][0] > low and RANGE[True][1] < high

@@ -12,9 +12,9 @@ from wacft.errors import WacftError
 from wacft.extras import EXTRAS, needs_extra
 
 
-def hint(feature: str, package: str, extra: str) -> str:
+def hint(wacft, feature: str, package: str, extra: str) -> str:
     return (f"wacft: {feature} needs {package}, which is not installed: install the {extra!r} extra with"
-            f" `pip install 'wacft[{extra}]'` (a checkout's `make run` installs every extra).")
+            f" `{wacft.install_command(extra)}` (a checkout's `make run` installs every extra).")
 
 
 def installed(tmp_path_factory, *extras):
@@ -31,7 +31,13 @@ def installed(tmp_path_factory, *extras):
         return subprocess.run([python, "-m", "wacft.cli", *map(str, argv)], env=env, capture_output=True,
                               text=True, timeout=120)
 
+    def install_command(extra):
+        """What this install says adds the extra: from a checkout, into a venv made without pip."""
+        code = f"from wacft.extras import install_command; print(install_command({extra!r}))"
+        return subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
+
     assert wacft("--help").returncode == 0
+    wacft.install_command = install_command
     return wacft
 
 
@@ -49,20 +55,26 @@ def model_bin(random_whisper, tmp_path_factory):
 def test_conversion_needs_no_extra(bare, random_whisper, tmp_path):
     done = bare("convert", random_whisper(), "--out", tmp_path / "x.bin")
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "x.bin").is_file()
+    assert (tmp_path / "x_q8_0.bin").is_file() and (tmp_path / "x_q5_0.bin").is_file()  # the default types
 
 
 @pytest.mark.parametrize("where", ["here", "local"])
 def test_training_names_the_train_extra(bare, tmp_path, where):
     done = bare("train", "--model", "openai/whisper-tiny.en", "--dataset", tmp_path, "--out", tmp_path / "run",
                 "--on", where)
-    assert (done.returncode, done.stderr.splitlines()[-1]) == (1, hint("Training", "torch", "train"))
+    assert (done.returncode, done.stderr.splitlines()[-1]) == (1, hint(bare, "Training", "torch", "train"))
     assert "Traceback" not in done.stderr
+
+
+def test_training_without_its_extra_says_nothing_of_where_it_would_train(bare, tmp_path):
+    done = bare("train", "--model", "openai/whisper-tiny.en", "--dataset", tmp_path)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.strip() == hint(bare, "Training", "torch", "train")
 
 
 def test_training_on_modal_names_the_modal_extra(bare, tmp_path):
     done = bare("train", "--model", "openai/whisper-tiny.en", "--dataset", tmp_path, "--on", "modal")
-    assert (done.returncode, done.stderr.strip()) == (1, hint("Running on Modal", "modal", "modal"))
+    assert (done.returncode, done.stderr.strip()) == (1, hint(bare, "Running on Modal", "modal", "modal"))
 
 
 def test_launching_on_modal_needs_only_the_modal_extra(tmp_path_factory, tmp_path):
@@ -72,16 +84,25 @@ def test_launching_on_modal_needs_only_the_modal_extra(tmp_path_factory, tmp_pat
     assert done.returncode == 1 and done.stderr.startswith("wacft: No Modal token is configured; run `modal token new`")
 
 
-def test_reading_a_dataset_names_the_data_extra(bare, model_bin, tmp_path):
+def test_verifying_names_the_verify_extra(bare, model_bin, tmp_path):
+    """Not the 'data' extra of the dataset it reads first: that alone would not verify."""
     (tmp_path / "metadata.csv").write_text("file_name,text\na.wav,hello\n")
     done = bare("verify", model_bin, "--dataset", tmp_path)
-    assert (done.returncode, done.stderr.strip()) == (1, hint("Reading a dataset", "soundfile", "data"))
+    assert (done.returncode, done.stderr.strip()) == (1, hint(bare, "Verifying in whisper.cpp", "pywhispercpp",
+                                                                "verify"))
+
+
+def test_the_command_given_adds_the_extra_from_the_checkout(bare):
+    """A checkout run without installing it: the command reinstalls that checkout with the extra, into this venv
+    (made without pip, so through uv)."""
+    command = bare.install_command("data")
+    assert command.startswith("uv pip install --python ") and command.endswith(f"-e '{REPO}[data]'")
 
 
 def test_only_the_extras_own_packages_are_reworded():
     with pytest.raises(ModuleNotFoundError, match="no_such_module"), needs_extra("train"):
         import no_such_module  # noqa: F401
-    with pytest.raises(WacftError, match=r"pip install 'wacft\[verify\]'"), needs_extra("verify"):
+    with pytest.raises(WacftError, match=r"install the 'verify' extra with `.*verify\]'`"), needs_extra("verify"):
         raise ModuleNotFoundError("No module named 'pywhispercpp'", name="pywhispercpp")
 
 
@@ -94,3 +115,17 @@ def test_the_packages_named_are_those_of_pyproject():
         return named
 
     assert {extra: set(names) for extra, names in EXTRAS.items()} == {extra: packages(extra) for extra in EXTRAS}
+
+
+@pytest.mark.parametrize(("marker", "start"), [("pipx_metadata.json", "pipx install --force "),
+                                               ("uv-receipt.toml", "uv tool install --force --python ")])
+def test_a_tool_install_is_told_its_tools_command(tmp_path, monkeypatch, marker, start):
+    """pipx and uv tool mark the environments they make; the command is theirs, from where wacft came."""
+    import sys
+
+    from wacft.extras import install_command
+
+    (tmp_path / marker).write_text("")
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    command = install_command("record")
+    assert command.startswith(start) and "record" in command and "pip install" not in command

@@ -6,6 +6,7 @@ packages come from uv's cache or PyPI."""
 import ast
 import json
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,7 @@ from uv import find_uv_bin
 
 import wacft
 from wacft.cli import build_parser
-from wacft.extras import ADDS, install_command
+from wacft.extras import ADDS
 
 ROOT = Path(wacft.__file__).parent
 UV = find_uv_bin()
@@ -114,8 +115,8 @@ def test_every_subcommand_has_its_help(installed):
 
 def test_convert_and_inspect_the_real_weights(installed, tiny_en_dir, tmp_path):
     out = installed("wacft", "convert", tiny_en_dir, "--out", tmp_path / "tiny.bin", "--type", "q5_0").stdout
-    assert out.startswith(f"{tmp_path / 'tiny.bin'}  q5_0")
-    shown = installed("wacft", "inspect", tmp_path / "tiny.bin").stdout
+    assert out.startswith(f"{tmp_path / 'tiny_q5_0.bin'}  q5_0")
+    shown = installed("wacft", "inspect", tmp_path / "tiny_q5_0.bin").stdout
     assert "English-only" in shown and "4 layers, width 384, 6 heads" in shown
 
 
@@ -126,31 +127,79 @@ def test_the_wizard_console_script_starts_and_quits(installed):
     assert proc.stderr == ""
 
 
+FIRST_SCREEN = """
+    import asyncio, json
+    from wacft.extras import install_command
+    from wacft.tui.app import WacftApp
+
+    async def first_screen():
+        app = WacftApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()  # the environment checks
+            await pilot.pause()
+            extras = app.screen.query_one("#extras")
+            lines = str(extras.render()).splitlines() if extras.display else []
+            commands = {extra: install_command(extra) for extra in ("train", "verify", "modal", "record")}
+            print(json.dumps([type(app.screen).__name__, [c.name for c in app.screen.checks], lines, commands]))
+            await pilot.press("ctrl+q")
+        assert app.return_code == 0
+
+    asyncio.run(first_screen())
+"""
+
+
+def first_screen(python_of_the_install) -> tuple[str, list[str], dict[str, str]]:
+    """The start screen's lines of extras (spaces squeezed), and the command that install gives for each extra."""
+    name, checks, lines, commands = json.loads(python_of_the_install(FIRST_SCREEN))
+    assert (name, checks) == ("StartScreen", ["Modal token", "Hugging Face login", "adb", "espeak-ng", "Local GPU"])
+    return [" ".join(line.split()) for line in lines], commands
+
+
 def test_the_wizard_shows_its_first_screen(installed):
     """With what each extra this install lacks would add, and the command for it."""
-    shown = json.loads(python(installed, """
-        import asyncio, io, json
-        from rich.console import Console
-        from wacft.tui.app import WacftApp
-
-        async def first_screen():
-            app = WacftApp()
-            async with app.run_test(size=(80, 24)) as pilot:
-                await app.workers.wait_for_complete()  # the environment checks
-                await pilot.pause()
-                extras, console = app.screen.query_one("#extras"), Console(width=80, file=io.StringIO())
-                console.print(extras.render()._renderable)
-                lines = console.file.getvalue().splitlines() if extras.display else []
-                print(json.dumps([type(app.screen).__name__, [c.name for c in app.screen.checks], lines]))
-                await pilot.press("ctrl+q")
-            assert app.return_code == 0
-
-        asyncio.run(first_screen())
-    """))
+    lines, commands = first_screen(lambda code: python(installed, code))
     missing = {"default": ["train", "verify", "modal", "record"], "modal": ["train", "verify", "record"]}
-    assert shown[:2] == ["StartScreen", ["Modal token", "Hugging Face login", "adb", "espeak-ng", "Local GPU"]]
-    assert [" ".join(line.split()) for line in shown[2]] == [
-        f"{install_command(extra)} adds {ADDS[extra]}" for extra in missing[installed.kind]]
+    assert lines == [line for extra in missing[installed.kind] for line in (f"adds {ADDS[extra]}:", commands[extra])]
+    # a venv uv made has no pip: uv installs into it, from the wheel it came from, keeping the extras it has
+    kept = "modal," if installed.kind == "modal" else ""
+    assert commands["record"] == (f"uv pip install --python {installed.venv / 'bin' / 'python'} "
+                                  f"'wacft[{kept}record] @ {wheel_of(installed)}'")
+
+
+def wheel_of(installed) -> str:
+    return json.loads(python(installed, """
+        import importlib.metadata
+        print(importlib.metadata.distribution("wacft").read_text("direct_url.json"))
+    """))["url"]
+
+
+def test_the_start_screens_command_adds_the_extra_to_a_uv_tool(wheel, tmp_path):
+    """`uv tool install` of the wheel into a fresh home: the start screen's command for a missing extra, run
+    there as it reads, adds that extra to the tool and keeps the one it had."""
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    env.update(HOME=str(home), UV_TOOL_DIR=str(home / "tools"), UV_TOOL_BIN_DIR=str(home / "bin"),
+               UV_CACHE_DIR=os.environ.get("UV_CACHE_DIR") or str(Path.home() / ".cache" / "uv"),
+               WACFT_HOME=str(home / "wacft"), HF_HUB_OFFLINE="1", NO_COLOR="1")
+    proc = run([UV, "tool", "install", "--quiet", "--python", sys.executable, f"wacft[modal] @ {wheel.as_uri()}"],
+               env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    tool_python = home / "tools" / "wacft" / "bin" / "python"
+
+    def in_the_tool(code: str) -> str:
+        proc = run([tool_python, "-c", textwrap.dedent(code)], env=env, cwd=tmp_path, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    lines, commands = first_screen(in_the_tool)
+    assert lines[lines.index(f"adds {ADDS['record']}:") + 1] == commands["record"]
+    command = shlex.split(commands["record"])
+    assert command[:4] == ["uv", "tool", "install", "--force"]
+    proc = run([UV, *command[1:]], env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    has = "from wacft.extras import installed; print(installed('record'), installed('modal'))"
+    assert in_the_tool(has).split() == ["True", "True"]
+    assert (home / "bin" / "wacft-tui").exists()
 
 
 def test_no_heavy_package_is_installed(installed):
@@ -178,3 +227,11 @@ def test_the_modal_launch_path_needs_no_torch(environments, tmp_path):
         print(",".join(m for m in {HEAVY!r} if m in sys.modules))
     """)
     assert loaded.strip() == ""
+
+
+def test_the_wheel_states_its_license_as_an_spdx_expression(wheel):
+    """`project.license` as a string (a TOML table is deprecated in setuptools, and warned about at each build)."""
+    with zipfile.ZipFile(wheel) as z:
+        [metadata] = [name for name in z.namelist() if name.endswith(".dist-info/METADATA")]
+        lines = z.read(metadata).decode().splitlines()
+    assert "License-Expression: MIT" in lines and not any(line.startswith("License: ") for line in lines)

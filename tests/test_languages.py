@@ -242,9 +242,9 @@ def test_verify_decodes_in_the_languages_a_person_names(multilingual_bin, tmp_pa
     assert decoding_languages(model, "en", "de,en") == ("en", ("de", "en"))
     with pytest.raises(WacftError, match=r"^'xx' is not one of Whisper's 100 languages"):
         decoding_languages(model, "de", "de,xx")
-    english = tmp_path / "english.bin"
-    convert(str(random_whisper_english()), plan_outputs(english, ["f16"]))
-    with pytest.raises(WacftError, match=r"english.bin is English-only and cannot transcribe French; verify with"):
+    [converted] = convert(str(random_whisper_english()), plan_outputs(tmp_path / "english.bin", ["f16"]))
+    english = converted.path
+    with pytest.raises(WacftError, match=r"is English-only and cannot transcribe French; verify with"):
         decoding_languages(english, None, "en,fr")
 
 
@@ -345,8 +345,8 @@ def test_the_phone_name_and_import_steps_name_the_language(multilingual_bin, tmp
     assert default_name(model) == "2layer_acft_f16.bin"  # not known: no language in the name
     assert import_steps("x.bin", True, "de")[-1] == (
         "Choose German: FUTO Keyboard keeps a voice model for each language.")
-    english = tmp_path / "english.bin"
-    convert(str(random_whisper_english()), plan_outputs(english, ["f16"]))
+    [converted] = convert(str(random_whisper_english()), plan_outputs(tmp_path / "english.bin", ["f16"]))
+    english = converted.path
     assert model_language(read_model_kind(english), None) == "en"
     assert default_name(english, language="en") == "2layer_en_acft_f16.bin"
     with pytest.raises(BadName, match="English-only, so FUTO Keyboard can use it for English only, not French"):

@@ -11,6 +11,7 @@ from test_tui import settle, text
 
 from wacft.acft.runs import RunRecord
 from wacft.convert.convert import convert, plan_outputs
+from wacft.modal_jobs import mark_complete
 from wacft.tui.app import WacftApp
 from wacft.tui.session import Session
 
@@ -25,6 +26,7 @@ def modal_run(server, tiny_en_dir, run_id, bins):
     for t in bins:
         convert(str(folder), plan_outputs(folder / f"model_{t}.bin", [t]))
         artifacts[t] = f"/vol/runs/{run_id}/model_{t}.bin"
+    mark_complete(folder)
     return RunRecord(run_id, "modal", {"model": str(tiny_en_dir), "out": f"/vol/runs/{run_id}"}, status="done",
                      call_id="fc-finished", gpu="A100-40GB", artifacts=artifacts).save()
 
@@ -97,7 +99,8 @@ async def test_a_modal_launch_shows_the_spend_and_asks_first(server, tiny_en_dir
         await pilot.press("ctrl+l")
         await settle(pilot, app, lambda: isinstance(app.screen, ConfirmScreen), 600)
         question = app.screen.question
-        assert "on a Modal A100-40GB, about $" in question and "The job stops after 0.5 h at most." in question
+        assert "on a Modal A100-40GB, about $" in question and "Its budget is 0.5 h of GPU time" in question
+        assert "it costs at most $1.21" in question
         await pilot.press("n")
         await settle(pilot, app, lambda: "Not launched." in text(app, "#status"))
         assert not list_runs() and not server.modal.called("FunctionMap")

@@ -93,7 +93,6 @@ def test_what_a_run_cannot_do_is_one_sentence(tmp_path):
 
     running = RunRecord("r-running", "local", {"model": "m", "out": str(tmp_path)}, status="running").save()
     done = RunRecord("r-done", "local", {"model": "m", "out": str(tmp_path)}, status="done").save()
-    on_modal = RunRecord("r-modal", "modal", {"model": "m", "out": "/vol/runs/r-modal"}, status="failed").save()
     early = RunRecord("r-early", "local", {"model": "m", "out": str(tmp_path)}, status="cancelled").save()
     with pytest.raises(WacftError, match="Only a cancelled or failed run can be resumed; this one is running"):
         runs.resume(running)
@@ -101,20 +100,22 @@ def test_what_a_run_cannot_do_is_one_sentence(tmp_path):
         runs.cancel(done)
     with pytest.raises(WacftError, match=f"ran locally; its model is already in {tmp_path}"):
         runs.fetch(done, tmp_path / "here")
-    with pytest.raises(WacftError, match="A Modal run resumes on its own retries"):
-        runs.resume(on_modal)
     with pytest.raises(WacftError, match="Run r-early stopped before its first checkpoint, so there is nothing to"):
         runs.resume(early)
 
 
-def test_the_spend_says_the_estimate_and_the_time_limit():
+def test_the_spend_says_the_estimate_and_the_most_the_budget_can_cost():
     from wacft.acft.estimate import estimate
     from wacft.services import runs
 
     config = train_settings({"model": "openai/whisper-tiny.en", "dataset": "d"})
     said = runs.spend(config, "A100-40GB", 0.5, clips=400, seconds=1200.0)
-    assert said == estimate(config, 400, 1200.0, "A100-40GB").describe() + "\nThe job stops after 0.5 h at most."
-    assert runs.spend(config, "H100", None, 400, 1200.0).endswith("24 h (--max-hours sets less) at most.")
+    # 0.5 h of the A100-40GB ($0.000583/s) and its container (4 cores, 16 GiB: $0.0000879/s)
+    assert said == estimate(config, 400, 1200.0, "A100-40GB").describe() + (
+        "\nIts budget is 0.5 h of GPU time: it stops there, keeping its checkpoint, so it costs at most $1.21"
+        " however often Modal restarts its container.")
+    assert "Its budget is 24 h of GPU time (--max-hours sets less)" in runs.spend(config, "H100", None, 400, 1200.0)
+    assert "at most $102.38" in runs.spend(config, "H100", None, 400, 1200.0)  # 24 h at $4.27/h
 
 
 # --- conversion outputs -----------------------------------------------------------------------------------

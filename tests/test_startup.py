@@ -13,6 +13,8 @@ import termios
 import time
 from pathlib import Path
 
+import pytest
+
 from wacft.tui.app import WacftApp
 
 HEAVY = ("torch", "transformers", "datasets", "modal", "pywhispercpp")
@@ -66,9 +68,10 @@ class Terminal:
         os.close(self.slave)
 
 
-def test_sigterm_quits_the_wizard_cleanly(tmp_path):
-    """A real `wacft-tui` in a pseudo-terminal, sent a real SIGTERM while a step holds typed text: it exits as on
-    ctrl+q, the terminal back as it was and the session saved."""
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_quits_the_wizard_cleanly(tmp_path, sent):
+    """A real `wacft-tui` in a pseudo-terminal, sent a real SIGTERM (`kill`) or SIGHUP (its terminal closed) while
+    a step holds typed text: it exits as on ctrl+q, the terminal back as it was and the session saved."""
     env = {**os.environ, "WACFT_HOME": str(tmp_path), "TERM": "xterm-256color", "HF_HUB_OFFLINE": "1"}
     terminal = Terminal([str(Path(sys.executable).with_name("wacft-tui"))], env)
     try:
@@ -78,7 +81,7 @@ def test_sigterm_quits_the_wizard_cleanly(tmp_path):
         terminal.wait_for("1 · Dataset")
         os.write(terminal.master, b"/nowhere/clips\r")
         terminal.wait_for("There is no folder")  # checked, so the session holds it; not moved on, so not saved
-        os.kill(terminal.process.pid, signal.SIGTERM)
+        os.kill(terminal.process.pid, sent)
         assert terminal.process.wait(30) == 0
         assert terminal.cooked()
         session = json.loads((tmp_path / "session.json").read_text())

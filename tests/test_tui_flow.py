@@ -11,6 +11,7 @@ from test_tui import adb_with, log_text, push_on, settle, text
 from textual.widgets import DataTable, Input, Select
 
 from wacft.acft.runs import list_runs
+from wacft.extras import beside
 from wacft.tui.app import WacftApp
 from wacft.tui.session import Session
 
@@ -128,14 +129,15 @@ async def test_without_a_modal_token_the_check_says_so_and_a_modal_launch_is_ref
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app, lambda: app.screen.checks)
         modal = next(c for c in app.screen.checks if c.name == "Modal token")
-        assert not modal.ok and "modal token new" in modal.fix
-        assert "modal token new" in text(app, "#checks")
+        run_it = f"{beside('modal')} token new"  # modal's path where it is not on PATH
+        assert not modal.ok and f"run `{run_it}`" in modal.fix
+        assert "".join(run_it.split()) in "".join(text(app, "#checks").split())  # wrapped at 80 columns
         await pilot.press("c")
         app.screen.query_one("#where", Select).value = "modal"
         await settle(pilot, app, lambda: "on a Modal A100-40GB, about $" in text(app, "#estimate"))
         await pilot.press("ctrl+l")
         await settle(pilot, app, lambda: "✗" in text(app, "#status"), SLOW)
-        assert "No Modal token is configured; run `modal token new`" in text(app, "#status")
+        assert f"No Modal token is configured; run `{run_it}`" in text(app, "#status")
         assert app.screen.TITLE == "3 · Training" and not list_runs()
 
 

@@ -217,12 +217,12 @@ def model_bin(tmp_path_factory, random_whisper):
 
 
 async def test_convert_asks_before_replacing_a_file(random_whisper, tmp_path):
-    out = tmp_path / "mine.bin"
+    out = tmp_path / "mine_q8_0.bin"  # what the output file mine.bin names for q8_0
     out.write_bytes(b"an earlier file")
     app = WacftApp(Session(step="convert", model=str(random_whisper())))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("c")
-        app.screen.query_one("#out", Input).value = str(out)
+        app.screen.query_one("#out", Input).value = str(tmp_path / "mine.bin")
         app.screen.query_one("#types").deselect("q5_0")
         await pilot.press("ctrl+r")
         await settle(pilot, app, lambda: "Replace" in str(app.screen.query_one("#question").render()))

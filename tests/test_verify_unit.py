@@ -252,7 +252,7 @@ def test_cli_names_audio_it_cannot_decode(random_bin, tmp_path, capsys):
     (tmp_path / "b.flac").write_bytes(b"")
     (tmp_path / "metadata.csv").write_text("file_name,sentence\na.wav,hello\nb.flac,world\n")
     assert main(["verify", str(random_bin), "--dataset", str(tmp_path)]) == 1
-    assert "no usable clips (0 clips (0.00 h of audio); skipped: 2 undecodable audio)" in capsys.readouterr().err
+    assert "no usable clips (0 clips (0.0 min of audio); skipped: 2 undecodable audio)" in capsys.readouterr().err
 
 
 def test_verify_imports_neither_torch_nor_transformers():

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from functools import partial
 
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 
 from wacft.tui.screens.convert import ConvertScreen
 from wacft.tui.screens.dataset import DatasetScreen
@@ -21,6 +22,7 @@ from wacft.tui.screens.train import TrainScreen
 from wacft.tui.screens.verify import VerifyScreen
 from wacft.tui.session import Session
 
+QUIT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 STEPS = {
     "start": StartScreen, "record": RecordScreen, "dataset": DatasetScreen, "model": ModelScreen, "train": TrainScreen,
     "monitor": MonitorScreen, "convert": ConvertScreen, "verify": VerifyScreen, "push": PushScreen,
@@ -31,7 +33,9 @@ class WacftApp(App):
     TITLE = "wacft"
     CSS_PATH = "wacft.tcss"
     SCREENS = STEPS
-    BINDINGS = [("ctrl+q", "quit", "Quit")]
+    # Esc closes the Keys panel (the command palette's "Keys") before it goes back a step: only while it shows
+    BINDINGS = [("ctrl+q", "quit", "Quit"),
+                Binding("escape", "hide_help_panel", "Close keys", show=False, priority=True)]
 
     def __init__(self, session: Session | None = None, *, environment: Callable[[], list] | None = None,
                  phones: Callable[[], tuple] | None = None, first: str = "start"):
@@ -52,17 +56,25 @@ class WacftApp(App):
 
     def on_mount(self) -> None:
         self.push_screen(self.first)
-        # SIGTERM (`kill`, a closing session, a service manager) quits as ctrl+q does: the terminal is restored
-        # and the session saved, where the default would end the process with the terminal still in raw mode
+        # SIGTERM (`kill`, a service manager) and SIGHUP (a closed terminal) quit as ctrl+q does: the terminal is
+        # restored and the session saved, where the default would end the process with the terminal still in raw
+        # mode; a run goes on either way (it runs in a session of its own)
         with contextlib.suppress(NotImplementedError):  # Windows: asyncio has no signal handlers
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
+            for quitting in QUIT_SIGNALS:
+                asyncio.get_running_loop().add_signal_handler(quitting, self.exit)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "hide_help_panel":  # otherwise Esc goes on to the step's own binding
+            return bool(self.screen.query("HelpPanel"))
+        return True
 
     def on_unmount(self) -> None:
         """However the app ends: the session as it stands (a step keeps what was typed there in it before it
-        moves on) is saved, and SIGTERM goes back to what it was."""
+        moves on) is saved, and SIGTERM and SIGHUP go back to what they were."""
         self.session.save()
         with contextlib.suppress(NotImplementedError):
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+            for quitting in QUIT_SIGNALS:
+                asyncio.get_running_loop().remove_signal_handler(quitting)
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)

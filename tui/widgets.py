@@ -5,9 +5,16 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
+from textual.strip import Strip
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
-from textual.widgets import Button, Label, Select
+from textual.widgets import Button, Checkbox, Label, RadioButton, Select, SelectionList
+from textual.widgets._toggle_button import ToggleButton
+
+# ticked and unticked, chosen and not, told apart by their glyph, not only by colour (a monochrome terminal,
+# colour-blind eyes): Textual draws the same one for both
+TICKED, UNTICKED = "X", " "
+CHOSEN, UNCHOSEN = "●", "○"
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -91,3 +98,32 @@ class Setting(Validator):
         """What is wrong with `value`, or None."""
         result = self.validate(value)
         return None if result.is_valid else result.failure_descriptions[0]
+
+
+class Tick(Checkbox):
+    """A checkbox whose box is empty when unticked."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # Textual reads it as an attribute
+        return TICKED if self.value else UNTICKED
+
+
+class Choice(RadioButton):
+    """A radio button drawn hollow when not chosen."""
+
+    @property
+    def BUTTON_INNER(self) -> str:
+        return CHOSEN if self.value else UNCHOSEN
+
+
+class Ticks(SelectionList):
+    """A selection list whose boxes are empty when unticked."""
+
+    def render_line(self, y: int) -> Strip:
+        segments = list(super().render_line(y))
+        if len(segments) > 1 and segments[1].text == ToggleButton.BUTTON_INNER and segments[1].style:
+            index = (segments[1].style.meta or {}).get("option")
+            if index is not None:
+                ticked = self.get_option_at_index(index).value in self.selected
+                segments[1] = segments[1]._replace(text=TICKED if ticked else UNTICKED)
+        return Strip(segments)

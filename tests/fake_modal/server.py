@@ -1,22 +1,32 @@
 """A fake Modal control plane: the real `modal` client talks to it over gRPC as to Modal's servers.
 
 Written on the service base the modal wheel ships (`modal_proto.api_grpc.ModalClientBase`), implementing
-only the calls wacft's launch, watch, cancel and fetch make; any other call fails UNIMPLEMENTED (and is
-recorded, so a test sees it). Every call is recorded with its request. What it models:
-- apps, images, mounts, secrets, functions: accepted and remembered (the image is never built);
-- a spawned call runs the function's body in a local subprocess (tests/fake_modal/container.py), retried as
-  the function's retry policy says (without its delays); `kill_after_commit` kills it mid-run, as a
-  preemption or a lost container would;
+only the calls wacft's launch, watch, cancel and fetch (and `modal run`) make; any other call fails
+UNIMPLEMENTED (and is recorded, so a test sees it). Every call is recorded with its request. What it models,
+as Modal's service behaves:
+- apps, images, secrets, functions: accepted and remembered (the image is never built: this venv stands in);
+- mounts: the files the client uploaded, by content; a container has those of its function's mounts and
+  nothing else of wacft (tests/fake_modal/container.py imports it from there, never from the checkout);
+- a spawned call runs the function's body in a local subprocess per container. A container that dies without
+  a result (killed: a preemption, a lost worker) is started again without counting against the retry policy;
+  the function's own exceptions and its timeouts count, and are retried up to the policy's retries (without
+  its delays). `kill_after_commit` kills a container right after its Nth commit, `kills` times in all;
+  `kill_on` kills it when a file matching a pattern (PurePath.match) appears in its working copy; `pause_on`
+  commits and stops (SIGSTOP) it there until `resume_paused`;
 - a volume: a committed folder that clients list and read, and per container a working copy made from it at
-  start, copied back on each commit, so what a killed container did not commit is lost, as on Modal;
+  start, committed back when the job commits, every AUTOCOMMIT_SECONDS on its own (a consistent snapshot: the
+  container is stopped meanwhile) and when it exits; what a killed container wrote since is lost;
+- uploads of LARGE_FILE_LIMIT and more go through blob storage: BlobCreate, then a PUT to the blob URL;
 - a Dict: bytes by key, as the client serialises them;
 - `hold_reads` holds back the blocks of one volume file after its first, so a test can stop a fetch mid-file.
-Blocks of volume files are served over HTTP on a second port, as Modal serves them from blob storage.
+Blocks of volume files and blobs are served over HTTP on a second port, as Modal serves them from blob storage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import itertools
 import os
 import pickle
@@ -37,6 +47,8 @@ from modal_proto.api_grpc import ModalClientBase
 
 BLOCK = 8 * 1024 * 1024  # Modal's volume block size: one URL per block
 CONTAINER = Path(__file__).with_name("container.py")
+AUTOCOMMIT_SECONDS = 1.0  # Modal commits a container's volumes every few seconds on its own
+RESTART_GUARD = 50  # Modal restarts a lost container without limit; a test that kills more is broken
 
 
 @dataclass
@@ -44,11 +56,14 @@ class Call:
     id: str
     function: api_pb2.Function
     args: bytes
-    attempts: int = 0
+    attempts: int = 0  # containers started
+    failures: int = 0  # attempts that count against the retry policy: the function's exceptions, timeouts
     process: asyncio.subprocess.Process | None = None
     result: api_pb2.GenericResult | None = None
     commits: int = 0
     synced: set = field(default_factory=set)  # the container's files at its last sync with the volume
+    committed: float = 0.0  # when it last was (time.monotonic())
+    lost: bool = False  # its container was killed: nothing it wrote since its last commit is kept
     cancelled: bool = False
     work: Path | None = None
 
@@ -71,9 +86,20 @@ class FakeModal(ModalClientBase):
         self.function_calls: dict[str, Call] = {}
         self.dicts: dict[str, dict[bytes, bytes]] = {}
         self.named: dict[tuple[str, str], str] = {}  # (kind, name) -> id
-        self.files: dict[str, bytes] = {}  # mount / upload content by sha256
+        self.stopped_apps: set[str] = set()
+        self.mounted: set[int] = set()  # the volume's mount points in use by running containers
+        self.store = root / "files"  # uploaded content, one file per sha256, as Modal's storage keeps it
+        self.store.mkdir(exist_ok=True)
+        self.blobs: dict[str, Path] = {}  # blob id -> what its PUT brought
+        self.mounts: dict[str, list] = {}  # mount id -> its MountFiles
         self.kill_after_commit: int | None = None  # kill a call's container right after its Nth commit
+        self.kills = 1  # ... so many times in all
+        self.kill_on: str | None = None  # kill a container once a file matching this appears in its volume
+        self.pause_on: str | None = None  # commit and stop a container once a file matching this appears
+        self.paused = threading.Event()
         self.retries: int | None = None  # overrides the function's retry policy
+        self.timeout: int | None = None  # overrides the function's timeout (seconds)
+        self.gpu_device: str | None = "cpu"  # what the job trains on here; None: CUDA, which this machine lacks
         # a volume file whose blocks after its first are held back while this names it: a fetch caught mid-file
         self.hold_reads: str | None = None
         self.holding = threading.Event()  # set once a block is held back
@@ -117,8 +143,18 @@ class FakeModal(ModalClientBase):
         await stream.send_message(api_pb2.AppPublishResponse())
 
     async def AppClientDisconnect(self, stream):
-        await self._take(stream, "AppClientDisconnect")
+        request = await self._take(stream, "AppClientDisconnect")
+        self.stopped_apps.add(request.app_id)
         await stream.send_message(Empty())
+
+    async def AppGetLogs(self, stream):
+        """`modal run` follows the app's logs until the app is done; the fake has none to show (the job's events
+        reach the watcher through the Dict), so each call waits a little and says whether the app has stopped."""
+        request = await self._take(stream, "AppGetLogs")
+        deadline = time.monotonic() + min(request.timeout, 1.0)
+        while request.app_id not in self.stopped_apps and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await stream.send_message(api_pb2.TaskLogsBatch(app_done=request.app_id in self.stopped_apps))
 
     async def SecretGetOrCreate(self, stream):
         request = await self._take(stream, "SecretGetOrCreate")
@@ -133,20 +169,58 @@ class FakeModal(ModalClientBase):
         done = api_pb2.GenericResult(status=api_pb2.GenericResult.GENERIC_STATUS_SUCCESS)
         await stream.send_message(api_pb2.ImageGetOrCreateResponse(image_id=self.new_id("im"), result=done))
 
+    def content(self, sha256: str) -> Path:
+        return self.store / sha256
+
     async def MountPutFile(self, stream):
         request = await self._take(stream, "MountPutFile")
-        if request.WhichOneof("data_oneof") == "data":
-            self.files[request.sha256_hex] = request.data
-        await stream.send_message(api_pb2.MountPutFileResponse(exists=request.sha256_hex in self.files))
+        kind = request.WhichOneof("data_oneof")
+        if kind == "data":
+            self.content(request.sha256_hex).write_bytes(request.data)
+        elif kind == "data_blob_id":  # a large file, already in blob storage: checked, then kept by content
+            blob = self.blobs.pop(request.data_blob_id)
+            if sha256_of(blob) != request.sha256_hex:
+                raise GRPCError(Status.INVALID_ARGUMENT, "the blob's content does not match its sha256")
+            os.replace(blob, self.content(request.sha256_hex))
+        exists = self.content(request.sha256_hex).is_file()
+        await stream.send_message(api_pb2.MountPutFileResponse(exists=exists))
 
     async def MountBatchedCheckExistence(self, stream):
         request = await self._take(stream, "MountBatchedCheckExistence")
-        missing = [h for h in request.sha256_hex_hashes if h not in self.files]
+        missing = [h for h in request.sha256_hex_hashes if not self.content(h).is_file()]
         await stream.send_message(api_pb2.MountBatchedCheckExistenceResponse(missing_sha256_hex_hashes=missing))
 
     async def MountGetOrCreate(self, stream):
-        await self._take(stream, "MountGetOrCreate")
-        await stream.send_message(api_pb2.MountGetOrCreateResponse(mount_id=self.new_id("mo")))
+        request = await self._take(stream, "MountGetOrCreate")
+        mount_id = self.new_id("mo")
+        self.mounts[mount_id] = list(request.files)
+        await stream.send_message(api_pb2.MountGetOrCreateResponse(mount_id=mount_id))
+
+    async def BlobCreate(self, stream):
+        """One upload URL (Modal gives several parts only past 1 GiB); the PUT there brings the content."""
+        await self._take(stream, "BlobCreate")
+        blob_id = self.new_id("bl")
+        self.blobs[blob_id] = self.root / "blobs" / blob_id
+        self.blobs[blob_id].parent.mkdir(exist_ok=True)
+        await stream.send_message(api_pb2.BlobCreateResponse(
+            blob_ids=[blob_id], upload_urls=api_pb2.UploadUrlList(items=[f"{self.blob_url}/blob/{blob_id}"])))
+
+    async def receive_blob(self, request: web.Request) -> web.Response:
+        """A blob's PUT, streamed to disk; one cut off leaves nothing (a retry or a later upload sends it again)."""
+        target = self.blobs.get(request.match_info["blob"])
+        if target is None:
+            return web.Response(status=404)
+        md5, partial = hashlib.md5(), target.with_suffix(".part")
+        try:
+            with open(partial, "wb") as f:
+                async for chunk in request.content.iter_chunked(1 << 20):
+                    f.write(chunk)
+                    md5.update(chunk)
+        except (ConnectionError, asyncio.CancelledError):
+            partial.unlink(missing_ok=True)
+            raise
+        os.replace(partial, target)
+        return web.Response(headers={"ETag": f'"{md5.hexdigest()}"'})
 
     # functions and their calls
 
@@ -209,42 +283,127 @@ class FakeModal(ModalClientBase):
         await stream.send_message(Empty())
 
     async def run(self, call: Call) -> None:
-        """The call's attempts, each a container: a subprocess with its own working copy of the volume."""
-        policy = call.function.retry_policy
-        attempts = 1 + (self.retries if self.retries is not None else policy.retries)
+        """The call's containers, each a subprocess with its own working copy of the volume and the uploaded code,
+        started again after a kill (free, as on Modal) and after a failure or a timeout while retries are left."""
         function = call.function
+        retries = self.retries if self.retries is not None else function.retry_policy.retries
+        timeout = self.timeout or function.timeout_secs or None
         outcome = None
-        while call.attempts < attempts and not call.cancelled:
+        while not call.cancelled and call.attempts < RESTART_GUARD:
             call.attempts += 1
-            call.work = self.root / "containers" / call.id  # one mount point, as /vol is on Modal
+            call.lost = False
+            # where the volume is mounted: the same folder for every container that is not running beside another
+            # (on Modal it is /vol for all: a checkpoint's paths hold across containers and calls)
+            slot = min(set(range(len(self.mounted) + 1)) - self.mounted)
+            self.mounted.add(slot)
+            call.work = self.root / "containers" / f"vol{slot}"
             shutil.rmtree(call.work, ignore_errors=True)  # a new container: only what was committed
             shutil.copytree(self.volume, call.work)
             call.synced = files_in(call.work)
             result_path = call.work.with_suffix(".result")
+            result_path.unlink(missing_ok=True)
             call.process = await asyncio.create_subprocess_exec(
                 sys.executable, str(CONTAINER), function.module_name, function.function_name, str(call.work),
-                str(result_path), stdin=asyncio.subprocess.PIPE,
+                str(result_path), str(self.code(call)), self.gpu_device or "", stdin=asyncio.subprocess.PIPE,
                 env={**os.environ, **self.env, "MODAL_TOKEN_ID": f"ak-{call.id}"},  # its token names its call
                 start_new_session=True)
             call.process.stdin.write(call.args)
             call.process.stdin.close()
+            watcher = asyncio.get_running_loop().create_task(self.autocommit(call))
             try:
-                code = await asyncio.wait_for(call.process.wait(), function.timeout_secs or None)
+                code = await asyncio.wait_for(call.process.wait(), timeout)
             except asyncio.TimeoutError:
+                code = None
                 call.process.send_signal(signal.SIGKILL)
                 await call.process.wait()
-                outcome = failure("Function timed out", api_pb2.GenericResult.GENERIC_STATUS_TIMEOUT)
-                break
+            finally:
+                watcher.cancel()
+                self.mounted.discard(slot)
             if call.cancelled:
                 outcome = failure("Function call was cancelled", api_pb2.GenericResult.GENERIC_STATUS_TERMINATED)
-            elif code == 0:
+                break
+            if code is None:  # timed out: counts, and is retried
+                outcome = failure("Function timed out", api_pb2.GenericResult.GENERIC_STATUS_TIMEOUT)
+            elif code == 0 and result_path.is_file():
+                self.sync(call)  # Modal commits a container's volumes as it shuts down
                 outcome = pickle.loads(result_path.read_bytes())
                 if outcome.status == api_pb2.GenericResult.GENERIC_STATUS_SUCCESS:
                     break
-            else:
+            else:  # lost: started again, whatever the retry policy says
                 outcome = failure(f"Container exited with code {code}",
                                   api_pb2.GenericResult.GENERIC_STATUS_INTERNAL_FAILURE)
+                continue
+            call.failures += 1
+            if call.failures > retries:
+                break
         call.result = outcome  # only now: while a retry is pending, the call has no output
+
+    def code(self, call: Call) -> Path:
+        """The container's Python files: those the client uploaded in its function's mounts, by content."""
+        folder = self.root / "code" / call.id
+        if not folder.is_dir():
+            for mount_id in call.function.mount_ids:
+                for file in self.mounts.get(mount_id, []):
+                    target = folder / file.filename.lstrip("/")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(self.content(file.sha256_hex), target)
+        return folder / "root"  # Modal puts /root on the container's Python path
+
+    async def autocommit(self, call: Call) -> None:
+        """Modal's own commits while the container runs, and the kills and pauses a test asked for."""
+        while True:
+            await asyncio.sleep(AUTOCOMMIT_SECONDS / 10)
+            if self.paused.is_set():
+                continue
+            for pattern, act in ((self.kill_on, self.kill), (self.pause_on, self.pause)):
+                if pattern and any(f.match(pattern) for f in files_in(call.work)):
+                    if act == self.kill:
+                        self.kill_on = None
+                    act(call)
+            if time.monotonic() - call.committed >= AUTOCOMMIT_SECONDS and not self.paused.is_set():
+                self.snapshot(call)
+
+    def snapshot(self, call: Call, stay_stopped: bool = False) -> None:
+        """A commit of the container's files as they are at one instant: it is stopped while they are copied."""
+        if call.lost:
+            return
+        try:
+            os.killpg(call.process.pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            return
+        try:
+            self.sync(call)
+        finally:
+            if not stay_stopped:
+                os.killpg(call.process.pid, signal.SIGCONT)
+
+    def kill(self, call: Call) -> None:
+        call.lost = True
+        call.process.send_signal(signal.SIGKILL)
+
+    def pause(self, call: Call) -> None:
+        self.pause_on, self.paused_call = None, call
+        self.snapshot(call, stay_stopped=True)
+        self.paused.set()
+
+    def resume_paused(self) -> None:
+        self.paused.clear()
+        os.killpg(self.paused_call.process.pid, signal.SIGCONT)
+
+    def sync(self, call: Call) -> None:
+        """The container's working copy becomes the committed state."""
+        now = files_in(call.work)
+        for gone in call.synced - now:  # what the container deleted goes from the volume too, folders and all
+            (self.volume / gone).unlink(missing_ok=True)
+            for folder in (self.volume / gone).parents:
+                if folder == self.volume or (call.work / folder.relative_to(self.volume)).is_dir():
+                    break
+                with contextlib.suppress(OSError):  # not empty: someone else's files are in it
+                    folder.rmdir()
+        for name in now:
+            with contextlib.suppress(FileNotFoundError):  # gone since it was listed: the next commit says so
+                copy_if_changed(call.work / name, self.volume / name)
+        call.synced, call.committed = now, time.monotonic()
 
     # volumes
 
@@ -264,14 +423,12 @@ class FakeModal(ModalClientBase):
         await self._take(stream, "VolumeCommit")
         call = self.function_calls.get(stream.metadata.get("x-modal-token-id", "").removeprefix("ak-"))
         if call is not None:
-            now = files_in(call.work)
-            for gone in call.synced - now:  # what the container deleted goes from the volume too
-                (self.volume / gone).unlink(missing_ok=True)
-            shutil.copytree(call.work, self.volume, dirs_exist_ok=True)
-            call.synced = now
+            self.snapshot(call)
             call.commits += 1
-            if self.kill_after_commit is not None and call.commits == self.kill_after_commit:
-                call.process.send_signal(signal.SIGKILL)
+            if self.kills and self.kill_after_commit is not None and call.commits == self.kill_after_commit:
+                self.kills -= 1
+                call.commits = 0  # the next container is killed after as many of its own
+                self.kill(call)
         await stream.send_message(api_pb2.VolumeCommitResponse(skip_reload=False))
 
     async def VolumeReload(self, stream):
@@ -312,7 +469,7 @@ class FakeModal(ModalClientBase):
         for file in request.files:
             target = self.resolve(file.filename)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(self.files[file.sha256_hex])
+            shutil.copyfile(self.content(file.sha256_hex), target)
         await stream.send_message(Empty())
 
     async def serve_block(self, request: web.Request) -> web.Response:
@@ -364,8 +521,31 @@ class FakeModal(ModalClientBase):
         self.named_id("secret", "st", name)
 
 
+def copy_if_changed(source: Path, target: Path) -> None:
+    """`source` over `target` unless they are the same size and age already; replaced whole, as a reader of the
+    committed volume never sees a file half-written."""
+    here = source.stat()
+    with contextlib.suppress(FileNotFoundError):
+        there = target.stat()
+        if (there.st_size, there.st_mtime_ns) == (here.st_size, here.st_mtime_ns):
+            return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.commit")
+    shutil.copy2(source, partial)
+    os.replace(partial, target)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def files_in(folder: Path) -> set[Path]:
-    return {p.relative_to(folder) for p in folder.rglob("*") if p.is_file()}
+    """Its files now; os.walk passes over a folder that goes while it looks (the container is writing)."""
+    return {Path(top, name).relative_to(folder) for top, _, names in os.walk(folder) for name in names}
 
 
 def handle(function_name: str) -> api_pb2.FunctionHandleMetadata:
@@ -420,6 +600,7 @@ class FakeModalServer:
         await self.grpc.start("127.0.0.1", 0)
         port = self.grpc._server.sockets[0].getsockname()[1]
         blobs = web.Application()
+        blobs.router.add_put("/blob/{blob}", self.modal.receive_blob)
         blobs.router.add_get("/{path:.*}", self.modal.serve_block)
         self.runner = web.AppRunner(blobs)
         await self.runner.setup()

@@ -26,6 +26,10 @@ class StepScreen(Screen):
             yield from self.body()
         yield Footer()
 
+    def on_screen_suspend(self) -> None:
+        """The Keys panel lists this step's keys: it goes when the step does."""
+        self.query("HelpPanel").remove()
+
     def body(self) -> ComposeResult:
         yield from ()
 

@@ -11,7 +11,7 @@ from textual.widgets import Button, Input, ProgressBar, SelectionList, Static
 
 from wacft.services.outputs import DEFAULT_TYPES, TYPES
 from wacft.tui.screens.base import StepScreen
-from wacft.tui.widgets import ConfirmScreen, Form
+from wacft.tui.widgets import ConfirmScreen, Form, Ticks
 
 
 class ConvertScreen(StepScreen):
@@ -25,7 +25,7 @@ class ConvertScreen(StepScreen):
         yield Form(("model", Input(model, placeholder="model folder or hub id", id="model", compact=True)),
                    ("output file", Input(str(self.default_file(model)), placeholder="a .bin file; one per type "
                                          "beside it when several", id="out", compact=True)))
-        yield SelectionList[str](*((t, t, t in DEFAULT_TYPES) for t in TYPES), id="types", compact=True)
+        yield Ticks(*((t, t, t in DEFAULT_TYPES) for t in TYPES), id="types", compact=True)
         yield Button("Convert", id="convert", variant="primary", compact=True)
         yield ProgressBar(id="progress", show_eta=True)
         yield Static("", id="result")
@@ -60,9 +60,9 @@ class ConvertScreen(StepScreen):
     def sizes(self, model: str) -> None:
         from wacft.convert.convert import output_sizes
         from wacft.errors import WacftError
-        from wacft.services.outputs import modal_output
+        from wacft.services.outputs import remote_output
 
-        if modal_output(self.session.run_id, model):
+        if remote_output(self.session.run_id, model):
             self.say("result", "Trained on Modal: converting fetches what it needs from the run's volume.")
             return
         try:
@@ -119,10 +119,10 @@ class ConvertScreen(StepScreen):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             source = for_convert(self.session.run_id, model, [o.file_type.name for o in outputs], folder, progress)
-            if isinstance(source, dict):  # the Modal job made these types: fetched as they are
-                self.fetched(source)
+            if source.made:  # the run made these types where it ran: fetched as they are
+                self.fetched(source.made)
                 return
-            results = convert(source, outputs, force=force, progress=progress)
+            results = convert(source.model, outputs, force=force, progress=progress)
         except (WacftError, OSError) as e:  # OSError: the output folder cannot be made
             self.say("result", Text(f"✗ {e}", style="red"))
             return

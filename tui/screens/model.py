@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Static
+from textual.widgets import Input, RadioSet, Static
 
 from wacft.facts import FUTO_WIDEST, MODEL_SIZES, WIZARD_SIZES
 from wacft.tui.screens.base import StepScreen
-from wacft.tui.widgets import Form
+from wacft.tui.widgets import Choice, Form, Tick
 
 
 def hub_id(size: str, english: bool) -> str:
@@ -62,9 +62,9 @@ class ModelScreen(StepScreen):
         with RadioSet(id="size", compact=True):
             for size in WIZARD_SIZES:
                 note = "" if MODEL_SIZES[size][0] <= FUTO_WIDEST else "  (not run by FUTO)"
-                yield RadioButton(f"{size}{note}", value=current.startswith(f"openai/whisper-{size}"), name=size,
+                yield Choice(f"{size}{note}", value=current.startswith(f"openai/whisper-{size}"), name=size,
                                   id=f"size-{size}")
-        yield Checkbox("English-only (.en)", value=current.endswith(".en") or not current, id="english",
+        yield Tick("English-only (.en)", value=current.endswith(".en") or not current, id="english",
                        compact=True)
         custom = "" if current.startswith("openai/whisper-") else current
         yield Form(
@@ -81,7 +81,7 @@ class ModelScreen(StepScreen):
             return custom
         pressed = self.query_one("#size", RadioSet).pressed_button
         size = pressed.name if pressed else "base"
-        return hub_id(size, self.query_one("#english", Checkbox).value)
+        return hub_id(size, self.query_one("#english", Tick).value)
 
     # the check follows the choice, whichever field changed it
     def on_screen_resume(self) -> None:

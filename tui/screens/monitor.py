@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from datetime import timedelta
-from pathlib import Path
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.widgets import ProgressBar, RichLog, Sparkline, Static
 
-from wacft.services.runs import ACTIVE, STOPPED
+from wacft.services.runs import ACTIVE, STOPPED, kept_checkpoint
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import ConfirmScreen
 
+# what the loss chart is labelled with in each stage: their losses differ in kind and scale (stage 1's
+# cross-entropy, about 0.1-0.8, ACFT's hidden-state MSE, about 5), so each stage is charted on its own
+STAGES = {"finetune": "stage 1, your words (cross-entropy)", "joint": "stage 1, joint (cross-entropy + ACFT)",
+          "acft": "ACFT (hidden-state distance)"}
+RATE_WINDOW = 100  # the ETA's rate: over the stage's last this many steps (after its first, which starts things up)
 STOP_WAIT = 3.0  # seconds quitting waits for a watch to end: a look at a Modal run takes well under one
 WATCH_THREAD = "watch "  # the start of a watch thread's name
 
@@ -29,13 +34,6 @@ def wait_for_watches(timeout: float = STOP_WAIT) -> None:
     for thread in threading.enumerate():
         if thread.name.startswith(WATCH_THREAD):
             thread.join(max(0.0, deadline - time.monotonic()))
-
-
-def kept_checkpoint(record) -> bool:
-    """A Modal run's checkpoints are on its volume, out of sight: its retries resume from them."""
-    from wacft.acft.outdir import holds_checkpoint
-
-    return record.backend != "local" or holds_checkpoint(Path(record.config["out"]))
 
 
 class MonitorScreen(StepScreen):
@@ -51,7 +49,7 @@ class MonitorScreen(StepScreen):
         yield Static("", id="stats")
         # the bar's own ETA would time the replay of a finished run's events; the trainer's is shown instead
         yield ProgressBar(id="progress", show_eta=False)
-        yield Static("loss", classes="label")
+        yield Static("loss", classes="label", id="loss-label")
         yield Sparkline([], id="loss")
         yield RichLog(id="log", max_lines=500, wrap=True)
 
@@ -74,9 +72,11 @@ class MonitorScreen(StepScreen):
             self.note(f"[red]✗ {e}[/red]")
 
     def watch_run(self, record) -> None:
-        self.record, self.losses = record, []
+        self.record, self.losses, self.stage = record, [], None
+        self.timed: deque[tuple[float, int]] = deque(maxlen=RATE_WINDOW)  # (time, step) of the stage's steps
         self.query_one("#log", RichLog).clear()
         self.query_one("#loss", Sparkline).data = []
+        self.query_one("#loss-label", Static).update("loss")
         self.query_one("#progress", ProgressBar).update(total=None, progress=0)
         self.query_one("#stats", Static).update(f"run {record.id}: waiting for its first step…")
         self.follow(record)
@@ -125,26 +125,43 @@ class MonitorScreen(StepScreen):
         return self.record is not None and self.record.id == run_id
 
     def show(self, run_id: str, event: dict) -> None:
+        from wacft.acft.data import audio_length
+
         if not self.current(run_id):
             return
         log = self.query_one("#log", RichLog)
         if event["type"] == "step":
             self.query_one("#progress", ProgressBar).update(total=event["total_steps"], progress=event["step"])
+            stage = event.get("stage", "acft")
+            if stage != self.stage:  # a chart of its own: ACFT's loss after stage 1's is no blow-up
+                if self.stage is not None:
+                    self.note(f"[b]{STAGES.get(stage, stage)}[/b] begins: a chart of its own")
+                self.stage, self.losses = stage, []
+                self.timed.clear()
+                self.query_one("#loss-label", Static).update(f"loss · {STAGES.get(stage, stage)}")
             self.losses.append(event["loss"])
             self.query_one("#loss", Sparkline).data = self.losses[-200:]
-            hours = event["audio_seconds"] / 3600
-            eta = timedelta(seconds=round(event.get("eta_seconds", 0)))
+            self.timed.append((event.get("time", time.time()), event["step"]))
             self.query_one("#stats", Static).update(
-                f"{event.get('stage', 'acft')} epoch {event['epoch']}/{event['epochs']} · loss {event['loss']:.4g} · "
-                f"{event['clips_per_second']:.1f} clips/s · {hours:.2f} h of audio seen · ETA {eta}"
+                f"{'ACFT' if stage == 'acft' else 'stage 1'} epoch {event['epoch']}/{event['epochs']} · "
+                f"loss {event['loss']:.4g} · "
+                f"{event['clips_per_second']:.1f} clips/s · {audio_length(event['audio_seconds'])} of audio seen · "
+                f"ETA {self.eta(event)}"
             )
         elif event["type"] == "checkpoint":
             log.write(f"checkpoint at step {event['step']}")
-        elif event["type"] == "eval":
-            log.write(f"{event['stage']} epoch {event['epoch']}: held-out loss {event['loss']:.4g},"
-                      f" WER {event['wer']:.1%}" + (" (best so far)" if event.get("best") else ""))
-        elif event["type"] in ("log", "error", "retrying"):  # retrying: a Modal job resumes after a lost container
+        # retrying: a Modal job resumes after a lost container; an `eval` is a log line of the trainer's too
+        elif event["type"] in ("log", "error", "retrying"):
             log.write(event["message"])
+
+    def eta(self, event: dict) -> str:
+        """From the rate of the steps measured since the stage's first (whose time holds the loading and the first
+        kernels), as soon as there are two; the rest of the run taken at that rate."""
+        if len(self.timed) < 2:
+            return "after the next step"
+        (t0, s0), (t1, s1) = self.timed[0], self.timed[-1]
+        per_step = (t1 - t0) / max(1, s1 - s0)
+        return str(timedelta(seconds=round(per_step * (event["total_steps"] - event["step"]))))
 
     def finished(self, record) -> None:
         if not self.current(record.id):
@@ -156,7 +173,7 @@ class MonitorScreen(StepScreen):
             self.note("[green]✓ done[/green]: ctrl+n converts it for whisper.cpp")
             return
         self.note(f"[red]✗ {record.status}[/red] " + (record.error or "").replace("[", r"\["))
-        if record.status in STOPPED and record.backend == "local":
+        if record.status in STOPPED:
             if kept_checkpoint(record):
                 self.note("[b]r[/b] resumes it from its last checkpoint")
             else:
@@ -188,7 +205,8 @@ class MonitorScreen(StepScreen):
         from wacft.services.runs import resume
 
         try:
-            record = resume(stopped)
+            # a Modal run goes on with the budget the training step holds, else the one it had
+            record = resume(stopped, self.session.max_hours, say=lambda message: self.tell(self.note, message))
         except WacftError as e:
             self.tell(self.note, f"[red]✗ {e}[/red]")
             return

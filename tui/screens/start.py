@@ -25,18 +25,17 @@ def checks_table(checks) -> object:
 
 
 def extras_table(missing: dict[str, str]) -> object:
-    """One line per optional part that is not installed: the command, and what it would add."""
-    from rich.table import Table
+    """Each optional part that is not installed: what it would add, then on a line of its own the command that adds
+    it to this copy of wacft (the width of the screen for it: a path is long)."""
     from rich.text import Text
 
     from wacft.extras import install_command
 
-    table = Table(box=None, padding=(0, 2, 0, 0), show_header=False, show_edge=False)
-    table.add_column("command", no_wrap=True)
-    table.add_column("adds")
-    for extra, adds in missing.items():
-        table.add_row(Text(install_command(extra)), f"adds {adds}")  # Text: `[train]` is no markup
-    return table
+    shown = Text()
+    for extra, adds in missing.items():  # Text: `[train]` is no markup
+        shown.append(f"adds {adds}:\n", style="dim").append(f"  {install_command(extra)}\n")
+    shown.rstrip()
+    return shown
 
 
 class StartScreen(StepScreen):
@@ -68,8 +67,10 @@ class StartScreen(StepScreen):
     def load(self) -> None:
         from wacft.acft.runs import list_runs
         from wacft.extras import missing_extras
+        from wacft.services.runs import last_step
 
-        checks, extras, runs = self.app.environment(), missing_extras(), list_runs()
+        runs = [(r, last_step(r)) for r in list_runs()]  # a run going on is read where it writes
+        checks, extras = self.app.environment(), missing_extras()
         self.tell(self.show, checks, extras, runs)
 
     def show(self, checks, extras, runs) -> None:
@@ -80,8 +81,8 @@ class StartScreen(StepScreen):
         shown.update(extras_table(extras))
         table = self.query_one("#runs", DataTable)
         table.clear()
-        for r in runs:
-            progress = f"step {r.last['step']}/{r.last['total_steps']}" if r.last else ""
+        for r, last in runs:
+            progress = f"step {last['step']}/{last['total_steps']}" if last else ""
             table.add_row(r.id, r.backend, r.status, progress, key=r.id)
         # a DataTable widens its columns for rows added after its first paint without always repainting its
         # header: measured, 5 start screens in 32 kept the header at its first widths however long they waited;

@@ -6,15 +6,14 @@ from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import Button, Checkbox, Input, Select, Static
+from textual.widgets import Button, Input, Select, Static
 
 from wacft.facts import GPUS
-from wacft.services.settings import default_out
+from wacft.services.settings import OBJECTIVES, default_out
 from wacft.tui.screens.base import StepScreen
-from wacft.tui.widgets import Form, Setting
+from wacft.tui.widgets import Form, Setting, Tick
 
 WHERE = (("here", "local"), ("Modal", "modal"))
-OBJECTIVES = (("two-stage", "two-stage"), ("joint", "joint"))
 # field id -> (the training setting it sets, its label): acft.validate checks each as it is typed
 FIELDS = {
     "epochs": ("epochs", "ACFT epochs"), "finetune": ("finetune_epochs", "stage-1 epochs"),
@@ -31,6 +30,13 @@ def field(widget_id: str, value, **options) -> Input:
     accepts = (RULES | LAUNCH_RULES)[setting](None)  # what a missing value is told: the values the setting accepts
     return Input(str(value), id=widget_id, placeholder=options.pop("placeholder", accepts or ""),
                  validators=[Setting(setting, label)], compact=True, **options)
+
+
+def voices_wanted(session) -> bool:
+    """Whether the run mixes in other voices: as the person ticked it, else as the dataset asks."""
+    from wacft.acft import other_voices
+
+    return other_voices.wanted(session.settings())
 
 
 class TrainScreen(StepScreen):
@@ -50,13 +56,16 @@ class TrainScreen(StepScreen):
             ("learning rate", field("lr", s.lr)),
             ("batch", field("batch", s.batch_size)),
             ("max clip (s)", field("maxlen", s.max_audio_length)),
-            ("stage 1", Select(OBJECTIVES, value=s.objective, allow_blank=False, id="objective", compact=True)),
+            ("stage 1", Select([(o, o) for o in OBJECTIVES], value=s.objective, allow_blank=False, id="objective",
+                               compact=True)),
             ("where", Select(WHERE, value=s.where, allow_blank=False, id="where", compact=True)),
-            ("freeze encoder", Checkbox("in stage 1", value=s.freeze_encoder, id="freeze", compact=True)),
+            ("freeze encoder", Tick("in stage 1", value=s.freeze_encoder, id="freeze", compact=True)),
             ("Modal GPU", Select([(g, g) for g in GPUS], value=s.gpu if s.gpu in GPUS else GPUS[0],
                                  allow_blank=False, id="gpu", compact=True)),
             ("max hours", field("hours", s.max_hours or "", placeholder="on Modal: 24 at most")),
             ("push to hub", field("push", s.push_to, placeholder="optional, private")),
+            # one person's recordings lose other speakers' words without them; a folder `wacft record` made ticks it
+            ("other voices", Tick("if one voice", value=voices_wanted(s), id="voices", compact=True)),
             pairs=True,
         )
         yield Form(("output folder", field("out", s.out or default_out(s.model))))
@@ -69,17 +78,22 @@ class TrainScreen(StepScreen):
     def on_screen_resume(self) -> None:
         """Each time the step shows: the model and data chosen since, an output folder that follows the model
         until the person edits it, and an estimate that knows of any run finished since."""
+        s = self.session
+        if not s.out:
+            self.query_one("#out", Input).value = str(default_out(s.model))
+        self.query_one("#voices", Tick).value = voices_wanted(s)  # the dataset may have changed
+        self.describe_run()
+        self.refresh_estimate()
+
+    def describe_run(self) -> None:
         from wacft.acft import other_voices
 
         s = self.session
         glossary = f", with the glossary {escape(s.glossary)}" if s.glossary else ""
         voices = (f", and {other_voices.COUNT} clips of other voices (espeak-ng) so that your one voice does not"
-                  " cost other speakers words" if s.dataset and other_voices.wanted(s.settings()) else "")
+                  " cost other speakers words" if s.dataset and voices_wanted(s) else "")
         self.query_one("#what", Static).update(
             f"[b]{s.model}[/b] on [b]{s.dataset or '(no dataset yet)'}[/b]{glossary}{voices}")
-        if not s.out:
-            self.query_one("#out", Input).value = str(default_out(s.model))
-        self.refresh_estimate()
 
     def problem(self) -> str | None:
         """The first field whose text its setting does not accept, as a sentence."""
@@ -105,7 +119,9 @@ class TrainScreen(StepScreen):
         s.objective = str(self.query_one("#objective", Select).value)
         s.where = str(self.query_one("#where", Select).value)
         s.gpu = str(self.query_one("#gpu", Select).value)
-        s.freeze_encoder = self.query_one("#freeze", Checkbox).value
+        s.freeze_encoder = self.query_one("#freeze", Tick).value
+        ticked, s.other_voices = self.query_one("#voices", Tick).value, None
+        s.other_voices = None if ticked == voices_wanted(s) else ticked  # kept only where it differs from the rule
         out = self.value("out")
         s.push_to, s.out = self.value("push"), "" if out == str(default_out(s.model)) else out
         s.max_hours = float(self.value("hours")) if self.value("hours") else None
@@ -129,6 +145,7 @@ class TrainScreen(StepScreen):
 
     def on_checkbox_changed(self) -> None:
         self.refresh_estimate()
+        self.describe_run()
 
     def refresh_estimate(self) -> None:
         if not self.is_mounted or not self.read():

@@ -68,6 +68,7 @@ class VerifyScreen(StepScreen):
         from wacft.convert.verify import verify
         from wacft.convert.whispercpp import Decoding, parse_glossary
         from wacft.errors import WacftError
+        from wacft.extras import require_extra
         from wacft.facts import language_code
 
         s = self.session
@@ -76,6 +77,7 @@ class VerifyScreen(StepScreen):
                              text_column=s.text_column or None, max_clips=limit)
         bar = self.query_one("#progress", ProgressBar)
         try:
+            require_extra("verify")  # before the dataset, which would name only the 'data' part of it
             # the phone's whisper.cpp and the current one; said here when the phone's cannot be installed
             engines = choose_engines("both", lambda sentence: self.say("result", sentence))
             clips = as_the_phone_records(load_clips(config).clips, 1.0, 0, config.max_audio_length)
