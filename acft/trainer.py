@@ -83,7 +83,7 @@ def language_warning(expected: str, heard: list[str]) -> str | None:
     others = [code for code in heard if code != expected]
     if len(others) * 2 <= len(heard):
         return None
-    most = max(set(others), key=others.count)
+    most = max(others, key=others.count)  # the first heard, of those heard most
     return (f"the data does not seem to be in {language_name(expected)}: the model hears"
             f" {language_name(most)} in {others.count(most)} of the first {len(heard)} clips; check --language.")
 
