@@ -400,3 +400,31 @@ def test_training_says_when_the_data_does_not_sound_like_the_language_given(mult
     heard = re.search(r"the model hears (\w[\w ]*) in \d of the first 2 clips", said)[1]
     assert said.startswith("warning: the data does not seem to be in Hawaiian")
     assert warnings(heard) == []
+
+
+def test_a_german_recording_from_dataset_to_phone(multilingual_bin, tmp_path):
+    """One German speaker's recordings through every step: trained with German other voices and German's
+    prefix, converted to q8_0, verified in German as the phone decodes it, named for the import in German."""
+    from fixtures.events import run as train
+
+    from wacft.acft import other_voices
+    from wacft.convert.convert import convert, plan_outputs
+    from wacft.convert.languages import decoding_languages
+    from wacft.convert.verify import verify
+    from wacft.convert.whispercpp import Decoding
+    from wacft.device.futo import import_steps
+    from wacft.device.naming import default_name, model_language, read_model_kind
+
+    folder, _ = multilingual_bin
+    recording = recording_in("de", tmp_path / "mine")
+    events = train(TrainConfig(model=str(folder), dataset=str(recording), out=str(tmp_path / "run"),
+                               language="de", epochs=1, batch_size=8))
+    assert events.of("step")[-1]["clips"] == 1 + other_voices.COUNT
+    [q8] = convert(str(tmp_path / "run"), plan_outputs(tmp_path / "mine.bin", ["q8_0"]))
+    language, languages = decoding_languages(q8.path, "de")
+    samples = other_voices.other_voice_clips("de")[:1]
+    result = verify(q8.path, samples, language=language, languages=languages, decoding=Decoding(beam_size=1))
+    assert result.language == "de" and len(result.model.clips) == 1
+    name = default_name(q8.path, language=model_language(read_model_kind(q8.path), language))
+    assert name == "2layer_de_acft_q8_0.bin"
+    assert import_steps(name, True, language)[-1].startswith("Choose German")
