@@ -55,3 +55,43 @@ CONTAINER_PRICE_PER_SECOND = MODAL_CPU_CORES * 0.0000131 + MODAL_MEMORY_MIB / 10
 def modal_price_per_second(gpu: str) -> float:
     """What a second of the job costs on Modal: the GPU and the container's cores and memory."""
     return GPU_PRICE_PER_SECOND[gpu] + CONTAINER_PRICE_PER_SECOND
+
+# Whisper's languages, code -> name, in the order of their tokens (<|en|> is the first after <|startoftranscript|>:
+# whisper.cpp numbers them the same way). openai/whisper's tokenizer.py; "yue" came with large-v3's extra token.
+LANGUAGES = {
+    "en": "english", "zh": "chinese", "de": "german", "es": "spanish", "ru": "russian", "ko": "korean",
+    "fr": "french", "ja": "japanese", "pt": "portuguese", "tr": "turkish", "pl": "polish", "ca": "catalan",
+    "nl": "dutch", "ar": "arabic", "sv": "swedish", "it": "italian", "id": "indonesian", "hi": "hindi",
+    "fi": "finnish", "vi": "vietnamese", "he": "hebrew", "uk": "ukrainian", "el": "greek", "ms": "malay",
+    "cs": "czech", "ro": "romanian", "da": "danish", "hu": "hungarian", "ta": "tamil", "no": "norwegian",
+    "th": "thai", "ur": "urdu", "hr": "croatian", "bg": "bulgarian", "lt": "lithuanian", "la": "latin",
+    "mi": "maori", "ml": "malayalam", "cy": "welsh", "sk": "slovak", "te": "telugu", "fa": "persian",
+    "lv": "latvian", "bn": "bengali", "sr": "serbian", "az": "azerbaijani", "sl": "slovenian", "kn": "kannada",
+    "et": "estonian", "mk": "macedonian", "br": "breton", "eu": "basque", "is": "icelandic", "hy": "armenian",
+    "ne": "nepali", "mn": "mongolian", "bs": "bosnian", "kk": "kazakh", "sq": "albanian", "sw": "swahili",
+    "gl": "galician", "mr": "marathi", "pa": "punjabi", "si": "sinhala", "km": "khmer", "sn": "shona",
+    "yo": "yoruba", "so": "somali", "af": "afrikaans", "oc": "occitan", "ka": "georgian", "be": "belarusian",
+    "tg": "tajik", "sd": "sindhi", "gu": "gujarati", "am": "amharic", "yi": "yiddish", "lo": "lao",
+    "uz": "uzbek", "fo": "faroese", "ht": "haitian creole", "ps": "pashto", "tk": "turkmen", "nn": "nynorsk",
+    "mt": "maltese", "sa": "sanskrit", "lb": "luxembourgish", "my": "myanmar", "bo": "tibetan", "tl": "tagalog",
+    "mg": "malagasy", "as": "assamese", "tt": "tatar", "haw": "hawaiian", "ln": "lingala", "ha": "hausa",
+    "ba": "bashkir", "jw": "javanese", "su": "sundanese", "yue": "cantonese",
+}
+# written without spaces between words: scored by characters (CER), not words
+UNSPACED_LANGUAGES = ("zh", "ja", "th", "lo", "my", "yue", "bo", "km")
+
+
+def language_code(value: str | None) -> str | None:
+    """The Whisper language code for a code or an English name, in any case ("de", "German"); None for none or
+    one Whisper does not know."""
+    if not value:
+        return None
+    wanted = value.strip().lower()
+    if wanted in LANGUAGES:
+        return wanted
+    return next((code for code, name in LANGUAGES.items() if name == wanted), None)
+
+
+def language_name(code: str) -> str:
+    """"de" -> "German", as a person reads it (FUTO Keyboard lists languages by name)."""
+    return LANGUAGES.get(code, code).title()

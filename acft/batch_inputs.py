@@ -12,8 +12,9 @@ import torch
 from wacft.acft.config import TrainConfig
 from wacft.acft.context import Batch
 from wacft.acft.data import Clip
+from wacft.acft.validate import InvalidSetting, language_problem
 from wacft.convert.source import PROCESSOR_CONFIG
-from wacft.errors import WacftError
+from wacft.facts import language_code
 
 
 def load_processor(folder: Path, model_config: dict):
@@ -44,21 +45,27 @@ def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bo
     `prompted` have `prompt` in front. The text is lower-cased as the config says, or with `as_written` (what
     stage 1 learns to write) kept as it is and begun with a space, as Whisper writes its first word (" Ball."):
     "Ball." is the no-space token, and on one-word clips teaching it teaches the model to run words together."""
-    if multilingual and not config.language:
-        raise WacftError(f"{config.model} is multilingual; name the language of the data with --language.")
-    if not multilingual and (config.language not in (None, "en") or config.task != "transcribe"):
-        given = f"--task {config.task}" if config.task != "transcribe" else f"--language {config.language}"
-        raise WacftError(f"{config.model} is English-only: it has no language or task tokens, so {given} would be"
-                         " ignored; drop it, or pick a multilingual model (one without .en).")
+    check_language(config, multilingual)
     tokenizer = processor.tokenizer
     tokenizer.set_prefix_tokens(
-        language=config.language if multilingual else None,
+        language=language_code(config.language) if multilingual else None,
         task=config.task if multilingual else None,
         predict_timestamps=False,
     )
     texts = [" " + c.text.lstrip() if as_written else c.text.lower() if config.lowercase else c.text for c in clips]
     rows = [tokenizer(text).input_ids for text in texts]
     return [[*prompt, *row] if i in prompted else row for i, row in enumerate(rows)]
+
+
+def check_language(config: TrainConfig, multilingual: bool) -> None:
+    """The data's language (and task) against the model's: InvalidSetting in one sentence (see
+    validate.language_problem)."""
+    sentence = language_problem(config.model, multilingual, config.language)
+    if not sentence and not multilingual and config.task != "transcribe":
+        sentence = (f"{config.model} is English-only: it has no task tokens, so --task {config.task} would be"
+                    " ignored; drop it, or pick a multilingual model (one without .en).")
+    if sentence:
+        raise InvalidSetting(sentence)
 
 
 def pad_tokens(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -66,9 +66,10 @@ def register(steps: argparse._SubParsersAction) -> None:
                    help="share of clips given the silence the phone records around a dictation (0.6 s before,"
                         " 2 s after)")
     p.add_argument("--other-voices", action=argparse.BooleanOptionalAction,
-                   help=f"mix {other_voices.COUNT} clips of other voices (espeak-ng saying everyday sentences) into"
-                        " the training, so other speakers keep what the base model heard; default: on for a folder"
-                        " `wacft record` made (one voice), off for other datasets")
+                   help=f"mix {other_voices.COUNT} clips of other voices (espeak-ng saying everyday sentences in the"
+                        f" data's language: {', '.join(other_voices.VOICES)}) into the training, so other speakers"
+                        " keep what the base model heard; default: on for a folder `wacft record` made (one voice),"
+                        " off for other datasets")
     p.add_argument("--cache-mb", type=int, default=TrainConfig.cache_mb,
                    help="memory for what is computed once per clip (reference states, mel frames)")
     p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every,

@@ -168,7 +168,7 @@ def plan(config: TrainConfig, dims: Dims, clips: int, audio_seconds: float) -> l
     if config.max_clips and clips > config.max_clips:
         audio_seconds, clips = audio_seconds * config.max_clips / clips, config.max_clips
     if other_voices.wanted(config):
-        audio_seconds, clips = audio_seconds + other_voices.SECONDS, clips + other_voices.COUNT
+        audio_seconds, clips = audio_seconds + other_voices.seconds(config), clips + other_voices.COUNT
     length = audio_seconds / clips
     kept = held_out(config, clips)
     train = clips - kept

@@ -14,29 +14,47 @@ from wacft.acft.data import Clip, duration
 from wacft.audio import to_whisper_audio
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
+from wacft.facts import language_code, language_name
 from wacft.record.folder import STATE, wav_bytes
+from wacft.record.prompts import frames
 
-# everyday sentences (short dictations among them) and espeak-ng's own English voices; the bench's test sets
-# use neither, so its measurement of what these hold is on voices and words they never trained
-SENTENCES = (
-    "The weather is nice today.", "Please send me the report.", "We should meet at the station tomorrow.",
-    "Call my mother this evening.", "Where is the nearest pharmacy?", "I would like a cup of coffee.",
-    "The train leaves at nine.", "Can you help me with this?", "Good morning, everyone.", "Let us go for a walk.",
-    "Sure.", "Okay, see you later.",
-)
-VOICES = ("en-us", "en-gb", "en-gb-x-rp")
-COUNT = len(SENTENCES) * len(VOICES)
-SECONDS = 57.0  # all of them together, as espeak-ng 1.51 says them: what the time estimate counts on
+# espeak-ng's voices of each language the project has everyday sentences in (the [everyday] section of
+# record/frames*.txt, written for it): its accents of the language where it has several, else one voice in
+# three timbres (+f3 a female voice, +m3 a lower male one; its fr-be says these as fr does). The bench's test
+# sets use none of these sentences, so its measurement of what they hold is on voices and words they never
+# trained.
+VOICES = {
+    "en": ("en-us", "en-gb", "en-gb-x-rp"), "de": ("de", "de+f3", "de+m3"), "fr": ("fr", "fr+f3", "fr+m3"),
+    "es": ("es", "es-419", "es+f3"), "it": ("it", "it+f3", "it+m3"), "pt": ("pt", "pt-br", "pt-br+f3"),
+    "nl": ("nl", "nl+f3", "nl+m3"), "pl": ("pl", "pl+f3", "pl+m3"),
+}
+SENTENCES = 12  # in each language
+COUNT = SENTENCES * 3  # clips: every sentence in each of its three voices
+# all of them together, as espeak-ng 1.51 says them: what the time estimate counts on
+SECONDS = {"en": 57.0, "de": 58.0, "fr": 50.0, "es": 60.0, "it": 58.0, "pt": 59.0, "nl": 62.0, "pl": 63.0}
+
+
+def language_of(config) -> str:
+    """The run's language as a code; English when none is named (an English-only model)."""
+    return language_code(config.language) or "en"
+
+
+def seconds(config) -> float:
+    """How long a run's other voices speak, all together."""
+    return SECONDS.get(language_of(config), SECONDS["en"])
+
+
+def sentences(language: str) -> list[str]:
+    """The everyday sentences in `language` (a code), as the file has them."""
+    return frames(language)["everyday"]
 
 
 def wanted(config) -> bool:
-    """Whether a run mixes them in: as its settings say, else when the dataset is a folder `wacft record` made,
-    which holds one person's voice, in English (stage 1 would teach English sentences under another language's
-    token)."""
+    """Whether a run mixes them in: as its settings say, else when the dataset is a folder `wacft record` made
+    (one person's voice) in a language they are spoken in."""
     if config.other_voices is not None:
         return config.other_voices
-    english = (config.language or "en").lower() in ("en", "english")
-    return english and (Path(config.dataset).expanduser() / STATE).is_file()
+    return language_of(config) in VOICES and (Path(config.dataset).expanduser() / STATE).is_file()
 
 
 def speak(text: str, voice: str) -> bytes:
@@ -53,15 +71,19 @@ def speak(text: str, voice: str) -> bytes:
     return wav_bytes(to_whisper_audio(samples, rate))
 
 
-def other_voice_clips() -> list[Clip]:
-    """Every sentence in every voice, sentence by sentence, held in memory (about 2 MB)."""
+def other_voice_clips(language: str = "en") -> list[Clip]:
+    """Every sentence of `language` (a code) in each of its voices, sentence by sentence, held in memory (about
+    2 MB)."""
+    if language not in VOICES:
+        raise WacftError(f"The other voices speak {', '.join(language_name(c) for c in VOICES)}, not"
+                         f" {language_name(language)}; train with --no-other-voices.")
     if shutil.which("espeak-ng") is None:
         raise WacftError("Training on one person's recordings mixes in other voices, which espeak-ng speaks, and"
                          " it is not installed; install it (sudo apt-get install espeak-ng), or train with"
                          " --no-other-voices.")
     clips = []
-    for text in SENTENCES:
-        for voice in VOICES:
+    for text in sentences(language):
+        for voice in VOICES[language]:
             audio = speak(text, voice)
             clips.append(Clip(audio, text, duration(audio)))
     return clips

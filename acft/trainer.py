@@ -21,6 +21,7 @@ from wacft.acft.batch_inputs import (
     Cached,
     ClipCache,
     Prepared,
+    check_language,
     glossary_prompt_ids,
     load_processor,
     pad_tokens,
@@ -44,7 +45,15 @@ from wacft.acft.run_files import Progress, RunFiles, data_fingerprint, save_weig
 from wacft.convert.source import check_trainable
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
-from wacft.facts import FUTO_GLOSSARY_TOKENS, FUTO_WIDEST, POSITIONS_PER_SECOND, SAMPLE_RATE, is_multilingual
+from wacft.facts import (
+    FUTO_GLOSSARY_TOKENS,
+    FUTO_WIDEST,
+    POSITIONS_PER_SECOND,
+    SAMPLE_RATE,
+    is_multilingual,
+    language_code,
+    language_name,
+)
 from wacft.pipeline import ordered_map
 
 PREFETCH = 2  # batches decoded and featurised ahead of the training step
@@ -83,6 +92,19 @@ def refuse_non_finite(model: torch.nn.Module, what: str, then: str) -> None:
                          f" {next(iter(bad))}); {then}")
 
 
+DETECT_CLIPS = 5  # clips whose language is checked before training
+
+
+def language_warning(expected: str, heard: list[str]) -> str | None:
+    """What to say when the languages Whisper heard in a few clips are mostly not the one expected, or None."""
+    others = [code for code in heard if code != expected]
+    if len(others) * 2 <= len(heard):
+        return None
+    most = max(others, key=others.count)  # the first heard, of those heard most
+    return (f"the data does not seem to be in {language_name(expected)}: the model hears"
+            f" {language_name(most)} in {others.count(most)} of the first {len(heard)} clips; check --language.")
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, sink: EventSink):
         with needs_extra("train"):
@@ -105,6 +127,7 @@ class Trainer:
             raise WacftError(f"{config.model} cannot be loaded as a Whisper model ({e}); download or save it"
                              " again.") from e
         refuse_non_finite(model, f"{config.model} holds", "it is damaged: download it, or train it, again.")
+        check_language(config, is_multilingual(model.config.vocab_size))  # before minutes of reading data
         self.processor_files = processor_files(str(folder))  # found now: the run may end offline
         self.student = model.to(self.device)
         self.student.model.train()
@@ -130,8 +153,9 @@ class Trainer:
         clips = load_clips(self.config)
         log(self.sink, f"dataset: {clips.summary()}")
         self.clips = clips.clips
+        self.check_data_language()
         if other_voices.wanted(self.config):
-            mixed = other_voices.other_voice_clips()
+            mixed = other_voices.other_voice_clips(other_voices.language_of(self.config))
             self.clips = self.clips + mixed
             log(self.sink, f"{len(mixed)} clips of other voices (espeak-ng) mixed in, so that other speakers keep"
                            " what the base model heard in their speech (--no-other-voices leaves them out)")
@@ -187,6 +211,20 @@ class Trainer:
                 raise WacftError(f"The transcript of {clip.name} is {len(row)} tokens long (with the model's own"
                                  f" tokens); {self.config.model} reads at most {limit}: shorten it, or leave that"
                                  " clip out.")
+
+    def check_data_language(self) -> None:
+        """A multilingual model's own language detection on the first few clips: a warning when most of them do
+        not sound like the language given (a wrong --language teaches the model to write one language under
+        another's token)."""
+        if not is_multilingual(self.student.config.vocab_size) or not self.clips:
+            return
+        clips = self.clips[:DETECT_CLIPS]
+        with torch.no_grad():
+            ids = self.student.detect_language(input_features=self.features(clips).to(self.device))
+        heard = [token.strip("<|>") for token in self.processor.tokenizer.convert_ids_to_tokens(ids.flatten().tolist())]
+        warning = language_warning(language_code(self.config.language), heard)
+        if warning:
+            log(self.sink, f"warning: {warning}")
 
     def cached_frames(self, i: int) -> int:
         """Mel frames kept for clip i: two per position of the widest context its jitter band allows."""
@@ -316,14 +354,14 @@ class Trainer:
                 if start < finetune.WER_CLIPS:
                     heard += self.transcribe(features, max(c.seconds for c in batch))
         self.student.model.train()
-        norm = normalizer(self.config.language or "en")
+        norm = normalizer(language_code(self.config.language) or "en")
         references = [norm(c.text) for c in clips[: len(heard)]]  # only the first batches (WER_CLIPS) were decoded
         wer = word_error_rate(references, [norm(h) for h in heard], "train")
         return Score(epoch, sum(x * n for x, n in zip(losses, counts, strict=True)) / max(1, sum(counts)), wer)
 
     def transcribe(self, features: torch.Tensor, seconds: float) -> list[str]:
         multilingual = is_multilingual(self.student.config.vocab_size)
-        options = {"language": self.config.language, "task": self.config.task} if multilingual else {}
+        options = {"language": language_code(self.config.language), "task": self.config.task} if multilingual else {}
         cap = min(finetune.MAX_NEW_TOKENS, finetune.TOKEN_MARGIN + int(finetune.TOKENS_PER_SECOND * seconds))
         tokens = self.student.generate(features, max_new_tokens=cap, **options)
         return self.processor.batch_decode(tokens, skip_special_tokens=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from wacft.acft.config import OBJECTIVES, TrainConfig
 from wacft.errors import WacftError
-from wacft.facts import MODAL_MAX_HOURS, WHISPER_SECONDS
+from wacft.facts import LANGUAGES, MODAL_MAX_HOURS, WHISPER_SECONDS, language_code, language_name
 
 TASKS = ("transcribe", "translate")
 DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
@@ -120,6 +120,26 @@ def looks_like_path(value: str) -> bool:
     return value.startswith((".", "/", "~", "\\")) or not HUB_ID.fullmatch(value)
 
 
+def language(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and language_code(value)):
+        return None
+    return f"one of Whisper's {len(LANGUAGES)} languages, as a code such as de or fr or a name such as german"
+
+
+def language_problem(model: str, multilingual: bool, value: str | None, where: str = "with --language"
+                     ) -> str | None:
+    """How the data's language goes with the model: an English-only model learns English only, and a
+    multilingual one needs to be told the language (its prefix carries it). One sentence, or None; `where`
+    says where a person names it."""
+    code = language_code(value)
+    if multilingual and not code:
+        return f"{model} is multilingual; name the language of the data {where} (e.g. de or fr)."
+    if not multilingual and code not in (None, "en"):
+        return (f"{model} is English-only and cannot learn {language_name(code)}; start from a multilingual"
+                " model (e.g. openai/whisper-base, without .en).")
+    return None
+
+
 def output_folder(value: object) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return "an output folder"
@@ -137,7 +157,7 @@ RULES: dict[str, Callable[[object], str | None]] = {
     "split": text(),
     "audio_column": text(optional=True),
     "text_column": text(optional=True),
-    "language": text(optional=True, what="a language code such as en"),
+    "language": language,
     "task": one_of(TASKS),
     "lowercase": flag,
     "epochs": whole(0),

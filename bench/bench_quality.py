@@ -37,6 +37,15 @@ default), ACFT alone and joint, --runs takes stage-1 candidates: "decoder only",
 --other-voices: the ACFT table's 36 espeak-ng clips mixed into the person's words, as `wacft train` does for a
 folder `wacft record` made). --seeds trains each row once per seed.
 Below the table, each of the other speakers' real clips that a row heard better or worse than the base did.
+
+    .venv/bin/python bench/bench_quality.py --model openai/whisper-base --dataset google/fleurs \
+        --dataset-config de_de --language de [--train-split train --train-clips 400] [--test-split test]
+        [--test-clips 100] [--epochs 8] [--seeds 0 1]
+
+Any model and dataset (hub ids, for a machine with a network, or folders), in any language: the base model and
+the default `wacft train` on the dataset's training split, verified in that language on its test split as the
+phone runs it (the language forced, Whisper's basic normaliser, CER where words are not separated by spaces).
+The measure of a language that this machine cannot make: no real multilingual weights can be had offline here.
 """
 
 from __future__ import annotations
@@ -67,11 +76,13 @@ from wacft.acft.data import as_the_phone_records, load_clips  # noqa: E402
 from wacft.acft.events import CallbackSink  # noqa: E402
 from wacft.acft.trainer import train  # noqa: E402
 from wacft.convert.convert import convert, plan_outputs  # noqa: E402
+from wacft.convert.normalize import rate_name  # noqa: E402
 from wacft.convert.phone_engine import choose_engines  # noqa: E402
 from wacft.convert.verify import term_recall, verify  # noqa: E402
 from wacft.convert.whispercpp import FUTO, Decoding  # noqa: E402
+from wacft.facts import language_code  # noqa: E402
 
-TRAINING_SENTENCES, TRAINING_VOICES = other_voices.SENTENCES, other_voices.VOICES  # the ACFT table's
+TRAINING_SENTENCES, TRAINING_VOICES = other_voices.sentences("en"), other_voices.VOICES["en"]  # the ACFT table's
 TEST_SENTENCES = [
     "Hello world.", "Please call me back later.", "The meeting starts at noon.", "Open the window, please.",
     "I am going home now.", "What time is it?", "Send the file to Anna before lunch.",
@@ -153,9 +164,12 @@ def header(sets: dict) -> None:
     print(f"{'':32} | " + " | ".join(f"{'':14}full futo dyn" for _ in sets))
 
 
-def row(label: str, path: Path, seconds: float | None, sets: dict, engine, threads: int) -> list:
-    """One model on each set: WER at full and FUTO context, runaways at full, FUTO and dynamic context."""
-    results = [verify(path, samples, threads=threads, engines=[engine]).model for samples in sets.values()]
+def row(label: str, path: Path, seconds: float | None, sets: dict, engine, threads: int, language: str = "en"
+        ) -> list:
+    """One model on each set: WER (CER for a language without spaces) at full and FUTO context, runaways at
+    full, FUTO and dynamic context; the clips' `language` (a code) forced."""
+    results = [verify(path, samples, threads=threads, engines=[engine], language=language).model
+               for samples in sets.values()]
     trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
     print(f"{label:24} {trained_for} | " + " | ".join(cells(result) for result in results), flush=True)
     return results
@@ -312,11 +326,49 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
     changed_words(measured)
 
 
+def any_table(args: argparse.Namespace, folder: Path) -> None:
+    """--model on --dataset: the base model and the default `wacft train` on the dataset's --train-split,
+    verified on its --test-split in --language."""
+    language = language_code(args.language) or "en"
+
+    def clips(split: str, limit: int | None) -> list:
+        return load_clips(SimpleNamespace(dataset=args.dataset, dataset_config=args.dataset_config, split=split,
+                                          audio_column=args.audio_column, text_column=args.text_column,
+                                          max_clips=limit, max_audio_length=LONGEST)).clips
+
+    sets = with_phone_silence({f"{args.test_split} ({language})": clips(args.test_split, args.test_clips)}, args)
+    [engine] = choose_engines("both", print)[:1]
+    print(f"{args.model} on {args.dataset} {args.dataset_config or ''}: the default `wacft train` on"
+          f" {args.train_clips or 'all the'} {args.train_split} clips, {args.epochs} epochs; decoded in {language}"
+          f" as FUTO Keyboard does (beam 5) in {engine.label}, f16, on {len(next(iter(sets.values())))}"
+          f" {args.test_split} clips ({rate_name(language)})")
+    header(sets)
+    [base] = convert(args.model, plan_outputs(folder / "base.bin", ["f16"]))
+    row("base", base.path, None, sets, engine, args.threads, language)
+    for seed in args.seeds:
+        config = TrainConfig(model=args.model, dataset=args.dataset, dataset_config=args.dataset_config,
+                             split=args.train_split, audio_column=args.audio_column, text_column=args.text_column,
+                             language=args.language, max_clips=args.train_clips, epochs=args.epochs, lr=args.lr,
+                             device=args.device, seed=seed, out=str(folder / f"run-{seed}"))
+        label = "default" if len(args.seeds) == 1 else f"default, seed {seed}"
+        row(label, *trained(f"run-{seed}", config, folder), sets, engine, args.threads, language)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     table = parser.add_mutually_exclusive_group()
     table.add_argument("--domain", action="store_true", help="the domain table instead of the ACFT one")
     table.add_argument("--person", action="store_true", help="the one-person table instead of the ACFT one")
+    table.add_argument("--model", help="any model (hub id or folder): base and trained on --dataset, in --language")
+    parser.add_argument("--dataset", help="with --model: the dataset (hub id or folder)")
+    parser.add_argument("--dataset-config", help="with --model: the hub dataset's config, e.g. de_de")
+    parser.add_argument("--audio-column", help="with --model: the dataset's audio column (default: found)")
+    parser.add_argument("--text-column", help="with --model: the dataset's transcript column (default: found)")
+    parser.add_argument("--language", help="with --model: the dataset's language, e.g. de (default: en)")
+    parser.add_argument("--train-split", default="train", help="with --model: the split trained on")
+    parser.add_argument("--train-clips", type=int, help="with --model: at most this many clips trained on")
+    parser.add_argument("--test-split", default="test", help="with --model: the split verified on")
+    parser.add_argument("--test-clips", type=int, default=100, help="with --model: clips verified on")
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="ACFT epochs")
     parser.add_argument("--finetune-epochs", type=int, default=4, help="stage-1 epochs (--domain, --person)")
     parser.add_argument("--joint-epochs", type=int, help="joint objective's epochs (--domain, --person; default:"
@@ -339,8 +391,11 @@ def main() -> None:
     parser.add_argument("--engine", choices=("phone", "current", "both"), default="both",
                         help="whisper.cpp to verify in (--domain)")
     args = parser.parse_args()
+    if bool(args.model) != bool(args.dataset):
+        parser.error("--model and --dataset go together")
+    table = any_table if args.model else domain_table if args.domain else person_table if args.person else acft_table
     with tempfile.TemporaryDirectory() as tmp:
-        (domain_table if args.domain else person_table if args.person else acft_table)(args, Path(tmp))
+        table(args, Path(tmp))
 
 
 if __name__ == "__main__":

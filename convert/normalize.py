@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 
 from wacft.extras import needs_extra
+from wacft.facts import UNSPACED_LANGUAGES
 
 BRACKETED = re.compile(r"\[[^\]]*\]|\([^)]*\)|<[^>]*>")  # [laughter], (inaudible), <unk>
 FILLERS = {"hmm", "hm", "mm", "mmm", "mhm", "uh", "um", "er", "erm", "ah", "eh"}
@@ -48,9 +49,13 @@ def remove_symbols(text: str, *, diacritics: bool = False) -> str:
 
 
 def basic(text: str) -> str:
-    """Any language: lower case, no bracketed asides, no punctuation, single spaces."""
-    text = BRACKETED.sub(" ", text.lower().replace("\u2019", "'"))
-    return " ".join(remove_symbols(text).split())
+    """Every language but English, as openai/whisper's BasicTextNormalizer does it: lower case, no words in
+    brackets or parentheses, every mark, symbol and punctuation (apostrophes too: "l'ami" is "l ami") a space,
+    single spaces; accents stay."""
+    text = re.sub(r"[<\[][^>\]]*[>\]]", "", text.lower())
+    text = re.sub(r"\(([^)]+?)\)", "", text)
+    text = "".join(" " if unicodedata.category(c)[0] in "MSP" else c for c in unicodedata.normalize("NFKC", text))
+    return " ".join(text.lower().split())
 
 
 def _fits(value: int, current: int, started: bool) -> bool:
@@ -106,8 +111,27 @@ def english(text: str) -> str:
 
 
 def normalizer(language: str) -> Callable[[str], str]:
-    """Whisper-style normalisation for English; lower case without punctuation for every other language."""
+    """Whisper's normalisers: its English one for English (a code), its basic one for every other language; for
+    a language written without spaces between words, the basic one's characters one by one, so that the word
+    error rate of what it gives is the character error rate (CER), and runaways are found in characters."""
+    if by_characters(language):
+        return characters
     return english if language == "en" else basic
+
+
+def characters(text: str) -> str:
+    """Text in a language without spaces, normalised, as its characters separated by spaces."""
+    return " ".join(basic(text).replace(" ", ""))
+
+
+def by_characters(language: str) -> bool:
+    """Whether a language (a code) is scored by characters: it does not separate its words with spaces."""
+    return language in UNSPACED_LANGUAGES
+
+
+def rate_name(language: str) -> str:
+    """WER, or CER for a language written without spaces."""
+    return "CER" if by_characters(language) else "WER"
 
 
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str], extra: str) -> float:

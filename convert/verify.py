@@ -21,7 +21,7 @@ import numpy as np
 
 from wacft.convert.ggml import read_ggml
 from wacft.convert.loadable import check_finite
-from wacft.convert.normalize import normalizer, word_error_rate
+from wacft.convert.normalize import normalizer, rate_name, word_error_rate
 from wacft.convert.whispercpp import (
     FULL_CONTEXT,
     FUTO,
@@ -160,16 +160,18 @@ def run_model(
     progress: Callable[[int, int], None] | None,
     decoding: Decoding | None = FUTO,
     engine: Engine | None = None,
+    languages: Sequence[str] = (),
 ) -> ModelResult:
-    """Every clip at every context in one whisper.cpp process (`wavs` hold the samples' audio)."""
+    """Every clip at every context in one whisper.cpp process (`wavs` hold the samples' audio), in `language` (a
+    code, forced) or chosen among several `languages` (see transcribe); scored in `language`."""
     engine = engine or current_engine()
     norm = normalizer(language)
     references = [norm(s.text) for s in samples]
     lengths = [len(s.audio) for s in samples]
     pairs = list(zip(wavs, lengths, strict=True))
     clips = [Clip(wav, context(n), token_cap(n)) for context in CONTEXTS.values() for wav, n in pairs]
-    results = transcribe(model, clips, language=language, threads=threads, decoding=decoding, engine=engine,
-                         progress=progress)
+    results = transcribe(model, clips, language=language, languages=languages, threads=threads, decoding=decoding,
+                         engine=engine, progress=progress)
     rows = []
     for i, sample in enumerate(samples):
         heard = {}
@@ -264,6 +266,7 @@ class Verification:
     quantized: QuantizedCheck | None = None
     other: ModelResult | None = None  # the same model in the other engine
     decoding: Decoding | None = FUTO  # None: plain greedy
+    language: str = "en"  # the data's, which its texts are scored in
 
     @property
     def ready(self) -> bool:
@@ -295,7 +298,8 @@ class Verification:
 
     def table(self) -> str:
         """One row per context and engine; the baseline's columns beside ours."""
-        header = (f"{'context':8} {'audio_ctx':>9} {'WER':>7} {'runaways':>8} {'empty':>5} {'latency':>8}"
+        rate = rate_name(self.language)  # WER, or CER for a language without spaces
+        header = (f"{'context':8} {'audio_ctx':>9} {rate:>7} {'runaways':>8} {'empty':>5} {'latency':>8}"
                   f" {'encoder':>8} {'speed-up':>8}")
         if self.baseline:
             header += f"  | {'base WER':>8} {'runaways':>8} {'latency':>8}"
@@ -342,11 +346,13 @@ def verify(
     progress: Callable[[int, int], None] | None = None,
     decoding: Decoding | None = FUTO,
     engines: Sequence[Engine] = (),
+    languages: Sequence[str] = (),
 ) -> Verification:
     """Check `model` on `samples`; `baseline` runs a base model beside it, `f16` the file it was quantized
     from, all in the first of `engines` (the phone's, where it runs; default: the current whisper.cpp); a
     second engine runs `model` alone, for comparison. `decoding`: FUTO Keyboard's by default, None for one
-    plain greedy pass. `progress(done, total)` counts transcriptions."""
+    plain greedy pass. `progress(done, total)` counts transcriptions. `language` (a code) is forced, as FUTO Keyboard
+    does with one language enabled; several `languages` are chosen among, as it does with several."""
     if not samples:
         raise WacftError("The dataset has no clips to verify with; check its split and --limit.")
     first, *others = engines or (current_engine(),)
@@ -361,7 +367,7 @@ def verify(
             done = len(results) * len(CONTEXTS) * len(samples)
             step = (lambda d, _, done=done: progress(done + d, total)) if progress else None
             results.append(run_model(path, samples, wavs, language=language, threads=threads, progress=step,
-                                     decoding=decoding, engine=engine))
+                                     decoding=decoding, engine=engine, languages=languages))
     ours = results.pop(0)
     return Verification(
         ours,
@@ -369,4 +375,5 @@ def verify(
         compare_quantized(ours, results.pop(0)) if f16 else None,
         results.pop(0) if others else None,
         decoding,
+        language,
     )

@@ -25,7 +25,11 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", dest="max_clips", type=int, default=DEFAULT_LIMIT,
                    help="clips to use (0: all)")
     p.add_argument("--max-audio-length", type=float, default=29.0, help="skip clips longer than this (seconds)")
-    p.add_argument("--language", default="en", help="language of the dataset")
+    p.add_argument("--language", help="language of the dataset (a code such as de, or a name), forced as FUTO"
+                   " Keyboard does with one language enabled; default en")
+    p.add_argument("--languages", metavar="A,B",
+                   help="decode as FUTO Keyboard does with several languages enabled: Whisper's language detection"
+                        " chooses among these only, clip by clip (e.g. de,en); scored in --language, else the first")
     p.add_argument("--baseline", metavar="OTHER.bin", help="the base model, shown side by side")
     p.add_argument("--f16", metavar="F16.bin",
                    help="for a quantized MODEL.bin: the f16 file to compare with (default: its _f16 sibling)")
@@ -53,6 +57,7 @@ def run_verify(args: argparse.Namespace) -> int:
     from wacft.acft.data import as_the_phone_records, load_clips
     from wacft.atomic import write_bytes_atomic
     from wacft.convert.ggml import read_ggml
+    from wacft.convert.languages import decoding_languages
     from wacft.convert.phone_engine import choose_engines
     from wacft.convert.verify import f16_sibling, verify
     from wacft.convert.whispercpp import FUTO_BEAM_SIZE, Decoding
@@ -64,6 +69,7 @@ def run_verify(args: argparse.Namespace) -> int:
         raise WacftError(f"--limit is {args.max_clips}; give a number of clips, or 0 for all of them.")
     for path in filter(None, (args.model, args.baseline, args.f16)):
         read_ggml(path)  # a bad file is named before the dataset is read
+    language, languages = decoding_languages(args.model, args.language, args.languages)
     decoding = Decoding(beam_size=1 if args.greedy else FUTO_BEAM_SIZE, glossary=tuple(args.glossary))
     f16 = args.f16 or f16_sibling(args.model)
     require_extra("verify")  # before the dataset, which would name only the 'data' part of it
@@ -85,8 +91,9 @@ def run_verify(args: argparse.Namespace) -> int:
         bars[0].update(done - bars[0].n)
 
     try:
-        result = verify(args.model, samples, baseline=args.baseline, f16=f16, language=args.language,
-                        threads=args.threads, progress=progress, decoding=decoding, engines=engines)
+        result = verify(args.model, samples, baseline=args.baseline, f16=f16, language=language,
+                        threads=args.threads, progress=progress, decoding=decoding, engines=engines,
+                        languages=languages)
     finally:
         for bar in bars:
             bar.close()

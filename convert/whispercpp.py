@@ -109,6 +109,7 @@ class Transcript:
     text: str
     seconds: float  # whisper_full wall time: encoder and decoder
     encoder_seconds: float = 0.0  # of which the encoder, as whisper.cpp timed it
+    language: str = ""  # the language it was decoded in
 
 
 def transcribe(
@@ -116,6 +117,7 @@ def transcribe(
     clips: Sequence[Clip],
     *,
     language: str = "en",
+    languages: Sequence[str] = (),
     threads: int | None = None,
     max_tokens: int = 0,
     decoding: Decoding | None = None,
@@ -126,14 +128,16 @@ def transcribe(
     model shows its loop instead of being re-decoded for minutes); `max_tokens` > 0 caps each segment.
     `decoding` runs as FUTO Keyboard does (and without flash attention, which the phone's build lacks: the only
     way clips at a cut audio_ctx stay independent), None is one plain greedy pass. `engine`: the current
-    whisper.cpp by default. `progress(done, total)` follows the clips."""
+    whisper.cpp by default. `progress(done, total)` follows the clips. `language` is forced, as FUTO Keyboard does
+    with one language enabled; several `languages` are chosen among clip by clip, as it does with several."""
     read_ggml(model)  # a clear sentence for a bad file, before the native library sees it
     engine = engine or current_engine()
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile("w+") as stdin, \
             tempfile.TemporaryFile("w+") as stderr:
         request = {
             "model": os.fspath(model),
-            "language": language,
+            "language": languages[0] if len(languages) == 1 else language,
+            "languages": list(languages) if len(languages) > 1 else [],
             "threads": threads or min(4, os.cpu_count() or 1),
             "flash_attn": decoding is None,
             "decoding": None if decoding is None else {"beam_size": decoding.beam_size, "prompt": decoding.prompt,

@@ -3,9 +3,9 @@ pywhispercpp's native module, so the same file runs in wacft's environment (the 
 isolated one that holds the phone's generation (pywhispercpp 1.2.0, whisper.cpp 1.5.4): the bindings of the
 two generations differ, and this file speaks both.
 
-Request (JSON on stdin): model, language, threads, flash_attn, decoding (null: plain greedy; else beam_size,
-prompt, timestamps_from (samples) and FUTO Keyboard's other settings), clips (audio: a float32 .npy at 16 kHz,
-audio_ctx, max_tokens).
+Request (JSON on stdin): model, language, languages (several: chosen among clip by clip), threads, flash_attn,
+decoding (null: plain greedy; else beam_size, prompt, timestamps_from (samples) and FUTO Keyboard's other settings),
+clips (audio: a float32 .npy at 16 kHz, audio_ctx, max_tokens).
 Answer: one JSON line per clip on stdout.
 """
 
@@ -88,6 +88,28 @@ def _params(pw, request: dict, clip: dict, n_samples: int):
     return params
 
 
+def _choose_language(pw, ctx, request: dict, clip: dict, audio, audio_ctx: int) -> str:
+    """FUTO Keyboard with several languages enabled (its allowed_langs patch of whisper.cpp): Whisper's language
+    detection on the clip at its audio_ctx, and the most likely of the allowed languages. whisper.cpp detects on
+    the mel and at the audio_ctx of the last whisper_full (`audio_ctx`): where that is not the clip's, a one-token
+    pass over the clip sets both."""
+    import numpy as np
+
+    allowed = request["languages"]
+    if clip["audio_ctx"] == audio_ctx:
+        pw.whisper_pcm_to_mel(ctx, audio, audio.size, request["threads"])
+    else:
+        params = pw.whisper_full_default_params(pw.whisper_sampling_strategy.WHISPER_SAMPLING_GREEDY)
+        params.print_progress = params.print_realtime = params.print_timestamps = False
+        params.n_threads, params.audio_ctx, params.max_tokens = request["threads"], clip["audio_ctx"], 1
+        params.language, params.temperature_inc = allowed[0], 0.0
+        pw.whisper_full(ctx, params, audio, audio.size)
+    probs = np.zeros(pw.whisper_lang_max_id() + 1, dtype=np.float32)
+    if pw.whisper_lang_auto_detect(ctx, 0, request["threads"], probs) < 0:
+        raise RuntimeError("whisper.cpp could not detect the language")
+    return max(allowed, key=lambda code: probs[pw.whisper_lang_id(code)])
+
+
 def _load(pw, model: str, flash_attn: bool):
     if _LEGACY:  # whisper.cpp 1.5.4 has no flash-attention path
         return pw.whisper_init_from_file(model)
@@ -127,19 +149,24 @@ def serve(request: dict) -> None:
     _LEGACY = not hasattr(pw, "whisper_init_from_file_with_params")
 
     ctx = _load(pw, request["model"], request["flash_attn"])
+    audio_ctx = 0  # of the last whisper_full: where whisper.cpp detects languages
     for clip in request["clips"]:
         audio = np.load(clip["audio"])
+        language = _choose_language(pw, ctx, request, clip, audio, audio_ctx) if request.get("languages") else None
         params = _params(pw, request, clip, len(audio))
+        if language:
+            params.language = language
         pw.whisper_reset_timings(ctx)
         start = time.perf_counter()
         pw.whisper_full(ctx, params, audio, audio.size)
         seconds = time.perf_counter() - start
+        audio_ctx = clip["audio_ctx"]
         segments = _segments(pw, ctx)
         if request["decoding"] is not None and segments and segments[-1] == FUTO_DROPPED_SEGMENT:
             segments.pop()
         text = "".join(segments).strip()
-        print(json.dumps({"text": text, "seconds": seconds, "encoder_seconds": _encoder_seconds(pw, ctx)}),
-              flush=True)
+        print(json.dumps({"text": text, "seconds": seconds, "encoder_seconds": _encoder_seconds(pw, ctx),
+                          "language": pw.whisper_lang_str(pw.whisper_full_lang_id(ctx))}), flush=True)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ def register(steps: argparse._SubParsersAction) -> None:
                    help="the phone to push to (see `wacft devices`); needed only when several are connected")
     p.add_argument("--name", help="file name on the phone, in /sdcard/Download: letters, digits, '.', '_' and"
                    " '-' (default: from the model, e.g. base_en_acft_q5_0.bin)")
+    p.add_argument("--language", help="the language a multilingual model was trained in (e.g. de): named in the"
+                   " file name and in the import steps (an English-only model is English)")
     p.add_argument("--open-futo", action="store_true",
                    help="then open FUTO Keyboard's Languages page on the phone")
     p.add_argument("--force", action="store_true", help="replace a file of the same name on the phone")
@@ -54,12 +56,12 @@ def run_push(args: argparse.Namespace) -> None:
     from wacft.device import futo
     from wacft.device.adb import connect
     from wacft.device.devices import choose_phone, list_phones
-    from wacft.device.naming import check_name, default_name, read_model_kind
+    from wacft.device.naming import check_name, default_name, model_language, read_model_kind
     from wacft.device.push import push_model
 
     local = Path(args.file)
-    read_model_kind(local)
-    name = check_name(args.name) if args.name is not None else default_name(local)
+    language = model_language(read_model_kind(local), args.language)
+    name = check_name(args.name) if args.name is not None else default_name(local, language=language)
     client = connect()
     info = choose_phone(list_phones(client), args.device)
     phone = info.open(client)
@@ -88,5 +90,5 @@ def run_push(args: argparse.Namespace) -> None:
     if args.open_futo:
         futo.open_languages_page(phone, info.futo_package)
     print("To import it in FUTO Keyboard:")
-    for i, step in enumerate(futo.import_steps(name, page_open=args.open_futo), 1):
+    for i, step in enumerate(futo.import_steps(name, page_open=args.open_futo, language=language), 1):
         print(f"  {i}. {step}")

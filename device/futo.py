@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from wacft.device.adb import Phone
 from wacft.errors import WacftError
+from wacft.facts import language_name
 
 BASE_PACKAGE = "org.futo.inputmethod.latin"
 # builds add a suffix to the package name; their classes keep the base prefix
@@ -47,12 +48,14 @@ def open_languages_page(phone: Phone, package: str) -> None:
                              " FUTO Keyboard's Settings → Languages on the phone yourself.")
 
 
-def import_steps(file_name: str, page_open: bool) -> list[str]:
-    """What the person still does on the phone to import the model."""
+def import_steps(file_name: str, page_open: bool, language: str | None = None) -> list[str]:
+    """What the person still does on the phone to import the model; `language` (a code) is the one to choose,
+    which FUTO Keyboard forces when it is the only one enabled."""
     return [
         "Unlock the phone: FUTO Keyboard's Languages page is open." if page_open
         else "Open FUTO Keyboard's Settings → Languages (or run this again with --open-futo).",
         "Tap “Import resource file”.",
         f"Pick {file_name} (in Downloads).",
-        "Choose the language the model is for.",
+        f"Choose {language_name(language)}: FUTO Keyboard keeps a voice model for each language." if language
+        else "Choose the language the model is for.",
     ]

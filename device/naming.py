@@ -1,17 +1,18 @@
-"""The model's name on the phone: FUTO-style by default (`<size>[_en]_acft_<type>[_<label>].bin`, like
-FUTO's own `base_en_acft_q8_0.bin`), read from the .bin's header; any name a person picks is checked, since it
-ends up in a shell command on the phone."""
+"""The model's name on the phone: FUTO-style by default (`<size>[_<language>]_acft_<type>[_<label>].bin`, like
+FUTO's own `base_en_acft_q8_0.bin`: `_en` for an English-only model, the language it was trained in for a
+multilingual one), read from the .bin's header; any name a person picks is checked, since it ends up in a shell
+command on the phone."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from wacft.convert.ggml import read_ggml
 from wacft.convert.loadable import check_finite
 from wacft.errors import WacftError
-from wacft.facts import MODEL_SIZES
+from wacft.facts import MODEL_SIZES, language_code, language_name
 
 # by encoder layer count; turbo shares large's encoder and is named as one
 SIZES = {encoder: name for name, (_, encoder, _) in MODEL_SIZES.items() if name != "turbo"}
@@ -35,10 +36,12 @@ class ModelKind:
     size: str  # tiny, base, small, medium, large, or "<n>layer" for other encoders
     english_only: bool
     file_type: str  # f32, f16, q4_0, ... or "ftype<n>" for others
+    language: str | None = None  # a multilingual model's, as a code, when known (the header does not say)
 
     @property
     def stem(self) -> str:
-        return f"{self.size}{'_en' if self.english_only else ''}_acft_{self.file_type}"
+        language = "en" if self.english_only else self.language
+        return f"{self.size}{f'_{language}' if language else ''}_acft_{self.file_type}"
 
 
 def read_model_kind(path: Path) -> ModelKind:
@@ -54,11 +57,23 @@ def read_model_kind(path: Path) -> ModelKind:
     return ModelKind(size, not header.multilingual, header.file_type.name)
 
 
-def default_name(path: Path, label: str | None = None) -> str:
-    """`<size>[_en]_acft_<type>[_<label>].bin`. Without a label, whatever follows that stem in the local file
-    name is kept (`base_en_acft_q5_0_github.bin` stays as it is). Characters a name may not have become
-    '-'."""
-    stem = read_model_kind(path).stem
+def model_language(kind: ModelKind, language: str | None) -> str | None:
+    """The language a model is for, as a code: English for an English-only one, else `language` (a code or a
+    name, or None when not known); BadName in one sentence for one Whisper does not know or cannot be."""
+    code = language_code(language)
+    if language and code is None:
+        raise BadName(f"{language!r} is not one of Whisper's languages; give a code such as de or fr.")
+    if kind.english_only and code not in (None, "en"):
+        raise BadName(f"The model is English-only, so FUTO Keyboard can use it for English only, not"
+                      f" {language_name(code)}.")
+    return "en" if kind.english_only else code
+
+
+def default_name(path: Path, label: str | None = None, language: str | None = None) -> str:
+    """`<size>[_<language>]_acft_<type>[_<label>].bin`: `_en` for an English-only model, `language` (a code) for
+    a multilingual one. Without a label, whatever follows that stem in the local file name is kept
+    (`base_en_acft_q5_0_github.bin` stays as it is). Characters a name may not have become '-'."""
+    stem = replace(read_model_kind(path), language=language).stem
     if label is None and path.stem.startswith(stem + "_"):
         label = path.stem[len(stem) + 1:]
     label = UNSAFE_RUN.sub("-", label or "").strip("-.")

@@ -14,6 +14,8 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("folder", metavar="DIR", help="where the clips go; an earlier folder continues")
     p.add_argument("--terms", help="your words, comma-separated, or a file of them one a line")
     p.add_argument("--text", metavar="FILE", help="text of your own (notes, emails) to take sentences from")
+    p.add_argument("--language", help="the language you will speak (e.g. de): the sentences proposed are in it;"
+                   " default English")
     p.add_argument("--per-term", type=int, default=5, help="sentences with each word")
     p.add_argument("--dictations", type=int, default=2, help="one- to three-word dictations with each word")
     p.add_argument("--summary", action="store_true", help="print what the folder holds and exit")
@@ -49,13 +51,21 @@ def record(args: argparse.Namespace) -> None:
     from wacft.record.prompts import text_or_file
     from wacft.record.summary import Summary
 
+    if args.language:
+        from wacft.acft.validate import problem
+
+        if problem("language", args.language):
+            raise WacftError(problem("language", args.language))
     folder = RecordingFolder(args.folder)
     if args.terms:
-        from wacft.record.prompts import parse_terms, propose
+        from wacft.record.prompts import own_text_only, parse_terms, propose
 
         terms = parse_terms(text_or_file(args.terms))
         own = text_or_file(args.text) if args.text else ""
-        folder.start(terms, propose(terms, own, per_term=args.per_term, dictations=args.dictations))
+        folder.start(terms, propose(terms, own, per_term=args.per_term, dictations=args.dictations,
+                                    language=args.language))
+        if own_text_only(args.language):
+            print(own_text_only(args.language))
         print(f"{len(folder.state.prompts)} sentences to read in {folder.path}")
     if args.import_clips or args.import_long:
         from wacft.record import importer
@@ -82,5 +92,6 @@ def record(args: argparse.Namespace) -> None:
 
     session = Session.load()
     session.record_folder = str(folder.path)
+    session.language = args.language or session.language
     WacftApp(session, first="record").run()
 

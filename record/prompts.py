@@ -11,12 +11,17 @@ from importlib import resources
 from pathlib import Path
 
 from wacft.errors import WacftError
+from wacft.facts import language_code, language_name
 
 SENTENCE, OWN, DICTATION = "sentence", "own", "dictation"
 OWN_WORDS = (3, 25)  # a sentence from the person's text is read when it has this many words (3-10 s)
 # a sentence ends at . ! ?, at a blank line, and at a line break before a bullet or a capital (notes rarely
 # end their lines with a full stop)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\s*\n\s*(?=[-*•A-ZÀ-ÖØ-Þ])")
+
+
+class NoFrames(WacftError):
+    """No shipped sentences in the language asked for."""
 
 
 @dataclass
@@ -51,11 +56,29 @@ def text_or_file(value: str) -> str:
         raise WacftError(f"{path} cannot be read as text ({e}); save it as UTF-8 text.") from e
 
 
-def frames() -> dict[str, list[str]]:
-    """The shipped frames by section: `sentences` and `dictations`."""
+def frames_file(language: str | None = None) -> str:
+    """The file of a language's frames (English: frames.txt; German: frames.de.txt)."""
+    code = language_code(language) or "en"
+    return "frames.txt" if code == "en" else f"frames.{code}.txt"
+
+
+def languages() -> tuple[str, ...]:
+    """The languages the project has sentences for, English first: those with a frames file."""
+    names = (f.name for f in resources.files("wacft.record").iterdir())
+    found = sorted(m[1] for m in map(re.compile(r"frames\.([a-z]{2,3})\.txt").fullmatch, names) if m)
+    return ("en", *found)
+
+
+def frames(language: str | None = None) -> dict[str, list[str]]:
+    """The shipped sentences of a language (English by default) by section: `sentences` and `dictations` (the
+    recorder's frames), `everyday` (what the other voices say). A language without them: NoFrames."""
+    path = resources.files("wacft.record").joinpath(frames_file(language))
+    if not path.is_file():
+        raise NoFrames(f"wacft has no sentences in {language_name(language_code(language) or language)} yet"
+                       f" (it has them for {', '.join(language_name(c) for c in languages())}).")
     sections: dict[str, list[str]] = {}
     current = None
-    for line in resources.files("wacft.record").joinpath("frames.txt").read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -82,16 +105,33 @@ def key(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
+def own_text_only(language: str | None) -> str | None:
+    """What the record step says when it has no frames in `language` (and proposes from the person's text alone),
+    or None when it has them."""
+    code = language_code(language) or "en"
+    if code in languages():
+        return None
+    return (f"wacft has no sentences in {language_name(code)} yet: the proposals are sentences from your own text"
+            " with your words in them, and each word alone.")
+
+
 def propose(terms: list[str], own_text: str = "", *, per_term: int = 5, dictations: int = 2,
-            seed: int = 0) -> list[Prompt]:
-    """Each term in at least `per_term` sentences (the person's own first, then frames) and `dictations`
-    short dictations; no sentence twice."""
+            seed: int = 0, language: str | None = None) -> list[Prompt]:
+    """Each term in at least `per_term` sentences (the person's own first, then frames of `language`, English by
+    default) and `dictations` short dictations; no sentence twice. In a language without frames, the person's
+    own sentences and each term alone (see own_text_only)."""
     if not terms:
         raise WacftError("Type at least one word or name you want the model to learn.")
-    shipped = frames()
-    if per_term > len(shipped["sentences"]) or dictations > len(shipped["dictations"]):
-        raise WacftError(f"Ask for at most {len(shipped['sentences'])} sentences and "
-                         f"{len(shipped['dictations'])} dictations a term.")
+    if own_text_only(language):
+        if not own_sentences(own_text):
+            raise WacftError(f"wacft has no sentences in {language_name(language_code(language) or language)} yet;"
+                             " give a text of your own in it (notes, emails) to take sentences from.")
+        shipped, dictations = {"sentences": [], "dictations": ["{term}"]}, 1
+    else:
+        shipped = frames(language)
+        if per_term > len(shipped["sentences"]) or dictations > len(shipped["dictations"]):
+            raise WacftError(f"Ask for at most {len(shipped['sentences'])} sentences and "
+                             f"{len(shipped['dictations'])} dictations a term.")
     rng = random.Random(seed)
     chosen: dict[str, Prompt] = {}
 

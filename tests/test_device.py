@@ -192,6 +192,16 @@ def test_default_name_comes_from_the_header_and_name_is_editable(phone, tmp_path
     assert downloads(phone) == ["tiny-mine_v2.bin", "tiny_acft_f16.bin"]
 
 
+def test_a_multilingual_model_is_named_and_imported_in_its_language(phone, tmp_path, capsys):
+    model = write_model(tmp_path / "mine.bin", layers=6, vocab=51865, ftype=2007)
+    assert wacft("push", str(model), "--language", "German") == 0
+    assert downloads(phone) == ["base_de_acft_q8_0.bin"]
+    assert "Choose German: FUTO Keyboard keeps a voice model for each language." in capsys.readouterr().out
+    english = write_model(tmp_path / "english.bin", vocab=51864)
+    assert wacft("push", str(english), "--language", "fr") != 0
+    assert "English-only, so FUTO Keyboard can use it for English only, not French" in capsys.readouterr().err
+
+
 def test_existing_file_is_replaced_only_when_asked(phone, model, tmp_path, capsys):
     assert wacft("push", str(model)) == 0
     first = phone.file(f"{DOWNLOAD}/{model.name}").read_bytes()

@@ -40,17 +40,20 @@ def settings(model, dataset, out, **overrides):
     return TrainConfig(model=str(model), dataset=str(dataset), out=str(out), epochs=1, batch_size=4, **overrides)
 
 
-def test_every_sentence_in_every_voice_as_16khz_speech():
-    clips = other_voices.other_voice_clips()
-    assert [c.text for c in clips] == [s for s in other_voices.SENTENCES for _ in other_voices.VOICES]
+@pytest.mark.parametrize("language", list(other_voices.VOICES))
+def test_every_sentence_in_every_voice_as_16khz_speech(language):
+    clips = other_voices.other_voice_clips(language)
+    sentences, voices = other_voices.sentences(language), other_voices.VOICES[language]
+    assert len(sentences) == other_voices.SENTENCES and len(voices) * len(sentences) == other_voices.COUNT
+    assert [c.text for c in clips] == [s for s in sentences for _ in voices]
     audio = [c.audio for c in clips]
     assert all(a.dtype == np.float32 and 0.5 < len(a) / 16000 < 5 for a in audio)
     assert [c.seconds for c in clips] == [len(a) / 16000 for a in audio]
     assert all(np.abs(a).max() > 0.1 for a in audio)  # speech, not silence
-    first = audio[: len(other_voices.VOICES)]  # one sentence, each voice: three different recordings
+    first = audio[: len(voices)]  # one sentence, each voice: three different recordings
     assert len({(len(a), round(float(np.abs(a).mean()), 4)) for a in first}) == len(first)
     # the time estimate counts on their length; espeak-ng releases may say them a little faster or slower
-    assert sum(c.seconds for c in clips) == pytest.approx(other_voices.SECONDS, rel=0.2)
+    assert sum(c.seconds for c in clips) == pytest.approx(other_voices.SECONDS[language], rel=0.2)
 
 
 def test_a_recording_trains_with_them_and_a_folder_of_other_data_does_not(random_whisper, recording, spoken,
@@ -118,12 +121,16 @@ def test_the_start_screen_says_whether_espeak_ng_is_here(tmp_path, monkeypatch):
     assert found.ok and found.detail == str(programs / "espeak-ng") and not found.fix
 
 
-def test_a_recording_in_another_language_trains_without_them_unless_asked(recording):
+def test_a_recording_in_a_language_they_do_not_speak_trains_without_them(recording):
     def config(**settings):
         return TrainConfig(model="m", dataset=str(recording), out="o", **settings)
 
-    assert other_voices.wanted(config(language="en")) and not other_voices.wanted(config(language="de"))
-    assert other_voices.wanted(config(language="de", other_voices=True))
+    assert other_voices.wanted(config(language="en")) and other_voices.wanted(config(language="German"))
+    assert not other_voices.wanted(config(language="sv")) and not other_voices.wanted(config(language="de",
+                                                                                             other_voices=False))
+    with pytest.raises(WacftError, match=r"^The other voices speak English, German, .*, not Swedish; train with"
+                                         r" --no-other-voices\.$"):
+        other_voices.other_voice_clips("sv")
 
 
 def test_a_run_saved_before_them_resumes_without_them(recording):

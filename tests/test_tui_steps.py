@@ -152,7 +152,7 @@ async def test_the_model_step_reads_size_and_languages_from_the_config_not_the_n
         await settle(pilot, app, lambda: "multilingual" in text(app, "#check"))
         assert not text(app, "#warning").strip()  # small enough for FUTO
         await pilot.press("ctrl+n")
-        assert "needs the data's language" in text(app, "#warning")
+        assert "name the language of the data in the language field" in text(app, "#warning")
         assert app.focused is app.screen.query_one("#language", Input)
         await pilot.press("e", "n", "ctrl+n")
         assert app.screen.TITLE == "3 · Training"

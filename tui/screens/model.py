@@ -67,7 +67,7 @@ class ModelScreen(StepScreen):
         custom = "" if current.startswith("openai/whisper-") else current
         yield Form(
             ("or hub id/folder", Input(custom, placeholder="any Whisper model", id="custom", compact=True)),
-            ("language", Input(self.session.language, placeholder="multilingual models: the data's, e.g. en",
+            ("language", Input(self.session.language, placeholder="multilingual models: the data's, e.g. de or fr",
                                id="language", compact=True)),
         )
         yield Static("", id="check")
@@ -94,6 +94,19 @@ class ModelScreen(StepScreen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "custom":
             self.check_choice()
+        elif event.input.id == "language":
+            self.put("warning", self.language_warning(final=False))
+
+    def language_warning(self, final: bool) -> str:
+        """What is wrong with the language typed, for the model chosen, in red; "" when nothing is. A multilingual
+        model without one is said only when going on (`final`): not while the field is still empty."""
+        from wacft.acft.validate import label, language_problem, problem
+
+        typed = self.query_one("#language", Input).value.strip() or None
+        sentence = problem("language", typed)
+        if sentence is None and self.facts is not None and (typed or final):
+            sentence = language_problem(self.chosen(), self.facts.multilingual, typed, "in the language field")
+        return f"[red]{sentence.replace(label('language'), 'The language', 1)}[/red]" if sentence else ""
 
     def check_choice(self) -> None:
         model = self.chosen()
@@ -125,7 +138,9 @@ class ModelScreen(StepScreen):
             self.put("check", Text(f"✗ {why}", style="red"))
             return
         self.put("check", Text.assemble(("✓ ", "green"), f"{model}: {facts.describe()}; the folder is complete."))
-        if not facts.runs_on_futo:
+        if self.language_warning(final=False):
+            self.put("warning", self.language_warning(final=False))
+        elif not facts.runs_on_futo:
             self.put("warning", "[yellow]FUTO Keyboard does not run this size; it will train, convert and verify,"
                                 " but not run on the phone.[/yellow]")
 
@@ -137,12 +152,13 @@ class ModelScreen(StepScreen):
         if self.facts is None:
             self.put("warning", "[red]This model cannot be used (see above); pick another.[/red]")
             return
-        self.session.model = model
-        self.session.language = self.query_one("#language", Input).value.strip()
-        if self.facts.multilingual and not self.session.language:
-            self.put("warning", "[red]A multilingual model needs the data's language.[/red]")
+        wrong = self.language_warning(final=True)
+        if wrong:
+            self.put("warning", wrong)
             self.query_one("#language", Input).focus()
             return
+        self.session.model = model
+        self.session.language = self.query_one("#language", Input).value.strip()
         self.go("train")
 
     def action_back(self) -> None:

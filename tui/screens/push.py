@@ -53,9 +53,16 @@ class PushScreen(StepScreen):
         model = self.query_one(BinSelect).chosen
         if model:
             try:
-                self.query_one("#name", Input).value = default_name(Path(model))
+                self.query_one("#name", Input).value = default_name(Path(model), language=self.language(model))
             except WacftError as e:
                 self.put("result", f"[red]✗ {e}[/red]")
+
+    def language(self, model: str) -> str | None:
+        """The language the model is for (English for an English-only one), as a code: named in its file name and
+        in the import steps."""
+        from wacft.device.naming import model_language, read_model_kind
+
+        return model_language(read_model_kind(Path(model)), self.session.language)
 
     @work(thread=True, exclusive=True, group="phones")
     def refresh_phones(self) -> None:
@@ -127,6 +134,7 @@ class PushScreen(StepScreen):
 
         bar = self.query_one("#progress", ProgressBar)
         try:
+            language = self.language(str(model))
             phone = info.open(self.client)
             result = push_model(phone, model, name, force=force, progress=lambda done, total: self.tell(
                 bar.update, total=total, progress=done))
@@ -139,8 +147,8 @@ class PushScreen(StepScreen):
         except WacftError as e:
             self.say("result", f"[red]✗ {e}[/red]")
             return
-        steps = "\n".join(f"  {i}. {step}" for i, step in enumerate(import_steps(Path(result.remote_path).name,
-                                                                                     opened), 1))
+        steps = "\n".join(f"  {i}. {step}" for i, step in enumerate(import_steps(
+            Path(result.remote_path).name, opened, language), 1))
         futo = "" if opened else "\n[yellow]FUTO Keyboard is not installed on this phone.[/yellow]"
         self.say("result", f"[green]✓[/green] {result.remote_path} ({result.size / 1e6:.1f} MB, "
                            f"{result.checksum or 'size'} verified){futo}\nOn the phone:\n{steps}")

@@ -50,6 +50,8 @@ class RecordScreen(StepScreen):
                                  compact=True)),
             ("your text", Input("", placeholder="optional: a file of your notes or emails", id="text",
                                 compact=True)),
+            ("language", Input(s.language, placeholder="the one you speak, e.g. de (default: en)", id="language",
+                               compact=True)),
         )
         yield Static("", id="prompt")
         yield Input("", id="edit", compact=True, classes="hidden")
@@ -80,20 +82,27 @@ class RecordScreen(StepScreen):
         return True
 
     def action_propose(self) -> None:
+        from wacft.acft.validate import label, problem
         from wacft.errors import WacftError
-        from wacft.record.prompts import parse_terms, propose, text_or_file
+        from wacft.record.prompts import own_text_only, parse_terms, propose, text_or_file
 
         path = self.value("folder")
         if not path:
             self.put("take", "[red]Choose a folder for the clips first.[/red]")
             return
+        language = self.value("language") or None
+        wrong = problem("language", language)
+        if wrong:
+            self.put("take", f"[red]✗ {wrong.replace(label('language'), 'The language', 1)}[/red]")
+            return
         try:
             terms = parse_terms(text_or_file(self.value("terms")))
             own = text_or_file(self.value("text")) if self.value("text") else ""
-            prompts = propose(terms, own)
+            prompts = propose(terms, own, language=language)
         except WacftError as e:
             self.put("take", f"[red]✗ {e}[/red]")
             return
+        self.session.language = language or self.session.language
         if not self.open(path):
             return
         self.session.record_folder, self.session.step = path, "record"  # `carry on` comes back here
@@ -101,6 +110,8 @@ class RecordScreen(StepScreen):
         self.folder.start(terms, prompts)
         self.index = None
         self.advance()
+        if own_text_only(language):
+            self.put("take", f"[yellow]{own_text_only(language)}[/yellow]")
         self.set_focus(None)  # the keys now record
 
     def advance(self) -> None:

@@ -69,6 +69,7 @@ class VerifyScreen(StepScreen):
         from wacft.convert.whispercpp import Decoding, parse_glossary
         from wacft.errors import WacftError
         from wacft.extras import require_extra
+        from wacft.facts import language_code
 
         s = self.session
         config = TrainConfig(model="", out="", dataset=dataset, dataset_config=s.dataset_config or None,
@@ -80,7 +81,7 @@ class VerifyScreen(StepScreen):
             # the phone's whisper.cpp and the current one; said here when the phone's cannot be installed
             engines = choose_engines("both", lambda sentence: self.say("result", sentence))
             clips = as_the_phone_records(load_clips(config).clips, 1.0, 0, config.max_audio_length)
-            result = verify(model, clips, language=s.language or "en",
+            result = verify(model, clips, language=language_code(s.language) or "en",  # forced, as FUTO does
                             decoding=Decoding(glossary=parse_glossary(s.glossary)), engines=engines,
                             progress=lambda done, total: self.tell(bar.update, total=total,
                                                                                  progress=done))
