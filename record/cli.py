@@ -33,7 +33,7 @@ def run_record(args: argparse.Namespace) -> None:
     if bool(args.import_long) != bool(args.transcript):
         raise WacftError("--import-long and --transcript go together: the recording and the text read in it.")
     path = Path(args.folder).expanduser()
-    if args.summary and not path.is_dir():
+    if args.summary and not path.is_dir() and not (args.terms or args.import_clips or args.import_long):
         raise WacftError(f"There is no folder {path}; give the folder `wacft record` recorded into.")
     created = not path.exists()
     try:
