@@ -14,6 +14,8 @@ from wacft.acft.plan import epoch_batches
 from wacft.acft.trainer import train
 from wacft.errors import WacftError
 
+pytestmark = pytest.mark.slow
+
 SENTENCES = ["Hello world.", "Please call me back later.", "The meeting starts at noon.", "What time is it?",
              "Turn left at the next corner and keep going until you see the bridge."]
 

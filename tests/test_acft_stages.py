@@ -23,6 +23,8 @@ from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.ggml import read_ggml
 from wacft.errors import WacftError
 
+pytestmark = pytest.mark.slow
+
 SENTENCES = ["Yes.", "Hello world.", "Please call me back later.", "The meeting starts at noon.",
              "What time is it?", "Turn left at the next corner."]
 

@@ -16,6 +16,8 @@ from wacft.acft.trainer import train
 from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.whispercpp import Clip, transcribe
 
+pytestmark = pytest.mark.slow
+
 SENTENCES = [
     "Hello world.",
     "Please call me back later.",

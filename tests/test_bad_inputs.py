@@ -790,6 +790,7 @@ def events_of(child):
     return [json.loads(line) for line in out.splitlines()]
 
 
+@pytest.mark.slow
 def test_sigterm_then_a_file_size_limit_at_a_checkpoint_then_resume(random_whisper, speech_dataset, tmp_path,
                                                                     wacft_home):
     data = speech_dataset(["Hello world.", "Please call me back later.", "What time is it?"])

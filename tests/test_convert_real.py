@@ -10,6 +10,8 @@ from wacft.audio import load_audio
 from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.whispercpp import Clip, transcribe
 
+pytestmark = pytest.mark.slow
+
 SENTENCES = [
     ("Please send the report to my manager before Friday.", "en-us"),
     ("Can you remind me to call my mother this evening?", "en-gb-x-rp"),

@@ -44,6 +44,7 @@ def test_an_empty_folder_is_a_folder_not_a_hub_id(tmp_path):
                               " (columns file_name,text).")
 
 
+@pytest.mark.e2e
 def test_a_hub_id_that_cannot_be_loaded_is_worded_for_the_hub(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
@@ -53,6 +54,7 @@ def test_a_hub_id_that_cannot_be_loaded_is_worded_for_the_hub(monkeypatch, tmp_p
     assert message.endswith("); check its id, config and split.")
 
 
+@pytest.mark.e2e
 def test_a_bare_name_that_is_no_folder_is_taken_for_a_mistyped_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
@@ -64,6 +66,7 @@ def test_a_bare_name_that_is_no_folder_is_taken_for_a_mistyped_folder(monkeypatc
     assert message.endswith("); check the path to your recordings (or give a hub id as owner/name).")
 
 
+@pytest.mark.e2e
 def test_a_bare_name_close_to_a_folder_here_names_that_folder(monkeypatch, tmp_path):
     """A typo'd folder given without ./ is tried on the hub; a folder of a similar name here is what was meant."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -19,6 +19,8 @@ from wacft.device.devices import PhoneNotUsable, SeveralPhones, choose_phone, li
 from wacft.device.naming import BadName, NotAWhisperModel
 from wacft.device.push import NameTaken, NotEnoughSpace, NotVerified, PushFailed, push_model
 
+pytestmark = pytest.mark.e2e
+
 DOWNLOAD = "/sdcard/Download"
 FUTO = "org.futo.inputmethod.latin"
 

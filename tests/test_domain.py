@@ -13,6 +13,8 @@ from wacft.acft.trainer import train
 from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.verify import term_recall, verify
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def held_out(tmp_path_factory):

@@ -11,6 +11,8 @@ from wacft.convert.convert import convert, plan_outputs
 from wacft.errors import WacftError
 from wacft.extras import EXTRAS, needs_extra
 
+pytestmark = pytest.mark.e2e
+
 
 def hint(wacft, feature: str, package: str, extra: str) -> str:
     return (f"wacft: {feature} needs {package}, which is not installed: install the {extra!r} extra with"

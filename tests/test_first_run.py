@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/system-deps)")
+pytestmark = [pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/system-deps)"),
+              pytest.mark.e2e]
 
 WIZARD = Path(sys.prefix) / "bin" / "wacft-tui"  # the console script of the environment running the tests
 

@@ -94,6 +94,7 @@ def test_slow_tokenizer_files_encode_as_tokenizer_json(tiny_en_dir, random_whisp
     assert fast.decode(ids, skip_special_tokens=True) == text
 
 
+@pytest.mark.slow
 def test_transformers_transcribes_espeak_speech(tiny_en_dir, speak):
     import torch
     from transformers import WhisperForConditionalGeneration, WhisperProcessor

@@ -30,6 +30,8 @@ from wacft.convert.whispercpp import Decoding, glossary_prompt
 from wacft.facts import FULL_CONTEXT
 from wacft.services.settings import train_settings
 
+pytestmark = pytest.mark.slow
+
 PREV = 50360  # <|startofprev|> in tiny.en's vocabulary
 GLOSSARIES = [list(TERMS), ["Kubectl", "Grafana"], ["Jira", "Priya", "Slack"], ["Grüße", "naïve  café", "C++", "v2.1"]]
 PYBIND_VALUE_AT = 16  # as in whispercpp_child.py: a pybind11 instance holds its C++ value's address here

@@ -20,6 +20,8 @@ import wacft
 from wacft.cli import build_parser
 from wacft.extras import ADDS
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(wacft.__file__).parent
 UV = find_uv_bin()
 # kind of install -> the extras it asks for

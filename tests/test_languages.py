@@ -254,6 +254,7 @@ def random_whisper_english():
     return random_whisper()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("language", COVERED)
 def test_verify_forces_the_language_as_the_phone_does_with_one_enabled(language, multilingual_bin, speak):
     from wacft.convert.whispercpp import FUTO, Clip, transcribe
@@ -264,6 +265,7 @@ def test_verify_forces_the_language_as_the_phone_does_with_one_enabled(language,
     assert heard.language == language
 
 
+@pytest.mark.slow
 def test_with_several_languages_the_phone_lets_whisper_choose_among_them_only(multilingual_bin, speak):
     from wacft.convert.phone_engine import phone_engine
     from wacft.convert.whispercpp import Clip, current_engine, transcribe
@@ -287,6 +289,7 @@ def test_with_several_languages_the_phone_lets_whisper_choose_among_them_only(mu
         assert {h.language for h in transcribe(model, short, languages=["de", "en"], engine=engine)} <= {"de", "en"}
 
 
+@pytest.mark.slow
 def test_wacft_verify_in_german_with_english_enabled_too(multilingual_bin, speech_dataset, tmp_path, capsys):
     import json
 
@@ -301,6 +304,7 @@ def test_wacft_verify_in_german_with_english_enabled_too(multilingual_bin, speec
     assert "several for the model to choose among go in --languages" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("file_type", ["q5_0", "q8_0"])
 def test_a_multilingual_model_keeps_its_language_tokens_and_detection_through_quantization(
         file_type, multilingual_bin, tmp_path, speak):
@@ -402,6 +406,7 @@ def test_training_says_when_the_data_does_not_sound_like_the_language_given(mult
     assert warnings(heard) == []
 
 
+@pytest.mark.slow
 def test_a_german_recording_from_dataset_to_phone(multilingual_bin, tmp_path):
     """One German speaker's recordings through every step: trained with German other voices and German's
     prefix, converted to q8_0, verified in German as the phone decodes it, named for the import in German."""

@@ -27,6 +27,8 @@ from wacft.faults import raise_if_stopped, stop_on_signals
 from wacft.modal_jobs import COMPLETE, mark_complete
 from wacft.record.folder import RecordingFolder
 
+pytestmark = pytest.mark.e2e
+
 HEAVY = ("torch", "transformers", "datasets", "nvidia", "triton", "soxr", "jiwer", "pywhispercpp")  # other extras
 CLI = "import sys; from wacft.cli import main; sys.exit(main())"
 

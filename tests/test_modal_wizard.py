@@ -15,7 +15,7 @@ from wacft.modal_jobs import mark_complete
 from wacft.tui.app import WacftApp
 from wacft.tui.session import Session
 
-pytestmark = pytest.mark.usefixtures("wacft_home")
+pytestmark = [pytest.mark.usefixtures("wacft_home"), pytest.mark.e2e]
 
 
 def modal_run(server, tiny_en_dir, run_id, bins):

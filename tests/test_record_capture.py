@@ -12,6 +12,8 @@ from wacft.record.capture import BLOCK, PAUSE_SECONDS, Take, play, trimmed
 from wacft.record.folder import RecordingFolder
 from wacft.record.levels import PAD, judge
 
+pytestmark = pytest.mark.e2e
+
 NOISE_DB = -60
 
 

@@ -3,12 +3,15 @@ the record step keeps them (espeak-ng speech between room noise, trimmed at the 
 a recording trains beside, stage 1 then ACFT, one epoch each."""
 
 import numpy as np
+import pytest
 import soundfile
 
 from wacft.cli import main
 from wacft.record.capture import trimmed
 from wacft.record.folder import RecordingFolder
 from wacft.record.prompts import propose
+
+pytestmark = pytest.mark.slow
 
 TERMS = ["GitHub", "Grafana"]
 

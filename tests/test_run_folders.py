@@ -52,6 +52,7 @@ def test_a_second_trainer_in_the_same_folder_is_refused_and_a_dead_ones_mark_is_
     assert not (out / RUNNING).exists()
 
 
+@pytest.mark.e2e
 def test_a_launch_into_an_earlier_runs_folder_is_watched_on_its_own(random_whisper, tmp_path, wacft_home, speak):
     """Two runs that fail once started (a transcript longer than the decoder reads), one after the other, in one
     folder: the second's watcher sees the second's error only, not the first's replayed."""

@@ -72,6 +72,7 @@ def test_records_of_other_versions_keep_their_fields_and_foreign_files_leave_the
             load_run(name)
 
 
+@pytest.mark.e2e
 def test_local_backend_runs_a_real_process_and_replays_its_events(tiny_en_dir, dataset, tmp_path, capsys):
     backend = LocalBackend()
     record = backend.launch(settings(tiny_en_dir, dataset, tmp_path / "out"))
@@ -97,6 +98,7 @@ def test_cancel_stops_a_local_run(tiny_en_dir, dataset, tmp_path):
     assert not backend.alive(record)
 
 
+@pytest.mark.e2e
 def test_a_run_cancelled_from_another_process_is_watched_as_cancelled(tiny_en_dir, dataset, tmp_path):
     """`wacft watch RUN` follows a live run while `wacft cancel RUN`, another process, stops it."""
     launcher = LocalBackend()

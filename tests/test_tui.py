@@ -95,6 +95,7 @@ async def test_convert_step_shows_sizes_and_writes_files(tiny_en_dir, tmp_path):
     assert all(Path(path).is_file() for path in bins.values())
 
 
+@pytest.mark.slow
 async def test_train_and_monitor_a_local_run(tiny_en_dir, dataset, tmp_path):
     session = Session(step="train", model=str(tiny_en_dir), dataset=str(dataset), dataset_clips=2,
                       dataset_seconds=3.0, out=str(tmp_path / "run"), epochs=1, batch_size=2, lr=1e-5)

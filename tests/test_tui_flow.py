@@ -18,7 +18,7 @@ from wacft.tui.session import Session
 SLOW = 3000  # tries of 0.1 s: a training process starts torch on a busy 2-core machine
 
 
-pytestmark = pytest.mark.usefixtures("wacft_home")
+pytestmark = [pytest.mark.usefixtures("wacft_home"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ from wacft.errors import WacftError
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
 from wacft.record.levels import speech_bounds
 
+pytestmark = pytest.mark.slow
+
 SENTENCES = [
     "What time is it?",
     "Please call me back later.",

@@ -17,6 +17,8 @@ from wacft.convert.normalize import english
 from wacft.convert.verify import token_cap, verify
 from wacft.convert.whispercpp import FUTO, Clip, Decoding, futo_audio_ctx, glossary_prompt, parse_glossary, transcribe
 
+pytestmark = pytest.mark.slow
+
 GLOSSARY_SENTENCE = "Deploy the service with Kubectl and check Grafana."
 TERMS = ("Kubectl", "Grafana")
 LOOPING_SENTENCE = "Open the Jira ticket and ping Priya on Slack."  # tiny.en loops on it at FUTO's context
