@@ -68,7 +68,7 @@ from wacft.acft.events import CallbackSink  # noqa: E402
 from wacft.acft.trainer import train  # noqa: E402
 from wacft.convert.convert import convert, plan_outputs  # noqa: E402
 from wacft.convert.phone_engine import choose_engines  # noqa: E402
-from wacft.convert.verify import term_recall, verify  # noqa: E402
+from wacft.convert.verify import CONTEXTS, term_recall, verify  # noqa: E402
 from wacft.convert.whispercpp import FUTO, Decoding  # noqa: E402
 
 TRAINING_SENTENCES, TRAINING_VOICES = other_voices.SENTENCES, other_voices.VOICES  # the ACFT table's
@@ -155,7 +155,8 @@ def header(sets: dict) -> None:
 
 def row(label: str, path: Path, seconds: float | None, sets: dict, engine, threads: int) -> list:
     """One model on each set: WER at full and FUTO context, runaways at full, FUTO and dynamic context."""
-    results = [verify(path, samples, threads=threads, engines=[engine]).model for samples in sets.values()]
+    results = [verify(path, samples, threads=threads, engines=[engine], contexts=CONTEXTS).model
+               for samples in sets.values()]
     trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
     print(f"{label:24} {trained_for} | " + " | ".join(cells(result) for result in results), flush=True)
     return results

@@ -27,6 +27,7 @@ CONFIDENCE = 0.95
 MARGIN_SHARE = 0.25  # "no worse" allows a quarter of the base's WER (the published ACFT model is 16% above) ...
 MARGIN_FLOOR = 0.02  # ... or two points, whichever is more
 FEWEST_CLIPS = 5  # below this no WER difference is told
+LOOPS = "Loops at the phone's context"
 RULE = ("The verdict judges the model against the base model, clip by clip, on three questions: does it loop at"
         " the phone's context (no runaway where the base had none, and fewer than the base had); is its WER at the"
         " phone's context at or below the base's at full context; did its full-context WER hold. A WER difference"
@@ -50,11 +51,13 @@ class Answer:
     outcome: str
     moved: int  # word errors, ours minus theirs: negative is fewer
     ours: float  # WER (a runaway count for the loops question)
-    theirs: float
+    theirs: float | None  # None: runaways without a base model
     low: float = 0.0  # the interval of the WER difference
     high: float = 0.0
 
     def sentence(self) -> str:
+        if self.theirs is None:  # runaways with no base model to hold them to
+            return f"{self.question}: {self.outcome}, {self.ours:.0f} runaway{'s' * (self.ours != 1)}."
         if self.outcome == UNCHECKED:
             return f"{self.question}: not checked (no base model to compare with)."
         words = f"{abs(self.moved)} word error{'s' * (abs(self.moved) != 1)} {'fewer' if self.moved <= 0 else 'more'}"
@@ -99,7 +102,13 @@ def judge_loops(ours: Side, theirs: Side) -> Answer:
     new = sum(o and not t for o, t in zip(ours.runaways, theirs.runaways, strict=True))
     mine, base = sum(ours.runaways), sum(theirs.runaways)
     outcome = WORSE if new or (base and mine >= base) else BETTER if mine < base else NO_WORSE
-    return Answer("Loops at the phone's context", outcome, sum(ours.errors) - sum(theirs.errors), mine, base)
+    return Answer(LOOPS, outcome, sum(ours.errors) - sum(theirs.errors), mine, base)
+
+
+def loops_alone(ours: Side) -> Answer:
+    """Without a base model: any runaway at the phone's context is one too many."""
+    mine = sum(ours.runaways)
+    return Answer(LOOPS, WORSE if mine else NO_WORSE, 0, mine, None)
 
 
 def overall(answers: list[Answer]) -> str:

@@ -31,6 +31,7 @@ from wacft.convert.verdict import (
     Side,
     judge_loops,
     judge_wer,
+    loops_alone,
     overall,
 )
 from wacft.convert.whispercpp import (
@@ -251,7 +252,7 @@ def answers(result: ModelResult, baseline: ModelResult | None) -> list[Answer]:
     words = [c.words for c in result.clips]
     ours_phone, ours_full = _side(result, PHONE), _side(result, FULL)
     if baseline is None:
-        return [judge_loops(ours_phone, Side(ours_phone.errors, [False] * len(words))),
+        return [loops_alone(ours_phone),
                 judge_wer(PHONE_QUESTION + " full context", ours_phone.errors, ours_full.errors, words),
                 Answer(FULL_QUESTION, UNCHECKED, 0, 0.0, 0.0)]
     if [c.reference for c in baseline.clips] != [c.reference for c in result.clips]:

@@ -65,8 +65,6 @@ def run_verify(args: argparse.Namespace) -> int:
     from wacft.atomic import write_bytes_atomic
     from wacft.convert.ggml import read_ggml
     from wacft.convert.phone_engine import choose_engines
-    from wacft.convert.verdict import NOT_READY as NOT_READY_STATE
-    from wacft.convert.verdict import READY
     from wacft.convert.verify import CONTEXTS, DEFAULT_CONTEXTS
     from wacft.convert.whispercpp import FUTO_BEAM_SIZE, Decoding
     from wacft.errors import WacftError
@@ -121,4 +119,12 @@ def run_verify(args: argparse.Namespace) -> int:
     print(("✓ " if result.ready else "✗ ") + result.verdict)
     if args.json:
         write_bytes_atomic(args.json, result.to_json().encode())
-    return {READY: 0, NOT_READY_STATE: NOT_READY}.get(result.state, TOO_FEW)
+    return exit_status(result.state)
+
+
+def exit_status(state: str) -> int:
+    """0 ready, 2 not ready, 3 too few clips to tell."""
+    from wacft.convert.verdict import NOT_READY as NOT_READY_STATE
+    from wacft.convert.verdict import READY
+
+    return {READY: 0, NOT_READY_STATE: NOT_READY}.get(state, TOO_FEW)

@@ -147,6 +147,7 @@ def test_without_a_base_the_phone_context_is_held_to_the_full_one():
     assert check.verdict.endswith("not checked (no base model to compare with)." + NO_BASELINE)
     looping = Verification(model(BASE_FULL, BASE_FUTO, BASE_LOOPS))
     assert looping.state == NOT_READY
+    assert looping.verdict.startswith("Not ready for the phone. Loops at the phone's context: worse, 6 runaways.")
 
 
 def test_a_model_that_cannot_transcribe_is_not_ready_however_its_contexts_agree():
