@@ -35,7 +35,8 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline", metavar="BASE", default="auto",
                    help="auto: the run's base model, converted to MODEL.bin's type once and its results cached;"
                         " none; or a base .bin to run beside it")
-    p.add_argument("--f16", metavar="F16.bin", help="for a quantized MODEL.bin: the f16 file to compare with")
+    p.add_argument("--f16", metavar="F16.bin", help="for a quantized MODEL.bin: the f16 file to compare with (auto:"
+                   " its _f16 sibling)")
     p.add_argument("--threads", type=int, help="whisper.cpp threads (default: up to 4)")
     add_glossary_options(p, "terms of the personal dictionary, sent as FUTO Keyboard does: (Glossary: A, B)"
                             " (default: the run's)")
@@ -65,7 +66,7 @@ def run_verify(args: argparse.Namespace) -> int:
     from wacft.atomic import write_bytes_atomic
     from wacft.convert.ggml import read_ggml
     from wacft.convert.phone_engine import choose_engines
-    from wacft.convert.verify import CONTEXTS, DEFAULT_CONTEXTS
+    from wacft.convert.verify import CONTEXTS, DEFAULT_CONTEXTS, f16_sibling
     from wacft.convert.whispercpp import FUTO_BEAM_SIZE, Decoding
     from wacft.errors import WacftError
     from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS
@@ -74,7 +75,8 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.max_clips < 0:
         raise WacftError(f"--limit is {args.max_clips}; give a number of clips, or 0 for all of them.")
     baseline = args.baseline if args.baseline in (AUTO, NONE) else None
-    for path in filter(None, (args.model, baseline is None and args.baseline, args.f16)):
+    f16 = f16_sibling(args.model) if args.f16 == AUTO else args.f16
+    for path in filter(None, (args.model, baseline is None and args.baseline, f16)):
         read_ggml(path)  # a bad file is named before the dataset is read
     run = find_run(args.run) if args.run else run_of(args.model)
     if run is None and not args.dataset:
@@ -94,12 +96,12 @@ def run_verify(args: argparse.Namespace) -> int:
         samples = as_the_phone_records(samples, 1.0, 0, args.max_audio_length)
         print(f"each clip laid out as the phone records it: its silence made up to {FUTO_LEAD_SECONDS} s before"
               f" the speech and {FUTO_TAIL_SECONDS:.2f} s after")
-    if args.f16:
-        print(f"comparing with the f16 file {args.f16}")
+    if f16:
+        print(f"comparing with the f16 file {f16}")
     bars: list[tqdm] = []  # opened at the first transcription, so a model whisper.cpp refuses prints no bar
 
     def progress(done: int, total: int, label: str) -> None:
-        if bars and bars[0].total != total:
+        if bars and (bars[0].total != total or done < bars[0].n):  # the next model's decoding
             bars.pop().close()
         if not bars:
             bars.append(tqdm(total=total, unit="clip"))
@@ -109,7 +111,7 @@ def run_verify(args: argparse.Namespace) -> int:
     contexts = tuple(CONTEXTS) if args.dynamic else DEFAULT_CONTEXTS
     try:
         result = check(args.model, samples, engines=engines, baseline=args.baseline,
-                       base_model=run.config.model if run else None, f16=args.f16, decoding=decoding,
+                       base_model=run.config.model if run else None, f16=f16, decoding=decoding,
                        contexts=contexts, language=language, threads=args.threads, clips_note=note,
                        progress=progress, say=print)
     finally:

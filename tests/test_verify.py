@@ -131,7 +131,7 @@ def test_acft_trained_model_loops_less_and_the_verdict_reflects_it(acft_bin, sam
 def test_cli_with_a_baseline_and_a_quantized_file(base_bins, dataset, tmp_path, capsys):
     report = tmp_path / "report.json"
     argv = ["verify", str(base_bins["q8_0"]), "--dataset", str(dataset), "--limit", "2", "--as-recorded",
-            "--baseline", str(base_bins["f16"]), "--f16", str(base_bins["f16"]), "--json", str(report),
+            "--baseline", str(base_bins["f16"]), "--f16", "auto", "--json", str(report),
             "--threads", "2"]
     status = main(argv)
     out = capsys.readouterr().out

@@ -51,7 +51,9 @@ def trained(home, tiny_en_dir, speech_dataset, tmp_path_factory):
 def verify_run(model, run, tmp_path, capsys, *more):
     report = tmp_path / "report.json"
     code = main(["verify", str(model), "--run", str(run), "--threads", "2", "--json", str(report), *more])
-    return code, capsys.readouterr().out, json.loads(report.read_text())
+    said = capsys.readouterr()
+    assert report.is_file(), said.err
+    return code, said.out, json.loads(report.read_text())
 
 
 def test_training_never_sees_the_held_out_clips_and_verify_judges_the_model_ready_on_them(trained, phone_engine,
