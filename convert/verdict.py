@@ -8,10 +8,10 @@ the judgement is. Three questions, each answered "better", "no worse" or "worse"
 
 A WER difference is judged by a paired bootstrap over the clips: the clips are drawn again with replacement
 many times, each draw's difference of pooled WER taken, and the middle 95% of those kept. "better": the whole
-interval is below zero. "no worse": its top is within the margin (a quarter of the base's WER, at least two
-points).
-"worse": the whole interval is above zero. Otherwise the clips cannot tell. Ready: no "worse" and nothing too
-few to tell; not ready: any "worse"; too few clips to tell: neither.
+interval is below zero. "no worse": the difference is within the margin (a quarter of the base's WER, at least two
+points). "worse": beyond the margin, and the whole interval above zero (a loss beyond the noise). Otherwise the
+clips cannot tell. Ready: no "worse" and nothing too few to tell; not ready: any "worse"; too few clips to tell:
+neither.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ RULE = ("The verdict judges the model against the base model, clip by clip, on t
         " the phone's context (no runaway where the base had none, and fewer than the base had); is its WER at the"
         " phone's context at or below the base's at full context; did its full-context WER hold. A WER difference"
         " is judged by a paired bootstrap over the clips (95%): better when the whole interval is below zero, no"
-        " worse when its top is within a quarter of the base's WER (at least two points), worse when the whole"
-        " interval is above zero, else too few clips to tell. Ready (exit 0): nothing worse, nothing left to"
-        " tell; not ready (exit 2): anything worse; too few clips to tell (exit 3).")
+        " worse when the difference is within a quarter of the base's WER (at least two points), worse when it is"
+        " beyond that and the whole interval is above zero, else too few clips to tell. Ready (exit 0): nothing"
+        " worse, nothing left to tell; not ready (exit 2): anything worse; too few clips to tell (exit 3).")
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def judge_wer(question: str, ours: list[int], theirs: list[int], words: list[int
         outcome = UNSURE
     elif high < 0:
         outcome = BETTER
-    elif high <= margin + 1e-12:
+    elif diff <= margin + 1e-12:
         outcome = NO_WORSE
     elif low > 0:
         outcome = WORSE
