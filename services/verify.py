@@ -168,13 +168,18 @@ def check(
     base_result = None
     if baseline == AUTO and base_model:
         file_type = read_ggml(model).file_type
-        path = base_bin(base_model, file_type.name if file_type else "f16", say)
-        base_result, cached = base_results(path, samples, engine=engines[0], decoding=decoding, contexts=contexts,
-                                           language=language, threads=threads, progress=progress)
-        if say:
-            say(f"the base model {base_model}: {'cached results' if cached else 'decoded now, and cached'}")
-        baseline = None
-    elif baseline in (AUTO, NONE):
+        try:
+            path = base_bin(base_model, file_type.name if file_type else "f16", say)
+        except WacftError as e:  # offline with a hub id, say: the model is still checked on its own
+            if say:
+                say(f"{e} Verifying without the base model.")
+        else:
+            base_result, cached = base_results(path, samples, engine=engines[0], decoding=decoding,
+                                               contexts=contexts, language=language, threads=threads,
+                                               progress=progress)
+            if say:
+                say(f"the base model {base_model}: {'cached results' if cached else 'decoded now, and cached'}")
+    if baseline in (AUTO, NONE):
         baseline = None
     result = verify(model, samples, baseline=baseline, f16=f16, language=language, threads=threads,
                     progress=progress, decoding=decoding, engines=engines, contexts=contexts,
