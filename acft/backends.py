@@ -49,6 +49,8 @@ def absorb(record: RunRecord, event: dict) -> None:
         record.status = "done"
         record.artifacts["model"] = event["out"]
         record.artifacts.update(event.get("artifacts", {}))  # a Modal job's converted files, on its volume
+    elif event["type"] == "held_out":
+        record.held_out = {"of": event["of"], "clips": event["clips"]}
     elif event["type"] == "retrying":  # a Modal job in a container started again: still running
         record.status = "running"
     elif event["type"] == "error":

@@ -55,6 +55,9 @@ def register(steps: argparse._SubParsersAction) -> None:
     stage1.add_argument("--eval-split", help="score each epoch on this split (default: hold out a slice)")
     stage1.add_argument("--eval-share", type=float, default=TrainConfig.eval_share,
                         help="share of the data held out to score each epoch")
+    p.add_argument("--no-hold-out", dest="hold_out", action="store_false",
+                   help="train on every clip; by default a fifth of them (from 15 clips on, at most 50) is set aside"
+                        " for `wacft verify --run`")
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="clips per step")
     p.add_argument("--max-audio-length", type=float, default=TrainConfig.max_audio_length,
                    help="skip clips longer than this (seconds)")

@@ -11,7 +11,7 @@ from typing import Literal, get_args
 from wacft.errors import WacftError
 
 # settings added since runs were first saved, with what a run saved before them trained with
-ADDED_SINCE = {"phone_silence_share": 0.0, "finetune_keep": 1.0, "other_voices": False}
+ADDED_SINCE = {"phone_silence_share": 0.0, "finetune_keep": 1.0, "other_voices": False, "hold_out": False}
 
 
 # two-stage: cross-entropy on the data, then ACFT from that model; joint: cross-entropy at the clip's own context
@@ -49,6 +49,7 @@ class TrainConfig:
     glossary_share: float = 0.5  # of the clips, fixed by the seed
     eval_split: str | None = None  # stage 1 scores this split each epoch; None: a held-out slice of the data
     eval_share: float = 0.1  # that slice's share of the data (at most MAX_EVAL_CLIPS clips)
+    hold_out: bool = True  # set clips aside for `wacft verify` that training never sees (acft/held_out.py)
     batch_size: int = 8
     max_audio_length: float = 29.0
     max_clips: int | None = None

@@ -38,8 +38,9 @@ MODEL_FILES = ("config.json", "generation_config.json", "README.md", FINISHED, *
                "model-*-of-*.safetensors", "pytorch_model-*-of-*.bin")
 # a Modal job's own, beside the run: the GPU seconds it used, the trainer's `done`, the mark that the folder is whole
 SPENT, TRAINED, COMPLETE = ".spent.json", ".trained.json", ".complete.json"
+HELD_OUT = "held_out.json"  # the clips set aside for `wacft verify` (acft/held_out.py), written before training
 RUN_FILES = (CHECKPOINT, NEW, OLD, BEST, OUTPUT_NEW, RUNNING, "run_config.json", "train.log", "events*.jsonl",
-             "model_*.bin", SPENT, TRAINED, COMPLETE)  # from events*: a Modal job's event log, converted files, ...
+             "model_*.bin", SPENT, TRAINED, COMPLETE, HELD_OUT)  # from events*: a Modal job's log, its .bin, ...
 
 
 class OutputInUse(WacftError):

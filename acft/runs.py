@@ -50,6 +50,7 @@ class RunRecord:
     artifacts: dict = field(default_factory=dict)  # name -> path (local or on the volume)
     last: dict = field(default_factory=dict)  # the latest step event
     error: str | None = None
+    held_out: dict = field(default_factory=dict)  # the clips set aside for verify (acft/held_out.py)
     others: dict = field(default_factory=dict, repr=False)  # fields a newer wacft wrote, saved back as they were
 
     @property

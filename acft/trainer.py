@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from wacft.acft import finetune, other_voices
+from wacft.acft import finetune, held_out, other_voices
 from wacft.acft.batch_inputs import (
     Cached,
     ClipCache,
@@ -153,6 +153,8 @@ class Trainer:
         clips = load_clips(self.config)
         log(self.sink, f"dataset: {clips.summary()}")
         self.clips = clips.clips
+        if self.config.hold_out:
+            self.set_aside_for_verify()
         self.check_data_language()
         if other_voices.wanted(self.config):
             mixed = other_voices.other_voice_clips(other_voices.language_of(self.config))
@@ -225,6 +227,18 @@ class Trainer:
         warning = language_warning(language_code(self.config.language), heard)
         if warning:
             log(self.sink, f"warning: {warning}")
+
+    def set_aside_for_verify(self) -> None:
+        """The clips `wacft verify --run` judges the model on, which it never trains on (acft/held_out.py)."""
+        self.clips, slice_ = held_out.set_aside(self.clips, self.config.seed)
+        self.out.mkdir(parents=True, exist_ok=True)
+        held_out.write(self.out, slice_)
+        self.sink.emit({"type": "held_out", **slice_})
+        if slice_["clips"]:
+            log(self.sink, f"{len(slice_['clips'])} clips set aside for `wacft verify`; training never sees them")
+        else:
+            log(self.sink, f"too few clips ({slice_['of']}) to set any aside: `wacft verify` will measure on clips the"
+                           " model trained on")
 
     def cached_frames(self, i: int) -> int:
         """Mel frames kept for clip i: two per position of the widest context its jitter band allows."""

@@ -173,6 +173,7 @@ RULES: dict[str, Callable[[object], str | None]] = {
     "glossary_share": real(0, 1),
     "eval_split": text(optional=True),
     "eval_share": real(0, 1, low_open=True, high_open=True),
+    "hold_out": flag,
     "batch_size": whole(1),
     "max_audio_length": real(0, WHISPER_SECONDS, low_open=True),
     "max_clips": whole(1, optional=True),

@@ -78,7 +78,7 @@ from wacft.acft.trainer import train  # noqa: E402
 from wacft.convert.convert import convert, plan_outputs  # noqa: E402
 from wacft.convert.normalize import rate_name  # noqa: E402
 from wacft.convert.phone_engine import choose_engines  # noqa: E402
-from wacft.convert.verify import term_recall, verify  # noqa: E402
+from wacft.convert.verify import CONTEXTS, term_recall, verify  # noqa: E402
 from wacft.convert.whispercpp import FUTO, Decoding  # noqa: E402
 from wacft.facts import language_code  # noqa: E402
 
@@ -168,7 +168,8 @@ def row(label: str, path: Path, seconds: float | None, sets: dict, engine, threa
         ) -> list:
     """One model on each set: WER (CER for a language without spaces) at full and FUTO context, runaways at
     full, FUTO and dynamic context; the clips' `language` (a code) forced."""
-    results = [verify(path, samples, threads=threads, engines=[engine], language=language).model
+    results = [verify(path, samples, threads=threads, engines=[engine], contexts=CONTEXTS,
+                      language=language).model
                for samples in sets.values()]
     trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
     print(f"{label:24} {trained_for} | " + " | ".join(cells(result) for result in results), flush=True)

@@ -51,17 +51,17 @@ def main() -> None:
     heads = [f"WER / runaways {c}" for c in CONTEXTS]
     print("| model | train s | " + " | ".join(heads) + " | ready | real words: " + " | ".join(heads) + " |")
     print("|---|---|" + "---|" * (2 * len(CONTEXTS) + 1))
-    base = verify(base_bin.path, samples, threads=args.threads)
-    on_words = verify(base_bin.path, words, threads=args.threads, engines=phone)
+    base = verify(base_bin.path, samples, threads=args.threads, contexts=CONTEXTS)
+    on_words = verify(base_bin.path, words, threads=args.threads, engines=phone, contexts=CONTEXTS)
     print(row("base tiny.en", base, on_words), flush=True)
     for seed in args.seeds:
         started = time.time()
         out = train(default_training(model, training, tmp / f"run{seed}", seed), CallbackSink(lambda event: None))
         took = f"{time.time() - started:.0f}"
         [trained] = convert(str(out), plan_outputs(tmp / f"seed{seed}.bin", ["f16"]))
-        check = verify(trained.path, samples, threads=args.threads)
+        check = verify(trained.path, samples, threads=args.threads, contexts=CONTEXTS)
         check.baseline = base.model  # the verdict the test checks, beside the base model
-        on_words = verify(trained.path, words, threads=args.threads, engines=phone)
+        on_words = verify(trained.path, words, threads=args.threads, engines=phone, contexts=CONTEXTS)
         print(row(f"ACFT, seed {seed}", check, on_words, took), flush=True)
 
 

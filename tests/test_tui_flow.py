@@ -14,6 +14,7 @@ from wacft.acft.runs import list_runs
 from wacft.extras import beside
 from wacft.tui.app import WacftApp
 from wacft.tui.session import Session
+from wacft.tui.widgets import BinSelect
 
 SLOW = 3000  # tries of 0.1 s: a training process starts torch on a busy 2-core machine
 
@@ -56,16 +57,32 @@ async def test_from_recordings_to_the_phone(recordings, tiny_en_dir, tmp_path, m
             await pilot.press("ctrl+r")
             await settle(pilot, app, lambda: "sha256" in text(app, "#result"), SLOW)
             await pilot.press("ctrl+n")
-            fill(app, limit="4")
+            verified = app.session.bins["q5_0"]  # not the first file: the phone step must follow the verified one
+            app.screen.query_one(BinSelect).value = verified
+            assert app.screen.query_one("#dataset", Input).value == ""  # the run's own clips
             await pilot.press("ctrl+r")
-            await settle(pilot, app, lambda: "ready for the phone" in text(app, "#result"), SLOW)
-            assert "futo" in text(app, "#result")  # the table's row at FUTO's own context
+            await settle(pilot, app, lambda: "✓" in text(app, "#result") or "✗" in text(app, "#result"), SLOW)
+            shown = text(app, "#result")
+            assert "futo" in shown and "base WER" in shown  # FUTO's own context, beside the base model
+            verdict = app.session.verified["verdict"]
+            assert app.session.verified["file"] == verified and verdict.split(".")[0] in shown
+            # four clips are too few to hold any out: the verdict says what it was measured on
+            assert "Measured on clips the model trained on (the dataset had too few clips to hold any out)" in verdict
             await pilot.press("ctrl+n")
-            await push_on(pilot, app, phone, Path(app.session.bins["q8_0"]))
+            assert app.screen.query_one(BinSelect).chosen == verified
+            assert verdict.split(".")[0] in text(app, "#verdict")
+            await push_on(pilot, app, phone, Path(verified))
             # the run just timed its steps: the training step now estimates from it, not from the prior
             await app.switch_screen("train")
             await settle(pilot, app, lambda: "from your run" in text(app, "#estimate"))
             assert f"from your run {list_runs()[0].id} (this machine, " in text(app, "#estimate")
+        # started again: the phone step still offers the verified file with its verdict
+        app = WacftApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await app.switch_screen("push")
+            await settle(pilot, app, lambda: verdict.split(".")[0] in text(app, "#verdict"))
+            assert app.screen.query_one(BinSelect).chosen == verified
 
 
 async def test_a_bad_dataset_is_one_sentence_and_no_step_further(tmp_path):

@@ -283,7 +283,8 @@ async def test_push_goes_to_the_phone_picked_across_refreshes_and_asks_before_re
         return _phones()
 
     with adb_with(tmp_path, monkeypatch, {"state": "device"}, {"state": "device", "model": "Pixel 8"}) as made:
-        app = WacftApp(Session(step="push", bins={"q8_0": str(model_bin)}), phones=phones)
+        verified = {"file": str(model_bin), "state": "ready", "verdict": "Ready for the phone."}
+        app = WacftApp(Session(step="push", bins={"q8_0": str(model_bin)}, verified=verified), phones=phones)
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("c")
             table = app.screen.query_one("#phones", DataTable)

@@ -15,6 +15,7 @@ from wacft.convert import phone_engine as phone
 from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.normalize import english
 from wacft.convert.verify import token_cap, verify
+from wacft.convert.verify_cli import exit_status
 from wacft.convert.whispercpp import FUTO, Clip, Decoding, futo_audio_ctx, glossary_prompt, parse_glossary, transcribe
 
 pytestmark = pytest.mark.slow
@@ -81,7 +82,8 @@ def test_the_base_models_loops_at_futo_context_on_the_phone_fail_the_verdict(pho
     assert check.model.engine == phone.LABEL
     assert check.model.contexts["full"].runaways == 0 and futo.runaways >= 1
     assert not check.ready
-    assert f"{futo.runaways} runaway output{'s' * (futo.runaways > 1)} at futo context" in check.verdict
+    assert f"Loops at the phone's context: worse, {futo.runaways} runaway{'s' * (futo.runaways > 1)}." in (
+        check.verdict)
 
 
 def test_cli_glossary_file_greedy_and_the_current_engine(tiny_bins, looping_dataset, tmp_path, capsys):
@@ -95,7 +97,7 @@ def test_cli_glossary_file_greedy_and_the_current_engine(tiny_bins, looping_data
     out = capsys.readouterr().out
     assert "in whisper.cpp of pywhispercpp" in out and phone.LABEL not in out
     data = json.loads(report.read_text())
-    assert status == (0 if data["ready"] else 2)  # the exit status follows the verdict
+    assert status == exit_status(data["state"])  # the exit status follows the verdict
     assert data["decoding"] == {"beam_size": 1, "glossary": ["Jira", "Priya", "Slack"]}  # command-line order
     assert data["other"] is None
 
@@ -110,8 +112,8 @@ def test_a_phone_engine_with_no_wheel_is_said_in_one_sentence(tiny_bins, looping
     sentence = ("The phone's whisper.cpp (1.5.4, from pywhispercpp 1.2.0) cannot be installed here (its wheels are"
                 " for CPython 2.7); verifying in the current whisper.cpp alone.")
     assert sentence in capsys.readouterr().err
-    status = main(argv)  # both: the current engine alone
-    assert status == (0 if json.loads(report.read_text())["ready"] else 2)
+    status = main(argv + ["--engine", "both"])  # both: the current engine alone
+    assert status == exit_status(json.loads(report.read_text())["state"])
     out = capsys.readouterr().out
     assert sentence in out and "in whisper.cpp of pywhispercpp" in out
 
@@ -127,11 +129,11 @@ def test_real_speech_short_dictations_loop_at_futo_context_on_the_phone(phone_en
     assert full.runaways == 0 and full.wer < 0.25
     assert futo.runaways >= 1 and not check.ready
     looping = [c.reference for c in check.model.clips if c.heard["futo"].runaway]
-    assert f"{futo.runaways} runaway output{'s' * (futo.runaways > 1)} at futo context" in check.verdict, looping
+    assert f"Loops at the phone's context: worse, {futo.runaways} runaway" in check.verdict, looping
 
 
-async def test_the_wizard_verifies_in_both_engines_with_the_persons_glossary(phone_engine, tiny_bins,
-                                                                            speech_dataset, wacft_home):
+async def test_the_wizard_verifies_in_the_phones_engine_with_the_persons_glossary(phone_engine, tiny_bins,
+                                                                                 speech_dataset, wacft_home):
     from test_tui import settle, text
     from textual.widgets import Input
 
@@ -148,7 +150,10 @@ async def test_the_wizard_verifies_in_both_engines_with_the_persons_glossary(pho
         assert app.screen.query_one("#glossary", Input).value == "Jira, Priya"
         app.screen.query_one("#glossary", Input).value = "Jira, Priya, Slack"
         await pilot.press("ctrl+r")
-        await settle(pilot, app, lambda: "ready for the phone" in text(app, "#result"), tries=3000)
+        await settle(pilot, app, lambda: "✓" in text(app, "#result") or "✗" in text(app, "#result"), tries=3000)
         shown = text(app, "#result")
-    assert f"in {phone.LABEL}:" in shown and "in whisper.cpp of pywhispercpp" in shown
+        assert text(app, "#doing") == ""  # what was decoding, and the engine's install, gone with the work
+    assert f"in {phone.LABEL}:" in shown and "in whisper.cpp of pywhispercpp" not in shown  # the other on request
     assert app.session.glossary == "Jira, Priya, Slack"
+    assert app.session.verified["file"] == str(tiny_bins["q8_0"]) and app.session.verified["verdict"] in shown
+    assert Session.load().verified == app.session.verified

@@ -8,8 +8,8 @@ import pytest
 
 from wacft.cli import main
 from wacft.convert.normalize import basic, english, normalizer, word_error_rate
+from wacft.convert.verdict import BETTER, NO_WORSE, NOT_READY, READY, TOO_FEW, UNCHECKED, UNSURE, WORSE, interval
 from wacft.convert.verify import (
-    CONTEXTS,
     NO_BASELINE,
     ClipResult,
     ContextSummary,
@@ -78,135 +78,123 @@ def summary(wer, runaways=0, latency=1.0):
     return ContextSummary(wer, runaways, latency, latency / 2, 100.0)
 
 
-def result(full, dynamic, futo, model="m.bin", words=1000):
-    heard = Heard(100, "hello", 0.0, False, 0.5, 0.2)
-    clips = [ClipResult("Hello.", 1.0, dict.fromkeys(CONTEXTS, heard))]
-    return ModelResult(model, words, {"full": full, "dynamic": dynamic, "futo": futo}, clips)
+def model(full, futo, loops=(), name="m.bin", words=5, engine="current"):
+    """A model's results from each clip's word errors at full and FUTO's context (clips of `words` words), and
+    the clips it runs away on at FUTO's context."""
+    clips = []
+    for i, (a, b) in enumerate(zip(full, futo, strict=True)):
+        heard = {"full": Heard(1500, "x", a / words, False, 1.0, 0.5),
+                 "futo": Heard(200, "x", b / words, i in loops, 0.5, 0.2)}
+        clips.append(ClipResult(f"clip {i}", 2.0, heard, words))
+    total = words * len(clips)
+    contexts = {"full": summary(sum(full) / total), "futo": summary(sum(futo) / total, len(loops), 0.5)}
+    return ModelResult(name, total, contexts, clips, engine)
 
 
-def test_verdict_ready():
-    check = Verification(result(summary(0.10), summary(0.105), summary(0.11)))
-    assert check.ready
-    assert check.verdict == (
-        "Dynamic-context WER within 10% of full context, no runaway outputs: ready for the phone. Its"
-        " full-context WER was not compared with the base model's: pass --baseline BASE.bin to check that"
-        " training kept it."
-    )
+def outcomes(check):
+    return [a.outcome for a in check.answers]
 
 
-def test_verdict_names_what_is_wrong():
-    check = Verification(result(summary(0.12), summary(2.33, runaways=22), summary(0.43, runaways=3)))
-    assert not check.ready
-    assert check.verdict == (
-        "Not ready for the phone: dynamic-context WER 233.0% against 12.0% at full context; 22 runaway outputs at"
-        " dynamic context; futo-context WER 43.0% against 12.0% at full context; 3 runaway outputs at futo context."
-        " Its full-context WER was not compared with the base model's: pass --baseline BASE.bin to check that"
-        " training kept it."
-    )
+# the story of issue 33, 20 clips of 5 words: the base loops on 6 at FUTO's context
+BASE_FULL = [1, 0, 2, 1, 0, 1, 3, 0, 1, 2, 1, 0, 1, 2, 0, 1, 1, 0, 2, 1]
+BASE_FUTO = [9, 0, 12, 1, 9, 1, 12, 0, 1, 9, 1, 0, 1, 12, 0, 1, 1, 0, 2, 1]
+BASE_LOOPS = (0, 2, 4, 6, 9, 13)
 
 
-def test_one_word_is_not_a_failure():
-    assert Verification(result(summary(0.0), summary(0.009), summary(0.0))).ready
-    assert Verification(result(summary(0.05), summary(0.05 + 1 / 60), summary(0.05), words=60)).ready
-    assert not Verification(result(summary(0.05), summary(0.05 + 2 / 60), summary(0.05), words=60)).ready
-    base = result(summary(4 / 12), summary(4 / 12), summary(4 / 12), "base.bin", words=12)
-    one_more = result(summary(5 / 12), summary(5 / 12), summary(5 / 12), words=12)  # 4/12 + 1/12 > 5/12 in floats
-    assert Verification(one_more, baseline=base).ready
+def test_a_model_that_stops_the_bases_loops_and_keeps_its_accuracy_is_ready():
+    base = model(BASE_FULL, BASE_FUTO, BASE_LOOPS, "base.bin")
+    acft = model(BASE_FULL, [b + (i == 0) - (i == 2) for i, b in enumerate(BASE_FULL)], name="acft.bin")
+    check = Verification(acft, baseline=base)
+    assert outcomes(check) == [BETTER, NO_WORSE, NO_WORSE] and check.state == READY and check.ready
+    assert check.verdict.startswith(
+        "Ready for the phone. Loops at the phone's context: better, 6 runaways -> 0 (53 word errors fewer)."
+        " WER at the phone's context against the base model's at full context: no worse, WER 20.0% -> 20.0%,"
+        " 0 word errors fewer (95% interval ")
+    assert "Full-context WER against the base model's: no worse, WER 20.0% -> 20.0%, 0 word errors fewer" in (
+        check.verdict)
 
 
-def test_a_clip_heard_at_full_context_and_lost_at_the_phones_is_not_ready():
-    """On the phone an empty transcript types nothing; in the WER it is one word of a short dictation. Counted
-    only where words were said, whisper.cpp's marks for silence being nothing typed."""
-    heard = [Heard(100, text, 0.0, False, 0.5, 0.2) for text in ("", "[BLANK_AUDIO]", "", "hello")]
-    assert _summarise("futo", [ClipResult("", 1.0, {"futo": h}) for h in heard], ["hi", "hi", "", "hi"],
-                      english).empty == 2
-    full, futo = summary(0.05), summary(0.05 + 1 / 60)
-    futo.empty = 1
-    check = Verification(result(full, summary(0.05), futo, words=60))
-    assert not check.ready
-    assert check.verdict.startswith("Not ready for the phone: 1 clip with speech came out empty at futo context,"
-                                    " against 0 at full context.")
-    full.empty = 1  # lost at full context too: the clip, not the context
-    assert Verification(result(full, summary(0.05), futo, words=60)).ready
+def test_a_model_that_loops_where_the_base_did_not_is_not_ready():
+    base = model(BASE_FULL, BASE_FULL, name="base.bin")
+    check = Verification(model(BASE_FULL, BASE_FULL, loops=(3,)), baseline=base)
+    assert outcomes(check)[0] == WORSE and check.state == NOT_READY
+    assert check.verdict.startswith("Not ready for the phone. Loops at the phone's context: worse, 0 runaways -> 1")
+    # fewer runaways than the base, but one on a clip the base heard: still a loop the person meets
+    base = model(BASE_FULL, BASE_FUTO, BASE_LOOPS, "base.bin")
+    assert outcomes(Verification(model(BASE_FULL, BASE_FULL, loops=(1,)), baseline=base))[0] == WORSE
+    # as many as the base: nothing gained on the phone
+    assert outcomes(Verification(model(BASE_FULL, BASE_FUTO, BASE_LOOPS), baseline=base))[0] == WORSE
+
+
+def test_a_model_that_lost_real_accuracy_is_not_ready():
+    base = model(BASE_FULL, BASE_FUTO, BASE_LOOPS, "base.bin")
+    worse = [a + 2 for a in BASE_FULL]  # two more words wrong in every clip
+    check = Verification(model(worse, worse), baseline=base)
+    assert outcomes(check) == [BETTER, WORSE, WORSE] and check.state == NOT_READY
+
+
+def test_ten_clips_within_noise_are_too_few_to_tell():
+    base = model(BASE_FULL[:10], BASE_FULL[:10], name="base.bin")
+    ours = [a + (i == 4) * 3 for i, a in enumerate(BASE_FULL[:10])]  # three words more, on one clip
+    check = Verification(model(ours, ours), baseline=base)
+    assert outcomes(check) == [NO_WORSE, UNSURE, UNSURE] and check.state == TOO_FEW and not check.ready
+    assert check.verdict.startswith("Too few clips to tell. ")
+
+
+def test_without_a_base_the_phone_context_is_held_to_the_full_one():
+    check = Verification(model(BASE_FULL, BASE_FULL))
+    assert outcomes(check) == [NO_WORSE, NO_WORSE, UNCHECKED] and check.ready
+    assert check.verdict.endswith("not checked (no base model to compare with)." + NO_BASELINE)
+    looping = Verification(model(BASE_FULL, BASE_FUTO, BASE_LOOPS))
+    assert looping.state == NOT_READY
+    assert looping.verdict.startswith("Not ready for the phone. Loops at the phone's context: worse, 6 runaways.")
 
 
 def test_a_model_that_cannot_transcribe_is_not_ready_however_its_contexts_agree():
-    check = Verification(result(summary(0.9), summary(0.9), summary(0.9)))
+    check = Verification(model([4] * 10, [4] * 10))
     assert not check.ready and "even at full context" in check.verdict
 
 
-def test_verdict_against_the_base_model():
-    base = result(summary(0.12), summary(2.33, runaways=22), summary(0.43, runaways=3), "base.bin")
-    acft = result(summary(0.12), summary(0.30, runaways=2), summary(0.15), "acft.bin")
-    verdict = Verification(acft, baseline=base).verdict
-    assert verdict.startswith("Not ready for the phone: dynamic-context WER 30.0%")
-    assert verdict.endswith(
-        "At dynamic context it is better than the base model: WER 233.0% -> 30.0%, runaways 22 -> 2."
-    )
-    assert "worse than the base model" in Verification(base, baseline=acft).verdict
+def test_the_interval_is_paired_and_narrows_with_more_clips():
+    words = [5] * 10
+    diff, low, high = interval([1] * 10, [0] * 10, words)  # one more word in every clip: sure
+    assert diff == low == high == 0.2
+    _, low, high = interval([1] + [0] * 9, [0] * 10, words)
+    _, low_more, high_more = interval(([1] + [0] * 9) * 10, [0] * 100, words * 10)
+    assert low <= 0 < high and high_more - low_more < (high - low) / 2
 
 
-def test_a_model_trained_too_far_for_the_full_context_is_not_ready():
-    base = result(summary(0.08), summary(2.33, runaways=22), summary(0.43, runaways=3), "base.bin")
-    acft = result(summary(0.32), summary(0.13), summary(0.05), "acft.bin")
-    assert Verification(acft).ready  # on its own, its short contexts are as good as its full one
-    check = Verification(acft, baseline=base)
-    assert not check.ready
-    assert check.verdict.startswith(
-        "Not ready for the phone: full-context WER 32.0% against 8.0% for the base model (training went too far:"
-        " fewer epochs or a lower --lr)."
-    )
+def test_a_clip_heard_at_full_context_and_lost_at_the_phones_counts_as_empty():
+    """On the phone an empty transcript types nothing. Counted only where words were said, whisper.cpp's marks
+    for silence being nothing typed."""
+    heard = [Heard(100, text, 0.0, False, 0.5, 0.2) for text in ("", "[BLANK_AUDIO]", "", "hello")]
+    assert _summarise("futo", [ClipResult("", 1.0, {"futo": h}) for h in heard], ["hi", "hi", "", "hi"],
+                      english).empty == 2
 
 
 def test_json_for_the_tui():
-    base = result(summary(0.12), summary(2.33, runaways=22), summary(0.43, runaways=3), "base.bin")
-    check = Verification(result(summary(0.1), summary(0.1), summary(0.1)), baseline=base)
+    check = Verification(model(BASE_FULL, BASE_FULL), baseline=model(BASE_FULL, BASE_FUTO, BASE_LOOPS, "base.bin"))
     data = json.loads(check.to_json())
-    assert data["ready"] is True and data["verdict"] == check.verdict
-    assert data["model"]["contexts"]["dynamic"] == {
-        "wer": 0.1, "runaways": 0, "latency": 1.0, "encoder_latency": 0.5, "audio_ctx": 100.0, "empty": 0
+    assert data["ready"] is True and data["state"] == READY and data["verdict"] == check.verdict
+    assert data["model"]["contexts"]["futo"] == {
+        "wer": 0.2, "runaways": 0, "latency": 0.5, "encoder_latency": 0.25, "audio_ctx": 100.0, "empty": 0
     }
-    assert data["model"]["clips"][0]["heard"]["futo"]["text"] == "hello"
-    assert data["baseline"]["contexts"]["dynamic"]["runaways"] == 22 and data["quantized"] is None
+    assert data["baseline"]["contexts"]["futo"]["runaways"] == 6 and data["quantized"] is None
+    assert ModelResult.from_dict(data["baseline"]) == check.baseline  # how the base's results are cached
 
 
-def test_table_puts_the_base_model_beside():
-    base = result(summary(0.12), summary(2.33, runaways=22), summary(0.43, runaways=3), "base.bin")
-    lines = Verification(result(summary(0.1), summary(0.1), summary(0.1)), baseline=base).table().splitlines()
-    assert lines[0] == "in current:"
+def test_table_puts_the_base_model_beside_and_the_other_engine_below():
+    base = model(BASE_FULL, BASE_FUTO, BASE_LOOPS, "base.bin")
+    check = Verification(model(BASE_FULL, BASE_FULL, engine="phone 1.5.4"), baseline=base,
+                         other=model(BASE_FULL, BASE_FULL, engine="current 1.8"))
+    lines = check.table().splitlines()
+    assert lines[0] == "in phone 1.5.4:"
     assert lines[1].split() == [
         "context", "audio_ctx", "WER", "runaways", "empty", "latency", "encoder", "speed-up", "|", "base", "WER",
         "runaways", "latency",
     ]
-    assert lines[3].split() == [
-        "dynamic", "100", "10.0%", "0", "0", "1.00s", "0.50s", "1.0x", "|", "233.0%", "22", "1.00s"
-    ]
-
-
-def in_engine(model_result, engine):
-    model_result.engine = engine
-    return model_result
-
-
-def test_the_verdict_is_the_phone_engines_and_says_where_the_engines_disagree():
-    phone = in_engine(result(summary(0.12), summary(2.33, runaways=22), summary(0.43, runaways=3)), "phone 1.5.4")
-    current = in_engine(result(summary(0.10), summary(0.105), summary(0.11)), "current 1.8")
-    check = Verification(phone, other=current)
-    assert not check.ready
-    assert check.verdict.endswith(
-        "3 runaway outputs at futo context. The engines disagree: in current 1.8 it is ready; the verdict follows"
-        " phone 1.5.4." + NO_BASELINE
-    )
-    assert Verification(current, other=phone).verdict.endswith(
-        "ready for the phone. The engines disagree: in phone 1.5.4 it is not ready (dynamic-context WER 233.0%"
-        " against 12.0% at full context; 22 runaway outputs at dynamic context; futo-context WER 43.0% against"
-        " 12.0% at full context; 3 runaway outputs at futo context); the verdict follows current 1.8." + NO_BASELINE
-    )
-    agreeing = in_engine(result(summary(0.10), summary(0.105), summary(0.11)), "phone 1.5.4")
-    assert "disagree" not in Verification(agreeing, other=current).verdict
-    lines = check.table().splitlines()
-    assert lines[0] == "in phone 1.5.4:" and lines[5] == "in current 1.8:" and lines[9].split()[:3] == [
-        "futo", "100", "11.0%"]
+    assert lines[3].split() == ["futo", "100", "20.0%", "0", "0", "0.50s", "0.25s", "2.0x", "|", "73.0%", "6", "0.50s"]
+    assert lines[4] == "in current 1.8:"
 
 
 def test_no_clips():

@@ -59,13 +59,21 @@ class BinSelect(Select):
     nothing is chosen (Textual calls that Select.BLANK before 8.0 and Select.NULL since; Select.BLANK is then
     Widget's False): `chosen` hides the difference."""
 
-    def __init__(self, bins: dict[str, str]):
-        first = {"value": next(iter(bins.values()))} if bins else {}  # no value: nothing chosen, in any version
+    def __init__(self, bins: dict[str, str], preferred: str | None = None):
+        """`preferred`: the file chosen first when it is among `bins` (else the first one)."""
+        self.preferred = preferred
+        first = {"value": self.pick(bins)} if bins else {}  # no value: nothing chosen, in any version
         super().__init__(self.options(bins), allow_blank=True, id="bin", compact=True, **first)
 
     @staticmethod
     def options(bins: dict[str, str]) -> list[tuple[str, str]]:
         return [(f"{kind}  {path}", path) for kind, path in bins.items()]
+
+    def pick(self, bins: dict[str, str], chosen: str | None = None) -> str:
+        for path in (chosen, self.preferred):
+            if path in bins.values():
+                return path
+        return next(iter(bins.values()))
 
     @property
     def chosen(self) -> str | None:
@@ -76,7 +84,7 @@ class BinSelect(Select):
         chosen = self.chosen
         self.set_options(self.options(bins))
         if bins:
-            self.value = chosen if chosen in bins.values() else next(iter(bins.values()))
+            self.value = self.pick(bins, chosen)
 
 
 class Setting(Validator):

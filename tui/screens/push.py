@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Button, DataTable, Input, ProgressBar, Static
@@ -26,7 +27,9 @@ class PushScreen(StepScreen):
 
     def body(self) -> ComposeResult:
         bins = self.session.bins
-        yield Form(("model file", BinSelect(bins)))
+        self.offered = self.session.verified.get("file")  # the verified file, chosen first
+        yield Form(("model file", BinSelect(bins, self.offered)))
+        yield Static("", id="verdict")
         yield DataTable(id="phones", cursor_type="row")
         yield Form(("name on phone", Input(placeholder="letters, digits, . _ -", id="name", compact=True)))
         yield Button("Push", id="push", variant="primary", compact=True)
@@ -43,7 +46,11 @@ class PushScreen(StepScreen):
         return "" if self.session.bins else "Convert a model first (step 4): this step sends its .bin to the phone."
 
     def on_screen_resume(self) -> None:
-        self.query_one(BinSelect).show(self.session.bins)
+        select = self.query_one(BinSelect)
+        select.show(self.session.bins)
+        verified = self.session.verified.get("file")
+        if verified != self.offered and verified in self.session.bins.values():  # verified since: offered now
+            self.offered = select.preferred = select.value = verified
         self.on_select_changed()
 
     def on_select_changed(self) -> None:
@@ -51,6 +58,7 @@ class PushScreen(StepScreen):
         from wacft.errors import WacftError
 
         model = self.query_one(BinSelect).chosen
+        self.put("verdict", self.verdict_of(model) if model else "")
         if model:
             try:
                 self.query_one("#name", Input).value = default_name(Path(model), language=self.language(model))
@@ -63,6 +71,16 @@ class PushScreen(StepScreen):
         from wacft.device.naming import model_language, read_model_kind
 
         return model_language(read_model_kind(Path(model)), self.session.language)
+
+    def verdict_of(self, model: str) -> Text:
+        """What step 5 said of `model`, shown beside it."""
+        from wacft.convert.verdict import READY
+
+        verified = self.session.verified
+        if verified.get("file") != model:
+            return Text("Not verified: step 5 checks it on the phone's whisper.cpp first.", style="yellow")
+        ready = verified["state"] == READY
+        return Text(("✓ " if ready else "✗ ") + verified["verdict"], style="green" if ready else "red")
 
     @work(thread=True, exclusive=True, group="phones")
     def refresh_phones(self) -> None:
@@ -124,7 +142,32 @@ class PushScreen(StepScreen):
         if phone.problem:
             self.put("result", f"[red]✗ {phone.problem}[/red]")
             return
-        self.push(phone, Path(model), self.query_one("#name", Input).value.strip())
+        name = self.query_one("#name", Input).value.strip()
+        question = self.unready(model)
+        if not question:
+            self.push(phone, Path(model), name)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.push(phone, Path(model), name)
+            else:
+                self.put("result", "[yellow]Not pushed.[/yellow]")
+
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    def unready(self, model: str) -> str:
+        """The question to ask before pushing a file that was never verified or is not ready ("" for none)."""
+        from wacft.convert.verdict import NOT_READY, READY
+
+        verified, name = self.session.verified, Path(model).name
+        if verified.get("file") != model:
+            return f"{name} was never verified. Push it anyway?"
+        if verified["state"] == READY:
+            return ""
+        if verified["state"] == NOT_READY:
+            return f"Step 5 found {name} not ready for the phone. Push it anyway?"
+        return f"Step 5 had too few clips to tell whether {name} is ready for the phone. Push it anyway?"
 
     @work(thread=True, exclusive=True)
     def push(self, info, model: Path, name: str, force: bool = False) -> None:

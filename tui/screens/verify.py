@@ -1,4 +1,5 @@
-"""Step 5: the .bin in whisper.cpp at full, dynamic and FUTO context, before it goes to the phone."""
+"""Step 5: the .bin in the phone's whisper.cpp at FUTO's context and the full one, against the base model, on the
+clips the run held out, before it goes to the phone."""
 
 from __future__ import annotations
 
@@ -15,17 +16,17 @@ CLIPS = Setting("max_clips", "clips")  # how many of the dataset's clips to tran
 
 class VerifyScreen(StepScreen):
     TITLE = "5 · Verify in whisper.cpp"
-    HELP = ("Transcribes a sample of your data the way FUTO Keyboard records and runs it (with the silence "
-            "around a dictation): does it loop or lose accuracy at short audio context? [b]ctrl+r[/b] verifies, "
-            "[b]ctrl+n[/b] goes to the phone.")
+    HELP = ("Transcribes the clips your run held out the way FUTO Keyboard records and runs them, beside the base "
+            "model: does it loop at the phone's context, or lose accuracy? [b]ctrl+r[/b] verifies, [b]ctrl+n[/b] goes"
+            " to the phone.")
     BINDINGS = [("ctrl+r", "verify", "Verify"), ("ctrl+n", "next", "Phone"), ("escape", "back", "Back")]
 
     def body(self) -> ComposeResult:
         bins = self.session.bins
         yield Form(
             ("model file", BinSelect(bins)),
-            ("dataset", Input(self.session.dataset, placeholder="dataset to verify with", id="dataset",
-                              compact=True)),
+            ("dataset", Input("" if self.run_folder() else self.session.dataset, id="dataset", compact=True,
+                              placeholder="empty: the clips your run held out; or a folder or hub id")),
             ("clips", Input("20", id="limit", placeholder="a whole number of at least 1", compact=True,
                             validators=[CLIPS])),
             ("glossary", Input(self.session.glossary, placeholder="your words, as in FUTO's personal dictionary:"
@@ -33,7 +34,12 @@ class VerifyScreen(StepScreen):
         )
         yield Button("Verify", id="verify", variant="primary", compact=True)
         yield ProgressBar(id="progress", show_eta=True)
+        yield Static("", id="doing")  # which model at which context is decoding
         yield Static("", id="result")
+
+    def run_folder(self) -> str:
+        """The session's run, as services.verify.find_run takes it: its id, else the folder it trained into."""
+        return self.session.run_id or self.session.trained
 
     def needs(self) -> str:
         return "" if self.session.bins else "Convert a model first (step 4): this step verifies its .bin files."
@@ -47,7 +53,7 @@ class VerifyScreen(StepScreen):
     def action_verify(self) -> None:
         model = self.query_one(BinSelect).chosen
         dataset = self.query_one("#dataset", Input).value.strip()
-        if not model or not dataset:
+        if not model or not (dataset or self.run_folder()):
             self.put("result", "[yellow]Convert a model first (step 4).[/yellow]" if not model else
                      "[yellow]Name the dataset to verify with (a folder or hub id).[/yellow]")
             return
@@ -65,31 +71,49 @@ class VerifyScreen(StepScreen):
         from wacft.acft.config import TrainConfig
         from wacft.acft.data import as_the_phone_records, load_clips
         from wacft.convert.phone_engine import choose_engines
-        from wacft.convert.verify import verify
         from wacft.convert.whispercpp import Decoding, parse_glossary
         from wacft.errors import WacftError
         from wacft.extras import require_extra
         from wacft.facts import language_code
+        from wacft.services.verify import check, find_run, run_clips
 
         s = self.session
-        config = TrainConfig(model="", out="", dataset=dataset, dataset_config=s.dataset_config or None,
-                             split=s.split, audio_column=s.audio_column or None,
-                             text_column=s.text_column or None, max_clips=limit)
         bar = self.query_one("#progress", ProgressBar)
+
+        def progress(done: int, total: int, label: str) -> None:
+            self.tell(bar.update, total=total, progress=done)
+            self.say("doing", f"decoding {label}")
+
         try:
             require_extra("verify")  # before the dataset, which would name only the 'data' part of it
-            # the phone's whisper.cpp and the current one; said here when the phone's cannot be installed
-            engines = choose_engines("both", lambda sentence: self.say("result", sentence))
-            clips = as_the_phone_records(load_clips(config).clips, 1.0, 0, config.max_audio_length)
-            result = verify(model, clips, language=language_code(s.language) or "en",  # forced, as FUTO does
-                            decoding=Decoding(glossary=parse_glossary(s.glossary)), engines=engines,
-                            progress=lambda done, total: self.tell(bar.update, total=total,
-                                                                                 progress=done))
+            run = find_run(self.run_folder()) if self.run_folder() else None
+            if dataset:
+                config = TrainConfig(model="", out="", dataset=dataset, dataset_config=s.dataset_config or None,
+                                     split=s.split, audio_column=s.audio_column or None,
+                                     text_column=s.text_column or None, max_clips=limit)
+                clips, note = load_clips(config).clips, ""
+            else:
+                clips, note = run_clips(run, limit)
+            # the phone's whisper.cpp; its install (once) is said until decoding starts
+            engines = choose_engines("phone", lambda sentence: self.say("doing", sentence))
+            clips = as_the_phone_records(clips, 1.0, 0, TrainConfig.max_audio_length)
+            result = check(model, clips, engines=engines, base_model=run.config.model if run else None,
+                           language=language_code(s.language) or "en",  # forced, as FUTO does
+                           decoding=Decoding(glossary=parse_glossary(s.glossary)), clips_note=note,
+                           progress=progress, say=lambda sentence: self.say("doing", sentence))
         except WacftError as e:
+            self.say("doing", "")
             self.say("result", f"[red]✗ {e}[/red]")
             return
+        self.tell(self.show_verdict, model, result)
+
+    def show_verdict(self, model: str, result) -> None:
+        """The table and the verdict; the file and its verdict kept for the phone step (and the next start)."""
+        self.put("doing", "")
         verdict = Text(("✓ " if result.ready else "✗ ") + result.verdict, style="green" if result.ready else "red")
-        self.say("result", Text(result.table() + "\n\n") + verdict)  # Text: no markup read into the table
+        self.put("result", Text(result.table() + "\n\n") + verdict)  # Text: no markup read into the table
+        self.session.verified = {"file": model, "state": result.state, "verdict": result.verdict}
+        self.session.save()
 
     def action_next(self) -> None:
         self.go("push")
