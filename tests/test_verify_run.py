@@ -22,6 +22,8 @@ from wacft.cli import main
 from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.verdict import NOT_READY, READY, TOO_FEW, WORSE
 
+pytestmark = pytest.mark.slow
+
 SENTENCES = [
     "The weather is nice today.", "Please send me the report.", "We should meet at the station tomorrow.",
     "Call my mother this evening.", "Where is the nearest pharmacy?", "I would like a cup of coffee.",
