@@ -99,7 +99,7 @@ def test_prompted_rows_learn_only_the_transcript(random_whisper, domain_training
     chosen = prompted_clips(config, len(trainer.clips))
     plain = next(i for i in range(len(trainer.clips)) if i not in chosen)
     rows = [min(chosen), plain]
-    trainer.out.mkdir()
+    trainer.out.mkdir(exist_ok=True)  # load_data made it when it set clips aside for verify
     save_weights(trainer.student.model, trainer.out / BEST)  # what ACFT starts from after stage 1
     for stage in trainer.stages:  # the same prompt before the same clips in both stages
         trainer.start_stage(stage, 1)
