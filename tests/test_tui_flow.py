@@ -51,7 +51,7 @@ async def test_from_recordings_to_the_phone(recordings, tiny_en_dir, tmp_path, m
             await pilot.press("ctrl+l")
             await settle(pilot, app, lambda: app.screen.TITLE == "Training")
             await settle(pilot, app, lambda: "✓ done" in log_text(app), SLOW)
-            assert "acft epoch 1/1" in text(app, "#stats")
+            assert "ACFT epoch 1/1" in text(app, "#stats")
             await pilot.press("ctrl+n")
             assert app.screen.query_one("#model", Input).value == str(tmp_path / "run")
             await pilot.press("ctrl+r")
@@ -207,7 +207,7 @@ async def test_a_run_cancelled_from_another_process_is_shown_cancelled(recording
     app = WacftApp(Session(step="monitor", run_id=record.id))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("c")
-        await settle(pilot, app, lambda: "acft epoch" in text(app, "#stats"), SLOW)  # following it, live
+        await settle(pilot, app, lambda: "ACFT epoch" in text(app, "#stats"), SLOW)  # following it, live
         await pilot.press("x")
         assert app.screen.question == "Cancel this run? It has no checkpoint yet: launched again, it starts over."
         await pilot.press("n")
