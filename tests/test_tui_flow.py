@@ -249,7 +249,7 @@ async def test_the_estimate_follows_the_settings_and_the_launch_takes_stage_one(
         app.screen.query_one("#where", Select).value = "modal"
         await settle(pilot, app, lambda: shown() == expected("A100-40GB"))
         app.screen.query_one("#gpu", Select).value = "H100"
-        await settle(pilot, app, lambda: shown() == expected("H100") and "$3.95/h" in shown())
+        await settle(pilot, app, lambda: shown() == expected("H100") and "$4.27/h" in shown())
         app.screen.query_one("#where", Select).value = "local"
         await pilot.click("#freeze")
         fill(app, epochs="1", batch="2")
