@@ -35,8 +35,9 @@ class PathSuggester(Suggester):
 
 class DatasetScreen(StepScreen):
     TITLE = "1 · Dataset"
-    HELP = ("A Hugging Face dataset id (e.g. google/fleurs, config en_us) or a folder of audio files with a "
-            "metadata.csv (file_name,text). [b]ctrl+r[/b] checks it, [b]ctrl+n[/b] goes on.")
+    HELP = ("A Hugging Face dataset id (e.g. google/fleurs@refs/convert/parquet, config en_us: FLEURS' parquet "
+            "export) or a folder of audio files with a metadata.csv (file_name,text). [b]ctrl+r[/b] checks it, "
+            "[b]ctrl+n[/b] goes on.")
     BINDINGS = [("ctrl+r", "check", "Check"), ("ctrl+n", "next", "Next"), ("escape", "back", "Back"),
                 ("ctrl+t", "app.switch_screen('record')", "Record your own")]
     checked: tuple | None = None  # the fields a check found clips with: moving on needs them as they are now
