@@ -1,8 +1,9 @@
 """Issue 33's "done when", for real: tiny.en trained by `wacft train` as it comes on 100 espeak-ng clips, which sets
 20 of them aside. `wacft verify --run` and the wizard judge the trained file on those 20, in the phone's whisper.cpp
 against the base tiny.en (converted once to the same type, its results cached): ready. The base model itself (it
-loops) and a model that lost accuracy are not ready; ten clips where the difference is within the noise are too few
-to tell.
+loops) and a model that lost accuracy are not ready. Ten clips within the noise are "too few to tell" in
+test_verify_unit.py, on per-clip results made up for it: on real decodes that case rested on a 2-word gap, which
+another machine's numerics (or beam search's order within one process) can flip.
 
 Measured here (2 busy cores): training about 6-12 minutes; the base runs away on 2 of the 20 held-out clips at FUTO's
 context (73% WER there, 14% at full context); the trained model on none, 13.0% at FUTO's context and 14.8% at full
@@ -20,7 +21,7 @@ from wacft.acft.config import TrainConfig
 from wacft.acft.events import CallbackSink
 from wacft.cli import main
 from wacft.convert.convert import convert, plan_outputs
-from wacft.convert.verdict import NOT_READY, READY, TOO_FEW, WORSE
+from wacft.convert.verdict import NOT_READY, READY, WORSE
 
 pytestmark = pytest.mark.slow
 
@@ -127,20 +128,6 @@ def test_a_model_that_lost_accuracy_is_not_ready(trained, damaged, phone_engine,
     code, said, data = verify_run(damaged, out, tmp_path, capsys)
     assert data["answers"][2]["outcome"] == WORSE and data["state"] == NOT_READY and code == 2, said
     assert data["answers"][2]["low"] > 0.05  # a loss far beyond the noise
-
-
-def test_ten_clips_with_a_difference_within_the_noise_are_too_few_to_tell(trained, speech_dataset, phone_engine,
-                                                                         tmp_path, capsys):
-    """test_verify's ten clips (other sentences): measured, the trained model at FUTO's context made 2 word errors
-    more than the base at full context (3.3% -> 6.7%), on clips where one word is 1.7 points."""
-    from test_verify import SENTENCES as OTHERS
-    from test_verify import VOICES as OTHER_VOICES
-
-    out, model, _ = trained
-    code, said, data = verify_run(model, out, tmp_path, capsys, "--dataset", str(speech_dataset(OTHERS, OTHER_VOICES)))
-    assert len(data["model"]["clips"]) == 10 and WORSE not in [a["outcome"] for a in data["answers"]]
-    assert data["state"] == TOO_FEW and code == 3, said
-    assert "✗ Too few clips to tell." in said
 
 
 async def test_the_wizard_judges_the_run_ready_and_the_phone_step_offers_it(trained, phone_engine):
