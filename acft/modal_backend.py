@@ -141,14 +141,9 @@ class ModalBackend:
         folder = Path(given).expanduser()
         if not folder.is_dir():
             return given
-        from modal.exception import NotFoundError
-
         root = f"{kind}s/{folder_digest(folder)}"
         remote = f"{root}/{folder.name}"  # its name kept: a run is named for its model
-        try:
-            there = {e.path: e.size for e in self.jobs.volume.listdir(root, recursive=True)}
-        except (NotFoundError, FileNotFoundError):
-            there = {}
+        there = {e.path: e.size for e in self.listed(root, recursive=True)}
         if f"{root}/{UPLOADED}" not in there:
             files = sorted(p for p in folder.rglob("*") if p.is_file())
             todo = [p for p in files if there.get(f"{remote}/{p.relative_to(folder).as_posix()}") != p.stat().st_size]
@@ -267,10 +262,14 @@ class ModalBackend:
 
     def listing(self, record: RunRecord, recursive: bool = False) -> list:
         """The run's folder on the volume; empty where there is none yet."""
+        return self.listed(self.folder(record), recursive)
+
+    def listed(self, path: str, recursive: bool = False) -> list:
+        """A folder on the volume; empty where there is none."""
         from modal.exception import NotFoundError
 
         try:
-            return self.jobs.volume.listdir(self.folder(record), recursive=recursive)
+            return self.jobs.volume.listdir(path, recursive=recursive)
         except (NotFoundError, FileNotFoundError):
             return []
 
