@@ -140,6 +140,19 @@ def no_modal_token(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+def test_a_fix_with_a_long_path_is_shown_whole_at_80_columns():
+    """CI's checkout lives deeper than a developer's, so `modal`'s path there is longer than a column."""
+    from rich.console import Console
+
+    from wacft.checks import Check
+    from wacft.tui.screens.start import checks_table
+
+    run_it = "/a/checkout/somewhere/deep/under/the/ci/home/.venv/bin/modal token new"
+    console = Console(width=80, record=True)
+    console.print(checks_table([Check("Modal token", False, "none", f"run `{run_it}` to train on Modal GPUs")]))
+    assert "".join(run_it.split()) in "".join(console.export_text().split())
+
+
 async def test_without_a_modal_token_the_check_says_so_and_a_modal_launch_is_refused(no_modal_token, tmp_path):
     app = WacftApp(Session(step="train", model="openai/whisper-tiny.en", dataset=str(tmp_path),
                            dataset_clips=40, dataset_seconds=120.0, out=str(tmp_path / "run")))

@@ -17,8 +17,8 @@ def checks_table(checks) -> object:
 
     table = Table(box=None, padding=(0, 1, 0, 0), expand=True, show_edge=False)
     table.add_column("check", no_wrap=True)
-    table.add_column("state", ratio=1)
-    table.add_column("what to do", ratio=1)
+    table.add_column("state", ratio=1, overflow="fold")  # fold, not "…": a long path must stay whole
+    table.add_column("what to do", ratio=1, overflow="fold")
     for c in checks:
         table.add_row(c.name, ("✓ " if c.ok else "✗ ") + c.detail, c.fix)
     return table
