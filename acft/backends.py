@@ -140,7 +140,7 @@ class LocalBackend:
         # what the trainer checks first, checked here too: a detached run would only say it later, to no one
         check_trainable(config.model)
         if Path(config.dataset).expanduser().is_dir():  # a hub dataset is read by the run itself: it may be large
-            load_clips(config)
+            load_clips(config.dataset_spec)
         if confirm:
             confirm()
         run_id = new_id(config.model)

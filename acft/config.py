@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal, get_args
 
+from wacft.acft.dataset_spec import MAX_CLIP_SECONDS, DatasetSpec
 from wacft.errors import WacftError
 
 # settings added since runs were first saved, with what a run saved before them trained with
@@ -51,7 +52,7 @@ class TrainConfig:
     eval_share: float = 0.1  # that slice's share of the data (at most MAX_EVAL_CLIPS clips)
     hold_out: bool = True  # set clips aside for `wacft verify` that training never sees (acft/held_out.py)
     batch_size: int = 8
-    max_audio_length: float = 29.0
+    max_audio_length: float = MAX_CLIP_SECONDS
     max_clips: int | None = None
     exact_reference: bool = False  # batch 1, no cache: the published loop, for comparisons
     # share of batches the student sees at the full 1500 context: without it ACFT forgets the full context
@@ -70,6 +71,12 @@ class TrainConfig:
     seed: int = 0
     push_to: str | None = None
     private: bool = True
+
+    @property
+    def dataset_spec(self) -> DatasetSpec:
+        """The dataset this run trains on, as reading it needs it."""
+        return DatasetSpec(self.dataset, self.dataset_config, self.split, self.audio_column, self.text_column,
+                           self.max_clips, self.max_audio_length)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wacft.acft.dataset_spec import DatasetSpec
 from wacft.audio import load_audio, to_whisper_audio
 from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import needs_extra
@@ -205,17 +206,17 @@ def similar_folder(missing: Path) -> str:
     return (f"./{found[0]}" if parent == Path() else str(parent / found[0])) if found else ""
 
 
-def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
+def _hub_examples(spec: DatasetSpec, folder: Path | None) -> Iterator[tuple]:
     """A hub dataset, or a local folder (`folder`) of files `datasets` reads itself (parquet, arrow, csv). A hub id
     may name a revision (`owner/name@revision`): at the hub's parquet export (`@refs/convert/parquet`, the way to a
     dataset whose loading script `datasets` no longer runs) each config is a folder of that name."""
     with needs_extra("data"):
         import datasets
 
-    name, _, revision = config.dataset.partition("@")
-    where = {"revision": revision, "data_dir": config.dataset_config} if revision else {"name": config.dataset_config}
+    name, _, revision = spec.dataset.partition("@")
+    where = {"revision": revision, "data_dir": spec.dataset_config} if revision else {"name": spec.dataset_config}
     try:
-        ds = datasets.load_dataset(str(folder or name), split=config.split, streaming=True, **where)
+        ds = datasets.load_dataset(str(folder or name), split=spec.split, streaming=True, **where)
         columns = list(ds.features or next(iter(ds), {}))  # a streamed dataset may know its columns only by a row
     except Exception as e:  # datasets raises many kinds; all mean the same to the person
         if folder is not None:
@@ -229,19 +230,19 @@ def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
                 f" parquet export instead, as {name}@refs/convert/parquet (with --dataset-config naming the folder of"
                 " its config there, e.g. en_us)."
             ) from e
-        if "/" not in config.dataset:  # hub ids are owner/name: a bare word is most likely a mistyped folder
-            near = similar_folder(Path(config.dataset))
+        if "/" not in spec.dataset:  # hub ids are owner/name: a bare word is most likely a mistyped folder
+            near = similar_folder(Path(spec.dataset))
             raise WacftError(
-                f"There is no folder {config.dataset} here, and no hub dataset of that name could be loaded ({e});"
+                f"There is no folder {spec.dataset} here, and no hub dataset of that name could be loaded ({e});"
                 + (f" did you mean the folder {near}, or a hub id as owner/name?" if near else
                    " check the path to your recordings (or give a hub id as owner/name).")
             ) from e
         raise WacftError(
-            f"The hub dataset {config.dataset} could not be loaded ({e}); check its id, config and split."
+            f"The hub dataset {spec.dataset} could not be loaded ({e}); check its id, config and split."
         ) from e
-    name = f"The folder {folder}" if folder is not None else f"The hub dataset {config.dataset}"
-    audio = pick_column(columns, config.audio_column, AUDIO_COLUMNS, "audio", name)
-    text = pick_column(columns, config.text_column, TEXT_COLUMNS, "text", name)
+    name = f"The folder {folder}" if folder is not None else f"The hub dataset {spec.dataset}"
+    audio = pick_column(columns, spec.audio_column, AUDIO_COLUMNS, "audio", name)
+    text = pick_column(columns, spec.text_column, TEXT_COLUMNS, "text", name)
     # decode=False hands over the file's bytes; soundfile decodes them, so no FFmpeg/torchcodec is needed
     for row in ds.cast_column(audio, datasets.Audio(decode=False)):
         value = row[audio]
@@ -255,15 +256,13 @@ def is_file(path: Path) -> bool:
         return False
 
 
-def load_clips(config) -> Clips:
-    """Every usable clip of the dataset, with counts of what was skipped and why. `config` is anything with
-    dataset, dataset_config, split, audio_column, text_column, max_clips and max_audio_length: a TrainConfig,
-    or the parsed arguments of `wacft verify`."""
+def load_clips(spec: DatasetSpec) -> Clips:
+    """Every usable clip of the dataset, with counts of what was skipped and why."""
     with needs_extra("data"):
         import soundfile
 
-    folder = Path(config.dataset).expanduser()
-    if config.dataset.startswith(("/", ".", "~")) and not folder.exists():
+    folder = Path(spec.dataset).expanduser()
+    if spec.dataset.startswith(("/", ".", "~")) and not folder.exists():
         near = similar_folder(folder)
         raise WacftError(f"There is no folder {folder}; " + (f"did you mean {near}?" if near else
                                                               "check the path to your recordings."))
@@ -271,10 +270,10 @@ def load_clips(config) -> Clips:
     if folder.is_file():
         raise WacftError(f"{folder} is a file; give the folder that holds the recordings and their metadata.csv.")
     if any((folder / name).is_file() for name in METADATA_FILES):
-        if getattr(config, "dataset_config", None):
+        if spec.dataset_config:
             raise WacftError(f"--dataset-config is for hub datasets, and {folder} is a folder of recordings; drop"
-                             " --dataset-config.")
-        examples = _local_examples(folder, config.audio_column, config.text_column)
+                             " --dataset-spec.")
+        examples = _local_examples(folder, spec.audio_column, spec.text_column)
     elif folder.is_dir() and any(p.suffix.lower() in AUDIO_SUFFIXES for p in folder.iterdir()):
         raise WacftError(f"{folder} has audio files but no metadata.csv or metadata.jsonl to give their"
                          " transcripts; add one with a row per file (columns file_name,text).")
@@ -282,10 +281,10 @@ def load_clips(config) -> Clips:
         raise WacftError(f"{folder} has no metadata.csv; add one naming each audio file and its transcript"
                          " (columns file_name,text).")
     else:  # a hub id, or a folder `datasets` reads itself (parquet, arrow, csv files)
-        examples = _hub_examples(config, folder if folder.is_dir() else None)
+        examples = _hub_examples(spec, folder if folder.is_dir() else None)
     result, seen = Clips([]), set()
     for source, text in examples:
-        if config.max_clips and len(result.clips) >= config.max_clips:
+        if spec.max_clips and len(result.clips) >= spec.max_clips:
             break
         text = (text or "").strip()
         if not text:
@@ -304,13 +303,13 @@ def load_clips(config) -> Clips:
         except (soundfile.LibsndfileError, RuntimeError):
             result.skipped[UNDECODABLE] += 1
             continue
-        if seconds > config.max_audio_length:
-            result.skipped[f"over {config.max_audio_length:g} s"] += 1
+        if seconds > spec.max_audio_length:
+            result.skipped[f"over {spec.max_audio_length:g} s"] += 1
             continue
         if seconds < MIN_SECONDS:
             result.skipped[f"under {MIN_SECONDS:g} s"] += 1
             continue
         result.clips.append(Clip(source, text, seconds))
     if not result.clips:
-        raise WacftError(f"{config.dataset} has no usable clips ({result.summary()}); check the dataset.")
+        raise WacftError(f"{spec.dataset} has no usable clips ({result.summary()}); check the dataset.")
     return result

@@ -150,7 +150,7 @@ class Trainer:
     def load_data(self) -> None:
         if self.student.config.d_model > FUTO_WIDEST:
             log(self.sink, "warning: FUTO Keyboard runs tiny, base and small; larger models may be too slow")
-        clips = load_clips(self.config)
+        clips = load_clips(self.config.dataset_spec)
         log(self.sink, f"dataset: {clips.summary()}")
         self.clips = clips.clips
         if self.config.hold_out:
@@ -163,7 +163,8 @@ class Trainer:
                            " what the base model heard in their speech (--no-other-voices leaves them out)")
         if self.config.finetune_epochs > 0:  # stage 1 is scored on clips it never trains on
             if self.config.eval_split:
-                held = replace(self.config, split=self.config.eval_split, max_clips=finetune.MAX_EVAL_CLIPS)
+                held = replace(self.config.dataset_spec, split=self.config.eval_split,
+                               max_clips=finetune.MAX_EVAL_CLIPS)
                 self.held_out = load_clips(held).clips
                 trained = {c.source for c in self.clips}
                 if any(c.source in trained for c in self.held_out):  # a folder has no splits: both read it all

@@ -76,7 +76,7 @@ def losses(trained: str, config: TrainConfig) -> tuple[float, float]:
     processor = WhisperProcessor.from_pretrained(config.model)
     base = WhisperModel.from_pretrained(config.model, dtype=torch.float32).eval()
     student = WhisperModel.from_pretrained(trained, dtype=torch.float32).eval()
-    clips = load_clips(config).clips
+    clips = load_clips(config.dataset_spec).clips
     multilingual = is_multilingual(base.config.vocab_size)
     dynamic, full = [], []
     for clip, ids in zip(clips, tokenize(processor, clips, config, multilingual), strict=True):
@@ -111,7 +111,7 @@ def main() -> None:
             data = make_speech_dataset(Path(tmp) / "data", SENTENCES, voices=VOICES[: args.voices])
         common = dict(model=model, dataset=str(data), epochs=args.epochs, device=args.device, language="en")
         base = TrainConfig(out=model, **common)
-        clips = load_clips(base).clips
+        clips = load_clips(base.dataset_spec).clips
         print(f"{Path(model).name}: {len(clips)} clips ({sum(c.seconds for c in clips):.0f} s of audio),"
               f" {args.epochs} epochs, device {args.device}, {torch.get_num_threads()} torch threads")
         print(f"{'mode':16} {'clips/s':>8} {'audio s/s':>10} {'clips/cpu-s':>12} {'wall s':>7}"

@@ -59,7 +59,6 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -73,6 +72,7 @@ from fixtures.tiny_en import tiny_en_dir  # noqa: E402
 from wacft.acft import finetune, other_voices  # noqa: E402
 from wacft.acft.config import TrainConfig  # noqa: E402
 from wacft.acft.data import as_the_phone_records, load_clips  # noqa: E402
+from wacft.acft.dataset_spec import DatasetSpec
 from wacft.acft.events import CallbackSink  # noqa: E402
 from wacft.acft.trainer import train  # noqa: E402
 from wacft.convert.convert import convert, plan_outputs  # noqa: E402
@@ -108,8 +108,7 @@ CANDIDATES = {
 
 
 def read(folder: Path) -> list:
-    return load_clips(SimpleNamespace(dataset=str(folder), dataset_config=None, split="test", audio_column=None,
-                                      text_column=None, max_clips=None, max_audio_length=LONGEST)).clips
+    return load_clips(DatasetSpec(str(folder), split="test", max_audio_length=LONGEST)).clips
 
 
 def with_phone_silence(sets: dict, args: argparse.Namespace) -> dict:
@@ -333,9 +332,8 @@ def any_table(args: argparse.Namespace, folder: Path) -> None:
     language = language_code(args.language) or "en"
 
     def clips(split: str, limit: int | None) -> list:
-        return load_clips(SimpleNamespace(dataset=args.dataset, dataset_config=args.dataset_config, split=split,
-                                          audio_column=args.audio_column, text_column=args.text_column,
-                                          max_clips=limit, max_audio_length=LONGEST)).clips
+        return load_clips(DatasetSpec(args.dataset, args.dataset_config, split, args.audio_column,
+                                      args.text_column, limit, LONGEST)).clips
 
     sets = with_phone_silence({f"{args.test_split} ({language})": clips(args.test_split, args.test_clips)}, args)
     [engine] = choose_engines("both", print)[:1]

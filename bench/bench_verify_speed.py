@@ -71,7 +71,7 @@ def main() -> None:
     run.mkdir()
     config = TrainConfig(model=str(tiny_en_dir()), dataset=str(dataset), out=str(run))
     (run / "training_config.json").write_text(config.to_json())
-    clips = load_clips(config).clips
+    clips = load_clips(config.dataset_spec).clips
     held_out.write(run, {"of": len(clips), "clips": [{"index": i, "file": c.source.name, "text": c.text}
                                                      for i, c in enumerate(clips)]})
     [model] = convert(config.model, plan_outputs(run / "tiny_en_q5_0.bin", ["q5_0"]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
+from wacft.acft.dataset_spec import MAX_CLIP_SECONDS, DatasetSpec
 from wacft.glossary_cli import add_glossary_options
 
 DEFAULT_LIMIT = 50  # clips: enough to see loops, minutes not hours on a laptop CPU
@@ -30,7 +31,8 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.add_argument("--text-column", help="default: the first of " + ", ".join(TEXT_COLUMNS))
     p.add_argument("--limit", dest="max_clips", type=int, default=DEFAULT_LIMIT,
                    help="clips to use (0: all)")
-    p.add_argument("--max-audio-length", type=float, default=29.0, help="skip clips longer than this (seconds)")
+    p.add_argument("--max-audio-length", type=float, default=MAX_CLIP_SECONDS,
+                   help="skip clips longer than this (seconds)")
     p.add_argument("--language", help="language of the dataset (a code such as de, or a name), forced as FUTO"
                    " Keyboard does with one language enabled; default: the run's, else en")
     p.add_argument("--languages", metavar="A,B",
@@ -93,7 +95,8 @@ def run_verify(args: argparse.Namespace) -> int:
                                              args.languages)
     require_extra("verify")  # before the dataset, which would name only the 'data' part of it
     if args.dataset:
-        clips = load_clips(args)  # acft's loader: numpy and soundfile only, no torch
+        clips = load_clips(DatasetSpec(args.dataset, args.dataset_config, args.split, args.audio_column,
+                                       args.text_column, args.max_clips, args.max_audio_length))
         print(f"{args.dataset}: {clips.summary()}")
         samples, note = clips.clips, ""
     else:

@@ -101,7 +101,7 @@ def spend(config: TrainConfig, gpu: str, max_hours: float | None, clips: int | N
         if clips is None:
             from wacft.acft.data import load_clips
 
-            found = load_clips(config).clips
+            found = load_clips(config.dataset_spec).clips
             clips, seconds = len(found), sum(c.seconds for c in found)
         lines.append(estimate(config, clips, seconds, gpu).describe())
     except MissingExtra as e:  # the job reads the dataset itself: counting it here is a courtesy

@@ -10,8 +10,10 @@ from typing import Any
 
 from wacft.acft.config import OBJECTIVES, TrainConfig
 from wacft.acft.runs import default_out
+from wacft.convert.whispercpp import parse_glossary
 
-__all__ = ["OBJECTIVES", "default", "default_out", "not_given", "train_settings"]  # what the CLIs and wizard use
+__all__ = ["OBJECTIVES", "default", "default_out", "not_given", "parse_glossary",  # what the CLIs and wizard use
+           "train_settings"]
 
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from wacft.acft import held_out
 from wacft.acft.config import TrainConfig
+from wacft.acft.dataset_spec import DatasetSpec
 from wacft.atomic import write_bytes_atomic
 from wacft.convert.verify import DEFAULT_CONTEXTS, ModelResult, Verification, run_model, verify, write_wavs
 from wacft.convert.whispercpp import FUTO, Decoding, Engine
@@ -67,7 +68,7 @@ def run_clips(run: Run, limit: int = 0) -> tuple[list, str]:
     """The clips to verify a run's model on, and a sentence saying which they are."""
     from wacft.acft.data import load_clips
 
-    clips = load_clips(run.config).clips
+    clips = load_clips(run.config.dataset_spec).clips
     if run.slice and run.slice["clips"]:
         chosen = held_out.pick(clips, run.slice, run.config.dataset)
         note = f"Measured on {len(chosen[:limit or None])} clips the run held out: training never saw them."
@@ -187,3 +188,33 @@ def check(
                     threads=threads, progress=progress, decoding=decoding, engines=engines, contexts=contexts,
                     base_result=base_result, clips_note=clips_note)
     return result
+
+
+def clips_to_verify(run: Run | None, spec: DatasetSpec | None, limit: int = 0, as_recorded: bool = False
+                    ) -> tuple[list, str]:
+    """The clips of `spec` when given, else those `run` held out (with the sentence that says so), each laid out
+    as the phone records a dictation unless `as_recorded` (its silence made up to FUTO's lead and tail)."""
+    from wacft.acft.data import as_the_phone_records, load_clips
+
+    if spec is not None:
+        clips, note = load_clips(spec).clips, ""
+    elif run is not None:
+        clips, note = run_clips(run, limit)
+    else:
+        raise WacftError("Give the clips to verify with: --run RUN (the clips that run held out) or --dataset.")
+    max_length = spec.max_audio_length if spec else run.config.max_audio_length
+    return (clips if as_recorded else as_the_phone_records(clips, 1.0, 0, max_length)), note
+
+
+def on_the_phone(model: str, run: Run | None, spec: DatasetSpec | None, *, limit: int, language: str,
+                 glossary: Sequence[str], progress: Callable[[int, int, str], None], say: Say) -> Verification:
+    """The wizard's verify: `model` as the phone runs it (its whisper.cpp, FUTO's decoding with the person's
+    glossary, the language forced), against the run's base model, on the clips `clips_to_verify` gives."""
+    from wacft.convert.phone_engine import choose_engines
+    from wacft.extras import require_extra
+
+    require_extra("verify")  # before the dataset, which would name only the 'data' part of it
+    clips, note = clips_to_verify(run, spec, limit)
+    engines = choose_engines("phone", say)  # its install (once) is said until decoding starts
+    return check(model, clips, engines=engines, base_model=run.config.model if run else None, language=language,
+                 decoding=Decoding(glossary=tuple(glossary)), clips_note=note, progress=progress, say=say)

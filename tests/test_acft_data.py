@@ -10,6 +10,7 @@ import soundfile
 from wacft.acft.batch_inputs import tokenize
 from wacft.acft.config import TrainConfig
 from wacft.acft.data import Clip, as_the_phone_records, load_clips
+from wacft.acft.dataset_spec import DatasetSpec
 from wacft.acft.events import CallbackSink
 from wacft.acft.trainer import train
 from wacft.audio import load_audio
@@ -42,11 +43,11 @@ def test_jsonl_metadata_and_other_column_names(speak, tmp_path):
     (tmp_path / "b.wav").write_bytes(speak("Good night.").read_bytes())
     rows = [{"file_name": "a.wav", "sentence": "Good morning."}, {"file_name": "b.wav", "sentence": " "}]
     (tmp_path / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-    clips = load_clips(settings(tmp_path))
+    clips = load_clips(DatasetSpec(str(tmp_path)))
     assert [c.text for c in clips.clips] == ["Good morning."]
     assert clips.skipped["empty transcript"] == 1 and "1 empty transcript" in clips.summary()
     with pytest.raises(WacftError, match="no text column 'words'"):
-        load_clips(settings(tmp_path, text_column="words"))
+        load_clips(DatasetSpec(str(tmp_path), text_column="words"))
 
 
 def test_a_datasets_folder_goes_through_the_hub_path(speak, tmp_path):
@@ -61,7 +62,7 @@ def test_a_datasets_folder_goes_through_the_hub_path(speak, tmp_path):
     }).cast_column("audio", datasets.Audio())
     (tmp_path / "data").mkdir()
     table.to_parquet(str(tmp_path / "data" / "train-00000.parquet"))
-    clips = load_clips(settings(tmp_path))
+    clips = load_clips(DatasetSpec(str(tmp_path)))
     assert [c.text for c in clips.clips] == texts and 0.5 < clips.clips[0].seconds < 4
     assert len(clips.clips[0].audio) == round(clips.clips[0].seconds * 16000)  # decoded from the bytes
 
@@ -69,7 +70,7 @@ def test_a_datasets_folder_goes_through_the_hub_path(speak, tmp_path):
 def test_only_headers_are_read_up_front_and_missing_files_are_counted(speak, tmp_path):
     soundfile.write(tmp_path / "a.flac", soundfile.read(speak("Good morning."))[0], 16000, format="FLAC")
     (tmp_path / "metadata.csv").write_text("file_name,text\na.flac,Good morning.\ngone.wav,Hello.\n")
-    clips = load_clips(settings(tmp_path))
+    clips = load_clips(DatasetSpec(str(tmp_path)))
     [clip] = clips.clips
     assert clips.skipped == {"missing audio file": 1}
     assert isinstance(clip.source, Path)  # what a clip holds: where its audio is, not the samples

@@ -90,7 +90,7 @@ def test_the_cache_changes_nothing_but_the_speed(model, dataset, tmp_path):
 
 def test_batches_share_a_context_inside_each_clips_jitter_band(model, dataset):
     settings = config(model, dataset, "unused", batch_size=3)
-    seconds = [c.seconds for c in load_clips(settings).clips]
+    seconds = [c.seconds for c in load_clips(settings.dataset_spec).clips]
     for epoch in range(3):
         batches = epoch_batches(settings, seconds, epoch)
         assert sorted(i for b in batches for i in b.indices) == list(range(len(seconds)))
@@ -102,7 +102,7 @@ def test_batches_share_a_context_inside_each_clips_jitter_band(model, dataset):
 def test_exact_reference_mode_is_the_published_loop(model, dataset, tmp_path):
     settings = config(model, dataset, tmp_path / "exact", epochs=1, exact_reference=True)
     events = run(settings)
-    seconds = [c.seconds for c in load_clips(settings).clips]
+    seconds = [c.seconds for c in load_clips(settings.dataset_spec).clips]
     steps = events.of("step")
     assert len(steps) == len(seconds) == 10  # batch 1: one step per clip
     assert all(s["lr"] == settings.lr for s in steps)  # the published per-step rate, unscaled

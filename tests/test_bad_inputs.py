@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from wacft.acft.config import TrainConfig
+from wacft.acft.dataset_spec import DatasetSpec
 from wacft.acft.outdir import CHECKPOINT, NEW
 from wacft.acft.validate import RULES, check, problem
 from wacft.cli import main
@@ -191,7 +192,7 @@ def test_a_clip_too_short_to_hold_a_word_and_one_file_listed_again_are_skipped_a
     soundfile.write(folder / "tick.wav", np.zeros(1, np.float32), 16000)
     rows = [f"{clip.name},Hello world."] * 5 + ["tick.wav,Hi."]
     (folder / "metadata.csv").write_text("file_name,text\n" + "\n".join(rows) + "\n")
-    clips = load_clips(TrainConfig(model="m", dataset=str(folder), out="o"))
+    clips = load_clips(DatasetSpec(str(folder)))
     assert len(clips.clips) == 1
     assert clips.summary().endswith("skipped: 4 audio file listed again, 1 under 0.1 s")
 
@@ -218,7 +219,7 @@ def test_a_file_given_as_a_dataset_is_no_hub_id(tmp_path):
     file = tmp_path / "clips.zip"
     file.write_bytes(b"PK")
     with pytest.raises(WacftError, match="clips.zip is a file; give the folder that holds the recordings"):
-        load_clips(TrainConfig(model="m", dataset=str(file), out="o"))
+        load_clips(DatasetSpec(str(file)))
 
 
 def test_a_mistyped_local_dataset_is_said_at_once(tmp_path, wacft_home, capsys):
@@ -495,7 +496,7 @@ def test_the_dataset_reader_names_what_is_wrong_with_the_metadata(name, data, wo
     from wacft.acft.data import load_clips
 
     with pytest.raises(WacftError) as caught:
-        load_clips(TrainConfig(model="m", dataset=str(folder), out="o"))
+        load_clips(DatasetSpec(str(folder)))
     assert words.format(path=path) in str(caught.value)
 
 
@@ -518,7 +519,7 @@ def test_a_bom_in_metadata_csv_is_no_part_of_a_column(speech_dataset):
     folder = speech_dataset(["Hello."], voices=["en-us"])
     metadata = folder / "metadata.csv"
     metadata.write_bytes(b"\xef\xbb\xbf" + metadata.read_bytes())
-    assert len(load_clips(TrainConfig(model="m", dataset=str(folder), out="o")).clips) == 1
+    assert len(load_clips(DatasetSpec(str(folder))).clips) == 1
 
 
 def test_watch_names_a_deleted_or_garbled_events_file(tmp_path, wacft_home, capsys):
@@ -1202,10 +1203,10 @@ def test_fuzz_the_dataset_reader_raises_only_sentences(speech_dataset, tmp_path)
         (folder / "sub").mkdir()
         name, data = fuzzed_metadata(rng, good)
         (folder / name).write_bytes(data)
-        config = TrainConfig(model="m", dataset=str(folder), out="o", audio_column=rng.choice([None] * 4 + ["x"]),
-                             text_column=rng.choice([None] * 4 + ["file_name"]))
+        spec = DatasetSpec(str(folder), audio_column=rng.choice([None] * 4 + ["x"]),
+                           text_column=rng.choice([None] * 4 + ["file_name"]))
         try:
-            for clip in load_clips(config).clips:
+            for clip in load_clips(spec).clips:
                 assert clip.audio.dtype == np.float32
         except WacftError:
             pass

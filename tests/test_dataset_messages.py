@@ -1,20 +1,17 @@
 """What a dataset error says: worded for what the person gave (a folder of their own, a hub id), with the
 columns found, and no command-line flag (the wizard shows these sentences too)."""
 
-from types import SimpleNamespace
 
 import pytest
 
 from wacft.acft.data import load_clips
+from wacft.acft.dataset_spec import DatasetSpec
 from wacft.errors import WacftError
 
 
 def said(dataset, **columns) -> str:
-    config = SimpleNamespace(**{"dataset": str(dataset), "dataset_config": None, "split": "train",
-                                "audio_column": None, "text_column": None, "max_clips": None,
-                                "max_audio_length": 29.0, **columns})
     with pytest.raises(WacftError) as caught:
-        load_clips(config)
+        load_clips(DatasetSpec(str(dataset), **columns))
     message = str(caught.value)
     assert "--" not in message
     return message

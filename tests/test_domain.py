@@ -8,6 +8,7 @@ from fixtures.speech import make_speech_dataset
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.data import load_clips
+from wacft.acft.dataset_spec import DatasetSpec
 from wacft.acft.events import CallbackSink
 from wacft.acft.trainer import train
 from wacft.convert.convert import convert, plan_outputs
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def held_out(tmp_path_factory):
     folder = make_speech_dataset(tmp_path_factory.mktemp("held-out"), HELD_OUT_SENTENCES, HELD_OUT_VOICES)
-    return load_clips(TrainConfig(model="", dataset=str(folder), out="")).clips
+    return load_clips(DatasetSpec(str(folder))).clips
 
 
 def test_two_stages_teach_the_terms_and_keep_short_dictations_from_looping(tiny_en_dir, held_out, tmp_path):

@@ -17,6 +17,7 @@ from wacft.acft.batch_inputs import glossary_prompt_ids
 from wacft.acft.config import TrainConfig
 from wacft.acft.context import Batch
 from wacft.acft.data import load_clips
+from wacft.acft.dataset_spec import DatasetSpec
 from wacft.acft.events import CallbackSink
 from wacft.acft.outdir import BEST
 from wacft.acft.plan import prompted_clips
@@ -156,7 +157,7 @@ def test_tiny_en_trained_with_the_glossary_decodes_with_it(tiny_en_dir, domain_t
     said = f"clips train with the glossary prompt ({len(TERMS)} terms: {', '.join(TERMS)})"
     assert any(e.get("message", "").endswith(said) for e in events)
     [trained] = convert(str(out), plan_outputs(tmp_path / "trained.bin", ["q8_0"]))
-    held_out = load_clips(TrainConfig(model="", out="", dataset=str(
+    held_out = load_clips(DatasetSpec(str(
         make_speech_dataset(tmp_path / "held-out", HELD_OUT_SENTENCES, HELD_OUT_VOICES)))).clips
     # as the phone decodes, in the whisper.cpp it ships
     check = verify(trained.path, held_out, decoding=Decoding(glossary=TERMS), engines=[phone_engine]).model

@@ -64,7 +64,7 @@ def run_folder(speech_dataset, tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
     (folder / "training_config.json").write_text(config.to_json())
-    _, slice_ = held_out.set_aside(load_clips(config).clips, seed=0)
+    _, slice_ = held_out.set_aside(load_clips(config.dataset_spec).clips, seed=0)
     held_out.write(folder, slice_)
     return folder, slice_
 

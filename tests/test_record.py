@@ -2,12 +2,12 @@
 
 import csv
 import wave
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from wacft.acft.data import load_clips
+from wacft.acft.dataset_spec import DatasetSpec
 from wacft.errors import WacftError
 from wacft.record.folder import STATE, RecordingFolder
 from wacft.record.prompts import DICTATION, OWN, frames, key, mentions, parse_terms, propose
@@ -75,9 +75,7 @@ def test_kept_clips_are_listed_at_once_and_train_reads_the_folder(tmp_path):
     with open(tmp_path / "mine" / "metadata.csv", newline="") as f:
         assert list(csv.DictReader(f)) == [{"file_name": name, "text": folder.state.prompts[first].text}]
     folder.keep(tone(0.8), "with a comma, and \"quotes\"")
-    config = SimpleNamespace(dataset=str(tmp_path / "mine"), audio_column=None, text_column=None, max_clips=None,
-                             max_audio_length=29.0)
-    clips = load_clips(config)
+    clips = load_clips(DatasetSpec(str(tmp_path / "mine")))
     assert [c.text for c in clips.clips][1] == 'with a comma, and "quotes"'
     assert [round(c.seconds, 2) for c in clips.clips] == [1.5, 0.8]
     np.testing.assert_allclose(clips.clips[0].audio, tone(1.5), atol=1 / 32767)

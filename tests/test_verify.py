@@ -2,12 +2,12 @@
 at dynamic audio context (the problem FUTO published), and a short ACFT run on the CPU fixes most of it."""
 
 import json
-from types import SimpleNamespace
 
 import pytest
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.data import load_clips
+from wacft.acft.dataset_spec import DatasetSpec
 from wacft.cli import main
 from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.verdict import NOT_READY, WORSE
@@ -47,8 +47,7 @@ def default_training(model, training, out, seed=0) -> TrainConfig:
 
 
 def read_dataset(folder):
-    return load_clips(SimpleNamespace(dataset=str(folder), dataset_config=None, split="test", audio_column=None,
-                                      text_column=None, max_clips=None, max_audio_length=29.0)).clips
+    return load_clips(DatasetSpec(str(folder), split="test")).clips
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from wacft.acft.config import TrainConfig
 from wacft.acft.data import load_clips
+from wacft.acft.dataset_spec import DatasetSpec
 from wacft.audio import load_audio
 from wacft.cli import main
 from wacft.convert import phone_engine as phone
@@ -76,7 +76,7 @@ def looping_dataset(speech_dataset):
 
 def test_the_base_models_loops_at_futo_context_on_the_phone_fail_the_verdict(phone_engine, tiny_bins,
                                                                            looping_dataset):
-    samples = load_clips(TrainConfig(model="", dataset=str(looping_dataset), out="")).clips
+    samples = load_clips(DatasetSpec(str(looping_dataset))).clips
     check = verify(tiny_bins["f16"], samples, engines=[phone_engine], threads=2)
     futo = check.model.contexts["futo"]
     assert check.model.engine == phone.LABEL
@@ -121,7 +121,7 @@ def test_a_phone_engine_with_no_wheel_is_said_in_one_sentence(tiny_bins, looping
 def test_real_speech_short_dictations_loop_at_futo_context_on_the_phone(phone_engine, tiny_bins, real_speech):
     """Recorded people, not espeak-ng: PocketSphinx's card-game dictations of 1-3.5 s. tiny.en hears them at the
     full context and loops on some of them at FUTO's, decoded as the phone decodes in the phone's whisper.cpp."""
-    clips = load_clips(TrainConfig(model="", dataset=str(real_speech), out="")).clips
+    clips = load_clips(DatasetSpec(str(real_speech))).clips
     dictations = [c for c in clips if c.text.endswith(("clubs", "five", "hearts"))]
     assert len(dictations) == 5 and max(c.seconds for c in dictations) < 4
     check = verify(tiny_bins["f16"], dictations, engines=[phone_engine], threads=2)

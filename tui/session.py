@@ -10,7 +10,8 @@ from pathlib import Path
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
 from wacft.facts import DEFAULT_GPU
-from wacft.services.settings import default, train_settings
+from wacft.services.datasets import DatasetSpec
+from wacft.services.settings import default, parse_glossary, train_settings
 
 
 def session_path() -> Path:
@@ -52,11 +53,14 @@ class Session:
     glossary: str = ""  # the person's words, "a, b": FUTO Keyboard prompts with its personal dictionary
     step: str = "dataset"  # the screen to come back to
 
+    def dataset_spec(self, max_clips: int | None = None, dataset: str = "") -> DatasetSpec:
+        """`dataset` (default: the session's) read as the dataset step says (its empty fields: found by the check)."""
+        return DatasetSpec(dataset or self.dataset, self.dataset_config or None, self.split, self.audio_column or None,
+                           self.text_column or None, max_clips, self.max_audio_length)
+
     def settings(self):
         """The run the session describes (a TrainConfig): every setting it does not hold at TrainConfig's default.
         The glossary's terms train with it: the phone prompts with them (see the README on the glossary)."""
-        from wacft.convert.whispercpp import parse_glossary
-
         return train_settings({**asdict(self), "glossary": list(parse_glossary(self.glossary))})
 
     def save(self) -> str | None:

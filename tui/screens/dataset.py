@@ -10,13 +10,8 @@ from textual.app import ComposeResult
 from textual.suggester import Suggester
 from textual.widgets import Button, Input, Static
 
-from wacft.acft.data import length_histogram
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import Form
-
-# a hub dataset is streamed: this many clips show its columns and lengths without reading all of it (a local
-# folder's clips are all counted: only their headers are read)
-CHECK_CLIPS = 300
 
 
 class PathSuggester(Suggester):
@@ -85,26 +80,16 @@ class DatasetScreen(StepScreen):
 
     @work(thread=True, exclusive=True)
     def check(self, fields: tuple) -> None:
-        from wacft.acft.config import TrainConfig
-        from wacft.acft.data import load_clips
         from wacft.errors import WacftError
+        from wacft.services.datasets import survey
 
-        s = self.session
-        local = Path(s.dataset).expanduser().is_dir()
-        config = TrainConfig(model="", out="", dataset=s.dataset, dataset_config=s.dataset_config or None,
-                             split=s.split, audio_column=s.audio_column or None, text_column=s.text_column or None,
-                             max_clips=None if local else CHECK_CLIPS,
-                             max_audio_length=s.max_audio_length)
         try:
-            clips = load_clips(config)
+            found = survey(self.session.dataset_spec())
         except WacftError as e:
             self.tell(self.report, Text(f"✗ {e}", style="red"), fields)  # as the engine words it
             return
-        seconds = [c.seconds for c in clips.clips]
-        partial = not local and len(seconds) >= CHECK_CLIPS
-        more = f" (the first {CHECK_CLIPS} read; there may be more)" if partial else ""
-        text = f"[green]✓[/green] {clips.summary()}{more}\n{length_histogram(seconds)}"
-        self.tell(self.report, text, fields, (len(seconds), sum(seconds), partial))
+        text = f"[green]✓[/green] {found.describe()}"
+        self.tell(self.report, text, fields, (found.clips, found.seconds, found.partial))
 
     def report(self, text: str | Text, fields: tuple, counted: tuple[int, float, bool] | None = None) -> None:
         self.put("report", text)

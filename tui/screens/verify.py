@@ -68,14 +68,10 @@ class VerifyScreen(StepScreen):
 
     @work(thread=True, exclusive=True)
     def verify(self, model: str, dataset: str, limit: int) -> None:
-        from wacft.acft.config import TrainConfig
-        from wacft.acft.data import as_the_phone_records, load_clips
-        from wacft.convert.phone_engine import choose_engines
-        from wacft.convert.whispercpp import Decoding, parse_glossary
         from wacft.errors import WacftError
-        from wacft.extras import require_extra
         from wacft.facts import language_code
-        from wacft.services.verify import check, find_run, run_clips
+        from wacft.services.settings import parse_glossary
+        from wacft.services.verify import find_run, on_the_phone
 
         s = self.session
         bar = self.query_one("#progress", ProgressBar)
@@ -85,22 +81,11 @@ class VerifyScreen(StepScreen):
             self.say("doing", f"decoding {label}")
 
         try:
-            require_extra("verify")  # before the dataset, which would name only the 'data' part of it
             run = find_run(self.run_folder()) if self.run_folder() else None
-            if dataset:
-                config = TrainConfig(model="", out="", dataset=dataset, dataset_config=s.dataset_config or None,
-                                     split=s.split, audio_column=s.audio_column or None,
-                                     text_column=s.text_column or None, max_clips=limit)
-                clips, note = load_clips(config).clips, ""
-            else:
-                clips, note = run_clips(run, limit)
-            # the phone's whisper.cpp; its install (once) is said until decoding starts
-            engines = choose_engines("phone", lambda sentence: self.say("doing", sentence))
-            clips = as_the_phone_records(clips, 1.0, 0, TrainConfig.max_audio_length)
-            result = check(model, clips, engines=engines, base_model=run.config.model if run else None,
-                           language=language_code(s.language) or "en",  # forced, as FUTO does
-                           decoding=Decoding(glossary=parse_glossary(s.glossary)), clips_note=note,
-                           progress=progress, say=lambda sentence: self.say("doing", sentence))
+            result = on_the_phone(model, run, s.dataset_spec(limit, dataset) if dataset else None, limit=limit,
+                                  language=language_code(s.language) or "en",  # forced, as FUTO does
+                                  glossary=parse_glossary(s.glossary), progress=progress,
+                                  say=lambda sentence: self.say("doing", sentence))
         except WacftError as e:
             self.say("doing", "")
             self.say("result", f"[red]✗ {e}[/red]")
