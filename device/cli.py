@@ -38,13 +38,12 @@ def describe(phone: PhoneInfo) -> str:
 
 
 def run_devices(args: argparse.Namespace) -> None:
-    from wacft.device.adb import connect
-    from wacft.device.devices import ENABLE_DEBUGGING, list_phones
+    from wacft.services.phone import no_phone, phones
 
-    phones = list_phones(connect())
-    if not phones:
-        print(f"No phone is connected over adb; plug it in and {ENABLE_DEBUGGING}.")
-    for phone in phones:
+    _, found = phones()
+    if not found:
+        print(no_phone())
+    for phone in found:
         print(describe(phone))
 
 
@@ -53,18 +52,11 @@ def run_push(args: argparse.Namespace) -> None:
 
     from tqdm import tqdm
 
-    from wacft.device import futo
-    from wacft.device.adb import connect
-    from wacft.device.devices import choose_phone, list_phones
-    from wacft.device.naming import check_name, default_name, model_language, read_model_kind
-    from wacft.device.push import push_model
+    from wacft.services.phone import language_of, name_on_phone, phone, push
 
     local = Path(args.file)
-    language = model_language(read_model_kind(local), args.language)
-    name = check_name(args.name) if args.name is not None else default_name(local, language=language)
-    client = connect()
-    info = choose_phone(list_phones(client), args.device)
-    phone = info.open(client)
+    name = name_on_phone(local, language_of(local, args.language), args.name)  # a wrong one before adb is asked
+    client, info = phone(args.device)
     bars: list[tqdm] = []  # opened at the first progress report, so a refused push prints no bar
 
     def progress(done: int, total: int) -> None:
@@ -73,22 +65,21 @@ def run_push(args: argparse.Namespace) -> None:
         bars[0].update(done - bars[0].n)
 
     try:
-        result = push_model(phone, local, name, force=args.force, progress=progress)
+        pushed = push(client, info, local, name, language=args.language, force=args.force,
+                      open_futo=args.open_futo, progress=progress)
     finally:
         for bar in bars:
             bar.close()
+    result = pushed.result
     checked = f"{result.checksum} checked on the phone" if result.checksum else \
         "size checked (the phone has neither sha256sum nor md5sum)"
     print(f"Pushed {local.name} to {result.remote_path} on {info.model or 'the phone'} ({info.serial}):"
           f" {result.size / 1e6:.1f} MB at {result.mb_per_s:.1f} MB/s, {checked}.")
-    if not info.futo_package:
-        missing = futo.not_installed(info.serial, result.remote_path)
+    if pushed.futo_missing:
         if args.open_futo:
-            raise missing
-        print(missing)
+            raise pushed.futo_missing
+        print(pushed.futo_missing)
         return
-    if args.open_futo:
-        futo.open_languages_page(phone, info.futo_package)
     print("To import it in FUTO Keyboard:")
-    for i, step in enumerate(futo.import_steps(name, page_open=args.open_futo, language=language), 1):
+    for i, step in enumerate(pushed.steps, 1):
         print(f"  {i}. {step}")

@@ -16,6 +16,8 @@ from wacft.acft import held_out
 from wacft.acft.config import TrainConfig
 from wacft.acft.dataset_spec import DatasetSpec
 from wacft.atomic import write_bytes_atomic
+from wacft.convert.verdict import NOT_READY as NOT_READY  # a verdict's states, for the Phone step
+from wacft.convert.verdict import READY as READY
 from wacft.convert.verify import DEFAULT_CONTEXTS, ModelResult, Verification, run_model, verify, write_wavs
 from wacft.convert.whispercpp import FUTO, Decoding, Engine
 from wacft.errors import WacftError

@@ -89,11 +89,9 @@ def _environment() -> list:
 
 
 def _phones() -> tuple:
-    from wacft.device.adb import connect
-    from wacft.device.devices import list_phones
+    from wacft.services.phone import phones
 
-    client = connect()
-    return client, list_phones(client)
+    return phones()
 
 
 def main() -> None:

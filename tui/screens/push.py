@@ -54,27 +54,25 @@ class PushScreen(StepScreen):
         self.on_select_changed()
 
     def on_select_changed(self) -> None:
-        from wacft.device.naming import default_name
         from wacft.errors import WacftError
+        from wacft.services.phone import name_on_phone
 
         model = self.query_one(BinSelect).chosen
         self.put("verdict", self.verdict_of(model) if model else "")
         if model:
             try:
-                self.query_one("#name", Input).value = default_name(Path(model), language=self.language(model))
+                self.query_one("#name", Input).value = name_on_phone(Path(model), self.language(model))
             except WacftError as e:
                 self.put("result", f"[red]✗ {e}[/red]")
 
     def language(self, model: str) -> str | None:
-        """The language the model is for (English for an English-only one), as a code: named in its file name and
-        in the import steps."""
-        from wacft.device.naming import model_language, read_model_kind
+        from wacft.services.phone import language_of
 
-        return model_language(read_model_kind(Path(model)), self.session.language)
+        return language_of(Path(model), self.session.language)
 
     def verdict_of(self, model: str) -> Text:
         """What step 5 said of `model`, shown beside it."""
-        from wacft.convert.verdict import READY
+        from wacft.services.verify import READY
 
         verified = self.session.verified
         if verified.get("file") != model:
@@ -158,7 +156,7 @@ class PushScreen(StepScreen):
 
     def unready(self, model: str) -> str:
         """The question to ask before pushing a file that was never verified or is not ready ("" for none)."""
-        from wacft.convert.verdict import NOT_READY, READY
+        from wacft.services.verify import NOT_READY, READY
 
         verified, name = self.session.verified, Path(model).name
         if verified.get("file") != model:
@@ -171,30 +169,24 @@ class PushScreen(StepScreen):
 
     @work(thread=True, exclusive=True)
     def push(self, info, model: Path, name: str, force: bool = False) -> None:
-        from wacft.device.futo import import_steps, open_languages_page
-        from wacft.device.push import NameTaken, push_model
         from wacft.errors import WacftError
+        from wacft.services.phone import is_name_taken, push
 
         bar = self.query_one("#progress", ProgressBar)
         try:
-            language = self.language(str(model))
-            phone = info.open(self.client)
-            result = push_model(phone, model, name, force=force, progress=lambda done, total: self.tell(
-                bar.update, total=total, progress=done))
-            opened = bool(info.futo_package)
-            if opened:
-                open_languages_page(phone, info.futo_package)
-        except NameTaken:
-            self.tell(self.ask_to_replace, info, model, name)
-            return
+            pushed = push(self.client, info, model, name, language=self.session.language, force=force,
+                          progress=lambda done, total: self.tell(bar.update, total=total, progress=done))
         except WacftError as e:
-            self.say("result", f"[red]✗ {e}[/red]")
+            if is_name_taken(e):
+                self.tell(self.ask_to_replace, info, model, name)
+            else:
+                self.say("result", f"[red]✗ {e}[/red]")
             return
-        steps = "\n".join(f"  {i}. {step}" for i, step in enumerate(import_steps(
-            Path(result.remote_path).name, opened, language), 1))
-        futo = "" if opened else "\n[yellow]FUTO Keyboard is not installed on this phone.[/yellow]"
+        result = pushed.result
+        steps = "\n".join(f"  {i}. {step}" for i, step in enumerate(pushed.steps, 1))
+        then = f"[yellow]{pushed.futo_missing}[/yellow]" if pushed.futo_missing else f"On the phone:\n{steps}"
         self.say("result", f"[green]✓[/green] {result.remote_path} ({result.size / 1e6:.1f} MB, "
-                           f"{result.checksum or 'size'} verified){futo}\nOn the phone:\n{steps}")
+                           f"{result.checksum or 'size'} verified)\n{then}")
 
     def ask_to_replace(self, info, model: Path, name: str) -> None:
         """The name is taken on the phone: replace that file only when the person says so (as --force)."""
