@@ -34,3 +34,8 @@ def load_audio(path: str | os.PathLike) -> np.ndarray:
     except (soundfile.LibsndfileError, RuntimeError) as e:
         raise WacftError(f"{path} cannot be decoded as audio ({e}); use wav, flac, ogg or mp3.") from e
     return to_whisper_audio(samples, sample_rate)
+
+
+def audio_length(seconds: float) -> str:
+    """Minutes under an hour ("1.8 min", not "0.03 h"), hours from there."""
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"

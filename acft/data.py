@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from wacft.acft.dataset_spec import DatasetSpec
-from wacft.audio import load_audio, to_whisper_audio
+from wacft.audio import audio_length, load_audio, to_whisper_audio
 from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import needs_extra
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
@@ -114,11 +114,6 @@ class Clips:
         skipped = ", ".join(f"{n} {reason}" for reason, n in self.skipped.items()) or "none"
         return f"{len(self.clips)} clips ({audio_length(sum(c.seconds for c in self.clips))} of audio); skipped:" \
                f" {skipped}"
-
-
-def audio_length(seconds: float) -> str:
-    """Minutes under an hour ("1.8 min", not "0.03 h"), hours from there."""
-    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
 def length_histogram(seconds: list[float], width: int = 30) -> str:

@@ -58,12 +58,10 @@ def record(args: argparse.Namespace) -> None:
             raise WacftError(problem("language", args.language))
     folder = RecordingFolder(args.folder)
     if args.terms:
-        from wacft.record.prompts import own_text_only, parse_terms, propose
+        from wacft.services.recording import own_text_only, proposals
 
-        terms = parse_terms(text_or_file(args.terms))
-        own = text_or_file(args.text) if args.text else ""
-        folder.start(terms, propose(terms, own, per_term=args.per_term, dictations=args.dictations,
-                                    language=args.language))
+        folder.start(*proposals(args.terms, args.text or "", args.language, per_term=args.per_term,
+                                dictations=args.dictations))
         if own_text_only(args.language):
             print(own_text_only(args.language))
         print(f"{len(folder.state.prompts)} sentences to read in {folder.path}")

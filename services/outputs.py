@@ -7,7 +7,11 @@ from pathlib import Path
 
 from wacft.acft.backends import ConvertInput, Progress
 from wacft.acft.runs import RunRecord, load_run, runs_dir
+from wacft.convert.convert import convert, output_sizes, plan_outputs
 from wacft.errors import WacftError
+
+__all__ = ["DEFAULT_TYPES", "TYPES", "convert", "default_file", "for_convert", "output_sizes", "plan_outputs",
+           "remote_output"]
 
 TYPES = ("f16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0")  # the types the wizard offers
 DEFAULT_TYPES = ("q8_0", "q5_0")  # picked unless the person picks others; a Modal job converts these too

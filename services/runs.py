@@ -9,9 +9,14 @@ from pathlib import Path
 
 from wacft.acft.backends import Backend, LocalBackend, Progress
 from wacft.acft.config import TrainConfig
-from wacft.acft.events import EventSink
-from wacft.acft.runs import ACTIVE, RunRecord
+from wacft.acft.estimate import estimate
+from wacft.acft.events import CallbackSink, EventSink
+from wacft.acft.runs import ACTIVE, RunRecord, data_dir, list_runs, load_run
 from wacft.errors import WacftError
+
+__all__ = ["ACTIVE", "STOPPED", "WHERE", "CallbackSink", "RunRecord", "backend", "backend_for", "cancel", "data_dir",
+           "estimate", "fetch", "kept_checkpoint", "last_step", "list_runs", "load_run", "resume", "resume_cost",
+           "settle", "spend", "train_here", "watch"]
 
 WHERE = ("local", "modal")
 STOPPED = ("cancelled", "failed")  # what can be resumed
@@ -93,7 +98,7 @@ def spend(config: TrainConfig, gpu: str, max_hours: float | None, clips: int | N
           seconds: float = 0.0) -> str:
     """What a Modal run will take and cost, and how long it may run: what `wacft train --on modal` prints and the
     wizard asks about before a launch. Without `clips` (the CLI) the dataset is counted here, where it can be."""
-    from wacft.acft.estimate import estimate, worst_case
+    from wacft.acft.estimate import worst_case
     from wacft.extras import MissingExtra
 
     lines = []

@@ -10,10 +10,11 @@ from typing import Any
 
 from wacft.acft.config import OBJECTIVES, TrainConfig
 from wacft.acft.runs import default_out
+from wacft.acft.validate import LAUNCH_RULES, RULES, check, label, language_problem, problem
 from wacft.convert.whispercpp import parse_glossary
 
-__all__ = ["OBJECTIVES", "default", "default_out", "not_given", "parse_glossary",  # what the CLIs and wizard use
-           "train_settings"]
+__all__ = ["LAUNCH_RULES", "OBJECTIVES", "RULES", "check", "default", "default_out", "label",  # the CLIs' and wizard's
+           "language_problem", "not_given", "other_voices", "parse_glossary", "problem", "train_settings"]
 
 
 
@@ -42,3 +43,11 @@ def train_settings(options: Mapping[str, Any]) -> TrainConfig:
     if "out" not in given:
         given["out"] = str(default_out(str(given["model"])))
     return TrainConfig(**given)
+
+
+def other_voices(config: TrainConfig) -> int:
+    """How many clips of other voices (espeak-ng) the run mixes in: as its settings say, else for a folder `wacft
+    record` made (one person's voice)."""
+    from wacft.acft import other_voices as voices  # it reads audio: not at the wizard's start
+
+    return voices.COUNT if voices.wanted(config) else 0

@@ -67,6 +67,23 @@ def test_the_services_import_no_presentation():
     assert {m: names for m, names in wrong.items() if names} == {}
 
 
+ENGINE = ("wacft.acft", "wacft.convert", "wacft.device", "wacft.record", "wacft.modal_jobs")
+
+
+def is_engine(module: str) -> bool:
+    return any(module == e or module.startswith(e + ".") for e in ENGINE)
+
+
+def test_the_wizard_reaches_the_engine_only_through_the_services():
+    """A screen collects input, calls a service and shows the result: what it shows comes from one place, the
+    same as the command line's."""
+    sources = package_sources()
+    wizard = {m for m in sources if m == "wacft.tui" or m.startswith("wacft.tui.")}
+    assert {"wacft.tui.app", "wacft.tui.screens.verify", "wacft.tui.screens.push"} <= wizard
+    wrong = {m: sorted(n for n in imported(sources[m], m) if is_engine(n)) for m in sorted(wizard)}
+    assert {m: names for m, names in wrong.items() if names} == {}
+
+
 def test_an_import_the_other_way_is_seen_however_it_is_written():
     for source in ("from wacft.tui.session import Session", "import wacft.cli", "from wacft import tui",
                    "from ..tui import app", "from wacft.acft import cli", "from wacft.convert.verify_cli import main",
@@ -75,6 +92,9 @@ def test_an_import_the_other_way_is_seen_however_it_is_written():
     for source in ("from wacft.services.settings import train_settings", "from wacft import services",
                    "from ..services import settings"):
         assert any(is_service(n) for n in imported(source, "wacft.acft.trainer")), source
+    for source in ("from wacft.acft.data import load_clips", "import wacft.device.push", "from wacft import record",
+                   "def later():\n    from ...convert.verify import verify"):
+        assert any(is_engine(n) for n in imported(source, "wacft.tui.screens.verify")), source
     for source in ("from wacft.acft.events import log", "from . import context", "import wacft.facts"):
         names = imported(source, "wacft.acft.trainer")
         assert not any(is_presentation(n) or is_service(n) for n in names), source

@@ -15,7 +15,7 @@ from wacft.services.settings import default, parse_glossary, train_settings
 
 
 def session_path() -> Path:
-    from wacft.acft.runs import data_dir
+    from wacft.services.runs import data_dir
 
     return data_dir() / "session.json"
 

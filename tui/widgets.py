@@ -95,7 +95,7 @@ class Setting(Validator):
         self.setting, self.label = setting, label
 
     def validate(self, value: str) -> ValidationResult:
-        from wacft.acft.validate import label, problem
+        from wacft.services.settings import label, problem
 
         sentence = problem(self.setting, value if value.strip() else None)  # blank: not given
         if sentence is None:

@@ -58,9 +58,8 @@ class ConvertScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="sizes")
     def sizes(self, model: str) -> None:
-        from wacft.convert.convert import output_sizes
         from wacft.errors import WacftError
-        from wacft.services.outputs import remote_output
+        from wacft.services.outputs import output_sizes, remote_output
 
         if remote_output(self.session.run_id, model):
             self.say("result", "Trained on Modal: converting fetches what it needs from the run's volume.")
@@ -82,7 +81,7 @@ class ConvertScreen(StepScreen):
         self.action_convert()
 
     def action_convert(self) -> None:
-        from wacft.convert.convert import plan_outputs
+        from wacft.services.outputs import plan_outputs
 
         types = list(self.query_one("#types", SelectionList).selected)
         model, out = self.value("model"), self.value("out")
@@ -106,9 +105,8 @@ class ConvertScreen(StepScreen):
 
     @work(thread=True, exclusive=True)
     def convert(self, model: str, outputs: list, force: bool = False) -> None:
-        from wacft.convert.convert import convert
         from wacft.errors import WacftError
-        from wacft.services.outputs import for_convert
+        from wacft.services.outputs import convert, for_convert
 
         bar = self.query_one("#progress", ProgressBar)
         folder = Path(outputs[0].path).parent

@@ -2,49 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Input, RadioSet, Static
 
 from wacft.facts import FUTO_WIDEST, MODEL_SIZES, WIZARD_SIZES
+from wacft.services.models import ModelFacts, hub_id, model_facts
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import Choice, Form, Tick
-
-
-def hub_id(size: str, english: bool) -> str:
-    return f"openai/whisper-{size}{'.en' if english else ''}"
-
-
-@dataclass(frozen=True)
-class ModelFacts:
-    """What the model's config.json says (never its name)."""
-
-    size: str | None  # tiny, base, ... when its dimensions are a standard size's
-    width: int  # d_model
-    multilingual: bool
-
-    @property
-    def runs_on_futo(self) -> bool:
-        """FUTO Keyboard runs tiny, base and small: nothing wider than small."""
-        return self.width <= FUTO_WIDEST
-
-    def describe(self) -> str:
-        kind = f"a Whisper {self.size}" if self.size else "a Whisper model of its own size"
-        return f"{kind}, {'multilingual' if self.multilingual else 'English-only'}"
-
-
-def model_facts(model: str) -> ModelFacts:
-    """The model's folder found (downloaded when it is a hub id) and complete, and what it is; a WacftError
-    says what is missing."""
-    from wacft.convert.source import check_trainable, hparams_from_config
-
-    hparams = hparams_from_config(check_trainable(model)[1])  # what training will check: the same sentences
-    dims = (hparams.n_audio_state, hparams.n_audio_layer, hparams.n_text_layer)
-    size = next((name for name, named in MODEL_SIZES.items() if named == dims), None)
-    return ModelFacts(size, hparams.n_audio_state, hparams.multilingual)
 
 
 class ModelScreen(StepScreen):
@@ -100,7 +66,7 @@ class ModelScreen(StepScreen):
     def language_warning(self, final: bool) -> str:
         """What is wrong with the language typed, for the model chosen, in red; "" when nothing is. A multilingual
         model without one is said only when going on (`final`): not while the field is still empty."""
-        from wacft.acft.validate import label, language_problem, problem
+        from wacft.services.settings import label, language_problem, problem
 
         typed = self.query_one("#language", Input).value.strip() or None
         sentence = problem("language", typed)

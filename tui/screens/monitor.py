@@ -60,8 +60,8 @@ class MonitorScreen(StepScreen):
 
     def on_screen_resume(self) -> None:
         """Each time the step shows: the session's run (another may have been picked on the start screen)."""
-        from wacft.acft.runs import load_run
         from wacft.errors import WacftError
+        from wacft.services.runs import load_run
 
         if not self.session.run_id or self.record is not None and self.record.id == self.session.run_id:
             return
@@ -105,9 +105,8 @@ class MonitorScreen(StepScreen):
 
     def _follow(self, app, record, stop: threading.Event) -> None:
         """(`app` is passed in: a plain thread has no Textual context to find it by.)"""
-        from wacft.acft.events import CallbackSink
         from wacft.errors import WacftError
-        from wacft.services.runs import watch
+        from wacft.services.runs import CallbackSink, watch
 
         def tell(callback, *args) -> None:
             if app.is_running:  # once the app has closed while the run went on, there is nothing to show it in
@@ -125,7 +124,7 @@ class MonitorScreen(StepScreen):
         return self.record is not None and self.record.id == run_id
 
     def show(self, run_id: str, event: dict) -> None:
-        from wacft.acft.data import audio_length
+        from wacft.audio import audio_length
 
         if not self.current(run_id):
             return

@@ -70,7 +70,7 @@ class RecordScreen(StepScreen):
 
     def open(self, path: str) -> bool:
         from wacft.errors import WacftError
-        from wacft.record.folder import RecordingFolder
+        from wacft.services.recording import RecordingFolder
 
         try:
             self.folder = RecordingFolder(path)
@@ -82,9 +82,9 @@ class RecordScreen(StepScreen):
         return True
 
     def action_propose(self) -> None:
-        from wacft.acft.validate import label, problem
         from wacft.errors import WacftError
-        from wacft.record.prompts import own_text_only, parse_terms, propose, text_or_file
+        from wacft.services.recording import own_text_only, proposals
+        from wacft.services.settings import label, problem
 
         path = self.value("folder")
         if not path:
@@ -96,9 +96,7 @@ class RecordScreen(StepScreen):
             self.put("take", f"[red]✗ {wrong.replace(label('language'), 'The language', 1)}[/red]")
             return
         try:
-            terms = parse_terms(text_or_file(self.value("terms")))
-            own = text_or_file(self.value("text")) if self.value("text") else ""
-            prompts = propose(terms, own, language=language)
+            terms, prompts = proposals(self.value("terms"), self.value("text"), language)
         except WacftError as e:
             self.put("take", f"[red]✗ {e}[/red]")
             return
@@ -123,7 +121,7 @@ class RecordScreen(StepScreen):
 
     def show(self) -> None:
         """The proposal to read, how many are left, and the summary."""
-        from wacft.record.summary import Summary
+        from wacft.services.recording import Summary
 
         if self.index is None:
             done = "all proposals done" if self.folder.state.prompts else "type your words and press ctrl+r"
@@ -143,7 +141,7 @@ class RecordScreen(StepScreen):
         if self.index is None:
             return
         from wacft.errors import WacftError
-        from wacft.record.capture import BLOCK, Take
+        from wacft.services.recording import BLOCK, Take
 
         try:
             self.take = Take().start()
@@ -159,13 +157,12 @@ class RecordScreen(StepScreen):
             self.put("take", meter(self.take.level, self.take.seconds))
 
     def finish(self) -> None:
-        from wacft.record.capture import trimmed
-        from wacft.record.levels import judge
+        from wacft.services.recording import judged
 
         self.meter_timer.stop()
         audio, self.take = self.take.stop(), None
-        self.clip, _ = trimmed(audio)
-        self.verdict = verdict = judge(self.clip)
+        self.clip, self.verdict = judged(audio)
+        verdict = self.verdict
         if verdict.silent:
             self.put("take", f"[yellow]{verdict.problem}[/yellow]\n[b]r[/b] redoes, [b]s[/b] skips")
             return
@@ -181,7 +178,7 @@ class RecordScreen(StepScreen):
 
     def action_play(self) -> None:
         from wacft.errors import WacftError
-        from wacft.record.capture import play
+        from wacft.services.recording import play
 
         if self.clip is None or self.take is not None:
             return

@@ -65,9 +65,8 @@ class StartScreen(StepScreen):
 
     @work(thread=True, exclusive=True)
     def load(self) -> None:
-        from wacft.acft.runs import list_runs
         from wacft.extras import missing_extras
-        from wacft.services.runs import last_step
+        from wacft.services.runs import last_step, list_runs
 
         runs = [(r, last_step(r)) for r in list_runs()]  # a run going on is read where it writes
         checks, extras = self.app.environment(), missing_extras()

@@ -24,7 +24,7 @@ FIELDS = {
 
 def field(widget_id: str, value, **options) -> Input:
     """An Input for a training setting; empty, it shows what the setting accepts."""
-    from wacft.acft.validate import LAUNCH_RULES, RULES
+    from wacft.services.settings import LAUNCH_RULES, RULES
 
     setting, label = FIELDS[widget_id]
     accepts = (RULES | LAUNCH_RULES)[setting](None)  # what a missing value is told: the values the setting accepts
@@ -34,9 +34,9 @@ def field(widget_id: str, value, **options) -> Input:
 
 def voices_wanted(session) -> bool:
     """Whether the run mixes in other voices: as the person ticked it, else as the dataset asks."""
-    from wacft.acft import other_voices
+    from wacft.services.settings import other_voices
 
-    return other_voices.wanted(session.settings())
+    return other_voices(session.settings()) > 0
 
 
 class TrainScreen(StepScreen):
@@ -86,12 +86,13 @@ class TrainScreen(StepScreen):
         self.refresh_estimate()
 
     def describe_run(self) -> None:
-        from wacft.acft import other_voices
+        from wacft.services.settings import other_voices
 
         s = self.session
         glossary = f", with the glossary {escape(s.glossary)}" if s.glossary else ""
-        voices = (f", and {other_voices.COUNT} clips of other voices (espeak-ng) so that your one voice does not"
-                  " cost other speakers words" if s.dataset and voices_wanted(s) else "")
+        count = other_voices(s.settings()) if s.dataset else 0
+        voices = (f", and {count} clips of other voices (espeak-ng) so that your one voice does not cost other"
+                  " speakers words" if count else "")
         self.query_one("#what", Static).update(
             f"[b]{s.model}[/b] on [b]{s.dataset or '(no dataset yet)'}[/b]{glossary}{voices}")
 
@@ -105,8 +106,8 @@ class TrainScreen(StepScreen):
 
     def read(self) -> bool:
         """The fields into the session; False (and the sentence in the status line) when one is not accepted."""
-        from wacft.acft.validate import check
         from wacft.errors import WacftError
+        from wacft.services.settings import check
 
         s = self.session
         wrong = self.problem()
@@ -160,8 +161,8 @@ class TrainScreen(StepScreen):
     def estimate(self, config, clips: int, seconds: float, gpu: str | None, partial: bool) -> None:
         from textual.worker import get_current_worker
 
-        from wacft.acft.estimate import estimate
         from wacft.errors import WacftError
+        from wacft.services.runs import estimate
 
         try:
             text = estimate(config, clips, seconds, gpu).describe()
