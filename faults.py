@@ -60,7 +60,7 @@ def report_warnings() -> None:
 
 
 def logs_dir() -> Path:
-    from wacft.acft.runs import data_dir
+    from wacft.paths import data_dir
 
     return data_dir() / "logs"
 

@@ -16,21 +16,10 @@ from pathlib import Path
 
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
+from wacft.paths import runs_dir
 
 ACTIVE = ("launching", "running")  # what can be cancelled
 log = logging.getLogger("wacft")
-
-
-def data_dir() -> Path:
-    """Per-user state (runs, the wizard's session, crash logs); WACFT_HOME moves it (tests, several setups side
-    by side)."""
-    import platformdirs
-
-    return Path(os.environ.get("WACFT_HOME") or platformdirs.user_data_dir("wacft"))
-
-
-def runs_dir() -> Path:
-    return data_dir() / "runs"
 
 
 @dataclass

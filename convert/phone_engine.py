@@ -15,6 +15,7 @@ from pathlib import Path
 
 from wacft.convert.whispercpp import Engine, current_engine
 from wacft.errors import WacftError
+from wacft.paths import shared_cache_dir
 
 PYWHISPERCPP = "1.2.0"
 WHISPER_CPP = "1.5.4"
@@ -34,10 +35,8 @@ def _unavailable(why: str) -> PhoneEngineUnavailable:
 
 
 def engine_folder() -> Path:
-    import platformdirs
-
     version = f"py{sys.version_info.major}{sys.version_info.minor}"
-    return Path(platformdirs.user_cache_dir("wacft")) / "phone-engine" / f"pywhispercpp-{PYWHISPERCPP}-{version}"
+    return shared_cache_dir() / "phone-engine" / f"pywhispercpp-{PYWHISPERCPP}-{version}"
 
 
 def _python(folder: Path) -> Path:

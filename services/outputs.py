@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from wacft.acft.backends import ConvertInput, Progress
-from wacft.acft.runs import RunRecord, load_run, runs_dir
+from wacft.acft.runs import RunRecord, load_run
 from wacft.convert.convert import convert, output_sizes, plan_outputs
 from wacft.errors import WacftError
+from wacft.paths import runs_dir
 
 __all__ = ["DEFAULT_TYPES", "TYPES", "convert", "default_file", "for_convert", "output_sizes", "plan_outputs",
            "remote_output"]

@@ -21,18 +21,11 @@ from wacft.convert.verdict import READY as READY
 from wacft.convert.verify import DEFAULT_CONTEXTS, ModelResult, Verification, run_model, verify, write_wavs
 from wacft.convert.whispercpp import FUTO, Decoding, Engine
 from wacft.errors import WacftError
+from wacft.paths import cache_dir
 
 Say = Callable[[str], None]
 AUTO, NONE = "auto", "none"  # --baseline: the run's base model; no baseline
 CHUNK = 1 << 20
-
-
-def cache_dir() -> Path:
-    """The base models converted for verify and their results: the user cache dir (under WACFT_HOME when set)."""
-    import platformdirs
-
-    home = os.environ.get("WACFT_HOME")
-    return Path(home) / "cache" if home else Path(platformdirs.user_cache_dir("wacft"))
 
 
 @dataclass
@@ -46,7 +39,8 @@ class Run:
 
 def find_run(run: str) -> Run:
     """A run by its id (`wacft runs`) or its output folder (where training_config.json is)."""
-    from wacft.acft.runs import load_run, runs_dir
+    from wacft.acft.runs import load_run
+    from wacft.paths import runs_dir
 
     folder = Path(run).expanduser()
     if (folder / "training_config.json").is_file() or (folder / "run_config.json").is_file():

@@ -976,7 +976,7 @@ def test_a_read_only_output_folder_is_a_sentence(read_only_folder, random_whispe
 
 def test_a_detached_local_run_checks_its_model_and_data_before_it_starts(random_whisper, speech_dataset, tmp_path,
                                                                          wacft_home, capsys):
-    from wacft.acft.runs import runs_dir
+    from wacft.paths import runs_dir
 
     data, out = speech_dataset(["Hello."], voices=["en-us"]), tmp_path / "run"
     assert main(train_argv(folder_with(tmp_path / "model"), data, out, "--on", "local", "--detach")) == 1

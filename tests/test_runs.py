@@ -56,7 +56,7 @@ def test_a_watch_told_to_stop_leaves_the_record_as_it_was(tmp_path):
 
 
 def test_records_of_other_versions_keep_their_fields_and_foreign_files_leave_the_listing_working():
-    from wacft.acft.runs import runs_dir
+    from wacft.paths import runs_dir
 
     RunRecord("run-a", "local", {"model": "m", "out": "/x"}).save()
     newer = RunRecord("run-b", "local", {"model": "m", "out": "/y"}, pid=7).save()

@@ -6,9 +6,9 @@ from dataclasses import fields
 import pytest
 
 from wacft.acft.config import TrainConfig
-from wacft.acft.runs import runs_dir
 from wacft.cli import build_parser
 from wacft.errors import WacftError
+from wacft.paths import runs_dir
 from wacft.services.settings import default, train_settings
 from wacft.tui.session import Session
 

@@ -183,7 +183,7 @@ async def test_training_fields_say_what_they_accept_as_they_are_typed(tmp_path):
 
 
 async def test_the_output_folder_follows_the_model_until_it_is_edited(tmp_path):
-    from wacft.acft.runs import runs_dir
+    from wacft.paths import runs_dir
 
     app = WacftApp(Session(step="train", model="openai/whisper-tiny.en"))
     async with app.run_test(size=(80, 24)) as pilot:

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
 from wacft.facts import DEFAULT_GPU
+from wacft.paths import session_file
 from wacft.services.datasets import DatasetSpec
 from wacft.services.settings import default, parse_glossary, train_settings
-
-
-def session_path() -> Path:
-    from wacft.services.runs import data_dir
-
-    return data_dir() / "session.json"
 
 
 @dataclass
@@ -65,7 +59,7 @@ class Session:
 
     def save(self) -> str | None:
         """Returns what kept it from being saved (a read-only data folder): the wizard goes on without it."""
-        path = session_path()
+        path = session_file()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_bytes_atomic(path, json.dumps(asdict(self), indent=2).encode())
@@ -78,7 +72,7 @@ class Session:
     @classmethod
     def load(cls) -> Session:
         try:
-            data = json.loads(session_path().read_text())
+            data = json.loads(session_file().read_text())
         except (OSError, ValueError):
             return cls()
         known = {f.name for f in fields(cls)}
