@@ -153,7 +153,7 @@ def transcribe(
         proc, results = None, []
         held = _hold_stops()
         try:
-            proc = subprocess.Popen(
+            proc = _EngineProcess(
                 [engine.python, "-I", os.fspath(CHILD)],
                 stdin=stdin,
                 stdout=subprocess.PIPE,
@@ -179,6 +179,21 @@ def transcribe(
 
 
 STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
+class _EngineProcess(subprocess.Popen):
+    """A stop (Ctrl+C, SIGTERM) that lands inside Popen after the fork ends the process it started. The mask
+    `_hold_stops` sets holds only this thread's signals: with another thread running (tqdm's monitor), the signal
+    reaches that one, and Python still runs its handler here, inside Popen, which then returns no process to kill."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            if getattr(self, "pid", None):  # started: not left running with no one to read it
+                self.kill()
+                self.wait()
+            raise
 
 
 def _hold_stops():

@@ -4,6 +4,7 @@ left behind."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import resource
@@ -1074,8 +1075,16 @@ def test_a_full_disk_and_a_file_size_limit_are_told_apart(random_whisper, tmp_pa
     assert f"A file in {tmp_path} reached this shell's file-size limit (1.0 MB, see `ulimit -f`)" in limited.stderr
 
 
-def children_of(pid):
-    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+def children_of(pid, running: str):
+    """The processes `pid` started whose command line holds `running` (a library may start a short-lived helper of
+    its own, such as ctypes' `ldconfig -p`, which is no whisper.cpp)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):  # (it may have ended since)
+                if running in Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(child))
+    return found
 
 
 def test_sigterm_stops_a_verification_and_its_whisper_cpp(tiny_en_dir, speech_dataset, tmp_path, wacft_home):
@@ -1086,10 +1095,10 @@ def test_sigterm_stops_a_verification_and_its_whisper_cpp(tiny_en_dir, speech_da
     report = tmp_path / "report.json"
     child = subprocess.Popen([sys.executable, "-m", "wacft.cli", "verify", str(model.path), "--dataset", str(data),
                               "--json", str(report)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while not children_of(child.pid):  # whisper.cpp runs in a process of its own
+    while not children_of(child.pid, "whispercpp_child"):  # whisper.cpp runs in a process of its own
         assert child.poll() is None, child.communicate()
         time.sleep(0.01)
-    [engine] = children_of(child.pid)
+    [engine] = children_of(child.pid, "whispercpp_child")
     child.send_signal(signal.SIGTERM)
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130 and "stopped" in err and "Traceback" not in err
@@ -1132,7 +1141,6 @@ def fuzzed_argv(rng, parser, values):
 
 
 def test_fuzz_no_option_reaches_the_crash_handler(tmp_path, wacft_home, capsys, monkeypatch):
-    import contextlib
     import random
 
     from wacft.cli import build_parser
