@@ -7,6 +7,7 @@ of whisper.cpp lives in an environment of its own (phone_engine.py). The header 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -14,7 +15,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,23 +153,21 @@ def transcribe(
         json.dump(request, stdin)
         stdin.seek(0)
         proc, results = None, []
-        held = _hold_stops()
         try:
-            proc = _EngineProcess(
-                [engine.python, "-I", os.fspath(CHILD)],
-                stdin=stdin,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-                env={**os.environ, "GGML_NO_BACKTRACE": "1"},  # else ggml runs gdb on an abort
-            )
-            _release_stops(held)
+            with _stops_held():
+                proc = subprocess.Popen(
+                    [engine.python, "-I", os.fspath(CHILD)],
+                    stdin=stdin,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    text=True,
+                    env={**os.environ, "GGML_NO_BACKTRACE": "1"},  # else ggml runs gdb on an abort
+                )
             for line in proc.stdout:
                 results.append(Transcript(**json.loads(line)))
                 if progress:
                     progress(len(results), len(clips))
         except BaseException:  # stopped (Ctrl+C, SIGTERM): no whisper.cpp left running
-            _release_stops(held)
             if proc is not None:
                 proc.kill()
                 proc.wait()
@@ -181,30 +181,27 @@ def transcribe(
 STOPS = {signal.SIGINT, signal.SIGTERM}
 
 
-class _EngineProcess(subprocess.Popen):
-    """A stop (Ctrl+C, SIGTERM) that lands inside Popen after the fork ends the process it started. The mask
-    `_hold_stops` sets holds only this thread's signals: with another thread running (tqdm's monitor), the signal
-    reaches that one, and Python still runs its handler here, inside Popen, which then returns no process to kill."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        try:
-            super().__init__(*args, **kwargs)
-        except BaseException:
-            if getattr(self, "pid", None):  # started: not left running with no one to read it
-                self.kill()
-                self.wait()
-            raise
-
-
-def _hold_stops():
-    """Ctrl+C and SIGTERM held back while the child starts: arriving inside Popen, they would lose its pid and leave
-    whisper.cpp running. The child inherits the mask and lifts it first thing (whispercpp_child.py)."""
-    return signal.pthread_sigmask(signal.SIG_BLOCK, STOPS) if hasattr(signal, "pthread_sigmask") else None
-
-
-def _release_stops(held) -> None:
-    if held is not None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+@contextlib.contextmanager
+def _stops_held() -> Iterator[None]:
+    """Ctrl+C and SIGTERM held back while whisper.cpp starts, then acted on: landing inside Popen, their handler
+    would lose the child's pid and leave it running. Blocking them holds this thread's only, and with another thread
+    running (tqdm's monitor) the signal reaches that one while Python still runs its handler here; so in the main
+    thread, where handlers run, they are also only noted until the child is known. The child inherits the mask and
+    lifts it first thing (whispercpp_child.py)."""
+    noted: list[int] = []
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS) if hasattr(signal, "pthread_sigmask") else None
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {s: signal.signal(s, lambda signum, frame: noted.append(signum)) for s in STOPS}
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for signum in noted:
+            signal.raise_signal(signum)
 
 
 def _cap(max_tokens: int, decoding: Decoding | None) -> int:
