@@ -95,3 +95,18 @@ def language_code(value: str | None) -> str | None:
 def language_name(code: str) -> str:
     """"de" -> "German", as a person reads it (FUTO Keyboard lists languages by name)."""
     return LANGUAGES.get(code, code).title()
+
+
+# The other voices mixed into one person's recordings (acft/other_voices.py): espeak-ng's voices of each
+# language the project has everyday sentences in (the [everyday] section of record/frames*.txt, written for
+# it): its accents of the language where it has several, else one voice in
+# three timbres (+f3 a female voice, +m3 a lower male one; its fr-be says these as fr does). The bench's test
+# sets use none of these sentences, so its measurement of what they hold is on voices and words they never
+# trained.
+OTHER_VOICES = {
+    "en": ("en-us", "en-gb", "en-gb-x-rp"), "de": ("de", "de+f3", "de+m3"), "fr": ("fr", "fr+f3", "fr+m3"),
+    "es": ("es", "es-419", "es+f3"), "it": ("it", "it+f3", "it+m3"), "pt": ("pt", "pt-br", "pt-br+f3"),
+    "nl": ("nl", "nl+f3", "nl+m3"), "pl": ("pl", "pl+f3", "pl+m3"),
+}
+OTHER_VOICE_SENTENCES = 12  # in each language
+OTHER_VOICE_CLIPS = OTHER_VOICE_SENTENCES * 3  # every sentence in each of its three voices

@@ -7,11 +7,10 @@
 
 from __future__ import annotations
 
-from wacft.acft.config import TrainConfig
 from wacft.facts import DEFAULT_GPU
 from wacft.modal_jobs import app
 from wacft.services.outputs import DEFAULT_TYPES
-from wacft.services.settings import default, train_settings
+from wacft.services.settings import TrainConfig, default, train_settings
 
 
 def _launch_and_watch(config: TrainConfig, gpu: str, convert: str) -> None:
@@ -19,7 +18,7 @@ def _launch_and_watch(config: TrainConfig, gpu: str, convert: str) -> None:
     going when the terminal closes), then follow it; a person's error is one sentence, as from `wacft`."""
     import sys
 
-    from wacft.acft.terminal import watch_in_terminal
+    from wacft.cli.terminal import watch_in_terminal
     from wacft.errors import WacftError
     from wacft.services.runs import backend as backend_on
 

@@ -20,15 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from wacft.acft.dataset_spec import DatasetSpec
+from wacft.acft.dataset_spec import AUDIO_COLUMNS, TEXT_COLUMNS, DatasetSpec
 from wacft.audio import audio_length, load_audio, to_whisper_audio
 from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import needs_extra
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
 from wacft.record.levels import speech_bounds
 
-TEXT_COLUMNS = ("text", "sentence", "transcription", "raw_transcription", "normalized_text", "transcript")
-AUDIO_COLUMNS = ("audio", "file_name", "path", "file")
 METADATA_FILES = ("metadata.csv", "metadata.jsonl")
 DATA_FILES = (".parquet", ".arrow", ".csv", ".jsonl", ".json")  # what `datasets` reads from a folder by itself
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")

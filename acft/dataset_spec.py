@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TEXT_COLUMNS = ("text", "sentence", "transcription", "raw_transcription", "normalized_text", "transcript")
+AUDIO_COLUMNS = ("audio", "file_name", "path", "file")  # looked for in this order where none is named
 MAX_CLIP_SECONDS = 29.0  # longer clips are skipped: Whisper's 30 s window, less room for the tokens' timing
 
 

@@ -40,6 +40,7 @@ from wacft.facts import (
     MODAL_MEMORY_MIB,
     MODEL_SIZES,
     MULTILINGUAL_VOCAB,
+    OTHER_VOICE_CLIPS,
     POSITIONS_PER_SECOND,
     modal_price_per_second,
 )
@@ -168,7 +169,7 @@ def plan(config: TrainConfig, dims: Dims, clips: int, audio_seconds: float) -> l
     if config.max_clips and clips > config.max_clips:
         audio_seconds, clips = audio_seconds * config.max_clips / clips, config.max_clips
     if other_voices.wanted(config):
-        audio_seconds, clips = audio_seconds + other_voices.seconds(config), clips + other_voices.COUNT
+        audio_seconds, clips = audio_seconds + other_voices.seconds(config), clips + OTHER_VOICE_CLIPS
     length = audio_seconds / clips
     kept = held_out(config, clips)
     train = clips - kept

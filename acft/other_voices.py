@@ -14,22 +14,10 @@ from wacft.acft.data import Clip, duration
 from wacft.audio import to_whisper_audio
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
-from wacft.facts import language_code, language_name
+from wacft.facts import OTHER_VOICES, language_code, language_name
 from wacft.record.folder import STATE, wav_bytes
 from wacft.record.prompts import frames
 
-# espeak-ng's voices of each language the project has everyday sentences in (the [everyday] section of
-# record/frames*.txt, written for it): its accents of the language where it has several, else one voice in
-# three timbres (+f3 a female voice, +m3 a lower male one; its fr-be says these as fr does). The bench's test
-# sets use none of these sentences, so its measurement of what they hold is on voices and words they never
-# trained.
-VOICES = {
-    "en": ("en-us", "en-gb", "en-gb-x-rp"), "de": ("de", "de+f3", "de+m3"), "fr": ("fr", "fr+f3", "fr+m3"),
-    "es": ("es", "es-419", "es+f3"), "it": ("it", "it+f3", "it+m3"), "pt": ("pt", "pt-br", "pt-br+f3"),
-    "nl": ("nl", "nl+f3", "nl+m3"), "pl": ("pl", "pl+f3", "pl+m3"),
-}
-SENTENCES = 12  # in each language
-COUNT = SENTENCES * 3  # clips: every sentence in each of its three voices
 # all of them together, as espeak-ng 1.51 says them: what the time estimate counts on
 SECONDS = {"en": 57.0, "de": 58.0, "fr": 50.0, "es": 60.0, "it": 58.0, "pt": 59.0, "nl": 62.0, "pl": 63.0}
 
@@ -54,7 +42,7 @@ def wanted(config) -> bool:
     (one person's voice) in a language they are spoken in."""
     if config.other_voices is not None:
         return config.other_voices
-    return language_of(config) in VOICES and (Path(config.dataset).expanduser() / STATE).is_file()
+    return language_of(config) in OTHER_VOICES and (Path(config.dataset).expanduser() / STATE).is_file()
 
 
 def speak(text: str, voice: str) -> bytes:
@@ -74,8 +62,8 @@ def speak(text: str, voice: str) -> bytes:
 def other_voice_clips(language: str = "en") -> list[Clip]:
     """Every sentence of `language` (a code) in each of its voices, sentence by sentence, held in memory (about
     2 MB)."""
-    if language not in VOICES:
-        raise WacftError(f"The other voices speak {', '.join(language_name(c) for c in VOICES)}, not"
+    if language not in OTHER_VOICES:
+        raise WacftError(f"The other voices speak {', '.join(language_name(c) for c in OTHER_VOICES)}, not"
                          f" {language_name(language)}; train with --no-other-voices.")
     if shutil.which("espeak-ng") is None:
         raise WacftError("Training on one person's recordings mixes in other voices, which espeak-ng speaks, and"
@@ -83,7 +71,7 @@ def other_voice_clips(language: str = "en") -> list[Clip]:
                          " --no-other-voices.")
     clips = []
     for text in sentences(language):
-        for voice in VOICES[language]:
+        for voice in OTHER_VOICES[language]:
             audio = speak(text, voice)
             clips.append(Clip(audio, text, duration(audio)))
     return clips

@@ -12,6 +12,7 @@ from wacft.acft.outdir import PROCESSOR_FILES
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
 from wacft.extras import beside
+from wacft.facts import OTHER_VOICE_CLIPS
 
 CARD = """---
 {base_model}tags: [whisper, acft, whisper.cpp, futo-keyboard]
@@ -59,7 +60,7 @@ def write_model_card(folder: Path, config, progress, n_clips: int) -> None:
         if config.phone_silence_share:
             mode += f"; {config.phone_silence_share:.0%} of the clips with the silence the phone records around them"
     if other_voices.wanted(config):
-        mode += f"; {other_voices.COUNT} clips of other voices (espeak-ng) mixed into the dataset"
+        mode += f"; {OTHER_VOICE_CLIPS} clips of other voices (espeak-ng) mixed into the dataset"
     stage1 = ""
     if config.finetune_epochs:
         objective = "cross-entropy" if config.objective == "two-stage" else "cross-entropy + ACFT (joint)"

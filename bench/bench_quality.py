@@ -80,9 +80,9 @@ from wacft.convert.normalize import rate_name  # noqa: E402
 from wacft.convert.phone_engine import choose_engines  # noqa: E402
 from wacft.convert.verify import CONTEXTS, term_recall, verify  # noqa: E402
 from wacft.convert.whispercpp import FUTO, Decoding  # noqa: E402
-from wacft.facts import language_code  # noqa: E402
+from wacft.facts import OTHER_VOICES, language_code  # noqa: E402
 
-TRAINING_SENTENCES, TRAINING_VOICES = other_voices.sentences("en"), other_voices.VOICES["en"]  # the ACFT table's
+TRAINING_SENTENCES, TRAINING_VOICES = other_voices.sentences("en"), OTHER_VOICES["en"]  # the ACFT table's
 TEST_SENTENCES = [
     "Hello world.", "Please call me back later.", "The meeting starts at noon.", "Open the window, please.",
     "I am going home now.", "What time is it?", "Send the file to Anna before lunch.",

@@ -7,12 +7,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wacft.acft.dataset_spec import DatasetSpec  # the light half: the wizard imports this module at start
+from wacft.acft.dataset_spec import AUDIO_COLUMNS, MAX_CLIP_SECONDS, TEXT_COLUMNS, DatasetSpec  # (light: the
+
+# wizard imports this module at start)
 
 if TYPE_CHECKING:
     from wacft.acft.data import Clip
 
-__all__ = ["SURVEY_CLIPS", "DatasetSpec", "Survey", "clips_of", "survey"]
+__all__ = ["AUDIO_COLUMNS", "MAX_CLIP_SECONDS", "SURVEY_CLIPS", "TEXT_COLUMNS", "DatasetSpec", "Survey", "clips_of",
+           "survey"]
 
 # a hub dataset is streamed: this many clips show its columns and lengths without reading all of it (a local
 # folder's clips are all counted: only their headers are read)

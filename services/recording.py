@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from wacft.record import importer
 from wacft.record.capture import BLOCK, Take, play
 from wacft.record.folder import RecordingFolder
-from wacft.record.prompts import own_text_only
+from wacft.record.prompts import own_text_only, text_or_file
 from wacft.record.summary import Summary
 
 if TYPE_CHECKING:
@@ -16,14 +17,15 @@ if TYPE_CHECKING:
     from wacft.record.levels import Verdict
     from wacft.record.prompts import Prompt
 
-__all__ = ["BLOCK", "RecordingFolder", "Summary", "Take", "judged", "own_text_only", "play", "proposals"]
+__all__ = ["BLOCK", "RecordingFolder", "Summary", "Take", "importer", "judged", "own_text_only", "play", "proposals",
+           "text_or_file"]
 
 
 def proposals(terms: str, own_text: str = "", language: str | None = None, *, per_term: int = 5,
               dictations: int = 2) -> tuple[list[str], list[Prompt]]:
     """The person's terms (`terms`: typed, or a file of them) and the sentences proposed to read, each term in a
     few everyday ones, with their own text (typed, or a file) as sentences too."""
-    from wacft.record.prompts import parse_terms, propose, text_or_file
+    from wacft.record.prompts import parse_terms, propose
 
     parsed = parse_terms(text_or_file(terms))
     own = text_or_file(own_text) if own_text else ""

@@ -11,10 +11,12 @@ from typing import Any
 from wacft.acft.config import OBJECTIVES, TrainConfig
 from wacft.acft.runs import default_out
 from wacft.acft.validate import LAUNCH_RULES, RULES, check, label, language_problem, problem
-from wacft.convert.whispercpp import parse_glossary
+from wacft.convert.whispercpp import parse_glossary, read_glossary
+from wacft.facts import OTHER_VOICE_CLIPS
 
-__all__ = ["LAUNCH_RULES", "OBJECTIVES", "RULES", "check", "default", "default_out", "label",  # the CLIs' and wizard's
-           "language_problem", "not_given", "other_voices", "parse_glossary", "problem", "train_settings"]
+__all__ = ["LAUNCH_RULES", "OBJECTIVES", "RULES", "TrainConfig", "check", "default", "default_out", "label",
+           "language_problem", "not_given", "other_voices", "parse_glossary", "problem", "read_glossary",
+           "train_settings"]
 
 
 
@@ -50,4 +52,4 @@ def other_voices(config: TrainConfig) -> int:
     record` made (one person's voice)."""
     from wacft.acft import other_voices as voices  # it reads audio: not at the wizard's start
 
-    return voices.COUNT if voices.wanted(config) else 0
+    return OTHER_VOICE_CLIPS if voices.wanted(config) else 0

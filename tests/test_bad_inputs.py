@@ -926,13 +926,13 @@ def test_verify_and_train_name_what_the_dataset_lacks(good_bin, random_whisper, 
 
 def test_an_unexpected_error_is_a_short_report_with_its_traceback_in_a_log(tmp_path, wacft_home, capsys,
                                                                             monkeypatch):
-    import wacft.convert.cli
+    import wacft.cli.convert
 
     def broken(model, outputs, **options):
         raise ZeroDivisionError("division by zero")
 
     monkeypatch.setattr("wacft.convert.convert.convert", broken)
-    assert wacft.convert.cli  # the handler is the one `wacft` runs, around any step
+    assert wacft.cli.convert  # the handler is the one `wacft` runs, around any step
     assert main(["convert", "openai/whisper-tiny.en", "--out", str(tmp_path / "x.bin")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("wacft: stopped on an unexpected error (ZeroDivisionError: division by zero); the full"

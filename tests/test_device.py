@@ -346,7 +346,7 @@ def test_server_is_started_when_not_running(tmp_path, monkeypatch):
 def test_device_package_imports_nothing_heavy():
     import subprocess
 
-    code = ("import sys, wacft.device.cli, wacft.device.push, wacft.device.futo, wacft.device.devices\n"
+    code = ("import sys, wacft.cli.phone, wacft.device.push, wacft.device.futo, wacft.device.devices\n"
             "print([m for m in ('torch', 'transformers', 'wacft.tui') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

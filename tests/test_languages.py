@@ -9,7 +9,7 @@ from textual.widgets import Input
 from wacft.acft.config import TrainConfig
 from wacft.acft.validate import InvalidSetting, language_problem, problem
 from wacft.cli import main as cli
-from wacft.facts import LANGUAGES, language_code, language_name
+from wacft.facts import LANGUAGES, OTHER_VOICE_CLIPS, OTHER_VOICES, language_code, language_name
 from wacft.tui.app import WacftApp
 from wacft.tui.session import Session
 
@@ -147,7 +147,7 @@ def test_a_recording_trains_with_other_voices_in_its_language_and_the_prefix_ver
                          out=str(tmp_path / "run"), language=language_name(language), finetune_epochs=1)
     trainer = Trainer(config, CallbackSink(lambda event: None))
     trainer.load_data()
-    sentences, voices = other_voices.sentences(language), other_voices.VOICES[language]
+    sentences, voices = other_voices.sentences(language), OTHER_VOICES[language]
     assert sorted(c.text for c in trainer.clips + trainer.held_out) == sorted(
         [SAID[language], *(s for s in sentences for _ in voices)])
     # each voice is that language's espeak-ng voice: as long as the fixtures' own speech of it at espeak-ng's speed
@@ -424,7 +424,7 @@ def test_a_german_recording_from_dataset_to_phone(multilingual_bin, tmp_path):
     recording = recording_in("de", tmp_path / "mine")
     events = train(TrainConfig(model=str(folder), dataset=str(recording), out=str(tmp_path / "run"),
                                language="de", epochs=1, batch_size=8))
-    assert events.of("step")[-1]["clips"] == 1 + other_voices.COUNT
+    assert events.of("step")[-1]["clips"] == 1 + OTHER_VOICE_CLIPS
     [q8] = convert(str(tmp_path / "run"), plan_outputs(tmp_path / "mine.bin", ["q8_0"]))
     language, languages = decoding_languages(q8.path, "de")
     samples = other_voices.other_voice_clips("de")[:1]

@@ -16,6 +16,7 @@ from wacft.acft.events import CallbackSink
 from wacft.acft.trainer import Trainer
 from wacft.audio import load_audio
 from wacft.errors import WacftError
+from wacft.facts import OTHER_VOICE_CLIPS, OTHER_VOICE_SENTENCES, OTHER_VOICES
 from wacft.record.folder import RecordingFolder
 
 SAID = ["Hello world.", "What time is it?"]
@@ -40,11 +41,11 @@ def settings(model, dataset, out, **overrides):
     return TrainConfig(model=str(model), dataset=str(dataset), out=str(out), epochs=1, batch_size=4, **overrides)
 
 
-@pytest.mark.parametrize("language", list(other_voices.VOICES))
+@pytest.mark.parametrize("language", list(OTHER_VOICES))
 def test_every_sentence_in_every_voice_as_16khz_speech(language):
     clips = other_voices.other_voice_clips(language)
-    sentences, voices = other_voices.sentences(language), other_voices.VOICES[language]
-    assert len(sentences) == other_voices.SENTENCES and len(voices) * len(sentences) == other_voices.COUNT
+    sentences, voices = other_voices.sentences(language), OTHER_VOICES[language]
+    assert len(sentences) == OTHER_VOICE_SENTENCES and len(voices) * len(sentences) == OTHER_VOICE_CLIPS
     assert [c.text for c in clips] == [s for s in sentences for _ in voices]
     audio = [c.audio for c in clips]
     assert all(a.dtype == np.float32 and 0.5 < len(a) / 16000 < 5 for a in audio)
@@ -61,8 +62,8 @@ def test_a_recording_trains_with_them_and_a_folder_of_other_data_does_not(random
     model = random_whisper()
     mixed = run(settings(model, recording, tmp_path / "recorded"))
     messages = [e.get("message", "") for e in mixed.events]
-    assert any(m.startswith(f"{other_voices.COUNT} clips of other voices (espeak-ng) mixed in") for m in messages)
-    assert mixed.of("step")[-1]["clips"] == len(SAID) + other_voices.COUNT
+    assert any(m.startswith(f"{OTHER_VOICE_CLIPS} clips of other voices (espeak-ng) mixed in") for m in messages)
+    assert mixed.of("step")[-1]["clips"] == len(SAID) + OTHER_VOICE_CLIPS
     assert "36 clips of other voices (espeak-ng) mixed into the dataset" in (
         tmp_path / "recorded" / "README.md").read_text()
     plain = run(settings(model, spoken, tmp_path / "plain"))
@@ -70,7 +71,7 @@ def test_a_recording_trains_with_them_and_a_folder_of_other_data_does_not(random
     assert not any("other voices" in e.get("message", "") for e in plain.events)
 
 
-@pytest.mark.parametrize("asked, expected", [(False, 2), (True, 2 + other_voices.COUNT)])
+@pytest.mark.parametrize("asked, expected", [(False, 2), (True, 2 + OTHER_VOICE_CLIPS)])
 def test_the_setting_overrides_what_the_dataset_decides(random_whisper, recording, spoken, tmp_path, asked,
                                                         expected):
     for dataset in (recording, spoken):

@@ -9,10 +9,10 @@ from wacft.acft.config import TrainConfig
 from wacft.acft.data import load_clips
 from wacft.acft.dataset_spec import DatasetSpec
 from wacft.cli import main
+from wacft.cli.verify import exit_status
 from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.verdict import NOT_READY, WORSE
 from wacft.convert.verify import CONTEXTS, verify
-from wacft.convert.verify_cli import exit_status
 from wacft.convert.whispercpp import FUTO, Clip, dynamic_audio_ctx, futo_audio_ctx, transcribe
 from wacft.errors import WacftError
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE

@@ -11,11 +11,11 @@ from wacft.acft.data import load_clips
 from wacft.acft.dataset_spec import DatasetSpec
 from wacft.audio import load_audio
 from wacft.cli import main
+from wacft.cli.verify import exit_status
 from wacft.convert import phone_engine as phone
 from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.normalize import english
 from wacft.convert.verify import token_cap, verify
-from wacft.convert.verify_cli import exit_status
 from wacft.convert.whispercpp import FUTO, Clip, Decoding, futo_audio_ctx, glossary_prompt, parse_glossary, transcribe
 
 pytestmark = pytest.mark.slow

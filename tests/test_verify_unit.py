@@ -245,7 +245,7 @@ def test_cli_names_audio_it_cannot_decode(random_bin, tmp_path, capsys):
 
 def test_verify_imports_neither_torch_nor_transformers():
     check = (
-        "import sys, wacft.convert.verify, wacft.convert.verify_cli, wacft.acft.data;"
+        "import sys, wacft.convert.verify, wacft.cli.verify, wacft.acft.data;"
         "print(','.join(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)

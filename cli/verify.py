@@ -7,7 +7,7 @@ import argparse
 
 from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
 from wacft.acft.dataset_spec import MAX_CLIP_SECONDS, DatasetSpec
-from wacft.glossary_cli import add_glossary_options
+from wacft.cli.glossary import add_glossary_options
 
 DEFAULT_LIMIT = 50  # clips: enough to see loops, minutes not hours on a laptop CPU
 ENGINES = ("phone", "current", "both")

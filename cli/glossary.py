@@ -14,15 +14,15 @@ def add_glossary_options(parser: argparse.ArgumentParser | argparse._ArgumentGro
 
 
 def glossary_terms(text: str) -> list[str]:
-    from wacft.convert.whispercpp import parse_glossary
+    from wacft.services.settings import parse_glossary
 
     return list(parse_glossary(text))
 
 
 def glossary_file_terms(path: str) -> list[str]:
     """A file that cannot be read is refused while the command line is read, in one sentence."""
-    from wacft.convert.whispercpp import read_glossary
     from wacft.errors import WacftError
+    from wacft.services.settings import read_glossary
 
     try:
         return list(read_glossary(path))

@@ -47,12 +47,10 @@ def run_record(args: argparse.Namespace) -> None:
 
 def record(args: argparse.Namespace) -> None:
     from wacft.errors import WacftError
-    from wacft.record.folder import RecordingFolder
-    from wacft.record.prompts import text_or_file
-    from wacft.record.summary import Summary
+    from wacft.services.recording import RecordingFolder, Summary, text_or_file
 
     if args.language:
-        from wacft.acft.validate import problem
+        from wacft.services.settings import problem
 
         if problem("language", args.language):
             raise WacftError(problem("language", args.language))
@@ -66,7 +64,7 @@ def record(args: argparse.Namespace) -> None:
             print(own_text_only(args.language))
         print(f"{len(folder.state.prompts)} sentences to read in {folder.path}")
     if args.import_clips or args.import_long:
-        from wacft.record import importer
+        from wacft.services.recording import importer
 
         results = []
         if args.import_clips:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from wacft.acft import other_voices
-from wacft.acft.config import OBJECTIVES, TrainConfig
-from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
-from wacft.acft.terminal import TerminalSink, watch_in_terminal
-from wacft.facts import DEFAULT_GPU, GPUS
-from wacft.glossary_cli import add_glossary_options
+from wacft.cli.glossary import add_glossary_options
+from wacft.cli.terminal import TerminalSink, watch_in_terminal
+from wacft.facts import DEFAULT_GPU, GPUS, OTHER_VOICE_CLIPS, OTHER_VOICES
+from wacft.services.datasets import AUDIO_COLUMNS, TEXT_COLUMNS
 from wacft.services.outputs import DEFAULT_TYPES
+from wacft.services.settings import OBJECTIVES, TrainConfig
 
 MODAL_CONVERT = ",".join(DEFAULT_TYPES)
 # options that only mean something where the run goes (`--on`): given elsewhere, they are refused, not ignored
@@ -69,8 +68,8 @@ def register(steps: argparse._SubParsersAction) -> None:
                    help="share of clips given the silence the phone records around a dictation (0.6 s before,"
                         " 2 s after)")
     p.add_argument("--other-voices", action=argparse.BooleanOptionalAction,
-                   help=f"mix {other_voices.COUNT} clips of other voices (espeak-ng saying everyday sentences in the"
-                        f" data's language: {', '.join(other_voices.VOICES)}) into the training, so other speakers"
+                   help=f"mix {OTHER_VOICE_CLIPS} clips of other voices (espeak-ng saying everyday sentences in the"
+                        f" data's language: {', '.join(OTHER_VOICES)}) into the training, so other speakers"
                         " keep what the base model heard; default: on for a folder `wacft record` made (one voice),"
                         " off for other datasets")
     p.add_argument("--cache-mb", type=int, default=TrainConfig.cache_mb,
@@ -179,8 +178,7 @@ def ask_to_spend(what: str, yes: bool) -> None:
 def run_runs(args: argparse.Namespace) -> None:
     import time
 
-    from wacft.acft.runs import list_runs
-    from wacft.services.runs import settle
+    from wacft.services.runs import list_runs, settle
 
     records = [settle(r) for r in list_runs()]
     if not records:
@@ -194,27 +192,24 @@ def run_runs(args: argparse.Namespace) -> None:
 
 
 def run_watch(args: argparse.Namespace) -> None:
-    from wacft.acft.runs import load_run
-    from wacft.services.runs import backend_for
+    from wacft.services.runs import backend_for, load_run
 
     record = load_run(args.run)
     watch_in_terminal(backend_for(record), record)
 
 
 def run_cancel(args: argparse.Namespace) -> None:
-    from wacft.acft.runs import load_run
     from wacft.services import runs
 
-    record = load_run(args.run)
+    record = runs.load_run(args.run)
     runs.cancel(record)
     print(f"run {record.id} cancelled")
 
 
 def run_resume(args: argparse.Namespace) -> None:
-    from wacft.acft.runs import load_run
     from wacft.services import runs
 
-    record = load_run(args.run)
+    record = runs.load_run(args.run)
     cost = runs.resume_cost(record, args.max_hours)
     if cost:
         ask_to_spend(cost, args.yes)
@@ -227,10 +222,9 @@ def run_resume(args: argparse.Namespace) -> None:
 def run_fetch(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from wacft.acft.runs import load_run
     from wacft.services import runs
 
-    record = load_run(args.run)
+    record = runs.load_run(args.run)
     bar = None
 
     def progress(done: int, total: int) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wacft.convert.ggml import FILE_TYPES
-from wacft.services.outputs import DEFAULT_TYPES
+from wacft.services.outputs import DEFAULT_TYPES, FILE_TYPES
 
 
 def register(steps: argparse._SubParsersAction) -> None:
@@ -28,7 +27,7 @@ def register(steps: argparse._SubParsersAction) -> None:
 def run_convert(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from wacft.convert.convert import convert, plan_outputs
+    from wacft.services.outputs import convert, plan_outputs
 
     outputs = plan_outputs(args.out, args.types or list(DEFAULT_TYPES))
     bars: list[tqdm] = []  # opened at the first progress report, so a refused input prints no bar
@@ -50,8 +49,7 @@ def run_convert(args: argparse.Namespace) -> None:
 def run_inspect(args: argparse.Namespace) -> None:
     from collections import Counter
 
-    from wacft.convert.ggml import read_ggml
-    from wacft.convert.loadable import check_finite
+    from wacft.services.outputs import check_finite, read_ggml
 
     model = read_ggml(args.file)
     h = model.hparams

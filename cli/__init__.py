@@ -9,8 +9,8 @@ import sys
 from wacft.errors import WacftError
 
 # Each package adds its own subcommands; their handlers import the heavy parts only when they run.
-COMMAND_MODULES = ("wacft.convert.cli", "wacft.convert.verify_cli", "wacft.acft.cli", "wacft.device.cli",
-                   "wacft.record.cli")
+COMMAND_MODULES = ("wacft.cli.convert", "wacft.cli.verify", "wacft.cli.train", "wacft.cli.phone",
+                   "wacft.cli.record")
 
 
 class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
@@ -66,7 +66,3 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wacft: {crash_report(e)}", file=sys.stderr)
             return 2
     return status or 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from wacft.device.devices import PhoneInfo
+    from wacft.services.phone import PhoneInfo
 
 
 def register(steps: argparse._SubParsersAction) -> None:
