@@ -28,7 +28,7 @@ from pathlib import Path
 import modal
 
 from wacft.acft.config import TrainConfig
-from wacft.acft.events import BufferedPublisher, FanOut, JsonLinesSink
+from wacft.acft.events import BufferedPublisher, Event, FanOut, JsonLinesSink
 from wacft.acft.outdir import CHECKPOINT, COMPLETE, FINISHED, SPENT, TRAINED, holds_checkpoint
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
@@ -156,7 +156,7 @@ class CommitOnCheckpoint:
     def __init__(self, volume):
         self.volume = volume
 
-    def emit(self, event: dict) -> None:
+    def emit(self, event: Event) -> None:
         if event["type"] == "checkpoint":
             self.volume.commit()
 
@@ -168,7 +168,7 @@ class HoldFinal:
     def __init__(self, sink):
         self.sink, self.final = sink, None
 
-    def emit(self, event: dict) -> None:
+    def emit(self, event: Event) -> None:
         if event["type"] in ("done", "error"):
             self.final = event
         else:

@@ -19,7 +19,7 @@ from typing import ClassVar, Protocol
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.data import load_clips
-from wacft.acft.events import CallbackSink, EventSink
+from wacft.acft.events import CallbackSink, Event, EventSink
 from wacft.acft.outdir import claim_out, holds_checkpoint
 from wacft.acft.runs import RunRecord, cancelled_meanwhile, cancelling, default_out, new_id
 from wacft.convert.source import check_trainable
@@ -40,7 +40,7 @@ class ConvertInput:
 STOP_GRACE = 30.0  # seconds a cancelled run has to finish its step and say it stopped
 
 
-def absorb(record: RunRecord, event: dict) -> None:
+def absorb(record: RunRecord, event: Event) -> None:
     """Fold one event into the run's record."""
     if event["type"] == "step":
         record.last = event
@@ -207,7 +207,7 @@ class LocalBackend:
             raise WacftError(f"The events file of run {record.id}, {record.events}, cannot be read ({e.strerror});"
                              f" what the run wrote is in {record.config.get('out')}.") from e
 
-    def event(self, record: RunRecord, line: bytes) -> dict:
+    def event(self, record: RunRecord, line: bytes) -> Event:
         try:
             event = json.loads(line)
             if isinstance(event, dict) and isinstance(event.get("type"), str):

@@ -1,16 +1,6 @@
-"""One stream of training events for every consumer: the CLI's progress bar, the TUI, a Modal queue.
-
-An event is a small JSON-ready dict with a `type`; all but `log` name the `stage` too:
-- `step`: step, total_steps, epoch, epochs, loss (this step's, before its update), lr, context (the
-  student's encoder positions), clips and audio_seconds (seen so far), clips_per_second, eta_seconds
-- `eval` (stage 1, each epoch): epoch, loss and wer on the held-out clips, best (this epoch is the best yet)
-- `log`: message; `checkpoint`: path, step; `done`: out, final_loss, contexts ([lowest, highest] student
-  context), best (stage 1's kept epoch), and from a Modal job artifacts (type -> path on its volume);
-  `error`: message (one sentence)
-- `retrying` (a Modal job in a container started again): attempt (the container's start: 2, 3, ...), resume_step,
-  message
-Written out (JSON lines, a Modal job's Dict), each carries its `time`.
-A stage is `finetune` or `joint` (stage 1, when the run has one), then `acft`.
+"""One stream of training events for every consumer: the CLI's progress bar, the TUI, a Modal queue, the run
+record. An event is a small JSON-ready dict with a `type`, typed below; written out (JSON lines, a Modal job's
+Dict), each carries its `time`. A stage is `finetune` or `joint` (stage 1, when the run has one), then `acft`.
 """
 
 from __future__ import annotations
@@ -20,20 +10,96 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol, TextIO
+from typing import Any, Literal, Protocol, TextIO, TypedDict
 
 STAGE = "acft"  # the ACFT stage's name in events
 
 
+class Stamped(TypedDict, total=False):
+    time: float  # when it was written out (time.time())
+
+
+class StepEvent(Stamped):
+    type: Literal["step"]
+    stage: str
+    step: int
+    total_steps: int
+    epoch: int
+    epochs: int
+    loss: float  # this step's, before its update
+    lr: float
+    context: int  # the student's encoder positions
+    clips: int  # seen so far
+    audio_seconds: float  # seen so far
+    clips_per_second: float
+    eta_seconds: float
+
+
+class EvalEvent(Stamped):  # stage 1, each epoch, on the clips it holds out
+    type: Literal["eval"]
+    stage: str
+    epoch: int
+    loss: float
+    wer: float
+    best: bool  # the best epoch yet
+
+
+class LogEvent(Stamped):
+    type: Literal["log"]
+    message: str
+
+
+class CheckpointEvent(Stamped):
+    type: Literal["checkpoint"]
+    stage: str
+    path: str
+    step: int
+
+
+class HeldOutEvent(Stamped):  # the clips set aside for `wacft verify` (acft/held_out.py)
+    type: Literal["held_out"]
+    of: int
+    clips: list[dict[str, Any]]
+
+
+class _DoneEvent(Stamped):
+    type: Literal["done"]
+    stage: str
+    out: str
+    final_loss: float | None
+
+
+class DoneEvent(_DoneEvent, total=False):
+    contexts: list[int]  # [lowest, highest] student context
+    best: dict[str, Any] | None  # stage 1's kept epoch
+    artifacts: dict[str, str]  # from a Modal job: type -> path on its volume
+
+
+class ErrorEvent(Stamped):
+    type: Literal["error"]
+    stage: str
+    message: str  # one sentence
+
+
+class RetryingEvent(Stamped):  # a Modal job in a container started again
+    type: Literal["retrying"]
+    attempt: int  # the container's start: 2, 3, ...
+    resume_step: int
+    message: str
+
+
+Event = StepEvent | EvalEvent | LogEvent | CheckpointEvent | HeldOutEvent | DoneEvent | ErrorEvent | RetryingEvent
+
+
 class EventSink(Protocol):
-    def emit(self, event: dict) -> None: ...
+    def emit(self, event: Event) -> None: ...
 
 
 class CallbackSink:
-    def __init__(self, callback: Callable[[dict], None]):
+    def __init__(self, callback: Callable[[Event], None]):
         self.callback = callback
 
-    def emit(self, event: dict) -> None:
+    def emit(self, event: Event) -> None:
         self.callback(event)
 
 
@@ -43,7 +109,7 @@ class JsonLinesSink:
     def __init__(self, stream: TextIO = sys.stdout):
         self.stream = stream
 
-    def emit(self, event: dict) -> None:
+    def emit(self, event: Event) -> None:
         self.stream.write(json.dumps({"time": time.time(), **event}) + "\n")
         self.stream.flush()
 
@@ -52,7 +118,7 @@ class FanOut:
     def __init__(self, *sinks: EventSink):
         self.sinks = sinks
 
-    def emit(self, event: dict) -> None:
+    def emit(self, event: Event) -> None:
         for sink in self.sinks:
             sink.emit(event)
 
@@ -67,9 +133,9 @@ class BufferedPublisher:
     events), and a batch the channel refused is sent again on the next round. `flush` sends everything now
     (the run's final events). Each event is stamped with its time, as JsonLinesSink does."""
 
-    def __init__(self, send: Callable[[list[dict]], None], interval: float = 1.0, batch_size: int = 500):
+    def __init__(self, send: Callable[[list[Event]], None], interval: float = 1.0, batch_size: int = 500):
         self.send, self.interval, self.batch_size = send, interval, batch_size
-        self.pending: list[dict] = []
+        self.pending: list[Event] = []
         self.lock = threading.Lock()  # guards `pending`; `sending` keeps batches in order
         self.sending = threading.Lock()
         self.stopped = threading.Event()
@@ -77,10 +143,12 @@ class BufferedPublisher:
         self.thread = threading.Thread(target=self._loop, name="event-publisher", daemon=True)
         self.thread.start()
 
-    def emit(self, event: dict) -> None:
-        stamped = event if "time" in event else {"time": time.time(), **event}
+    def emit(self, event: Event) -> None:
+        if "time" not in event:
+            event = event.copy()  # (the caller's own is left as it was)
+            event["time"] = time.time()
         with self.lock:
-            self.pending.append(stamped)
+            self.pending.append(event)
 
     def _loop(self) -> None:
         while not self.stopped.wait(self.interval):

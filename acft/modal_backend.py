@@ -18,7 +18,7 @@ from pathlib import Path
 from wacft.acft import other_voices
 from wacft.acft.backends import FINAL, ConvertInput, Progress, absorb
 from wacft.acft.config import TrainConfig
-from wacft.acft.events import EventSink
+from wacft.acft.events import Event, EventSink
 from wacft.acft.outdir import FINISHED
 from wacft.acft.runs import RunRecord, cancelled_meanwhile, cancelling, new_id
 from wacft.acft.validate import InvalidSetting, check, problem
@@ -90,7 +90,7 @@ def call_outcome(call) -> str | None:
     return f"the job returned {result!r}"
 
 
-def keep(record: RunRecord, events: list[dict]) -> RunRecord:
+def keep(record: RunRecord, events: list[Event]) -> RunRecord:
     """The record, and the events seen so far as JSON lines beside it (timed: the estimate learns this GPU's
     speed from them, as from a local run's). Written whole and atomically: two watchers write the same."""
     write_bytes_atomic(Path(record.events), "".join(json.dumps(e) + "\n" for e in events).encode())

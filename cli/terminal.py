@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wacft.services.runs import Event
+
 
 class TerminalSink:
     """Events as a progress bar with the loss, log lines above it, a closing line."""
@@ -10,7 +15,7 @@ class TerminalSink:
     def __init__(self):
         self.bar = None
 
-    def emit(self, event: dict) -> None:
+    def emit(self, event: Event) -> None:
         from tqdm import tqdm
 
         if event["type"] == "step":

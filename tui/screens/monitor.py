@@ -7,6 +7,7 @@ import threading
 import time
 from collections import deque
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -14,6 +15,9 @@ from textual.app import ComposeResult
 from textual.widgets import ProgressBar, RichLog, Sparkline, Static
 
 from wacft.services.runs import ACTIVE, STOPPED, kept_checkpoint
+
+if TYPE_CHECKING:
+    from wacft.services.runs import Event, StepEvent
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import ConfirmScreen
 
@@ -123,7 +127,7 @@ class MonitorScreen(StepScreen):
     def current(self, run_id: str) -> bool:
         return self.record is not None and self.record.id == run_id
 
-    def show(self, run_id: str, event: dict) -> None:
+    def show(self, run_id: str, event: Event) -> None:
         from wacft.audio import audio_length
 
         if not self.current(run_id):
@@ -153,7 +157,7 @@ class MonitorScreen(StepScreen):
         elif event["type"] in ("log", "error", "retrying"):
             log.write(event["message"])
 
-    def eta(self, event: dict) -> str:
+    def eta(self, event: StepEvent) -> str:
         """From the rate of the steps measured since the stage's first (whose time holds the loading and the first
         kernels), as soon as there are two; the rest of the run taken at that rate."""
         if len(self.timed) < 2:
