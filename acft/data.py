@@ -24,7 +24,7 @@ from wacft.audio import load_audio, to_whisper_audio
 from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import needs_extra
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
-from wacft.record.levels import speech_bounds
+from wacft.record.levels import SILENCE_DB, db, speech_bounds
 
 TEXT_COLUMNS = ("text", "sentence", "transcription", "raw_transcription", "normalized_text", "transcript")
 AUDIO_COLUMNS = ("audio", "file_name", "path", "file")
@@ -34,6 +34,7 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 HOLDS = {"audio": "the audio files", "text": "the transcripts"}  # what each kind of column holds
 UNDECODABLE = "undecodable audio"
 MIN_SECONDS = 0.1  # shorter holds no word: a clip of a few samples trains nothing
+SILENT = f"silent (no sample above {SILENCE_DB:g} dBFS)"
 
 
 def decode(source: Path | bytes) -> np.ndarray:
@@ -57,6 +58,16 @@ def duration(source: Path | bytes) -> float:
 
     info = soundfile.info(source if isinstance(source, Path) else io.BytesIO(source))
     return info.frames / info.samplerate
+
+
+def is_silent(source: Path | bytes) -> bool:
+    """No sample above the level no speech is below: read a second at a time up to the first sound, so a clip
+    with speech costs little more than its header."""
+    import soundfile
+
+    with soundfile.SoundFile(source if isinstance(source, Path) else io.BytesIO(source)) as f:
+        return not any(len(block) and db(np.max(np.abs(block))) >= SILENCE_DB
+                       for block in f.blocks(blocksize=f.samplerate, dtype="float32"))
 
 
 @dataclass
@@ -309,6 +320,15 @@ def load_clips(config) -> Clips:
             continue
         if seconds < MIN_SECONDS:
             result.skipped[f"under {MIN_SECONDS:g} s"] += 1
+            continue
+        # skipped and counted, as a missing file is, not refused: a silent clip with a transcript teaches the model
+        # to hear words in silence (what ACFT is there to stop), and one such clip in thousands should not stop a run
+        try:
+            if is_silent(source):
+                result.skipped[SILENT] += 1
+                continue
+        except (soundfile.LibsndfileError, RuntimeError):
+            result.skipped[UNDECODABLE] += 1
             continue
         result.clips.append(Clip(source, text, seconds))
     if not result.clips:

@@ -196,6 +196,24 @@ def test_a_clip_too_short_to_hold_a_word_and_one_file_listed_again_are_skipped_a
     assert clips.summary().endswith("skipped: 4 audio file listed again, 1 under 0.1 s")
 
 
+def test_silent_clips_are_skipped_and_said_and_an_all_silent_dataset_is_refused(speech_dataset):
+    import soundfile
+
+    from wacft.acft.data import load_clips
+
+    folder = speech_dataset(["Hello world."], voices=["en-us"])
+    [clip] = folder.glob("*.wav")
+    soundfile.write(folder / "zeros.wav", np.zeros(32000, np.float32), 16000)
+    soundfile.write(folder / "hiss.wav", np.full(32000, 1e-4, np.float32), 16000)  # -80 dBFS: no speech either
+    (folder / "metadata.csv").write_text(f"file_name,text\n{clip.name},Hello world.\nzeros.wav,Hi.\nhiss.wav,Ho.\n")
+    clips = load_clips(TrainConfig(model="m", dataset=str(folder), out="o"))
+    assert [c.source.name for c in clips.clips] == [clip.name]
+    assert clips.summary().endswith("skipped: 2 silent (no sample above -50 dBFS)")
+    (folder / "metadata.csv").write_text("file_name,text\nzeros.wav,Hi.\nhiss.wav,Ho.\n")
+    with pytest.raises(WacftError, match=r"has no usable clips \(0 clips .* skipped: 2 silent"):
+        load_clips(TrainConfig(model="m", dataset=str(folder), out="o"))
+
+
 def test_a_multilingual_config_with_an_english_only_tokenizer_is_refused(random_whisper, speech_dataset, tmp_path,
                                                                           wacft_home, capsys):
     import shutil
