@@ -8,6 +8,7 @@ import json
 import math
 import resource
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -740,6 +741,29 @@ def test_a_bad_adb_port_is_a_sentence(monkeypatch, capsys, wacft_home):
     monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "abc")
     assert main(["devices"]) == 1
     assert "ANDROID_ADB_SERVER_PORT is 'abc'; set it to a port number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("answers", ["never", "refused"])
+def test_modal_that_cannot_be_reached_is_said_in_seconds(answers, random_whisper, speech_dataset, tmp_path,
+                                                         wacft_home, capsys, monkeypatch):
+    from wacft.acft.runs import runs_dir
+
+    server = socket.create_server(("127.0.0.1", 0))  # the kernel accepts its connections; nothing ever answers
+    monkeypatch.setenv("MODAL_SERVER_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
+    if answers == "refused":
+        server.close()
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no-modal.toml"))
+    monkeypatch.setenv("MODAL_TOKEN_ID", "ak-bogus")
+    monkeypatch.setenv("MODAL_TOKEN_SECRET", "as-bogus")
+    out, started = tmp_path / "out", time.monotonic()
+    with server:
+        code = main(train_argv(random_whisper(), speech_dataset(["Hello."], voices=["en-us"]), out, "--on", "modal",
+                               "--yes"))
+    assert time.monotonic() - started < 30  # the SDK alone retried for 58 s, more where nothing answers
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "Modal does not answer at http://127.0.0.1:" in err and "check this machine is online" in err
+    assert not out.exists() and not runs_dir().exists()
 
 
 # --- faults: SIGTERM, kill -9 then rerun, a full disk -------------------------------------------------------
