@@ -34,6 +34,7 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 HOLDS = {"audio": "the audio files", "text": "the transcripts"}  # what each kind of column holds
 UNDECODABLE = "undecodable audio"
 MIN_SECONDS = 0.1  # shorter holds no word: a clip of a few samples trains nothing
+HUB_ANSWER_SECONDS = 5.0  # the hub answers a dataset's info in well under a second
 SILENT = f"silent (no sample above {SILENCE_DB:g} dBFS)"
 
 
@@ -216,6 +217,26 @@ def similar_folder(missing: Path) -> str:
     return (f"./{found[0]}" if parent == Path() else str(parent / found[0])) if found else ""
 
 
+class HubUnreachable(ConnectionError):
+    pass
+
+
+def _ask_the_hub(name: str, revision: str) -> None:
+    """One quick question before `datasets`, which retries a hub it cannot reach for half a minute, printing each
+    try. Only the hub not answering is raised; what it answers (no such dataset, private) `datasets` words."""
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+
+    if constants.HF_HUB_OFFLINE:
+        return  # `datasets` then fails at once, and quietly
+    try:
+        HfApi().dataset_info(name, revision=revision or None, timeout=HUB_ANSWER_SECONDS)
+    except (HfHubHTTPError, HFValidationError):
+        return
+    except Exception as e:  # no answer: no network, or one that swallows requests
+        raise HubUnreachable(f"there is no network connection to the hub: {e or type(e).__name__}") from e
+
+
 def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
     """A hub dataset, or a local folder (`folder`) of files `datasets` reads itself (parquet, arrow, csv). A hub id
     may name a revision (`owner/name@revision`): at the hub's parquet export (`@refs/convert/parquet`, the way to a
@@ -226,6 +247,8 @@ def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
     name, _, revision = config.dataset.partition("@")
     where = {"revision": revision, "data_dir": config.dataset_config} if revision else {"name": config.dataset_config}
     try:
+        if folder is None:
+            _ask_the_hub(name, revision)
         ds = datasets.load_dataset(str(folder or name), split=config.split, streaming=True, **where)
         columns = list(ds.features or next(iter(ds), {}))  # a streamed dataset may know its columns only by a row
     except Exception as e:  # datasets raises many kinds; all mean the same to the person
@@ -247,6 +270,9 @@ def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
                 + (f" did you mean the folder {near}, or a hub id as owner/name?" if near else
                    " check the path to your recordings (or give a hub id as owner/name).")
             ) from e
+        if isinstance(e, HubUnreachable):
+            raise WacftError(f"The hub dataset {config.dataset} cannot be reached ({e}); connect to the internet and"
+                             " run again, or give a local folder of recordings.") from e
         raise WacftError(
             f"The hub dataset {config.dataset} could not be loaded ({e}); check its id, config and split."
         ) from e

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import signal
 import socket
@@ -764,6 +765,28 @@ def test_modal_that_cannot_be_reached_is_said_in_seconds(answers, random_whisper
     assert code == 1 and "Traceback" not in err
     assert "Modal does not answer at http://127.0.0.1:" in err and "check this machine is online" in err
     assert not out.exists() and not runs_dir().exists()
+
+
+@pytest.mark.parametrize(("hub", "dataset", "words"), [
+    ("refused", "someone/no-such-dataset", "The hub dataset someone/no-such-dataset cannot be reached (there is no"
+                                           " network connection to the hub: "),
+    ("never", "my-recordigns", "There is no folder my-recordigns here, and no hub dataset of that name could be"
+                               " loaded (there is no network connection to the hub: timed out)"),
+])
+def test_a_hub_dataset_offline_is_one_quiet_sentence(hub, dataset, words, random_whisper, tmp_path):
+    server = socket.create_server(("127.0.0.1", 0))  # the kernel accepts its connections; nothing ever answers
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{server.getsockname()[1]}", "HF_HOME": str(tmp_path / "hf"),
+           "WACFT_HOME": str(tmp_path / "home")}
+    env.pop("HF_HUB_OFFLINE", None)
+    if hub == "refused":
+        server.close()
+    command = [sys.executable, "-m", "wacft.cli", *train_argv(random_whisper(), dataset, tmp_path / "run")]
+    with server:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()  # `datasets` alone printed a line per retry for 32 s first
+    assert line.startswith(f"wacft: {words}") and line.endswith(".")
+    assert not (tmp_path / "run").exists()
 
 
 # --- faults: SIGTERM, kill -9 then rerun, a full disk -------------------------------------------------------
