@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import adbutils
-from adbutils.errors import AdbConnectionError
+from adbutils.errors import AdbConnectionError, AdbTimeout
 
 from wacft.errors import WacftError
 
@@ -34,6 +34,10 @@ class AdbUnavailable(WacftError):
 
 class PhoneGone(WacftError):
     pass
+
+
+class PhoneFrozen(PhoneGone):
+    """Connected, but no answer within the request's timeout."""
 
 
 def find_adb() -> str:
@@ -129,6 +133,9 @@ def _talking(who: str) -> Iterator[None]:
         yield
     except AdbConnectionError as e:
         raise AdbUnavailable(f"The adb server stopped answering ({e}); run again to restart it.") from e
+    except (AdbTimeout, TimeoutError) as e:
+        raise PhoneFrozen(f"{who} stopped answering; unplug it and plug it back in (run `adb kill-server` if it still"
+                          " hangs), then run again.") from e
     except (adbutils.AdbError, OSError, EOFError) as e:
         detail = str(e) or type(e).__name__
         raise PhoneGone(f"Lost the connection to {who} ({detail}); check the cable, unlock the phone and run"
