@@ -24,7 +24,7 @@ from wacft.audio import load_audio, to_whisper_audio
 from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import needs_extra
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
-from wacft.record.levels import SILENCE_DB, db, speech_bounds
+from wacft.record.levels import SILENCE_DB, speech_bounds
 
 TEXT_COLUMNS = ("text", "sentence", "transcription", "raw_transcription", "normalized_text", "transcript")
 AUDIO_COLUMNS = ("audio", "file_name", "path", "file")
@@ -63,12 +63,13 @@ def duration(source: Path | bytes) -> float:
 
 def is_silent(source: Path | bytes) -> bool:
     """No sample above the level no speech is below: read a second at a time up to the first sound, so a clip
-    with speech costs little more than its header."""
+    with speech costs little more than its header. A NaN is no silence (`Clip.audio` names it)."""
     import soundfile
 
+    floor = 10 ** (SILENCE_DB / 20)
     with soundfile.SoundFile(source if isinstance(source, Path) else io.BytesIO(source)) as f:
-        return not any(len(block) and db(np.max(np.abs(block))) >= SILENCE_DB
-                       for block in f.blocks(blocksize=f.samplerate, dtype="float32"))
+        return all(np.abs(block).max(initial=0.0) < floor for block in f.blocks(blocksize=f.samplerate,
+                                                                                 dtype="float32"))
 
 
 @dataclass
