@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from wacft.audio import load_audio, to_whisper_audio
+from wacft.convert.source import hub_unanswered
 from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import needs_extra
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
@@ -34,7 +35,6 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 HOLDS = {"audio": "the audio files", "text": "the transcripts"}  # what each kind of column holds
 UNDECODABLE = "undecodable audio"
 MIN_SECONDS = 0.1  # shorter holds no word: a clip of a few samples trains nothing
-HUB_ANSWER_SECONDS = 5.0  # the hub answers a dataset's info in well under a second
 SILENT = f"silent (no sample above {SILENCE_DB:g} dBFS)"
 
 
@@ -222,22 +222,6 @@ class HubUnreachable(ConnectionError):
     pass
 
 
-def _ask_the_hub(name: str, revision: str) -> None:
-    """One quick question before `datasets`, which retries a hub it cannot reach for half a minute, printing each
-    try. Only the hub not answering is raised; what it answers (no such dataset, private) `datasets` words."""
-    from huggingface_hub import HfApi, constants
-    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
-
-    if constants.HF_HUB_OFFLINE:
-        return  # `datasets` then fails at once, and quietly
-    try:
-        HfApi().dataset_info(name, revision=revision or None, timeout=HUB_ANSWER_SECONDS)
-    except (HfHubHTTPError, HFValidationError):
-        return
-    except Exception as e:  # no answer: no network, or one that swallows requests
-        raise HubUnreachable(f"there is no network connection to the hub: {e or type(e).__name__}") from e
-
-
 def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
     """A hub dataset, or a local folder (`folder`) of files `datasets` reads itself (parquet, arrow, csv). A hub id
     may name a revision (`owner/name@revision`): at the hub's parquet export (`@refs/convert/parquet`, the way to a
@@ -248,8 +232,8 @@ def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
     name, _, revision = config.dataset.partition("@")
     where = {"revision": revision, "data_dir": config.dataset_config} if revision else {"name": config.dataset_config}
     try:
-        if folder is None:
-            _ask_the_hub(name, revision)
+        if folder is None and (why := hub_unanswered("dataset", name, revision)):  # else `datasets` retries for 32 s
+            raise HubUnreachable(f"there is no network connection to the hub: {why}")
         ds = datasets.load_dataset(str(folder or name), split=config.split, streaming=True, **where)
         columns = list(ds.features or next(iter(ds), {}))  # a streamed dataset may know its columns only by a row
     except Exception as e:  # datasets raises many kinds; all mean the same to the person

@@ -767,24 +767,28 @@ def test_modal_that_cannot_be_reached_is_said_in_seconds(answers, random_whisper
     assert not out.exists() and not runs_dir().exists()
 
 
-@pytest.mark.parametrize(("hub", "dataset", "words"), [
-    ("refused", "someone/no-such-dataset", "The hub dataset someone/no-such-dataset cannot be reached (there is no"
-                                           " network connection to the hub: "),
-    ("never", "my-recordigns", "There is no folder my-recordigns here, and no hub dataset of that name could be"
-                               " loaded (there is no network connection to the hub: timed out)"),
-])
-def test_a_hub_dataset_offline_is_one_quiet_sentence(hub, dataset, words, random_whisper, tmp_path):
+@pytest.mark.parametrize(("hub", "model", "dataset", "words"), [
+    ("refused", None, "someone/no-such-dataset", "The hub dataset someone/no-such-dataset cannot be reached (there is"
+                                                 " no network connection to the hub: "),
+    ("never", None, "my-recordigns", "There is no folder my-recordigns here, and no hub dataset of that name could"
+                                     " be loaded (there is no network connection to the hub: timed out)"),
+    ("never", "openai/whisper-tinny.en", None, "openai/whisper-tinny.en cannot be downloaded (there is no network"
+                                               " connection to the hub) and is not in the local cache"),
+], ids=["dataset-refused", "dataset-never", "model-never"])
+def test_a_hub_name_offline_is_one_quiet_sentence_in_seconds(hub, model, dataset, words, random_whisper,
+                                                             speech_dataset, tmp_path):
     server = socket.create_server(("127.0.0.1", 0))  # the kernel accepts its connections; nothing ever answers
     env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{server.getsockname()[1]}", "HF_HOME": str(tmp_path / "hf"),
            "WACFT_HOME": str(tmp_path / "home")}
     env.pop("HF_HUB_OFFLINE", None)
     if hub == "refused":
         server.close()
-    command = [sys.executable, "-m", "wacft.cli", *train_argv(random_whisper(), dataset, tmp_path / "run")]
+    model, dataset = model or random_whisper(), dataset or speech_dataset(["Hello."], voices=["en-us"])
+    command = [sys.executable, "-m", "wacft.cli", *train_argv(model, dataset, tmp_path / "run")]
     with server:
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 1
-    [line] = done.stderr.splitlines()  # `datasets` alone printed a line per retry for 32 s first
+    [line] = done.stderr.splitlines()  # `datasets` printed a line per retry for 32 s first; a model waited minutes
     assert line.startswith(f"wacft: {words}") and line.endswith(".")
     assert not (tmp_path / "run").exists()
 
