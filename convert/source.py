@@ -59,7 +59,7 @@ def resolve_folder(model: str) -> Path:
         return path
     if not HUB_ID.match(model):
         raise WacftError(f"{model} is neither a folder nor a Hugging Face model id like openai/whisper-tiny.en.")
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import (
         HfHubHTTPError,
         HFValidationError,
@@ -68,7 +68,7 @@ def resolve_folder(model: str) -> Path:
     )
 
     try:  # a hub that does not answer leaves the cache: huggingface_hub would wait on it for minutes
-        cached = hub_unanswered("model", model) is not None
+        cached = not constants.HF_HUB_OFFLINE and hub_unanswered("model", model) is not None
         return Path(snapshot_download(model, allow_patterns=HUB_FILES, local_files_only=cached))
     except RepositoryNotFoundError as e:
         raise WacftError(
@@ -85,13 +85,11 @@ def resolve_folder(model: str) -> Path:
 def hub_unanswered(kind: str, name: str, revision: str | None = None) -> str | None:
     """Why the hub said nothing about the `kind` ("model" or "dataset") `name` within a few seconds (no network,
     or one that swallows requests); None where it answered, whatever it said (the download that follows words
-    that), or where HF_HUB_OFFLINE is set. One quick question before huggingface_hub and `datasets`, which retry
-    or wait on a hub that does not answer for half a minute or more."""
-    from huggingface_hub import HfApi, constants
+    that). One quick question before huggingface_hub and `datasets`, which retry or wait on a hub that does not
+    answer for half a minute or more; not asked where they are offline (HF_HUB_OFFLINE) and fail at once."""
+    from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
-    if constants.HF_HUB_OFFLINE:
-        return None
     try:
         HfApi().repo_info(name, repo_type=kind, revision=revision or None, timeout=HUB_ANSWER_SECONDS)
     except (HfHubHTTPError, HFValidationError):
