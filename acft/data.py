@@ -233,7 +233,8 @@ def _hub_examples(config, folder: Path | None) -> Iterator[tuple]:
     where = {"revision": revision, "data_dir": config.dataset_config} if revision else {"name": config.dataset_config}
     try:
         # online, `datasets` retries a hub that does not answer for 32 s, printing each try
-        if folder is None and not datasets.config.HF_HUB_OFFLINE and (why := hub_unanswered("dataset", name, revision)):
+        online = folder is None and not datasets.config.HF_DATASETS_OFFLINE
+        if online and (why := hub_unanswered("dataset", name, revision)):
             raise HubUnreachable(f"there is no network connection to the hub: {why}")
         ds = datasets.load_dataset(str(folder or name), split=config.split, streaming=True, **where)
         columns = list(ds.features or next(iter(ds), {}))  # a streamed dataset may know its columns only by a row
