@@ -35,7 +35,7 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 HOLDS = {"audio": "the audio files", "text": "the transcripts"}  # what each kind of column holds
 UNDECODABLE = "undecodable audio"
 MIN_SECONDS = 0.1  # shorter holds no word: a clip of a few samples trains nothing
-SILENT = f"silent (no sample above {SILENCE_DB:g} dBFS)"
+SILENT = f"silent (no speech: no sample above {SILENCE_DB:g} dBFS)"
 
 
 def decode(source: Path | bytes) -> np.ndarray:

@@ -210,7 +210,7 @@ def test_silent_clips_are_skipped_and_said_and_an_all_silent_dataset_is_refused(
     (folder / "metadata.csv").write_text(f"file_name,text\n{clip.name},Hello world.\nzeros.wav,Hi.\nhiss.wav,Ho.\n")
     clips = load_clips(TrainConfig(model="m", dataset=str(folder), out="o"))
     assert [c.source.name for c in clips.clips] == [clip.name]
-    assert clips.summary().endswith("skipped: 2 silent (no sample above -50 dBFS)")
+    assert clips.summary().endswith("skipped: 2 silent (no speech: no sample above -50 dBFS)")
     (folder / "metadata.csv").write_text("file_name,text\nzeros.wav,Hi.\nhiss.wav,Ho.\n")
     with pytest.raises(WacftError, match=r"has no usable clips \(0 clips .* skipped: 2 silent"):
         load_clips(TrainConfig(model="m", dataset=str(folder), out="o"))
