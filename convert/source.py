@@ -86,7 +86,7 @@ def hub_unanswered(kind: str, name: str, revision: str | None = None) -> str | N
     """Why the hub said nothing about the `kind` ("model" or "dataset") `name` within a few seconds (no network,
     or one that swallows requests); None where it answered, whatever it said (the download that follows words
     that). One quick question before huggingface_hub and `datasets`, which retry or wait on a hub that does not
-    answer for half a minute or more; not asked where they are offline (HF_HUB_OFFLINE) and fail at once."""
+    answer for half a minute or more; callers skip it where those are offline (HF_HUB_OFFLINE) and fail at once."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
