@@ -22,10 +22,11 @@ import numpy as np
 
 from wacft.acft.dataset_spec import AUDIO_COLUMNS, TEXT_COLUMNS, DatasetSpec
 from wacft.audio import audio_length, load_audio, to_whisper_audio
+from wacft.convert.source import hub_unanswered
 from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import needs_extra
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
-from wacft.record.levels import speech_bounds
+from wacft.record.levels import SILENCE_DB, speech_bounds
 
 METADATA_FILES = ("metadata.csv", "metadata.jsonl")
 DATA_FILES = (".parquet", ".arrow", ".csv", ".jsonl", ".json")  # what `datasets` reads from a folder by itself
@@ -33,6 +34,7 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 HOLDS = {"audio": "the audio files", "text": "the transcripts"}  # what each kind of column holds
 UNDECODABLE = "undecodable audio"
 MIN_SECONDS = 0.1  # shorter holds no word: a clip of a few samples trains nothing
+SILENT = f"silent (no speech: no sample above {SILENCE_DB:g} dBFS)"
 
 
 def decode(source: Path | bytes) -> np.ndarray:
@@ -56,6 +58,17 @@ def duration(source: Path | bytes) -> float:
 
     info = soundfile.info(source if isinstance(source, Path) else io.BytesIO(source))
     return info.frames / info.samplerate
+
+
+def is_silent(source: Path | bytes) -> bool:
+    """No sample above the level no speech is below: read a second at a time up to the first sound, so a clip
+    with speech costs little more than its header. A NaN is no silence (`Clip.audio` names it)."""
+    import soundfile
+
+    floor = 10 ** (SILENCE_DB / 20)
+    with soundfile.SoundFile(source if isinstance(source, Path) else io.BytesIO(source)) as f:
+        return all(np.abs(block).max(initial=0.0) < floor for block in f.blocks(blocksize=f.samplerate,
+                                                                                 dtype="float32"))
 
 
 @dataclass
@@ -199,6 +212,10 @@ def similar_folder(missing: Path) -> str:
     return (f"./{found[0]}" if parent == Path() else str(parent / found[0])) if found else ""
 
 
+class HubUnreachable(ConnectionError):
+    pass
+
+
 def _hub_examples(spec: DatasetSpec, folder: Path | None) -> Iterator[tuple]:
     """A hub dataset, or a local folder (`folder`) of files `datasets` reads itself (parquet, arrow, csv). A hub id
     may name a revision (`owner/name@revision`): at the hub's parquet export (`@refs/convert/parquet`, the way to a
@@ -209,6 +226,10 @@ def _hub_examples(spec: DatasetSpec, folder: Path | None) -> Iterator[tuple]:
     name, _, revision = spec.dataset.partition("@")
     where = {"revision": revision, "data_dir": spec.dataset_config} if revision else {"name": spec.dataset_config}
     try:
+        # online, `datasets` retries a hub that does not answer for 32 s, printing each try
+        online = folder is None and not datasets.config.HF_DATASETS_OFFLINE
+        if online and (why := hub_unanswered("dataset", name, revision)):
+            raise HubUnreachable(f"there is no network connection to the hub: {why}")
         ds = datasets.load_dataset(str(folder or name), split=spec.split, streaming=True, **where)
         columns = list(ds.features or next(iter(ds), {}))  # a streamed dataset may know its columns only by a row
     except Exception as e:  # datasets raises many kinds; all mean the same to the person
@@ -230,6 +251,9 @@ def _hub_examples(spec: DatasetSpec, folder: Path | None) -> Iterator[tuple]:
                 + (f" did you mean the folder {near}, or a hub id as owner/name?" if near else
                    " check the path to your recordings (or give a hub id as owner/name).")
             ) from e
+        if isinstance(e, HubUnreachable):
+            raise WacftError(f"The hub dataset {spec.dataset} cannot be reached ({e}); connect to the internet and"
+                             " run again, or give a local folder of recordings.") from e
         raise WacftError(
             f"The hub dataset {spec.dataset} could not be loaded ({e}); check its id, config and split."
         ) from e
@@ -301,6 +325,15 @@ def load_clips(spec: DatasetSpec) -> Clips:
             continue
         if seconds < MIN_SECONDS:
             result.skipped[f"under {MIN_SECONDS:g} s"] += 1
+            continue
+        # skipped and counted, as a missing file is, not refused: a silent clip with a transcript teaches the model
+        # to hear words in silence (what ACFT is there to stop), and one such clip in thousands should not stop a run
+        try:
+            if is_silent(source):
+                result.skipped[SILENT] += 1
+                continue
+        except (soundfile.LibsndfileError, RuntimeError):
+            result.skipped[UNDECODABLE] += 1
             continue
         result.clips.append(Clip(source, text, seconds))
     if not result.clips:

@@ -32,6 +32,7 @@ from wacft.faults import raise_if_stopped
 CALL_CHECK_SECONDS = 10.0  # how often a watcher asks Modal whether the call is still running
 UPLOAD_BATCH_BYTES = 64 * 1024 * 1024  # a dataset goes up in batches of this much, each kept once it is sent
 UPLOADED = ".uploaded"  # written after a dataset's last file: the upload is whole
+HELLO_SECONDS = 5.0  # Modal answers a hello in well under a second; its SDK's own calls retry for minutes
 
 
 def check_ready() -> None:
@@ -47,6 +48,7 @@ def check_ready() -> None:
             f"No Modal token is configured; run `{beside('modal')} token new` (or set MODAL_TOKEN_ID and"
             " MODAL_TOKEN_SECRET)."
         )
+    say_hello()
     try:
         modal.Secret.from_name(modal_jobs.SECRET_NAME).hydrate()
     except NotFoundError as e:
@@ -54,6 +56,34 @@ def check_ready() -> None:
             f"Modal has no secret named {modal_jobs.SECRET_NAME}; create it with"
             f" `modal secret create {modal_jobs.SECRET_NAME} HF_TOKEN=<your token>`."
         ) from e
+
+
+def say_hello() -> None:
+    """One hello with a short deadline and no retries (as `modal token new` checks a token), so that a machine
+    offline, or a server that never answers, is told in seconds."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from google.protobuf.empty_pb2 import Empty
+    from modal.client import _Client
+    from modal.config import config
+    from modal.exception import AuthError
+    from modal_proto import api_pb2
+
+    async def hello() -> None:
+        token = (config["token_id"], config["token_secret"])
+        async with _Client(config["server_url"], api_pb2.CLIENT_TYPE_CLIENT, token) as client:
+            await client._stub.ClientHello(Empty(), retry=None)
+
+    try:  # in a thread of its own: the caller may be inside an event loop (`modal run`'s entrypoints)
+        with ThreadPoolExecutor(1) as pool:  # the deadline covers connecting too, which the SDK retries for 63 s
+            pool.submit(asyncio.run, asyncio.wait_for(hello(), HELLO_SECONDS)).result()
+    except AuthError as e:
+        raise WacftError(f"Modal refused the token ({e}); run `{beside('modal')} token new` to make a new one.") from e
+    except Exception as e:  # an unknown host, a refused or silent connection: all the person can do is the same
+        why = f"no answer in {HELLO_SECONDS:g} s" if isinstance(e, asyncio.TimeoutError) else str(e) or type(e).__name__
+        raise WacftError(f"Modal does not answer at {config['server_url']} ({why}); check this machine is online"
+                         " and run again.") from e
 
 
 def folder_digest(folder: Path) -> str:

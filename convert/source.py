@@ -21,6 +21,7 @@ SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 TOKENIZER_FILES = (("vocab.json", "merges.txt"), ("tokenizer.json",))  # either loads Whisper's tokenizer
 PROCESSOR_CONFIG = "preprocessor_config.json"
+HUB_ANSWER_SECONDS = 5.0  # the hub answers a repository's info in well under a second
 # config key -> what it means, for the error that names a missing one
 REQUIRED_CONFIG = {
     "vocab_size": "vocabulary size",
@@ -58,7 +59,7 @@ def resolve_folder(model: str) -> Path:
         return path
     if not HUB_ID.match(model):
         raise WacftError(f"{model} is neither a folder nor a Hugging Face model id like openai/whisper-tiny.en.")
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import (
         HfHubHTTPError,
         HFValidationError,
@@ -66,8 +67,9 @@ def resolve_folder(model: str) -> Path:
         RepositoryNotFoundError,
     )
 
-    try:
-        return Path(snapshot_download(model, allow_patterns=HUB_FILES))
+    try:  # a hub that does not answer leaves the cache: huggingface_hub would wait on it for minutes
+        cached = not constants.HF_HUB_OFFLINE and hub_unanswered("model", model) is not None
+        return Path(snapshot_download(model, allow_patterns=HUB_FILES, local_files_only=cached))
     except RepositoryNotFoundError as e:
         raise WacftError(
             f"{model} is not a model on the Hugging Face hub (or it is private: run `{beside('hf')} auth login`)."
@@ -78,6 +80,23 @@ def resolve_folder(model: str) -> Path:
         raise WacftError(f"Downloading {model} failed ({e}); check the id and your connection.") from e
     except HFValidationError as e:
         raise WacftError(f"{model} is not a valid Hugging Face model id ({e}); check the name.") from e
+
+
+def hub_unanswered(kind: str, name: str, revision: str | None = None) -> str | None:
+    """Why the hub said nothing about the `kind` ("model" or "dataset") `name` within a few seconds (no network,
+    or one that swallows requests); None where it answered, whatever it said (the download that follows words
+    that). One quick question before huggingface_hub and `datasets`, which retry or wait on a hub that does not
+    answer for half a minute or more; callers skip it where those are offline (HF_HUB_OFFLINE) and fail at once."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+
+    try:
+        HfApi().repo_info(name, repo_type=kind, revision=revision or None, timeout=HUB_ANSWER_SECONDS)
+    except (HfHubHTTPError, HFValidationError):
+        return None
+    except Exception as e:  # httpx's connection errors and timeouts, whichever kind
+        return str(e) or type(e).__name__
+    return None
 
 
 def unreachable(model: str) -> str:

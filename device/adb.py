@@ -14,13 +14,14 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import adbutils
-from adbutils.errors import AdbConnectionError
+from adbutils.errors import AdbConnectionError, AdbTimeout
 
 from wacft.errors import WacftError
 
 PLATFORM_TOOLS = "https://developer.android.com/tools/releases/platform-tools"
 SERVER_START_TIMEOUT = 30.0
 SHELL_TIMEOUT = 60.0
+SERVER = "the adb server"
 PROP_LINE = re.compile(r"^\[([^\]]+)\]: \[(.*)\]$", re.MULTILINE)  # getprop's `[key]: [value]`
 
 
@@ -34,6 +35,10 @@ class AdbUnavailable(WacftError):
 
 class PhoneGone(WacftError):
     pass
+
+
+class PhoneFrozen(PhoneGone):
+    """Connected, but no answer within the request's timeout."""
 
 
 def find_adb() -> str:
@@ -107,7 +112,7 @@ DEVICES_LINE = re.compile(r"(?P<serial>\S+)\s+(?P<state>.*?)(?P<tags>(?:\s+[a-z_
 
 
 def list_devices(client: adbutils.AdbClient) -> list[Listed]:
-    with _talking("the adb server"), client.make_connection(timeout=SHELL_TIMEOUT) as c:
+    with _talking(SERVER), client.make_connection(timeout=SHELL_TIMEOUT) as c:
         c.send_command("host:devices-l")
         c.check_okay()
         lines = c.read_string_block().splitlines()
@@ -129,6 +134,12 @@ def _talking(who: str) -> Iterator[None]:
         yield
     except AdbConnectionError as e:
         raise AdbUnavailable(f"The adb server stopped answering ({e}); run again to restart it.") from e
+    except (AdbTimeout, TimeoutError) as e:
+        if who == SERVER:
+            raise AdbUnavailable("The adb server stopped answering; restart it with `adb kill-server` and run"
+                                 " again.") from e
+        raise PhoneFrozen(f"{who} stopped answering; unplug it and plug it back in (run `adb kill-server` if it still"
+                          " hangs), then run again.") from e
     except (adbutils.AdbError, OSError, EOFError) as e:
         detail = str(e) or type(e).__name__
         raise PhoneGone(f"Lost the connection to {who} ({detail}); check the cable, unlock the phone and run"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from wacft.device.adb import Phone, PhoneGone
+from wacft.device.adb import Phone, PhoneFrozen, PhoneGone
 from wacft.device.devices import free_bytes
 from wacft.device.naming import check_folder, check_name, read_model_kind
 from wacft.errors import WacftError
@@ -25,7 +25,9 @@ DEFAULT_FOLDER = "/sdcard/Download"
 SYNC_DATA_MAX = 64 * 1024  # the largest DATA chunk adbd accepts
 WRITE_CHUNKS = 16  # DATA chunks per socket write (1 MiB, one adb packet's worth): fewer system calls
 FILE_MODE = stat.S_IFREG | 0o644
-TRANSFER_TIMEOUT = 60.0  # seconds a stalled phone gets before the push is given up
+# seconds a silent phone gets before the push is given up: a healthy one takes each megabyte, and closes the file at
+# DONE, in well under a second
+TRANSFER_TIMEOUT = 15.0
 DIGEST_TIMEOUT = 600.0  # a phone hashing a large model
 # toybox checksum tools, best first, with hashlib's name for the same digest
 CHECKSUM_TOOLS = (("sha256sum", "sha256"), ("md5sum", "md5"))
@@ -99,7 +101,9 @@ def push_model(phone: Phone, local: Path, name: str, *, folder: str = DEFAULT_FO
             raise PushFailed(f"The verified copy could not be renamed to {final} on {phone.serial}"
                              f" ({(moved.err or moved.out).strip() or 'it is not there'}); run again.")
     except BaseException as e:
-        if not _remove_quietly(phone, temp) and type(e) in (PushFailed, NotVerified, NotEnoughSpace):
+        # a phone that stopped answering would not answer the rm either: the person is told at once instead
+        left = isinstance(e, PhoneFrozen) or not _remove_quietly(phone, temp)
+        if left and type(e) in (PushFailed, NotVerified, NotEnoughSpace, PhoneFrozen):
             raise type(e)(f"{e} A hidden partial copy, {temp}, may be left on the phone: once it is back, delete it"
                           f" with `adb -s {phone.serial} shell rm {temp}`.") from e
         raise
@@ -134,6 +138,10 @@ def _send(phone: Phone, local: Path, remote: str, size: int, progress: Progress 
                 reason = conn.read_exact(struct.unpack("<I", reply[4:])[0]) if reply[:4] == b"FAIL" else b""
             finally:
                 conn.close()
+    except PhoneFrozen as e:
+        raise PhoneFrozen(f"{phone.serial} stopped answering after {sent / 1e6:.1f} of {size / 1e6:.1f} MB; nothing"
+                          " was left under the final name: unplug it and plug it back in (run `adb kill-server` if it"
+                          " still hangs), then run again.") from e
     except PhoneGone as e:
         raise PushFailed(f"The connection to {phone.serial} broke after {sent / 1e6:.1f} of"
                          f" {size / 1e6:.1f} MB ({e.__cause__ or e}); nothing was left under the final name:"

@@ -7,8 +7,10 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import resource
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -196,6 +198,24 @@ def test_a_clip_too_short_to_hold_a_word_and_one_file_listed_again_are_skipped_a
     clips = load_clips(DatasetSpec(str(folder)))
     assert len(clips.clips) == 1
     assert clips.summary().endswith("skipped: 4 audio file listed again, 1 under 0.1 s")
+
+
+def test_silent_clips_are_skipped_and_said_and_an_all_silent_dataset_is_refused(speech_dataset):
+    import soundfile
+
+    from wacft.acft.data import load_clips
+
+    folder = speech_dataset(["Hello world."], voices=["en-us"])
+    [clip] = folder.glob("*.wav")
+    soundfile.write(folder / "zeros.wav", np.zeros(32000, np.float32), 16000)
+    soundfile.write(folder / "hiss.wav", np.full(32000, 1e-4, np.float32), 16000)  # -80 dBFS: no speech either
+    (folder / "metadata.csv").write_text(f"file_name,text\n{clip.name},Hello world.\nzeros.wav,Hi.\nhiss.wav,Ho.\n")
+    clips = load_clips(TrainConfig(model="m", dataset=str(folder), out="o"))
+    assert [c.source.name for c in clips.clips] == [clip.name]
+    assert clips.summary().endswith("skipped: 2 silent (no speech: no sample above -50 dBFS)")
+    (folder / "metadata.csv").write_text("file_name,text\nzeros.wav,Hi.\nhiss.wav,Ho.\n")
+    with pytest.raises(WacftError, match=r"has no usable clips \(0 clips .* skipped: 2 silent"):
+        load_clips(TrainConfig(model="m", dataset=str(folder), out="o"))
 
 
 def test_a_multilingual_config_with_an_english_only_tokenizer_is_refused(random_whisper, speech_dataset, tmp_path,
@@ -724,6 +744,55 @@ def test_a_bad_adb_port_is_a_sentence(monkeypatch, capsys, wacft_home):
     monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "abc")
     assert main(["devices"]) == 1
     assert "ANDROID_ADB_SERVER_PORT is 'abc'; set it to a port number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("answers", ["never", "refused"])
+def test_modal_that_cannot_be_reached_is_said_in_seconds(answers, random_whisper, speech_dataset, tmp_path,
+                                                         wacft_home, capsys, monkeypatch):
+    from wacft.acft.runs import runs_dir
+
+    server = socket.create_server(("127.0.0.1", 0))  # the kernel accepts its connections; nothing ever answers
+    monkeypatch.setenv("MODAL_SERVER_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
+    if answers == "refused":
+        server.close()
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no-modal.toml"))
+    monkeypatch.setenv("MODAL_TOKEN_ID", "ak-bogus")
+    monkeypatch.setenv("MODAL_TOKEN_SECRET", "as-bogus")
+    out, started = tmp_path / "out", time.monotonic()
+    with server:
+        code = main(train_argv(random_whisper(), speech_dataset(["Hello."], voices=["en-us"]), out, "--on", "modal",
+                               "--yes"))
+    assert time.monotonic() - started < 30  # the SDK alone retried for 58 s, more where nothing answers
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "Modal does not answer at http://127.0.0.1:" in err and "check this machine is online" in err
+    assert not out.exists() and not runs_dir().exists()
+
+
+@pytest.mark.parametrize(("hub", "model", "dataset", "words"), [
+    ("refused", None, "someone/no-such-dataset", "The hub dataset someone/no-such-dataset cannot be reached (there is"
+                                                 " no network connection to the hub: "),
+    ("never", None, "my-recordigns", "There is no folder my-recordigns here, and no hub dataset of that name could"
+                                     " be loaded (there is no network connection to the hub: timed out)"),
+    ("never", "openai/whisper-tinny.en", None, "openai/whisper-tinny.en cannot be downloaded (there is no network"
+                                               " connection to the hub) and is not in the local cache"),
+], ids=["dataset-refused", "dataset-never", "model-never"])
+def test_a_hub_name_offline_is_one_quiet_sentence_in_seconds(hub, model, dataset, words, random_whisper,
+                                                             speech_dataset, tmp_path):
+    server = socket.create_server(("127.0.0.1", 0))  # the kernel accepts its connections; nothing ever answers
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{server.getsockname()[1]}", "HF_HOME": str(tmp_path / "hf"),
+           "WACFT_HOME": str(tmp_path / "home")}
+    env.pop("HF_HUB_OFFLINE", None)
+    if hub == "refused":
+        server.close()
+    model, dataset = model or random_whisper(), dataset or speech_dataset(["Hello."], voices=["en-us"])
+    command = [sys.executable, "-m", "wacft.cli", *train_argv(model, dataset, tmp_path / "run")]
+    with server:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()  # `datasets` printed a line per retry for 32 s first; a model waited minutes
+    assert line.startswith(f"wacft: {words}") and line.endswith(".")
+    assert not (tmp_path / "run").exists()
 
 
 # --- faults: SIGTERM, kill -9 then rerun, a full disk -------------------------------------------------------

@@ -45,6 +45,7 @@ def test_an_empty_folder_is_a_folder_not_a_hub_id(tmp_path):
 def test_a_hub_id_that_cannot_be_loaded_is_worded_for_the_hub(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr("datasets.config.HF_DATASETS_OFFLINE", True)  # read at import, maybe before
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     message = said("someone/no-such-dataset")
     assert message.startswith("The hub dataset someone/no-such-dataset could not be loaded (")
@@ -55,6 +56,7 @@ def test_a_hub_id_that_cannot_be_loaded_is_worded_for_the_hub(monkeypatch, tmp_p
 def test_a_bare_name_that_is_no_folder_is_taken_for_a_mistyped_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr("datasets.config.HF_DATASETS_OFFLINE", True)  # read at import, maybe before
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.chdir(tmp_path)
     message = said("my-recordigns")
@@ -68,6 +70,7 @@ def test_a_bare_name_close_to_a_folder_here_names_that_folder(monkeypatch, tmp_p
     """A typo'd folder given without ./ is tried on the hub; a folder of a similar name here is what was meant."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr("datasets.config.HF_DATASETS_OFFLINE", True)  # read at import, maybe before
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "my-recordings").mkdir()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import pytest
 from fixtures.ggml_file import write_ggml
@@ -14,7 +15,7 @@ from fixtures_adb.fakeadbd import FakePhone
 
 from wacft.cli import main
 from wacft.device import futo
-from wacft.device.adb import AdbNotFound, AdbUnavailable, Phone, connect
+from wacft.device.adb import AdbNotFound, AdbUnavailable, Phone, PhoneFrozen, connect
 from wacft.device.devices import PhoneNotUsable, SeveralPhones, choose_phone, list_phones
 from wacft.device.naming import BadName, NotAWhisperModel
 from wacft.device.push import NameTaken, NotEnoughSpace, NotVerified, PushFailed, push_model
@@ -261,6 +262,18 @@ def test_phone_vanishing_mid_push_leaves_nothing_under_the_final_name(adb, conne
     assert downloads(phone) == [f".{model.name}.part"]
     assert phone.file(f"{DOWNLOAD}/.{model.name}.part").stat().st_size < model.stat().st_size
     assert adb.states().get(phone.address) != "device"
+
+
+def test_a_phone_that_freezes_mid_push_is_given_up_soon_and_named(connect_phone, model):
+    phone = connect_phone(freeze_after=1_000_000)
+    started = time.monotonic()
+    said = (f"{phone.address} stopped answering after .* of 3.0 MB; nothing was left under the final name: unplug it"
+            " and plug it back in .*adb kill-server")
+    with pytest.raises(PhoneFrozen, match=said) as e:
+        push_model(open_phone(phone), model, model.name)
+    assert time.monotonic() - started < 40  # 71 s before: a minute's timeout, then ten more seconds for the rm
+    assert f"A hidden partial copy, {DOWNLOAD}/.{model.name}.part, may be left on the phone" in str(e.value)
+    assert downloads(phone) == [f".{model.name}.part"]
 
 
 def test_corrupted_copy_is_caught_and_removed(connect_phone, model):

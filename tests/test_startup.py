@@ -90,3 +90,42 @@ def test_sigterm_quits_the_wizard_cleanly(tmp_path, sent):
         if terminal.process.poll() is None:
             terminal.process.kill()
         terminal.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_to_the_wizard_stops_the_local_run_it_started_resumable(tmp_path, sent, random_whisper,
+                                                                           speech_dataset, monkeypatch):
+    """A real `wacft-tui` launches a real local run (a tiny random model); SIGTERM or SIGHUP to the wizard cancels
+    that run as `wacft cancel` does, after its checkpoint, where ctrl+q would leave it going."""
+    from wacft.acft.backends import LocalBackend
+    from wacft.acft.runs import list_runs
+
+    data = speech_dataset(["Hello world.", "See you soon."], voices=["en-us"])
+    session = {"step": "train", "dataset": str(data), "dataset_clips": 2, "dataset_seconds": 3.0,
+               "model": str(random_whisper()), "where": "local", "epochs": 1000, "finetune_epochs": 0,
+               "batch_size": 1, "out": str(tmp_path / "run")}
+    monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "session.json").write_text(json.dumps(session))
+    env = {**os.environ, "WACFT_HOME": str(tmp_path / "home"), "TERM": "xterm-256color", "HF_HUB_OFFLINE": "1"}
+    terminal = Terminal([str(Path(sys.executable).with_name("wacft-tui"))], env)
+    try:
+        terminal.wait_for("New model")
+        os.write(terminal.master, b"c")  # carry on, at the training step
+        terminal.wait_for("3 · Training")
+        os.write(terminal.master, b"\x0c")  # ctrl+l launches
+        terminal.wait_for("checkpoint at step", timeout=300)
+        os.kill(terminal.process.pid, sent)
+        assert terminal.process.wait(120) == 0
+        [record] = list_runs()
+        terminal.wait_for(f"stopped run {record.id}; `wacft resume {record.id}` goes on from its last checkpoint")
+    finally:
+        if terminal.process.poll() is None:
+            terminal.process.kill()
+        terminal.close()
+        for left in list_runs():  # failing, this test leaves no trainer behind
+            if LocalBackend().alive(left):
+                os.killpg(left.pid, signal.SIGKILL)
+    assert record.status == "cancelled" and record.backend == "local"
+    assert not LocalBackend().alive(record) and LocalBackend().kept_checkpoint(record)

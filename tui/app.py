@@ -46,22 +46,32 @@ class WacftApp(App):
         self.environment = environment or _environment
         self.phones = phones or _phones
         self.first = first  # the screen it opens on (`wacft record` opens the record step)
+        self.started: list[str] = []  # the runs launched or resumed here: a SIGTERM or SIGHUP stops the local ones
+        self.signalled = False
 
     def run(self, *args, **kwargs):
-        """The app, then a short wait for the run watches it told to stop as it closed (`wait_for_watches`)."""
+        """The app, then a short wait for the run watches it told to stop as it closed (`wait_for_watches`); closed
+        by a signal, the local runs it started are then cancelled (with the terminal already given back)."""
         try:
             return super().run(*args, **kwargs)
         finally:
             wait_for_watches()
+            if self.signalled:
+                stop_started(self.started)
 
     def on_mount(self) -> None:
         self.push_screen(self.first)
         # SIGTERM (`kill`, a service manager) and SIGHUP (a closed terminal) quit as ctrl+q does: the terminal is
         # restored and the session saved, where the default would end the process with the terminal still in raw
-        # mode; a run goes on either way (it runs in a session of its own)
+        # mode. Unlike ctrl+q, which leaves a run going (it runs in a session of its own), they then stop the local
+        # runs started here: no one was asked, and a trainer left behind would hold this machine for hours
         with contextlib.suppress(NotImplementedError):  # Windows: asyncio has no signal handlers
             for quitting in QUIT_SIGNALS:
-                asyncio.get_running_loop().add_signal_handler(quitting, self.exit)
+                asyncio.get_running_loop().add_signal_handler(quitting, self.quit_on_signal)
+
+    def quit_on_signal(self) -> None:
+        self.signalled = True
+        self.exit()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "hide_help_panel":  # otherwise Esc goes on to the step's own binding
@@ -92,6 +102,25 @@ def _phones() -> tuple:
     from wacft.services.phone import phones
 
     return phones()
+
+
+def stop_started(run_ids: list[str]) -> None:
+    """Cancel the local runs among `run_ids`, each said on stderr where there still is one (no terminal after a
+    SIGHUP)."""
+    import sys
+
+    from wacft.errors import WacftError
+    from wacft.services.runs import cancel_if_local
+
+    for run_id in run_ids:
+        try:
+            stopped = cancel_if_local(run_id)
+            said = stopped and f"stopped run {run_id}; `wacft resume {run_id}` goes on from its last checkpoint"
+        except WacftError as e:
+            said = str(e)
+        with contextlib.suppress(OSError):
+            if said:
+                print(f"wacft-tui: {said}", file=sys.stderr)
 
 
 def main() -> None:

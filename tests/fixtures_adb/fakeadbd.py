@@ -11,8 +11,9 @@ is a real directory. What it implements (AOSP packages/modules/adb protocol.txt 
 - `shell:` and `shell,v2,...:` for getprop, df, pm list packages, sha256sum, md5sum, mv, rm and am start.
 
 Faults on demand: a storage quota (a full phone answers FAIL mid-push), a phone that vanishes after N bytes
-of a push (the connection drops; like a phone whose adbd dies with it, the partial file stays), and any shell
-text that is not exactly argv quoted by shlex is refused and recorded (nothing unquoted may reach a shell).
+of a push (the connection drops; like a phone whose adbd dies with it, the partial file stays), one that freezes
+after N bytes (connected, answering nothing; the partial file stays), and any shell text that is not exactly
+argv quoted by shlex is refused and recorded (nothing unquoted may reach a shell).
 Everything listens on 127.0.0.1 only, and every wait is bounded by IO_TIMEOUT.
 """
 
@@ -152,6 +153,7 @@ class Connection:
     def serve(self) -> None:
         try:
             while True:
+                self.phone.wait_if_frozen()
                 command, arg0, arg1, length, _, magic = HEADER.unpack(self._recv_exact(HEADER.size))
                 if magic != command ^ 0xFFFFFFFF or length > MAX_PAYLOAD:
                     return
@@ -418,6 +420,8 @@ class SyncService:
             if ident != b"DATA" or size > SYNC_DATA_MAX:
                 return "invalid data message", 0
             data = stream.read_exact(size)
+            if self.phone.freeze_after is not None and received + size >= self.phone.freeze_after:
+                self.phone.freeze()
             if self.phone.vanish_after is not None and received + size >= self.phone.vanish_after:
                 self.phone.vanish()
                 raise ConnectionAbortedError("the phone vanished")
@@ -456,6 +460,7 @@ class FakePhone:
     capacity: int = 4 << 30
     df_free: int | None = None  # what df reports, when it should differ from the real free space
     vanish_after: int | None = None  # bytes of a push after which the phone drops off the bus
+    freeze_after: int | None = None  # bytes of a push after which the phone answers nothing, its connection kept
     flip_byte_at: int | None = None  # offset of a pushed file's byte that storage gets wrong
 
     def __post_init__(self) -> None:
@@ -467,6 +472,7 @@ class FakePhone:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._connections: list[Connection] = []
+        self._frozen, self._closed = threading.Event(), threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -504,8 +510,19 @@ class FakePhone:
             self._connections.append(conn)
             threading.Thread(target=conn.serve, daemon=True).start()
 
+    def freeze(self) -> None:
+        """Hang as a frozen phone does: connected, reading and answering nothing, until closed (or IO_TIMEOUT)."""
+        self._frozen.set()
+        self._closed.wait(IO_TIMEOUT)
+        raise ConnectionAbortedError("the phone froze")  # as when its adbd dies: the partial file stays
+
+    def wait_if_frozen(self) -> None:
+        if self._frozen.is_set():
+            self.freeze()
+
     def vanish(self) -> None:
         """Drop off the bus at once: no more connections, and the current ones cut."""
+        self._closed.set()
         self._listener.close()
         for conn in self._connections:
             with contextlib.suppress(OSError):

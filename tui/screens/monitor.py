@@ -216,6 +216,7 @@ class MonitorScreen(StepScreen):
         self.tell(self.resumed, record)
 
     def resumed(self, record) -> None:
+        self.app.started.append(record.id)
         self.session.run_id = record.id
         self.session.save()
         self.watch_run(record)
