@@ -27,17 +27,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import torch  # noqa: E402
-import transformers  # noqa: E402
+import torch
+import transformers
 
-from wacft.acft.batch_inputs import tokenize  # noqa: E402
-from wacft.acft.config import TrainConfig  # noqa: E402
-from wacft.acft.context import base_context, clamp  # noqa: E402
-from wacft.acft.data import load_clips  # noqa: E402
-from wacft.acft.events import CallbackSink  # noqa: E402
-from wacft.acft.model import decoder_states, encode, masked_mse, reference_states  # noqa: E402
-from wacft.acft.trainer import train  # noqa: E402
-from wacft.facts import FULL_CONTEXT, SAMPLE_RATE, is_multilingual  # noqa: E402
+from wacft.acft.batch_inputs import tokenize
+from wacft.acft.config import TrainConfig
+from wacft.acft.context import base_context, clamp
+from wacft.acft.data import load_clips
+from wacft.acft.events import CallbackSink
+from wacft.acft.model import decoder_states, encode, masked_mse, reference_states
+from wacft.acft.trainer import train
+from wacft.facts import FULL_CONTEXT, SAMPLE_RATE, is_multilingual
 
 SENTENCES = [
     "Hello world.", "Please call me back later.", "The meeting starts at noon.", "Open the window, please.",

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from fake_modal.server import FakeModalServer  # noqa: E402
+from fake_modal.server import FakeModalServer
 
 
 def main() -> None:

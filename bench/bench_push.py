@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from fixtures.ggml_file import write_ggml  # noqa: E402
-from fixtures_adb.adbserver import AdbServer  # noqa: E402
-from fixtures_adb.fakeadbd import FakePhone  # noqa: E402
+from fixtures.ggml_file import write_ggml
+from fixtures_adb.adbserver import AdbServer
+from fixtures_adb.fakeadbd import FakePhone
 
 ADB_RATE = re.compile(r"\((\d+) bytes in ([\d.]+)s\)")
 WACFT_RATE = re.compile(r"at ([\d.]+) MB/s")

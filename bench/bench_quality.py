@@ -62,25 +62,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fixtures import domain  # noqa: E402
-from fixtures.audiofolder import write_metadata  # noqa: E402
-from fixtures.real_speech import real_speech_dataset  # noqa: E402
-from fixtures.real_words import real_words_dataset  # noqa: E402
-from fixtures.speech import VOICES, make_speech_dataset  # noqa: E402
-from fixtures.tiny_en import tiny_en_dir  # noqa: E402
+from fixtures import domain
+from fixtures.audiofolder import write_metadata
+from fixtures.real_speech import real_speech_dataset
+from fixtures.real_words import real_words_dataset
+from fixtures.speech import VOICES, make_speech_dataset
+from fixtures.tiny_en import tiny_en_dir
 
-from wacft.acft import finetune, other_voices  # noqa: E402
-from wacft.acft.config import TrainConfig  # noqa: E402
-from wacft.acft.data import as_the_phone_records, load_clips  # noqa: E402
+from wacft.acft import finetune, other_voices
+from wacft.acft.config import TrainConfig
+from wacft.acft.data import as_the_phone_records, load_clips
 from wacft.acft.dataset_spec import DatasetSpec
-from wacft.acft.events import CallbackSink  # noqa: E402
-from wacft.acft.trainer import train  # noqa: E402
-from wacft.convert.convert import convert, plan_outputs  # noqa: E402
-from wacft.convert.normalize import rate_name  # noqa: E402
-from wacft.convert.phone_engine import choose_engines  # noqa: E402
-from wacft.convert.verify import CONTEXTS, term_recall, verify  # noqa: E402
-from wacft.convert.whispercpp import FUTO, Decoding  # noqa: E402
-from wacft.facts import OTHER_VOICES, language_code  # noqa: E402
+from wacft.acft.events import CallbackSink
+from wacft.acft.trainer import train
+from wacft.convert.convert import convert, plan_outputs
+from wacft.convert.normalize import rate_name
+from wacft.convert.phone_engine import choose_engines
+from wacft.convert.verify import CONTEXTS, term_recall, verify
+from wacft.convert.whispercpp import FUTO, Decoding
+from wacft.facts import OTHER_VOICES, language_code
 
 TRAINING_SENTENCES, TRAINING_VOICES = other_voices.sentences("en"), OTHER_VOICES["en"]  # the ACFT table's
 TEST_SENTENCES = [

@@ -17,16 +17,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fixtures.real_words import real_words_dataset  # noqa: E402
-from fixtures.speech import make_speech_dataset  # noqa: E402
-from fixtures.tiny_en import tiny_en_dir  # noqa: E402
-from test_verify import SENTENCES, TRAINING_SENTENCES, VOICES, default_training, read_dataset  # noqa: E402
+from fixtures.real_words import real_words_dataset
+from fixtures.speech import make_speech_dataset
+from fixtures.tiny_en import tiny_en_dir
+from test_verify import SENTENCES, TRAINING_SENTENCES, VOICES, default_training, read_dataset
 
-from wacft.acft.events import CallbackSink  # noqa: E402
-from wacft.acft.trainer import train  # noqa: E402
-from wacft.convert.convert import convert, plan_outputs  # noqa: E402
-from wacft.convert.phone_engine import phone_engine  # noqa: E402
-from wacft.convert.verify import CONTEXTS, verify  # noqa: E402
+from wacft.acft.events import CallbackSink
+from wacft.acft.trainer import train
+from wacft.convert.convert import convert, plan_outputs
+from wacft.convert.phone_engine import phone_engine
+from wacft.convert.verify import CONTEXTS, verify
 
 
 def row(name: str, check, on_words, seconds: str = "-") -> str:

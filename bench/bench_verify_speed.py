@@ -25,17 +25,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fixtures.speech import make_speech_dataset  # noqa: E402
-from fixtures.tiny_en import tiny_en_dir  # noqa: E402
-from test_verify_run import SENTENCES, VOICES  # noqa: E402
+from fixtures.speech import make_speech_dataset
+from fixtures.tiny_en import tiny_en_dir
+from test_verify_run import SENTENCES, VOICES
 
-from wacft.acft import held_out  # noqa: E402
-from wacft.acft.config import TrainConfig  # noqa: E402
-from wacft.acft.data import as_the_phone_records, load_clips  # noqa: E402
-from wacft.convert.convert import convert, plan_outputs  # noqa: E402
-from wacft.convert.phone_engine import phone_engine  # noqa: E402
-from wacft.convert.verify import token_cap  # noqa: E402
-from wacft.convert.whispercpp import CHILD, FULL_CONTEXT, FUTO_TIMESTAMPS_FROM, futo_audio_ctx  # noqa: E402
+from wacft.acft import held_out
+from wacft.acft.config import TrainConfig
+from wacft.acft.data import as_the_phone_records, load_clips
+from wacft.convert.convert import convert, plan_outputs
+from wacft.convert.phone_engine import phone_engine
+from wacft.convert.verify import token_cap
+from wacft.convert.whispercpp import CHILD, FULL_CONTEXT, FUTO_TIMESTAMPS_FROM, futo_audio_ctx
 
 CLIPS = 20
 # whisper_full alone, with the child's own FUTO settings (whispercpp_child._params), in the phone's engine

@@ -38,7 +38,7 @@ class RecordScreen(StepScreen):
     verdict = None  # what judge() found in it
 
     @property
-    def AUTO_FOCUS(self) -> str:  # noqa: N802 (Textual's name)
+    def AUTO_FOCUS(self) -> str:  # Textual's name
         """The folder field until a folder is open; then no field, so that the keys record."""
         return "" if self.folder is not None else FIELDS
 
