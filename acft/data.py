@@ -276,8 +276,25 @@ def is_file(path: Path) -> bool:
 def load_clips(spec: DatasetSpec) -> Clips:
     """Every usable clip of the dataset, with counts of what was skipped and why."""
     with needs_extra("data"):
-        import soundfile
+        import soundfile  # noqa: F401 (here, for the install command when it is missing; _clip uses it)
 
+    examples = _examples(spec)
+    result, seen = Clips([]), set[Path]()
+    for source, text in examples:
+        if spec.max_clips and len(result.clips) >= spec.max_clips:
+            break
+        clip = _clip(source, (text or "").strip(), spec, seen)
+        if isinstance(clip, str):
+            result.skipped[clip] += 1
+        else:
+            result.clips.append(clip)
+    if not result.clips:
+        raise WacftError(f"{spec.dataset} has no usable clips ({result.summary()}); check the dataset.")
+    return result
+
+
+def _examples(spec: DatasetSpec) -> Iterator[tuple[Path | bytes, str | None]]:
+    """The dataset's (audio, transcript) rows: a folder of recordings with its metadata, or what `datasets` reads."""
     folder = Path(spec.dataset).expanduser()
     if spec.dataset.startswith(("/", ".", "~")) and not folder.exists():
         near = similar_folder(folder)
@@ -290,52 +307,42 @@ def load_clips(spec: DatasetSpec) -> Clips:
         if spec.dataset_config:
             raise WacftError(f"--dataset-config is for hub datasets, and {folder} is a folder of recordings; drop"
                              " --dataset-spec.")
-        examples = _local_examples(folder, spec.audio_column, spec.text_column)
-    elif folder.is_dir() and any(p.suffix.lower() in AUDIO_SUFFIXES for p in folder.iterdir()):
+        return _local_examples(folder, spec.audio_column, spec.text_column)
+    if folder.is_dir() and any(p.suffix.lower() in AUDIO_SUFFIXES for p in folder.iterdir()):
         raise WacftError(f"{folder} has audio files but no metadata.csv or metadata.jsonl to give their"
                          " transcripts; add one with a row per file (columns file_name,text).")
-    elif folder.is_dir() and not any(p.suffix in DATA_FILES for p in folder.rglob("*")):
+    if folder.is_dir() and not any(p.suffix in DATA_FILES for p in folder.rglob("*")):
         raise WacftError(f"{folder} has no metadata.csv; add one naming each audio file and its transcript"
                          " (columns file_name,text).")
-    else:  # a hub id, or a folder `datasets` reads itself (parquet, arrow, csv files)
-        examples = _hub_examples(spec, folder if folder.is_dir() else None)
-    result, seen = Clips([]), set()
-    for source, text in examples:
-        if spec.max_clips and len(result.clips) >= spec.max_clips:
-            break
-        text = (text or "").strip()
-        if not text:
-            result.skipped["empty transcript"] += 1
-            continue
-        if isinstance(source, Path) and not is_file(source):
-            result.skipped["missing audio file"] += 1
-            continue
-        if isinstance(source, Path):  # one recording listed again (200,000 rows, one file) is trained on once
-            if source.resolve() in seen:
-                result.skipped["audio file listed again"] += 1
-                continue
-            seen.add(source.resolve())
-        try:
-            seconds = duration(source)
-        except (soundfile.LibsndfileError, RuntimeError):
-            result.skipped[UNDECODABLE] += 1
-            continue
-        if seconds > spec.max_audio_length:
-            result.skipped[f"over {spec.max_audio_length:g} s"] += 1
-            continue
-        if seconds < MIN_SECONDS:
-            result.skipped[f"under {MIN_SECONDS:g} s"] += 1
-            continue
-        # skipped and counted, as a missing file is, not refused: a silent clip with a transcript teaches the model
-        # to hear words in silence (what ACFT is there to stop), and one such clip in thousands should not stop a run
-        try:
-            if is_silent(source):
-                result.skipped[SILENT] += 1
-                continue
-        except (soundfile.LibsndfileError, RuntimeError):
-            result.skipped[UNDECODABLE] += 1
-            continue
-        result.clips.append(Clip(source, text, seconds))
-    if not result.clips:
-        raise WacftError(f"{spec.dataset} has no usable clips ({result.summary()}); check the dataset.")
-    return result
+    # a hub id, or a folder `datasets` reads itself (parquet, arrow, csv files)
+    return _hub_examples(spec, folder if folder.is_dir() else None)
+
+
+def _clip(source: Path | bytes, text: str, spec: DatasetSpec, seen: set[Path]) -> Clip | str:
+    """The clip, or why it is skipped; `seen`: the audio files taken so far."""
+    import soundfile
+
+    if not text:
+        return "empty transcript"
+    if isinstance(source, Path) and not is_file(source):
+        return "missing audio file"
+    if isinstance(source, Path):  # one recording listed again (200,000 rows, one file) is trained on once
+        if source.resolve() in seen:
+            return "audio file listed again"
+        seen.add(source.resolve())
+    try:
+        seconds = duration(source)
+    except (soundfile.LibsndfileError, RuntimeError):
+        return UNDECODABLE
+    if seconds > spec.max_audio_length:
+        return f"over {spec.max_audio_length:g} s"
+    if seconds < MIN_SECONDS:
+        return f"under {MIN_SECONDS:g} s"
+    # skipped and counted, as a missing file is, not refused: a silent clip with a transcript teaches the model
+    # to hear words in silence (what ACFT is there to stop), and one such clip in thousands should not stop a run
+    try:
+        if is_silent(source):
+            return SILENT
+    except (soundfile.LibsndfileError, RuntimeError):
+        return UNDECODABLE
+    return Clip(source, text, seconds)
