@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import BinaryIO, ClassVar, Protocol
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.data import load_clips
@@ -92,7 +92,7 @@ class Backend(Protocol):
         """What resuming may cost, to ask about first; None where it costs nothing."""
         ...
 
-    def last_step(self, record: RunRecord) -> dict:
+    def last_step(self, record: RunRecord) -> Event:
         """The run's latest step event, as up to date as can be had without a watch."""
         ...
 
@@ -127,7 +127,7 @@ class LocalBackend:
 
     name = "local"
     remote = False
-    children: ClassVar[dict[int, subprocess.Popen]] = {}  # this process's: polled, so they are reaped
+    children: ClassVar[dict[int, subprocess.Popen[bytes]]] = {}  # this process's: polled, so they are reaped
 
     def launch(self, config: TrainConfig, *, resume: bool = False, force: bool = False,
                say: Callable[[str], None] = print, confirm: Callable[[], None] | None = None) -> RunRecord:
@@ -167,11 +167,15 @@ class LocalBackend:
     def alive(self, record: RunRecord) -> bool:
         """Whether the run's trainer still runs: its pid, running the trainer of this run's folder. A pid alone is
         not enough: the system gives a finished trainer's pid to other programs."""
+        if record.pid is None:  # not started
+            return False
         if record.pid in self.children:
             return self.children[record.pid].poll() is None
         command = command_line(record.pid)  # a zombie's is empty: it has ended
         out = record.config.get("out")
-        return bool(command and out) and command.endswith(" ".join(trainer_command(Path(out))[1:]))
+        if not (command and out):
+            return False
+        return command.endswith(" ".join(trainer_command(Path(out))[1:]))
 
     def watch(self, record: RunRecord, sink: EventSink, stop: threading.Event | None = None,
               poll: float = 0.2) -> RunRecord:
@@ -200,7 +204,8 @@ class LocalBackend:
                     f.seek(start)
         return cancelled_meanwhile(record).save()
 
-    def events_of(self, record: RunRecord):
+    def events_of(self, record: RunRecord) -> BinaryIO:
+        assert record.events is not None  # a local run's record names its file from the start
         try:
             return open(record.events, "rb")
         except OSError as e:
@@ -233,7 +238,7 @@ class LocalBackend:
         Returns once it is gone, so a resume right after finds the folder free. Recorded first, so that a
         watcher in another process reports the stop that follows as a cancel."""
         with cancelling(record):
-            if self.alive(record):
+            if self.alive(record) and record.pid is not None:
                 os.killpg(record.pid, signal.SIGTERM)
                 if not self.gone(record, STOP_GRACE):
                     with contextlib.suppress(ProcessLookupError):
@@ -258,7 +263,7 @@ class LocalBackend:
     def resume_cost(self, record: RunRecord, max_hours: float | None) -> str | None:
         return None
 
-    def last_step(self, record: RunRecord, tail: int = 1 << 16) -> dict:
+    def last_step(self, record: RunRecord, tail: int = 1 << 16) -> Event:
         """From the end of its events file: its record is brought up to date only by a watch."""
         if not record.events:
             return record.last
@@ -271,7 +276,8 @@ class LocalBackend:
         for line in reversed(lines):
             if b'"type": "step"' in line:
                 try:
-                    return json.loads(line)
+                    event: Event = json.loads(line)
+                    return event
                 except ValueError:  # the line the seek cut, or one being written
                     continue
         return record.last

@@ -3,8 +3,10 @@ the cache of what never changes between epochs (the frozen reference's states, t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -16,8 +18,11 @@ from wacft.acft.validate import InvalidSetting, language_problem
 from wacft.convert.source import PROCESSOR_CONFIG
 from wacft.facts import language_code
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase, WhisperProcessor
 
-def load_processor(folder: Path, model_config: dict):
+
+def load_processor(folder: Path, model_config: dict[str, Any]) -> WhisperProcessor:
     """Whisper's processor from a model folder. Without PROCESSOR_CONFIG its settings follow from config.json:
     Whisper's feature extractors differ between models only in their number of mel bins."""
     from transformers import AutoTokenizer, WhisperFeatureExtractor, WhisperProcessor
@@ -28,7 +33,7 @@ def load_processor(folder: Path, model_config: dict):
     return WhisperProcessor(feature_extractor=features, tokenizer=AutoTokenizer.from_pretrained(folder))
 
 
-def glossary_prompt_ids(tokenizer, terms: list[str], text_positions: int) -> list[int]:
+def glossary_prompt_ids(tokenizer: PreTrainedTokenizerBase, terms: list[str], text_positions: int) -> list[int]:
     """What whisper.cpp puts before the prefix when FUTO Keyboard gives it the glossary: <|startofprev|>, then
     the prompt text tokenized as whisper.cpp does it (no space added in front, not BPE), at most its last
     text_positions // 2 tokens."""
@@ -36,11 +41,13 @@ def glossary_prompt_ids(tokenizer, terms: list[str], text_positions: int) -> lis
     from wacft.convert.whispercpp import glossary_prompt
 
     ids = whispercpp_tokenize(tokenizer.get_vocab(), tokenizer.eos_token_id, glossary_prompt(terms))
-    return [tokenizer.convert_tokens_to_ids("<|startofprev|>"), *ids[-(text_positions // 2) :]]
+    # one token gives one id: transformers types the result as for a list of tokens too
+    return [tokenizer.convert_tokens_to_ids("<|startofprev|>"), *ids[-(text_positions // 2) :]]  # type: ignore[list-item]
 
 
-def tokenize(processor, clips: list[Clip], config: TrainConfig, multilingual: bool, prompt: list[int] = (),
-             prompted: frozenset[int] = frozenset(), as_written: bool = False) -> list[list[int]]:
+def tokenize(processor: WhisperProcessor, clips: list[Clip], config: TrainConfig, multilingual: bool,
+             prompt: Sequence[int] = (), prompted: frozenset[int] = frozenset(),
+             as_written: bool = False) -> list[list[int]]:
     """The model's own prefix (with language and task when multilingual), the text, <|endoftext|>; the clips in
     `prompted` have `prompt` in front. The text is lower-cased as the config says, or with `as_written` (what
     stage 1 learns to write) kept as it is and begun with a space, as Whisper writes its first word (" Ball."):
@@ -94,7 +101,8 @@ class ClipCache:
     so a clip seen as cached stays cached."""
 
     def __init__(self, budget_bytes: int):
-        self.budget, self.used, self.entries = budget_bytes, 0, {}
+        self.budget, self.used = budget_bytes, 0
+        self.entries: dict[int, Cached] = {}
 
     def get(self, i: int) -> Cached | None:
         return self.entries.get(i)

@@ -59,7 +59,9 @@ def bucket(
     from the overlap. Batch order is shuffled, so an epoch does not sweep from short to long.
     """
     order = sorted(range(len(seconds)), key=lambda i: seconds[i])
-    batches, members, low, high = [], [], 0, FULL_CONTEXT + 1
+    batches: list[Batch] = []
+    members: list[int] = []
+    low, high = 0, FULL_CONTEXT + 1
     for i in order:
         band_low, band_high = jitter_band(seconds[i])
         if members and (len(members) == batch_size or max(low, band_low) >= min(high, band_high)):

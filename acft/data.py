@@ -57,7 +57,8 @@ def duration(source: Path | bytes) -> float:
         import soundfile
 
     info = soundfile.info(source if isinstance(source, Path) else io.BytesIO(source))
-    return info.frames / info.samplerate
+    seconds: float = info.frames / info.samplerate
+    return seconds
 
 
 def is_silent(source: Path | bytes) -> bool:
@@ -119,7 +120,7 @@ def as_the_phone_records(clips: list[Clip], share: float, seed: int, longest: fl
 @dataclass
 class Clips:
     clips: list[Clip]
-    skipped: Counter = field(default_factory=Counter)  # reason -> count
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> count
 
     def summary(self) -> str:
         skipped = ", ".join(f"{n} {reason}" for reason, n in self.skipped.items()) or "none"
@@ -154,7 +155,7 @@ def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, .
     )
 
 
-def _local_rows(folder: Path) -> list[dict]:
+def _local_rows(folder: Path) -> list[dict[str, object]]:
     path = next(folder / name for name in METADATA_FILES if (folder / name).is_file())
     try:
         data = path.read_bytes()
@@ -173,7 +174,7 @@ def _local_rows(folder: Path) -> list[dict]:
         raise WacftError(f"{path} cannot be read as CSV ({e}); fix it and try again.") from e
 
 
-def _json_row(path: Path, n: int, line: str) -> dict:
+def _json_row(path: Path, n: int, line: str) -> dict[str, object]:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as e:
@@ -185,7 +186,7 @@ def _json_row(path: Path, n: int, line: str) -> dict:
     return row
 
 
-def _local_examples(folder: Path, audio_column: str | None, text_column: str | None) -> Iterator[tuple]:
+def _local_examples(folder: Path, audio_column: str | None, text_column: str | None) -> Iterator[tuple[Path, str]]:
     rows = _local_rows(folder)
     if not rows:
         raise WacftError(f"The metadata in {folder} lists no clips; add a row per audio file.")
@@ -216,7 +217,7 @@ class HubUnreachable(ConnectionError):
     pass
 
 
-def _hub_examples(spec: DatasetSpec, folder: Path | None) -> Iterator[tuple]:
+def _hub_examples(spec: DatasetSpec, folder: Path | None) -> Iterator[tuple[Path | bytes, str | None]]:
     """A hub dataset, or a local folder (`folder`) of files `datasets` reads itself (parquet, arrow, csv). A hub id
     may name a revision (`owner/name@revision`): at the hub's parquet export (`@refs/convert/parquet`, the way to a
     dataset whose loading script `datasets` no longer runs) each config is a folder of that name."""

@@ -14,9 +14,11 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from wacft.acft import other_voices
 from wacft.acft.config import TrainConfig
+from wacft.acft.events import Event
 from wacft.acft.finetune import (
     MAX_EVAL_CLIPS,
     MAX_NEW_TOKENS,
@@ -92,7 +94,7 @@ class Dims:
         return self.width, self.encoder_layers, self.decoder_layers
 
 
-def _config_json(model: str) -> dict | None:
+def _config_json(model: str) -> dict[str, Any] | None:
     """The model's config.json: from its local folder, or the Hugging Face cache (never the network)."""
     folder = Path(model).expanduser()
     path = folder / "config.json" if folder.is_dir() else None
@@ -220,7 +222,7 @@ class Speed:
     fp32_flops_per_second: float | None = None  # prior only: exact_reference ACFT runs float32
 
 
-def step_work(dims: Dims, event: dict, previous: dict, config: dict) -> float:
+def step_work(dims: Dims, event: Event, previous: Event, config: dict[str, Any]) -> float:
     """The compute model's FLOPs for the clips one step event covers (the first epoch of a distilling stage
     also pays the reference's full-context pass, which later epochs take from the cache)."""
     clips = event["clips"] - previous["clips"]
@@ -235,15 +237,18 @@ def step_work(dims: Dims, event: dict, previous: dict, config: dict) -> float:
     work += TRAIN_PASSES * decoder_flops(dims, tokens, n, stage != "acft")
     if stage != "finetune" and (config.get("exact_reference") or event.get("epoch") == 1):
         work += encoder_flops(dims, full) + decoder_flops(dims, tokens, full)
-    return clips * work
+    flops: float = clips * work
+    return flops
 
 
 def measure(record: RunRecord, dims: Dims) -> tuple[float, float, float] | None:
     """(FLOPs, clips, seconds) over the run's timed steps: consecutive step events of one process, with
     nothing but checkpoints between them (scoring, stage changes and resumes are not training speed)."""
+    if record.events is None:
+        return None
     try:
         lines = Path(record.events).read_text().splitlines()
-    except (OSError, TypeError):
+    except OSError:
         return None
     flops = clips = seconds = 0.0
     timed, previous = 0, None

@@ -5,12 +5,14 @@ kept). ACFT then distils from the result, so the words survive it."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch is imported where it is used, so the estimate can read this module's settings
     import torch
 
+    from wacft.acft.config import TrainConfig
     from wacft.acft.data import Clip
 
 # the learning rates commonly used to fine-tune each Whisper size (about 1/40 of its pre-training rate),
@@ -29,14 +31,14 @@ FREQ_MASKS, FREQ_WIDTH = 2, 27 / 80  # of the mel bins
 TIME_MASKS, TIME_WIDTH, TIME_SHARE = 2, 100, 0.2  # frames, and at most this share of the clip
 
 
-def stage_lr(config, d_model: int) -> float:
+def stage_lr(config: TrainConfig, d_model: int) -> float:
     if config.finetune_lr is not None:
         return config.finetune_lr
     nearest = min(SIZE_LR, key=lambda width: abs(width - d_model))
     return SIZE_LR[nearest]
 
 
-def warmup_then_decay(total_steps: int):
+def warmup_then_decay(total_steps: int) -> Callable[[int], float]:
     """The factor on the learning rate at each step: linear warm-up, then linear decay to zero."""
     warmup = max(1, round(WARMUP_SHARE * total_steps))
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 from wacft.acft.data import Clip
 from wacft.acft.outdir import HELD_OUT
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
+
+HeldOut = dict[str, Any]  # {"of": the usable clips, "clips": [{"index", "file", "text"}, ...]}: JSON
 
 FEWEST = 15  # below this, every clip trains: verify then says its figures are measured on training clips
 SHARE = 0.2  # of the clips, from 3 of 15 ...
@@ -23,30 +26,31 @@ def held_out_count(clips: int) -> int:
     return 0 if clips < FEWEST else min(MOST, round(SHARE * clips))
 
 
-def set_aside(clips: list[Clip], seed: int) -> tuple[list[Clip], dict]:
+def set_aside(clips: list[Clip], seed: int) -> tuple[list[Clip], HeldOut]:
     """The clips to train on, and the held-out slice as the run keeps it: each held clip's place among the
     dataset's usable clips, its file (a folder's) and its transcript."""
     count = held_out_count(len(clips))
     held = sorted(random.Random(f"{seed}:verify").sample(range(len(clips)), count))
     kept = set(held)
     slice_ = {"of": len(clips), "clips": [
-        {"index": i, "file": clips[i].source.name if isinstance(clips[i].source, Path) else None,
+        {"index": i, "file": source.name if isinstance(source := clips[i].source, Path) else None,
          "text": clips[i].text} for i in held]}
     return [c for i, c in enumerate(clips) if i not in kept], slice_
 
 
-def write(folder: Path, slice_: dict) -> None:
+def write(folder: Path, slice_: HeldOut) -> None:
     write_bytes_atomic(folder / FILE, json.dumps(slice_, indent=2).encode())
 
 
-def read(folder: Path) -> dict | None:
+def read(folder: Path) -> HeldOut | None:
     try:
-        return json.loads((folder / FILE).read_text())
+        slice_: HeldOut = json.loads((folder / FILE).read_text())
+        return slice_
     except (OSError, ValueError):
         return None
 
 
-def pick(clips: list[Clip], slice_: dict, dataset: str) -> list[Clip]:
+def pick(clips: list[Clip], slice_: HeldOut, dataset: str) -> list[Clip]:
     """The held-out clips among the dataset's usable clips, as the run set them aside."""
     if len(clips) != slice_["of"] or any(clips[c["index"]].text != c["text"] for c in slice_["clips"]):
         raise WacftError(f"{dataset} has changed since the run set its held-out clips aside; verify with --dataset"

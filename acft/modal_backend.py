@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wacft.acft import other_voices
 from wacft.acft.backends import FINAL, ConvertInput, Progress, absorb
@@ -28,6 +29,10 @@ from wacft.errors import WacftError
 from wacft.extras import beside, needs_extra
 from wacft.facts import DEFAULT_GPU, GPUS, MODAL_MAX_HOURS
 from wacft.faults import raise_if_stopped
+
+if TYPE_CHECKING:
+    import modal
+    from modal.types import FileEntry
 
 CALL_CHECK_SECONDS = 10.0  # how often a watcher asks Modal whether the call is still running
 UPLOAD_BATCH_BYTES = 64 * 1024 * 1024  # a dataset goes up in batches of this much, each kept once it is sent
@@ -97,7 +102,9 @@ def folder_digest(folder: Path) -> str:
 
 def batches(files: list[Path], size: int) -> list[list[Path]]:
     """The files in order, cut into runs of about `size` bytes (a larger file alone)."""
-    runs, current, held = [], [], 0
+    runs: list[list[Path]] = []
+    current: list[Path] = []
+    held = 0
     for path in files:
         if current and held + path.stat().st_size > size:
             runs.append(current)
@@ -107,7 +114,7 @@ def batches(files: list[Path], size: int) -> list[list[Path]]:
     return runs + ([current] if current else [])
 
 
-def call_outcome(call) -> str | None:
+def call_outcome(call: modal.FunctionCall[object]) -> str | None:
     """None while the call runs (or waits for a retry); else what Modal says of how it ended."""
     try:
         result = call.get(timeout=0)
@@ -123,11 +130,12 @@ def call_outcome(call) -> str | None:
 def keep(record: RunRecord, events: list[Event]) -> RunRecord:
     """The record, and the events seen so far as JSON lines beside it (timed: the estimate learns this GPU's
     speed from them, as from a local run's). Written whole and atomically: two watchers write the same."""
+    assert record.events is not None  # a watch names its file first
     write_bytes_atomic(Path(record.events), "".join(json.dumps(e) + "\n" for e in events).encode())
     return cancelled_meanwhile(record).save()
 
 
-def fetched_whole(target: Path, entry) -> bool:
+def fetched_whole(target: Path, entry: FileEntry) -> bool:
     """Whether an earlier fetch left the volume's file `entry` here whole. A fetched file gets its name only
     once all of it has come, and then the volume's mtime: the same size and mtime mean this very file, while a
     file of the same size from another run or an earlier attempt (the volume lists no checksum) is fetched
@@ -237,6 +245,7 @@ class ModalBackend:
         import modal
 
         stop = stop or threading.Event()
+        assert record.call_id is not None  # a Modal run's record is made with it
         call = modal.FunctionCall.from_id(record.call_id)
         channel = self.jobs.EventChannel(self.jobs.events_dict(), record.id)
         seq, checked, seen = 0, time.monotonic(), []
@@ -284,17 +293,17 @@ class ModalBackend:
 
         return worst_case(record.gpu or self.gpu, max_hours or record.budget_hours)
 
-    def last_step(self, record: RunRecord) -> dict:
+    def last_step(self, record: RunRecord) -> Event:
         return record.last
 
     def settle(self, record: RunRecord) -> RunRecord:
         return record  # a watch asks Modal; listing runs does not
 
-    def listing(self, record: RunRecord, recursive: bool = False) -> list:
+    def listing(self, record: RunRecord, recursive: bool = False) -> list[FileEntry]:
         """The run's folder on the volume; empty where there is none yet."""
         return self.listed(self.folder(record), recursive)
 
-    def listed(self, path: str, recursive: bool = False) -> list:
+    def listed(self, path: str, recursive: bool = False) -> list[FileEntry]:
         """A folder on the volume; empty where there is none."""
         from modal.exception import NotFoundError
 
@@ -304,12 +313,14 @@ class ModalBackend:
             return []
 
     def folder(self, record: RunRecord) -> str:
-        return record.config["out"].removeprefix(self.jobs.MOUNT).strip("/")
+        out: str = record.config["out"]
+        return out.removeprefix(self.jobs.MOUNT).strip("/")
 
     def cancel(self, record: RunRecord) -> RunRecord:
         """Recorded first, so that a watcher in another process reports the end that follows as a cancel."""
         import modal
 
+        assert record.call_id is not None  # a Modal run's record is made with it
         with cancelling(record):
             modal.FunctionCall.from_id(record.call_id).cancel(terminate_containers=True)
         return record
@@ -319,7 +330,7 @@ class ModalBackend:
         """Download the trained folder (or one converted .bin, e.g. only="q5_0") from the volume. An interrupted
         fetch resumes file by file: the files it finished are not fetched again (see `fetched_whole`), the one
         it was in is fetched again whole."""
-        from modal.volume import FileEntryType
+        from modal.volume import FileEntryType  # type: ignore[attr-defined]  # modal's stub leaves out its re-export
 
         remote = self.folder(record)
         complete = self.completed(record)
@@ -332,12 +343,17 @@ class ModalBackend:
             raise WacftError(f"Run {record.id} has {what} on the volume yet (it is {record.status});"
                              f" `wacft watch {record.id}` shows its progress.")
         progress = progress or (lambda done, total: None)
-        total, done, written = sum(e.size for e in entries), 0, []
+        total, done = sum(e.size for e in entries), 0
+        written: list[Path] = []
         for entry in entries:
             target = dest / os.path.relpath(entry.path, remote)
             target.parent.mkdir(parents=True, exist_ok=True)
             if not fetched_whole(target, entry):
-                self.download(entry, target, lambda n, before=done: progress(before + n, total))
+
+                def fetching(n: int, before: int = done) -> None:  # `before`: bound now, as the file starts
+                    progress(before + n, total)
+
+                self.download(entry, target, fetching)
             done += entry.size
             progress(done, total)
             written.append(target)
@@ -348,11 +364,13 @@ class ModalBackend:
         from modal.exception import NotFoundError
 
         try:
-            return json.loads(b"".join(self.jobs.volume.read_file(f"{self.folder(record)}/{self.jobs.COMPLETE}")))
+            complete: dict[str, int] = json.loads(
+                b"".join(self.jobs.volume.read_file(f"{self.folder(record)}/{self.jobs.COMPLETE}")))
+            return complete
         except (NotFoundError, FileNotFoundError):
             return {}
 
-    def download(self, entry, target: Path, progress: Callable[[int], None]) -> None:
+    def download(self, entry: FileEntry, target: Path, progress: Callable[[int], None]) -> None:
         """One file, whole or not at all: written under a temporary name, renamed into place once every byte
         the volume's listing promised has come, then given the listing's mtime (see `fetched_whole`).
         Not resumed inside the file: that needs a ranged read, which Modal's protocol has (VolumeGetFile2's

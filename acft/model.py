@@ -3,10 +3,15 @@ it with `audio_ctx`, and the decoder's hidden states at every layer."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from wacft.facts import FULL_CONTEXT
+
+if TYPE_CHECKING:
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder, WhisperModel
 
 
 def fit_frames(features: torch.Tensor, n_ctx: int) -> torch.Tensor:
@@ -15,7 +20,7 @@ def fit_frames(features: torch.Tensor, n_ctx: int) -> torch.Tensor:
     return nn.functional.pad(features, (0, missing)) if missing > 0 else features[..., : 2 * n_ctx]
 
 
-def encode(encoder: nn.Module, features: torch.Tensor, n_ctx: int) -> torch.Tensor:
+def encode(encoder: WhisperEncoder, features: torch.Tensor, n_ctx: int) -> torch.Tensor:
     """Whisper's encoder over n_ctx positions: the input really is cut (not the full 1500 sliced afterwards),
     with the positional embedding cut to match."""
     x = fit_frames(features, n_ctx).to(encoder.conv1.weight.dtype)
@@ -26,16 +31,17 @@ def encode(encoder: nn.Module, features: torch.Tensor, n_ctx: int) -> torch.Tens
     for layer in encoder.layers:
         out = layer(x, None)
         x = out[0] if isinstance(out, tuple) else out  # transformers 4 returns a tuple
-    return encoder.layer_norm(x)
+    normed: torch.Tensor = encoder.layer_norm(x)
+    return normed
 
 
-def decoder_states(model: nn.Module, tokens: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
+def decoder_states(model: WhisperModel, tokens: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
     """Every decoder hidden state (embeddings, each layer, final norm), stacked: (layers + 1, B, T, width)."""
     out = model.decoder(input_ids=tokens, encoder_hidden_states=encoded, output_hidden_states=True)
     return torch.stack(out.hidden_states)
 
 
-def reference_states(model: nn.Module, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+def reference_states(model: WhisperModel, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return decoder_states(model, tokens, encode(model.encoder, features, FULL_CONTEXT))
 

@@ -9,6 +9,7 @@ import io
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wacft.acft.data import Clip, duration
 from wacft.audio import to_whisper_audio
@@ -18,16 +19,19 @@ from wacft.facts import OTHER_VOICES, language_code, language_name
 from wacft.record.folder import STATE, wav_bytes
 from wacft.record.prompts import frames
 
+if TYPE_CHECKING:
+    from wacft.acft.config import TrainConfig
+
 # all of them together, as espeak-ng 1.51 says them: what the time estimate counts on
 SECONDS = {"en": 57.0, "de": 58.0, "fr": 50.0, "es": 60.0, "it": 58.0, "pt": 59.0, "nl": 62.0, "pl": 63.0}
 
 
-def language_of(config) -> str:
+def language_of(config: TrainConfig) -> str:
     """The run's language as a code; English when none is named (an English-only model)."""
     return language_code(config.language) or "en"
 
 
-def seconds(config) -> float:
+def seconds(config: TrainConfig) -> float:
     """How long a run's other voices speak, all together."""
     return SECONDS.get(language_of(config), SECONDS["en"])
 
@@ -37,7 +41,7 @@ def sentences(language: str) -> list[str]:
     return frames(language)["everyday"]
 
 
-def wanted(config) -> bool:
+def wanted(config: TrainConfig) -> bool:
     """Whether a run mixes them in: as its settings say, else when the dataset is a folder `wacft record` made
     (one person's voice) in a language they are spoken in."""
     if config.other_voices is not None:

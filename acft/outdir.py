@@ -63,8 +63,8 @@ def running_mark() -> str:
 def training_pid(out: Path) -> int | None:
     """The process training into `out` now, if one is (a mark left by a killed one does not count)."""
     try:
-        host, pid = (out / RUNNING).read_text().split()
-        pid = int(pid)
+        host, number = (out / RUNNING).read_text().split()
+        pid = int(number)
     except (OSError, ValueError):
         return None
     if host != socket.gethostname() or pid == os.getpid():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wacft.acft import other_voices
 from wacft.acft.events import EventSink, log
@@ -13,6 +14,10 @@ from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
 from wacft.extras import beside
 from wacft.facts import OTHER_VOICE_CLIPS
+
+if TYPE_CHECKING:
+    from wacft.acft.config import TrainConfig
+    from wacft.acft.run_files import Progress
 
 CARD = """---
 {base_model}tags: [whisper, acft, whisper.cpp, futo-keyboard]
@@ -47,7 +52,7 @@ def copy_files(files: list[Path], folder: Path) -> None:
         shutil.copyfile(path, folder / path.name)
 
 
-def write_model_card(folder: Path, config, progress, n_clips: int) -> None:
+def write_model_card(folder: Path, config: TrainConfig, progress: Progress, n_clips: int) -> None:
     """`progress` is the run's end state: its final loss, stage 1's best epoch and the contexts covered."""
     on_hub = not Path(config.model).expanduser().is_dir()  # the card's metadata takes hub ids only
     dataset = " ".join(filter(None, (config.dataset, config.dataset_config, f"(split {config.split})")))

@@ -8,6 +8,7 @@ import os
 import shutil
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -17,6 +18,11 @@ from wacft.acft.publish import copy_files, write_model_card
 from wacft.atomic import DiskFull, no_room, write_bytes_atomic
 from wacft.convert.source import PROCESSOR_CONFIG
 from wacft.errors import WacftError
+
+if TYPE_CHECKING:
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+    from wacft.acft.data import Clip
 
 # settings a resumed run may change: where and how it runs, not what it learns
 RUN_SETTINGS = {"out", "device", "cache_mb", "checkpoint_every", "push_to", "private"}
@@ -33,7 +39,7 @@ class Progress:
     audio_seconds: float = 0.0
     loss: float | None = None
     stage: str = ""  # the stage under way ("" before the first)
-    best: dict | None = None  # stage 1's best epoch so far (a Score)
+    best: dict[str, Any] | None = None  # stage 1's best epoch so far (a Score)
     contexts: list[int] | None = None  # the lowest and highest context the student has seen
     data: str | None = None  # what the run trains on (data_fingerprint): a resume on other data is refused
 
@@ -51,19 +57,19 @@ def save_torch(value: object, path: Path) -> None:
         torch.save(value, f)
 
 
-def rng_state() -> dict:
+def rng_state() -> dict[str, Any]:
     """Every random source a step can draw from (dropout, where a model has it)."""
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
     return {"torch": torch.get_rng_state(), "cuda": cuda}
 
 
-def set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():  # a run begun on a GPU may go on without one
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def data_fingerprint(clips: list) -> str:
+def data_fingerprint(clips: list[Clip]) -> str:
     """The clips a run trains on, in order: their files (or sizes), transcripts and lengths."""
     import hashlib
 
@@ -88,7 +94,7 @@ class RunFiles:
     def __init__(self, out: Path, config: TrainConfig):
         self.out, self.config = out, config
 
-    def save_checkpoint(self, model: torch.nn.Module, optimizer, progress: Progress) -> Path:
+    def save_checkpoint(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, progress: Progress) -> Path:
         """Written aside and swapped in, so a kill mid-save keeps the previous checkpoint."""
         final, new, old = self.out / CHECKPOINT, self.out / NEW, self.out / OLD
         shutil.rmtree(new, ignore_errors=True)
@@ -131,7 +137,8 @@ class RunFiles:
         require_same_settings(TrainConfig.load(folder / "config.json", saved=True), self.config)
         return folder
 
-    def load_checkpoint(self, folder: Path, model: torch.nn.Module, optimizer, device: torch.device) -> None:
+    def load_checkpoint(self, folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                        device: torch.device) -> None:
         """The student, optimizer and random state; the stage must have been started first."""
         from safetensors.torch import load_file
 
@@ -139,7 +146,8 @@ class RunFiles:
         optimizer.load_state_dict(torch.load(folder / "optimizer.pt", map_location=device))
         set_rng_state(torch.load(folder / "rng.pt"))
 
-    def save_output(self, student, processor, processor_files: list, progress: Progress, clips: int) -> list[str]:
+    def save_output(self, student: WhisperForConditionalGeneration, processor: WhisperProcessor,
+                    processor_files: list[Path], progress: Progress, clips: int) -> list[str]:
         """The trained model as a Hugging Face folder that transformers and `wacft convert` load; returns the
         names of its files. Written aside and moved in, then the checkpoint goes."""
         tmp = self.out / OUTPUT_NEW

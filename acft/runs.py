@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
+from wacft.acft.events import Event
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
 from wacft.paths import runs_dir
@@ -26,7 +28,7 @@ log = logging.getLogger("wacft")
 class RunRecord:
     id: str
     backend: str  # "local" or "modal"
-    config: dict  # TrainConfig as JSON: never a token
+    config: dict[str, Any]  # TrainConfig as JSON: never a token
     status: str = "launching"  # launching, running, done, failed, cancelled
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
@@ -34,13 +36,13 @@ class RunRecord:
     pid: int | None = None  # local process
     gpu: str | None = None
     budget_hours: float | None = None  # Modal: the GPU hours the run may use across its containers
-    convert: list = field(default_factory=list)  # Modal: the types the job converts to beside the weights
+    convert: list[str] = field(default_factory=list)  # Modal: the types the job converts to beside the weights
     events: str | None = None  # local: the JSON-lines event file
-    artifacts: dict = field(default_factory=dict)  # name -> path (local or on the volume)
-    last: dict = field(default_factory=dict)  # the latest step event
+    artifacts: dict[str, str] = field(default_factory=dict)  # name -> path (local or on the volume)
+    last: Event = field(default_factory=dict)  # the latest step event
     error: str | None = None
-    held_out: dict = field(default_factory=dict)  # the clips set aside for verify (acft/held_out.py)
-    others: dict = field(default_factory=dict, repr=False)  # fields a newer wacft wrote, saved back as they were
+    held_out: dict[str, Any] = field(default_factory=dict)  # the clips set aside for verify (acft/held_out.py)
+    others: dict[str, Any] = field(default_factory=dict, repr=False)  # fields a newer wacft wrote, saved back
 
     @property
     def path(self) -> Path:
@@ -78,9 +80,9 @@ def new_id(model: str) -> str:
 
 # what each field must hold for the code that reads it (`wacft runs`, watch, cancel) to hold
 NUMBER, TEXT = (int, float), (str, type(None))
-TYPES = {"id": str, "backend": str, "config": dict, "status": str, "created": NUMBER, "updated": NUMBER,
-         "call_id": TEXT, "pid": (int, type(None)), "gpu": TEXT, "events": TEXT, "artifacts": dict, "last": dict,
-         "error": TEXT}
+TYPES: dict[str, type | tuple[type, ...]] = {
+    "id": str, "backend": str, "config": dict, "status": str, "created": NUMBER, "updated": NUMBER, "call_id": TEXT,
+    "pid": (int, type(None)), "gpu": TEXT, "events": TEXT, "artifacts": dict, "last": dict, "error": TEXT}
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # what new_id makes: never a path
 
 

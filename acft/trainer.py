@@ -10,8 +10,9 @@ import json
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -129,14 +130,14 @@ class Trainer:
         refuse_non_finite(model, f"{config.model} holds", "it is damaged: download it, or train it, again.")
         check_language(config, is_multilingual(model.config.vocab_size))  # before minutes of reading data
         self.processor_files = processor_files(str(folder))  # found now: the run may end offline
-        self.student = model.to(self.device)
+        self.student = model.to(self.device)  # type: ignore[arg-type]  # transformers' wrapper hides .to()'s signature
         self.student.model.train()
         # the frozen base: the joint objective's and a pure ACFT run's reference
         self.reference = copy.deepcopy(self.student.model).eval().requires_grad_(False)
         self.bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.features_on = "cuda" if self.device.type == "cuda" else "cpu"  # where the STFT runs
         self.stage = self.stages[0]
-        self.optimizer: torch.optim.Optimizer | None = None
+        self.optimizer: torch.optim.Optimizer  # each stage makes its own (start_stage)
         self.cache: ClipCache | None = None
         self.clips: list[Clip] = []
         self.tokens: list[list[int]] = []  # the stage's: ACFT's may be lower-cased, stage 1's never are
@@ -161,19 +162,8 @@ class Trainer:
             self.clips = self.clips + mixed
             log(self.sink, f"{len(mixed)} clips of other voices (espeak-ng) mixed in, so that other speakers keep"
                            " what the base model heard in their speech (--no-other-voices leaves them out)")
-        if self.config.finetune_epochs > 0:  # stage 1 is scored on clips it never trains on
-            if self.config.eval_split:
-                held = replace(self.config.dataset_spec, split=self.config.eval_split,
-                               max_clips=finetune.MAX_EVAL_CLIPS)
-                self.held_out = load_clips(held).clips
-                trained = {c.source for c in self.clips}
-                if any(c.source in trained for c in self.held_out):  # a folder has no splits: both read it all
-                    raise WacftError(f"--eval-split {self.config.eval_split} holds clips that training reads too, so"
-                                     " stage 1 would be scored on clips it trains on; give a split of other clips,"
-                                     " or drop --eval-split to hold out a share.")
-            else:
-                self.clips, self.held_out = finetune.hold_out(self.clips, self.config.eval_share, self.config.seed)
-            log(self.sink, f"{len(self.held_out)} clips held out to score stage 1, {len(self.clips)} to train on")
+        if self.config.finetune_epochs > 0:
+            self.hold_out_for_stage_1()
         self.clips = as_the_phone_records(self.clips, phone_silence_share(self.config), self.config.seed,
                                           self.config.max_audio_length)
         if not self.clips:
@@ -200,11 +190,26 @@ class Trainer:
             self.word_tokens = tokenize(self.processor, self.clips, self.config, multilingual, prompt, prompted,
                                         as_written=True)
             self.held_out_tokens = tokenize(self.processor, self.held_out, self.config, multilingual, as_written=True)
-        for clips, rows in ((self.clips, self.acft_tokens), (self.clips, getattr(self, "word_tokens", [])),
-                            (self.held_out, self.held_out_tokens)):
-            self.refuse_long(clips, rows)
+        for listed, rows in ((self.clips, self.acft_tokens), (self.clips, getattr(self, "word_tokens", [])),
+                             (self.held_out, self.held_out_tokens)):
+            self.refuse_long(listed, rows)
         self.prefix = len(self.processor.tokenizer.prefix_tokens)
         self.given = [self.prefix + len(prompt) * (i in prompted) for i in range(len(self.clips))]
+
+    def hold_out_for_stage_1(self) -> None:
+        """Stage 1 is scored on clips it never trains on: the --eval-split's, or a share of the clips."""
+        if self.config.eval_split:
+            held = replace(self.config.dataset_spec, split=self.config.eval_split,
+                           max_clips=finetune.MAX_EVAL_CLIPS)
+            self.held_out = load_clips(held).clips
+            trained = {c.source for c in self.clips}
+            if any(c.source in trained for c in self.held_out):  # a folder has no splits: both read it all
+                raise WacftError(f"--eval-split {self.config.eval_split} holds clips that training reads too, so"
+                                 " stage 1 would be scored on clips it trains on; give a split of other clips,"
+                                 " or drop --eval-split to hold out a share.")
+        else:
+            self.clips, self.held_out = finetune.hold_out(self.clips, self.config.eval_share, self.config.seed)
+        log(self.sink, f"{len(self.held_out)} clips held out to score stage 1, {len(self.clips)} to train on")
 
     def refuse_long(self, clips: list[Clip], rows: list[list[int]]) -> None:
         """The decoder has a position for each of `max_target_positions` tokens and no more."""
@@ -225,7 +230,9 @@ class Trainer:
         with torch.no_grad():
             ids = self.student.detect_language(input_features=self.features(clips).to(self.device))
         heard = [token.strip("<|>") for token in self.processor.tokenizer.convert_ids_to_tokens(ids.flatten().tolist())]
-        warning = language_warning(language_code(self.config.language), heard)
+        expected = language_code(self.config.language)
+        assert expected is not None  # a multilingual run without its language was refused (check_language)
+        warning = language_warning(expected, heard)
         if warning:
             log(self.sink, f"warning: {warning}")
 
@@ -249,9 +256,10 @@ class Trainer:
         return self.cache.get(i) if self.cache is not None else None
 
     def features(self, clips: list[Clip]) -> torch.Tensor:
-        return self.processor.feature_extractor(
+        features: torch.Tensor = self.processor.feature_extractor(
             [c.audio for c in clips], sampling_rate=SAMPLE_RATE, return_tensors="pt", device=self.features_on
         ).input_features
+        return features
 
     def prepare(self, batch: Batch) -> Prepared:
         """Decode and featurise what the cache lacks, pad the tokens (on the helper thread, ahead of the
@@ -270,7 +278,7 @@ class Trainer:
         cache where it has them, computed (and cached) where not. A clip missing from the cache now was
         missing when it was prepared, so its features were extracted."""
         indices = p.batch.indices
-        extracted = dict(zip(p.extracted, p.features.to(self.device), strict=True)) if p.extracted else {}
+        extracted = dict(zip(p.extracted, p.features.to(self.device), strict=True)) if p.features is not None else {}
         if not self.stage.distil:  # nothing is cached: every row was extracted
             return torch.stack([fit_frames(extracted[r], p.batch.context) for r in range(len(indices))]), None
         entries = [self.cached(i) for i in indices]
@@ -281,13 +289,14 @@ class Trainer:
             for k, r in enumerate(fresh):
                 i = indices[r]
                 frames = extracted[r][:, : self.cached_frames(i)]
-                entries[r] = Cached(states[:, k, : len(self.tokens[i])], frames)
+                entry = entries[r] = Cached(states[:, k, : len(self.tokens[i])], frames)
                 if self.cache is not None:  # copies, so the cache does not hold on to the whole batch
-                    self.cache.put(i, Cached(entries[r].states.clone(), entries[r].features.clone()))
-        frames = [extracted.get(r, entry.features) for r, entry in enumerate(entries)]
+                    self.cache.put(i, Cached(entry.states.clone(), entry.features.clone()))
+        filled = cast("list[Cached]", entries)  # every row's, now
+        frames = [extracted.get(r, entry.features) for r, entry in enumerate(filled)]
         student = torch.stack([fit_frames(f, p.batch.context) for f in frames])
         longest = p.tokens.shape[1]
-        padded = [F.pad(entry.states, (0, 0, 0, longest - entry.states.shape[1])) for entry in entries]
+        padded = [F.pad(entry.states, (0, 0, 0, longest - entry.states.shape[1])) for entry in filled]
         return student, torch.stack(padded, dim=1)
 
     def step(self, p: Prepared, step: int) -> float:
@@ -303,6 +312,7 @@ class Trainer:
             states = decoder_states(self.student.model, tokens, encoded)
             loss = torch.zeros((), device=self.device)
             if stage.distil:
+                assert reference is not None  # inputs() gives it where the stage distils
                 loss = loss + stage.distil * masked_mse(states, reference, mask)
             if stage.words:  # the last state is the decoder's output, which proj_out turns into logits
                 loss = loss + finetune.words_loss(self.student.proj_out(states[-1]), tokens, mask, p.given)
@@ -379,7 +389,8 @@ class Trainer:
         options = {"language": language_code(self.config.language), "task": self.config.task} if multilingual else {}
         cap = min(finetune.MAX_NEW_TOKENS, finetune.TOKEN_MARGIN + int(finetune.TOKENS_PER_SECOND * seconds))
         tokens = self.student.generate(features, max_new_tokens=cap, **options)
-        return self.processor.batch_decode(tokens, skip_special_tokens=True)
+        texts: list[str] = self.processor.batch_decode(tokens, skip_special_tokens=True)
+        return texts
 
     def end_of_epoch(self, progress: Progress, epoch: int) -> None:
         """Stage 1 scores the epoch on the held-out clips and keeps the best one."""
@@ -400,7 +411,7 @@ class Trainer:
         """After stage 1 the student goes on from its best epoch, blended back toward the base."""
         if self.stage.words:
             self.student.model.load_state_dict(self.stage_one_weights())
-            if self.held_out:
+            if self.held_out and progress.best:  # (held-out clips: each epoch was scored, the first kept)
                 best = Score(**progress.best)
                 share = f"; {self.config.finetune_keep:.0%} of its change kept" if self.config.finetune_keep < 1 else ""
                 log(self.sink, f"stage 1 keeps epoch {best.epoch}: {best.describe()}{share}")
@@ -448,7 +459,7 @@ class Trainer:
         first = [s.name for s in self.stages].index(progress.stage) if progress.stage else 0
         if folder:
             log(self.sink, f"resuming {progress.stage} at epoch {progress.epoch + 1}, step {progress.step}")
-        started, steps_here, clips_here = time.monotonic(), 0, 0
+        pace = Pace(total)
         before = sum(steps[:first])  # steps of the stages already done
         for k in range(first, len(self.stages)):
             stage = self.stages[k]
@@ -457,45 +468,43 @@ class Trainer:
                 self.files.load_checkpoint(folder, self.student.model, self.optimizer, self.device)
                 folder = None
             progress.stage = stage.name
-            with ThreadPoolExecutor(1) as pool:
-                for epoch in range(progress.epoch, stage.epochs):
-                    plan = epoch_batches(self.config, seconds, epoch, stage.name)
-                    for prepared in ordered_map(pool, self.prepare, plan[progress.batch :], ahead=PREFETCH):
-                        batch = prepared.batch
-                        lr = self.stage_lr(progress.step - before)
-                        for group in self.optimizer.param_groups:
-                            group["lr"] = lr
-                        progress.loss = self.step(prepared, progress.step)
-                        progress.step += 1
-                        progress.batch += 1
-                        if progress.batch == len(plan):
-                            progress.epoch, progress.batch = epoch + 1, 0
-                        progress.clips += len(batch.indices)
-                        progress.audio_seconds += sum(recorded[i] for i in batch.indices)
-                        if stage.distil:
-                            low, high = progress.contexts or (batch.context, batch.context)
-                            progress.contexts = [min(low, batch.context), max(high, batch.context)]
-                        steps_here += 1
-                        clips_here += len(batch.indices)
-                        elapsed = time.monotonic() - started
-                        self.sink.emit({
-                            "type": "step", "stage": stage.name, "step": progress.step, "total_steps": total,
-                            "epoch": epoch + 1, "epochs": stage.epochs, "loss": progress.loss, "lr": lr,
-                            "context": batch.context, "clips": progress.clips,
-                            "audio_seconds": progress.audio_seconds, "clips_per_second": clips_here / elapsed,
-                            "eta_seconds": elapsed / steps_here * (total - progress.step),
-                        })
-                        epoch_end = progress.batch == 0
-                        if epoch_end:
-                            self.end_of_epoch(progress, epoch)
-                        out_of_time = deadline is not None and time.monotonic() >= deadline
-                        if progress.step % self.config.checkpoint_every == 0 or epoch_end or out_of_time:
-                            self.save_checkpoint(progress)
-                        if out_of_time:
-                            raise TimeUp(progress.step, total)
+            self.train_stage(stage, progress, seconds, recorded, before, pace, deadline)
             self.end_of_stage(progress)  # a run resumed after a stage's last epoch comes straight here
             before += steps[k]
             progress.epoch = progress.batch = 0
+        return self.finish(progress)
+
+    def train_stage(self, stage: Stage, progress: Progress, seconds: list[float], recorded: list[float], before: int,
+                    pace: Pace, deadline: float | None) -> None:
+        """The stage's epochs from where `progress` stands (`before`: the steps of the stages done); past `deadline`
+        it checkpoints and raises TimeUp."""
+        with ThreadPoolExecutor(1) as pool:
+            for epoch in range(progress.epoch, stage.epochs):
+                plan = epoch_batches(self.config, seconds, epoch, stage.name)
+                for prepared in ordered_map(pool, self.prepare, plan[progress.batch :], ahead=PREFETCH):
+                    batch = prepared.batch
+                    lr = self.stage_lr(progress.step - before)
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = lr
+                    progress.loss = self.step(prepared, progress.step)
+                    count_step(progress, batch, len(plan), epoch, recorded, stage.distil)
+                    self.sink.emit({
+                        "type": "step", "stage": stage.name, "step": progress.step, "total_steps": pace.total,
+                        "epoch": epoch + 1, "epochs": stage.epochs, "loss": progress.loss, "lr": lr,
+                        "context": batch.context, "clips": progress.clips,
+                        "audio_seconds": progress.audio_seconds, **pace.step(len(batch.indices), progress.step),
+                    })
+                    epoch_end = progress.batch == 0
+                    if epoch_end:
+                        self.end_of_epoch(progress, epoch)
+                    out_of_time = deadline is not None and time.monotonic() >= deadline
+                    if progress.step % self.config.checkpoint_every == 0 or epoch_end or out_of_time:
+                        self.save_checkpoint(progress)
+                    if out_of_time:
+                        raise TimeUp(progress.step, pace.total)
+
+    def finish(self, progress: Progress) -> Path:
+        """The trained model checked, saved and pushed where asked; the done event."""
         if progress.contexts:
             low, high = progress.contexts
             seconds = f"{low / POSITIONS_PER_SECOND:.2f}-{high / POSITIONS_PER_SECOND:.2f} s"
@@ -508,6 +517,38 @@ class Trainer:
         self.sink.emit({"type": "done", "stage": self.stage.name, "out": str(self.out),
                         "final_loss": progress.loss, "contexts": progress.contexts, "best": progress.best})
         return self.out
+
+@dataclass
+class Pace:
+    """The steps and clips trained in this process (a resumed run counts from where it resumed), for the rate and the
+    ETA."""
+
+    total: int  # the run's steps
+    started: float = field(default_factory=time.monotonic)
+    steps: int = 0
+    clips: int = 0
+
+    def step(self, clips: int, done: int) -> dict[str, float]:
+        """Counts a step of `clips` clips; the rate and the ETA with `done` of the run's steps done."""
+        self.steps += 1
+        self.clips += clips
+        elapsed = time.monotonic() - self.started
+        return {"clips_per_second": self.clips / elapsed, "eta_seconds": elapsed / self.steps * (self.total - done)}
+
+
+def count_step(progress: Progress, batch: Batch, batches: int, epoch: int, recorded: list[float],
+               distil: float) -> None:
+    """`progress` past one step: `batch`, of the epoch's `batches`; `recorded`: each clip's seconds of audio."""
+    progress.step += 1
+    progress.batch += 1
+    if progress.batch == batches:
+        progress.epoch, progress.batch = epoch + 1, 0
+    progress.clips += len(batch.indices)
+    progress.audio_seconds += sum(recorded[i] for i in batch.indices)
+    if distil:
+        low, high = progress.contexts or (batch.context, batch.context)
+        progress.contexts = [min(low, batch.context), max(high, batch.context)]
+
 
 def describe(error: BaseException, out: Path) -> str:
     if isinstance(error, WacftError):

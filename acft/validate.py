@@ -53,8 +53,8 @@ def real(low: float, high: float = math.inf, *, low_open: bool = False, high_ope
     def rule(value: object) -> str | None:
         if value is None and optional:
             return None
-        too_low = lambda v: v <= low if low_open else v < low  # noqa: E731
-        too_high = lambda v: v >= high if high_open else v > high  # noqa: E731
+        too_low: Callable[[float], bool] = lambda v: v <= low if low_open else v < low  # noqa: E731
+        too_high: Callable[[float], bool] = lambda v: v >= high if high_open else v > high  # noqa: E731
         if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
                 or too_low(value) or too_high(value)):
             left, right = "(" if low_open else "[", ")" if high_open else "]"
@@ -70,7 +70,7 @@ def one_of(choices: tuple[str, ...]) -> Callable[[object], str | None]:
     return lambda value: None if value in choices else f"one of {', '.join(choices)}"
 
 
-def text(optional: bool = False, pattern: re.Pattern | None = None, what: str = "a non-empty name"
+def text(optional: bool = False, pattern: re.Pattern[str] | None = None, what: str = "a non-empty name"
          ) -> Callable[[object], str | None]:
     def rule(value: object) -> str | None:
         if value is None and optional:

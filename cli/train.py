@@ -17,7 +17,7 @@ ONLY_ON = {"gpu": ("modal",), "convert": ("modal",), "max_hours": ("modal",), "y
            "detach": ("local", "modal")}
 
 
-def register(steps: argparse._SubParsersAction) -> None:
+def register(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = steps.add_parser("train", help="ACFT-train a Whisper model so it copes with dynamic audio context")
     p.add_argument("--model", required=True, help="base model: hub id (openai/whisper-base.en) or a folder")
     p.add_argument("--dataset", required=True, help="hub dataset id or a folder of audio + metadata.csv")
