@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: `wacft --help` reads every command's module
+    from wacft.services.recording import RecordingFolder
 
 
-def register(steps: argparse._SubParsersAction) -> None:
+def register(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = steps.add_parser("record", help="record your own dataset: sentences with your words, read aloud",
                          description="Opens the wizard's record step on DIR (an audiofolder: clips and"
                                      " metadata.csv, ready for `wacft train --dataset DIR`).")
@@ -47,7 +51,7 @@ def run_record(args: argparse.Namespace) -> None:
 
 def record(args: argparse.Namespace) -> None:
     from wacft.errors import WacftError
-    from wacft.services.recording import RecordingFolder, Summary, text_or_file
+    from wacft.services.recording import RecordingFolder, Summary
 
     if args.language:
         from wacft.services.settings import problem
@@ -56,25 +60,9 @@ def record(args: argparse.Namespace) -> None:
             raise WacftError(problem("language", args.language))
     folder = RecordingFolder(args.folder)
     if args.terms:
-        from wacft.services.recording import own_text_only, proposals
-
-        folder.start(*proposals(args.terms, args.text or "", args.language, per_term=args.per_term,
-                                dictations=args.dictations))
-        if own_text_only(args.language):
-            print(own_text_only(args.language))
-        print(f"{len(folder.state.prompts)} sentences to read in {folder.path}")
+        start(args, folder)
     if args.import_clips or args.import_long:
-        from wacft.services.recording import importer
-
-        results = []
-        if args.import_clips:
-            results.append(importer.import_clips(args.import_clips, folder))
-            print(results[-1].text())
-        if args.import_long:
-            results.append(importer.import_long(args.import_long, text_or_file(args.transcript), folder))
-            print(results[-1].text())
-        if not any(r.kept for r in results):
-            raise WacftError("No clip was imported (each one left out says why above); fix those and import again.")
+        import_into(args, folder)
     if args.summary or args.import_clips or args.import_long:
         print(Summary.of(folder).text())
         return
@@ -90,4 +78,31 @@ def record(args: argparse.Namespace) -> None:
     session.record_folder = str(folder.path)
     session.language = args.language or session.language
     WacftApp(session, first="record").run()
+
+
+def start(args: argparse.Namespace, folder: RecordingFolder) -> None:
+    """The sentences to read, proposed from --terms (and --text)."""
+    from wacft.services.recording import own_text_only, proposals
+
+    folder.start(*proposals(args.terms, args.text or "", args.language, per_term=args.per_term,
+                            dictations=args.dictations))
+    if own_text_only(args.language):
+        print(own_text_only(args.language))
+    print(f"{len(folder.state.prompts)} sentences to read in {folder.path}")
+
+
+def import_into(args: argparse.Namespace, folder: RecordingFolder) -> None:
+    """The recordings of --import-clips and --import-long, each import's report printed."""
+    from wacft.errors import WacftError
+    from wacft.services.recording import importer, text_or_file
+
+    results = []
+    if args.import_clips:
+        results.append(importer.import_clips(args.import_clips, folder))
+        print(results[-1].text())
+    if args.import_long:
+        results.append(importer.import_long(args.import_long, text_or_file(args.transcript), folder))
+        print(results[-1].text())
+    if not any(r.kept for r in results):
+        raise WacftError("No clip was imported (each one left out says why above); fix those and import again.")
 

@@ -6,6 +6,8 @@ told so in one sentence and the rest of wacft works as before."""
 from __future__ import annotations
 
 import threading
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -17,9 +19,10 @@ from wacft.record.levels import SILENCE_DB, level_db, speech_bounds, speech_thre
 MAX_SECONDS = 29.0  # training skips longer clips
 PAUSE_SECONDS = 1.2  # silence after speech that ends a take by itself
 BLOCK = 0.05  # seconds a callback gets; also the meter's refresh
+Device = int | str | None  # sounddevice's: its number, a part of its name, or the default
 
 
-def sounddevice():
+def sounddevice() -> ModuleType:
     """The sounddevice module with PortAudio's device list made afresh (a microphone plugged in after
     wacft started is then found). Call only while no stream is open."""
     try:
@@ -33,10 +36,11 @@ def sounddevice():
     sd.stop()  # the clip playing, if any: restarting PortAudio closes its stream
     sd._terminate()  # PortAudio lists devices only when it starts
     sd._initialize()
-    return sd
+    module: ModuleType = sd  # (it has no types of its own)
+    return module
 
 
-def _rate(sd, device, kind: str) -> int:
+def _rate(sd: ModuleType, device: Device, kind: str) -> int:
     """16 kHz when the device takes it, else its own rate (resampled here)."""
     check = sd.check_input_settings if kind == "input" else sd.check_output_settings
     try:
@@ -54,7 +58,7 @@ def _rate(sd, device, kind: str) -> int:
 class Take:
     """One recording from the microphone. `level` (dBFS) and `seconds` may be read from any thread."""
 
-    def __init__(self, device=None, *, max_seconds: float = MAX_SECONDS, pause: float | None = PAUSE_SECONDS):
+    def __init__(self, device: Device = None, *, max_seconds: float = MAX_SECONDS, pause: float | None = PAUSE_SECONDS):
         self.sd = sounddevice()
         self.rate = _rate(self.sd, device, "input")
         self.device, self.max_seconds, self.pause = device, max_seconds, pause
@@ -62,7 +66,7 @@ class Take:
         self.levels: list[float] = []
         self.level = SILENCE_DB
         self.ended = threading.Event()  # set when the take stops by itself
-        self.stream = None
+        self.stream: Any = None  # sounddevice's InputStream, once started
 
     @property
     def seconds(self) -> float:
@@ -80,7 +84,7 @@ class Take:
                              " try again.") from e
         return self
 
-    def _block(self, indata, frames, time, status) -> None:
+    def _block(self, indata: np.ndarray, frames: int, time: object, status: object) -> None:
         block = indata[:, 0].copy()
         self.blocks.append(block)
         self.level = level_db(block)
@@ -112,7 +116,7 @@ def trimmed(audio: np.ndarray) -> tuple[np.ndarray, tuple[int, int] | None]:
     return (audio[bounds[0]:bounds[1]] if bounds else audio), bounds
 
 
-def play(audio: np.ndarray, device=None) -> None:
+def play(audio: np.ndarray, device: Device = None) -> None:
     """Start playing a clip (returns at once; `stop_playing` ends it)."""
     sd = sounddevice()
     rate = _rate(sd, device, "output")
@@ -122,7 +126,8 @@ def play(audio: np.ndarray, device=None) -> None:
 def _resample(audio: np.ndarray, rate: int) -> np.ndarray:
     import soxr
 
-    return soxr.resample(audio, SAMPLE_RATE, rate).astype(np.float32)
+    resampled: np.ndarray = soxr.resample(audio, SAMPLE_RATE, rate).astype(np.float32)
+    return resampled
 
 
 def stop_playing() -> None:

@@ -4,6 +4,7 @@ in it starts and ends (energy against the take's own noise floor, in 30 ms frame
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, overload
 
 import numpy as np
 
@@ -18,7 +19,11 @@ CLIPPED_SAMPLES = 3  # a few touches of full scale are clipping, one may be a cl
 PAD = 0.2  # seconds of silence kept on each side of the speech
 
 
-def db(value: float | np.ndarray) -> float | np.ndarray:
+@overload
+def db(value: np.ndarray) -> np.ndarray: ...
+@overload
+def db(value: float | np.floating[Any]) -> float: ...
+def db(value: float | np.floating[Any] | np.ndarray) -> float | np.ndarray:
     return 20 * np.log10(np.maximum(value, 1e-10))
 
 

@@ -4,8 +4,10 @@ long and short takes. Proposals are plain data so that a recording folder can ke
 
 from __future__ import annotations
 
+import math
 import random
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -74,10 +76,10 @@ def frames(language: str | None = None) -> dict[str, list[str]]:
     recorder's frames), `everyday` (what the other voices say). A language without them: NoFrames."""
     path = resources.files("wacft.record").joinpath(frames_file(language))
     if not path.is_file():
-        raise NoFrames(f"wacft has no sentences in {language_name(language_code(language) or language)} yet"
+        raise NoFrames(f"wacft has no sentences in {language_name(language_code(language) or language or 'en')} yet"
                        f" (it has them for {', '.join(language_name(c) for c in languages())}).")
     sections: dict[str, list[str]] = {}
-    current = None
+    current: list[str] = []  # lines before the first [section] belong to none
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
@@ -122,41 +124,43 @@ def propose(terms: list[str], own_text: str = "", *, per_term: int = 5, dictatio
     own sentences and each term alone (see own_text_only)."""
     if not terms:
         raise WacftError("Type at least one word or name you want the model to learn.")
-    if own_text_only(language):
-        if not own_sentences(own_text):
-            raise WacftError(f"wacft has no sentences in {language_name(language_code(language) or language)} yet;"
-                             " give a text of your own in it (notes, emails) to take sentences from.")
-        shipped, dictations = {"sentences": [], "dictations": ["{term}"]}, 1
-    else:
-        shipped = frames(language)
-        if per_term > len(shipped["sentences"]) or dictations > len(shipped["dictations"]):
-            raise WacftError(f"Ask for at most {len(shipped['sentences'])} sentences and "
-                             f"{len(shipped['dictations'])} dictations a term.")
+    shipped, dictations = frames_for(language, own_text, per_term, dictations)
     rng = random.Random(seed)
     chosen: dict[str, Prompt] = {}
 
-    def add(text: str, kind: str) -> None:
-        if key(text) not in chosen:
-            chosen[key(text)] = Prompt(text, kind, [t for t in terms if mentions(text, t)])
+    def add(texts: Iterable[str], kind: str, count: int = 0, most: float = math.inf) -> int:
+        """Adds each of `texts` not chosen yet, until `most` sentences of the term (`count` now); the count then."""
+        for text in texts:
+            if count >= most:
+                break
+            if key(text) not in chosen:
+                chosen[key(text)] = Prompt(text, kind, [t for t in terms if mentions(text, t)])
+                count += 1
+        return count
 
     mine = own_sentences(own_text)
     for term in terms:
         count = sum(1 for p in chosen.values() if p.kind != DICTATION and term in p.terms)
-        for sentence in (s for s in mine if mentions(s, term)):
-            if count >= per_term:
-                break
-            before = len(chosen)
-            add(sentence, OWN)
-            count += len(chosen) > before
-        for frame in rng.sample(shipped["sentences"], len(shipped["sentences"])):
-            if count >= per_term:
-                break
-            before = len(chosen)
-            add(frame.format(term=term), SENTENCE)
-            count += len(chosen) > before
-        for frame in rng.sample(shipped["dictations"], dictations):
-            add(frame.format(term=term), DICTATION)
+        count = add((s for s in mine if mentions(s, term)), OWN, count, per_term)
+        add((frame.format(term=term) for frame in rng.sample(shipped["sentences"], len(shipped["sentences"]))),
+            SENTENCE, count, per_term)
+        add((frame.format(term=term) for frame in rng.sample(shipped["dictations"], dictations)), DICTATION)
     return interleave(list(chosen.values()), rng)
+
+
+def frames_for(language: str | None, own_text: str, per_term: int, dictations: int) -> tuple[dict[str, list[str]], int]:
+    """The frames to put the terms in, and the dictations a term; a language without frames has the term alone."""
+    if own_text_only(language):
+        if not own_sentences(own_text):
+            name = language_name(language_code(language) or language or "en")
+            raise WacftError(f"wacft has no sentences in {name} yet; give a text of your own in it (notes, emails) to"
+                             " take sentences from.")
+        return {"sentences": [], "dictations": ["{term}"]}, 1
+    shipped = frames(language)
+    if per_term > len(shipped["sentences"]) or dictations > len(shipped["dictations"]):
+        raise WacftError(f"Ask for at most {len(shipped['sentences'])} sentences and "
+                         f"{len(shipped['dictations'])} dictations a term.")
+    return shipped, dictations
 
 
 def interleave(prompts: list[Prompt], rng: random.Random) -> list[Prompt]:
