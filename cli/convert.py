@@ -7,7 +7,7 @@ import argparse
 from wacft.services.outputs import DEFAULT_TYPES, FILE_TYPES
 
 
-def register(steps: argparse._SubParsersAction) -> None:
+def register(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = steps.add_parser("convert", help="convert a Hugging Face Whisper model to whisper.cpp .bin file(s)")
     p.add_argument("model", help="local model folder or Hugging Face hub id (e.g. openai/whisper-base.en)")
     p.add_argument("--out", required=True, metavar="FILE.bin",

@@ -15,7 +15,7 @@ NOT_READY = 2  # the exit status when the verdict is "not ready", so a script ca
 TOO_FEW = 3  # ... and when there are too few clips to tell
 
 
-def register(steps: argparse._SubParsersAction) -> None:
+def register(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from wacft.convert.verdict import RULE
 
     p = steps.add_parser("verify", help="check a .bin as the phone runs it, against its base model, on clips the"
@@ -65,7 +65,7 @@ def register(steps: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_verify)
 
 
-def run_verify(args: argparse.Namespace) -> int:
+def run_verify(args: argparse.Namespace) -> int:  # noqa: C901 (split where verify moves into services: issue 33)
     from tqdm import tqdm
 
     from wacft.acft.data import as_the_phone_records, load_clips
@@ -100,6 +100,7 @@ def run_verify(args: argparse.Namespace) -> int:
         print(f"{args.dataset}: {clips.summary()}")
         samples, note = clips.clips, ""
     else:
+        assert run is not None  # refused above
         samples, note = run_clips(run, args.max_clips)
         print(f"run {args.run or run.config.out}: {note}")
     engines = choose_engines(args.engine, print)

@@ -46,7 +46,7 @@ class Converted:
     sha256: str
 
 
-def plan_outputs(out: str | os.PathLike, types: Iterable[str]) -> list[Output]:
+def plan_outputs(out: str | os.PathLike[str], types: Iterable[str]) -> list[Output]:
     """One rule for one type and several: each is written beside `out` as `<stem>_<type>.bin`, as FUTO names its
     own files (`--out base_en_acft.bin --type q8_0`: base_en_acft_q8_0.bin). A stem that already ends in a type
     loses that ending first (`--out base_en_acft_q8_0.bin` writes that file for q8_0). A folder is kept as it is,

@@ -156,8 +156,10 @@ class GGMLFile:
     tensors: tuple[TensorInfo, ...]
 
     @property
-    def file_type(self) -> FileType | None:
-        return self.hparams.file_type
+    def file_type(self) -> FileType:
+        file_type = self.hparams.file_type
+        assert file_type is not None  # read_ggml refuses a file of any other ftype
+        return file_type
 
     def tensor(self, name: str) -> TensorInfo:
         return next(t for t in self.tensors if t.name == name)
@@ -195,7 +197,7 @@ class _Cursor:
         self.f.seek(n, os.SEEK_CUR)
 
 
-def read_header(path: str | os.PathLike) -> Hparams:
+def read_header(path: str | os.PathLike[str]) -> Hparams:
     """The header alone (what FUTO's import checks): magic and hyperparameters, from the first 48 bytes."""
     path = Path(path)
     try:
@@ -211,7 +213,7 @@ def read_header(path: str | os.PathLike) -> Hparams:
     return Hparams(*Hparams.STRUCT.unpack_from(head, 4))
 
 
-def read_ggml(path: str | os.PathLike) -> GGMLFile:
+def read_ggml(path: str | os.PathLike[str]) -> GGMLFile:
     """Read and validate the whole structure of a whisper.cpp .bin without loading tensor data: every tensor
     whisper.cpp expects for the header's hparams, each of the shape and type it allocates."""
     path = Path(path)

@@ -26,7 +26,7 @@ def parse_languages(text: str | None) -> tuple[str, ...]:
     return tuple(codes)
 
 
-def decoding_languages(model: str | os.PathLike, language: str | None, languages: str | None = None
+def decoding_languages(model: str | os.PathLike[str], language: str | None, languages: str | None = None
                        ) -> tuple[str, tuple[str, ...]]:
     """The data's language (what the texts are scored in) and the languages to decode `model` in: `languages`
     when given ("de,en": chosen among, clip by clip), else `language` alone (forced; English by default). An

@@ -20,7 +20,7 @@ MIN_LOG_MEL = MIN_LOG_HZ / F_SP
 LOG_STEP = np.log(6.4) / 27.0
 
 
-def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def hz_to_mel(hz: float | np.ndarray) -> np.ndarray:
     hz = np.asanyarray(hz, dtype=np.float64)
     linear = hz / F_SP
     log = MIN_LOG_MEL + np.log(np.maximum(hz, MIN_LOG_HZ) / MIN_LOG_HZ) / LOG_STEP
@@ -45,4 +45,5 @@ def mel_filters(n_mels: int, sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT)
     # librosa stores each triangle in float32, then scales it in float64 and rounds again
     weights = np.maximum(0.0, np.minimum(lower, upper)).astype(np.float32)
     area_norm = 2.0 / (mel_points[2:] - mel_points[:-2])
-    return (weights * area_norm[:, None]).astype(np.float32)
+    filters: np.ndarray = (weights * area_norm[:, None]).astype(np.float32)
+    return filters

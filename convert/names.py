@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from wacft.convert.ggml import Hparams
 
 # Within a layer: HF module path -> whisper.cpp module path (k projections have no bias in Whisper).
@@ -61,7 +63,7 @@ def ggml_name(hf_name: str) -> str | None:
 
 
 # a shape's dimensions by what sets them: the config key (as the error names it) and its size
-DIMENSIONS = {
+DIMENSIONS: dict[str, Callable[[Hparams], int]] = {
     "vocab_size": lambda h: h.n_vocab,
     "d_model": lambda h: h.n_audio_state,
     "4 x d_model": lambda h: 4 * h.n_audio_state,  # whisper.cpp's MLP width, whatever the config's ffn_dim

@@ -45,4 +45,4 @@ def encode(rows: np.ndarray, ggml_type: GGMLType) -> memoryview:
         # quantize_rows works on the whole chunk at once; gguf's quantize() goes 16 rows at a time, which holds
         # the GIL and is about half as fast on two threads
         data = getattr(quants, ggml_type.name).quantize_rows(rows.astype(np.float32, copy=False))
-    return memoryview(np.ascontiguousarray(data)).cast("B")
+    return memoryview(np.ascontiguousarray(data)).cast("B")  # type: ignore[arg-type]  # numpy types the buffer protocol from Python 3.12 on

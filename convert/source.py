@@ -6,6 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from wacft.acft.outdir import holds_checkpoint
 from wacft.convert.ggml import Hparams
@@ -15,6 +16,7 @@ from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import beside
 from wacft.facts import ENGLISH_VOCAB
 
+ModelConfig = dict[str, Any]  # a model's config.json
 HUB_ID = re.compile(r"^\w[\w.-]*/\w[\w.-]*$")  # as the hub allows: no name starts with "." or "-"
 HUB_FILES = ["*.json", "*.safetensors", "*.txt"]
 SINGLE_FILE = "model.safetensors"
@@ -40,7 +42,7 @@ REQUIRED_CONFIG = {
 @dataclass(frozen=True)
 class WhisperSource:
     folder: Path
-    config: dict
+    config: ModelConfig
     hparams: Hparams  # ftype 0; each output sets its own
     weights: dict[str, Weight]  # whisper.cpp name -> weight
     proj_out: Weight | None  # only when saved apart from the token embedding
@@ -107,7 +109,7 @@ def unreachable(model: str) -> str:
             " once to download it, or give a local model folder.")
 
 
-def read_config(folder: Path) -> dict:
+def read_config(folder: Path) -> ModelConfig:
     path = folder / "config.json"
     refuse_unreadable(folder, "model's files")
     if not path.is_file() and holds_checkpoint(folder):
@@ -116,7 +118,7 @@ def read_config(folder: Path) -> dict:
     if not path.is_file():
         raise WacftError(f"{folder} has no config.json; it is not a Hugging Face model folder.")
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config: ModelConfig = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise WacftError(f"{path} cannot be read as JSON ({e}); download or save the model again.") from e
     if config.get("model_type") != "whisper":
@@ -133,7 +135,7 @@ def read_config(folder: Path) -> dict:
     return config
 
 
-def hparams_from_config(config: dict) -> Hparams:
+def hparams_from_config(config: ModelConfig) -> Hparams:
     return Hparams(
         n_vocab=config["vocab_size"],
         n_audio_ctx=config["max_source_positions"],
@@ -169,7 +171,7 @@ def weight_files(folder: Path) -> list[Path]:
     raise WacftError(f"{folder} has no model.safetensors; it is not a complete Hugging Face model folder.")
 
 
-def check_model_folder(folder: Path) -> dict:
+def check_model_folder(folder: Path) -> ModelConfig:
     """What training loads from a folder, each missing file named; returns its config. A missing
     PROCESSOR_CONFIG is no gap: its settings follow from config.json (`num_mel_bins`)."""
     config = read_config(folder)
@@ -185,7 +187,7 @@ def check_model_folder(folder: Path) -> dict:
 TIMESTAMP_TOKENS = 1501  # <|0.00|> ... <|30.00|>: the last ids of every Whisper vocabulary
 
 
-def check_tokenizer(folder: Path, config: dict) -> None:
+def check_tokenizer(folder: Path, config: ModelConfig) -> None:
     """The tokenizer's special tokens sit where the config's vocabulary puts them: <|notimestamps|> just below
     the timestamps. A multilingual config with an English-only tokenizer (or the reverse) shifts them by one."""
     try:
@@ -224,7 +226,7 @@ def check_layout(folder: Path, hparams: Hparams, weights: dict[str, Weight]) -> 
             )
 
 
-def check_trainable(model: str) -> tuple[Path, dict]:
+def check_trainable(model: str) -> tuple[Path, ModelConfig]:
     """What training asks of a model, and the wizard's model step before it says ✓: its folder found (downloaded
     when a hub id), every file it loads there, and weights that are what its config describes (a truncated
     or mismatched file named as conversion names it). Returns the folder and its config."""

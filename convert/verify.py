@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,7 +35,6 @@ from wacft.convert.verdict import (
     overall,
 )
 from wacft.convert.whispercpp import (
-    FULL_CONTEXT,
     FUTO,
     FUTO_MAX_TOKENS,
     Clip,
@@ -48,7 +47,7 @@ from wacft.convert.whispercpp import (
 )
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
-from wacft.facts import SAMPLE_RATE
+from wacft.facts import FULL_CONTEXT, SAMPLE_RATE
 
 CONTEXTS: dict[str, Callable[[int], int]] = {
     "full": lambda n_samples: FULL_CONTEXT,
@@ -70,8 +69,11 @@ NO_BASELINE = " Its full-context WER was not compared with the base model's: pas
 class Sample(Protocol):
     """A clip to verify with (acft's data.Clip is one)."""
 
-    audio: np.ndarray  # float32, 16 kHz mono
-    text: str
+    @property
+    def audio(self) -> np.ndarray: ...  # float32, 16 kHz mono
+
+    @property
+    def text(self) -> str: ...
 
 
 def token_cap(n_samples: int) -> int:
@@ -143,7 +145,7 @@ class ModelResult:
     engine: str = "current"  # which whisper.cpp, for people
 
     @classmethod
-    def from_dict(cls, data: dict) -> ModelResult:
+    def from_dict(cls, data: dict[str, Any]) -> ModelResult:
         """As asdict() wrote it (the base model's cached results)."""
         clips = [ClipResult(c["reference"], c["seconds"], {k: Heard(**h) for k, h in c["heard"].items()},
                             c.get("words", 0)) for c in data["clips"]]
@@ -173,7 +175,7 @@ def _summarise(name: str, clips: list[ClipResult], references: list[str], norm: 
 
 
 def run_model(
-    model: str | os.PathLike,
+    model: str | os.PathLike[str],
     samples: Sequence[Sample],
     wavs: list[Path],
     *,
@@ -234,7 +236,7 @@ def compare_quantized(quantized: ModelResult, f16: ModelResult) -> QuantizedChec
     )
 
 
-def f16_sibling(model: str | os.PathLike) -> Path | None:
+def f16_sibling(model: str | os.PathLike[str]) -> Path | None:
     """For `name_q8_0.bin` (as `wacft convert` names several types), `name_f16.bin` beside it, if there."""
     path = Path(model)
     file_type = read_ggml(path).file_type
@@ -357,14 +359,14 @@ def write_wavs(samples: Sequence[Sample], folder: Path) -> tuple[list[Path], lis
 
 
 def verify(
-    model: str | os.PathLike,
+    model: str | os.PathLike[str],
     samples: Sequence[Sample],
     *,
-    baseline: str | os.PathLike | None = None,
-    f16: str | os.PathLike | None = None,
+    baseline: str | os.PathLike[str] | None = None,
+    f16: str | os.PathLike[str] | None = None,
     language: str = "en",
     threads: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
     decoding: Decoding | None = FUTO,
     engines: Sequence[Engine] = (),
     languages: Sequence[str] = (),
@@ -392,14 +394,15 @@ def verify(
         check_finite(read_ggml(path))  # every file checked before minutes of transcription
     per_run = len(contexts) * len(samples)
     total = len(runs) * per_run
-    results = []
+    results: list[ModelResult] = []
     with tempfile.TemporaryDirectory() as tmp:
         wavs, lengths = write_wavs(samples, Path(tmp))
         for path, engine in runs:
             done = len(results) * per_run
             step = None
             if progress:
-                def step(d, _, done=done, name=Path(path).name, engine=engine):
+                def step(d: int, _: int, done: int = done, name: str = Path(path).name,
+                         engine: Engine = engine) -> None:
                     context = contexts[min(d // len(samples), len(contexts) - 1)]  # the one decoding next
                     progress(done + d, total, f"{name} at {context} context ({engine.name} engine)")
                 step(0, per_run)

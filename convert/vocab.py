@@ -10,6 +10,7 @@ import json
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from wacft.errors import WacftError
 
@@ -27,9 +28,10 @@ def byte_decoder() -> dict[str, int]:
     return {chr(b if b in printable else next(extra)): b for b in range(256)}
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise WacftError(f"{path} cannot be read as JSON ({e}); download the model's tokenizer again.") from e
 
@@ -42,7 +44,8 @@ def token_ids(model_dir: Path) -> dict[str, int]:
         model = _read_json(model_dir / "tokenizer.json").get("model", {})
         if model.get("type") != "BPE" or not isinstance(model.get("vocab"), dict):
             raise WacftError(f"{model_dir / 'tokenizer.json'} is not a byte-level BPE tokenizer, as Whisper's is.")
-        return model["vocab"]
+        vocab: dict[str, int] = model["vocab"]
+        return vocab
     raise WacftError(
         f"{model_dir} has no tokenizer (vocab.json or tokenizer.json); copy the base model's tokenizer files there."
     )

@@ -54,7 +54,7 @@ def parse_glossary(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.replace("\n", ",").split(",") if t.strip())
 
 
-def read_glossary(path: str | os.PathLike) -> tuple[str, ...]:
+def read_glossary(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """Terms from a file, one a line."""
     try:
         return parse_glossary(Path(path).read_text(encoding="utf-8"))
@@ -115,7 +115,7 @@ class Transcript:
 
 
 def transcribe(
-    model: str | os.PathLike,
+    model: str | os.PathLike[str],
     clips: Sequence[Clip],
     *,
     language: str = "en",
@@ -163,6 +163,7 @@ def transcribe(
                     text=True,
                     env={**os.environ, "GGML_NO_BACKTRACE": "1"},  # else ggml runs gdb on an abort
                 )
+            assert proc.stdout is not None  # a pipe
             for line in proc.stdout:
                 results.append(Transcript(**json.loads(line)))
                 if progress:

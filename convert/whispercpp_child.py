@@ -9,6 +9,8 @@ clips (audio: a float32 .npy at 16 kHz, audio_ctx, max_tokens).
 Answer: one JSON line per clip on stdout.
 """
 
+from __future__ import annotations
+
 import ctypes
 import json
 import os
@@ -17,6 +19,11 @@ import signal
 import sys
 import tempfile
 import time
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FUTO_DROPPED_SEGMENT = " you"  # Whisper's favourite hallucination: FUTO drops it as a last segment
 # whisper_full_params begins with 5 ints, then bool translate, no_context, no_timestamps, single_segment
@@ -25,15 +32,21 @@ BOOLS_AT = 20
 PYBIND_VALUE_AT = 16  # a pybind11 instance holds its C++ value's address right after the PyObject header
 SCANNED_BYTES = 128  # initial_prompt lies well within the struct's first bytes
 
-_kept: list = []  # the strings whisper.cpp points to, alive as long as the process
+_kept: list[ctypes.Array[ctypes.c_char]] = []  # the strings whisper.cpp points to, alive as long as the process
 _LEGACY = False  # pywhispercpp 1.2.0's bindings
+# pywhispercpp's native objects (it has no types): a whisper_context, a whisper_full_params
+Context: TypeAlias = Any
+Params: TypeAlias = Any
+Request = dict[str, Any]  # a request, or one of its clips (JSON)
 
 
-def _struct(params) -> int:
-    return ctypes.c_void_p.from_address(id(params) + PYBIND_VALUE_AT).value
+def _struct(params: Params) -> int:
+    address = ctypes.c_void_p.from_address(id(params) + PYBIND_VALUE_AT).value
+    assert address, "pywhispercpp's parameters hold no C++ value"
+    return address
 
 
-def _set_no_timestamps(params, value: bool) -> None:
+def _set_no_timestamps(params: Params, value: bool) -> None:
     if hasattr(params, "no_timestamps"):
         params.no_timestamps = value
         return
@@ -46,7 +59,7 @@ def _set_no_timestamps(params, value: bool) -> None:
     flags[2] = value
 
 
-def _set_prompt(params, prompt: str) -> None:
+def _set_prompt(params: Params, prompt: str) -> None:
     """pywhispercpp 1.2.0 binds `initial_prompt` (a `const char *`) to a copy that is freed when the setter
     returns: find the field's slot by what two settings change, and point it at a copy that stays alive."""
     words = (ctypes.c_void_p * (SCANNED_BYTES // 8)).from_address(_struct(params))
@@ -61,7 +74,7 @@ def _set_prompt(params, prompt: str) -> None:
     words[changed[0]] = ctypes.addressof(kept)
 
 
-def _params(pw, request: dict, clip: dict, n_samples: int):
+def _params(pw: ModuleType, request: Request, clip: Request, n_samples: int) -> Params:
     params = pw.whisper_full_default_params(pw.whisper_sampling_strategy.WHISPER_SAMPLING_GREEDY)
     params.print_progress = params.print_realtime = params.print_timestamps = False
     params.n_threads = request["threads"]
@@ -88,7 +101,8 @@ def _params(pw, request: dict, clip: dict, n_samples: int):
     return params
 
 
-def _choose_language(pw, ctx, request: dict, clip: dict, audio, audio_ctx: int) -> str:
+def _choose_language(pw: ModuleType, ctx: Context, request: Request, clip: Request, audio: np.ndarray,
+                     audio_ctx: int) -> str:
     """FUTO Keyboard with several languages enabled (its allowed_langs patch of whisper.cpp): Whisper's language
     detection on the clip at its audio_ctx, and the most likely of the allowed languages. whisper.cpp detects on
     the mel and at the audio_ctx of the last whisper_full (`audio_ctx`): where that is not the clip's, a one-token
@@ -107,10 +121,11 @@ def _choose_language(pw, ctx, request: dict, clip: dict, audio, audio_ctx: int) 
     probs = np.zeros(pw.whisper_lang_max_id() + 1, dtype=np.float32)
     if pw.whisper_lang_auto_detect(ctx, 0, request["threads"], probs) < 0:
         raise RuntimeError("whisper.cpp could not detect the language")
-    return max(allowed, key=lambda code: probs[pw.whisper_lang_id(code)])
+    chosen: str = max(allowed, key=lambda code: probs[pw.whisper_lang_id(code)])
+    return chosen
 
 
-def _load(pw, model: str, flash_attn: bool):
+def _load(pw: ModuleType, model: str, flash_attn: bool) -> Context:
     if _LEGACY:  # whisper.cpp 1.5.4 has no flash-attention path
         return pw.whisper_init_from_file(model)
     context = pw.whisper_context_default_params()
@@ -120,7 +135,7 @@ def _load(pw, model: str, flash_attn: bool):
     return pw.whisper_init_from_file_with_params(model, context)
 
 
-def _encoder_seconds(pw, ctx) -> float:
+def _encoder_seconds(pw: ModuleType, ctx: Context) -> float:
     """whisper.cpp times its stages but only prints them (to stderr): read the encoder's time back."""
     sys.stderr.flush()
     with tempfile.TemporaryFile("w+") as log:
@@ -136,12 +151,12 @@ def _encoder_seconds(pw, ctx) -> float:
     return float(found[1]) / 1000 if found else 0.0
 
 
-def _segments(pw, ctx) -> list[str]:
+def _segments(pw: ModuleType, ctx: Context) -> list[str]:
     texts = (pw.whisper_full_get_segment_text(ctx, i) for i in range(pw.whisper_full_n_segments(ctx)))
     return [t.decode("utf-8", errors="replace") if isinstance(t, bytes) else t for t in texts]
 
 
-def serve(request: dict) -> None:
+def serve(request: Request) -> None:
     global _LEGACY
     import _pywhispercpp as pw
     import numpy as np
