@@ -108,7 +108,7 @@ def reserve(f: BinaryIO, size: int, folder: Path) -> None:
 
 
 @contextmanager
-def atomic_writer(path: str | os.PathLike, *, force: bool = False, size: int | None = None) -> Iterator[BinaryIO]:
+def atomic_writer(path: str | os.PathLike[str], *, force: bool = False, size: int | None = None) -> Iterator[BinaryIO]:
     """Yield a binary file that becomes `path` only if the block completes without error.
 
     A known `size` is reserved up front (see `reserve`): a full disk fails at once rather than mid-write, and
@@ -149,6 +149,6 @@ def discard(tmp: Path) -> None:
         tmp.unlink()
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, force: bool = True) -> None:
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, force: bool = True) -> None:
     with atomic_writer(path, force=force) as f:
         f.write(data)

@@ -25,7 +25,7 @@ def to_whisper_audio(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     return samples
 
 
-def load_audio(path: str | os.PathLike) -> np.ndarray:
+def load_audio(path: str | os.PathLike[str]) -> np.ndarray:
     with needs_extra("data"):
         import soundfile
 

@@ -13,6 +13,8 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 from wacft.atomic import write_bytes_atomic
 
@@ -26,7 +28,7 @@ def stop_on_signals() -> Iterator[None]:
     `raise_if_stopped`: Modal's SDK drops an interrupt that lands as one of its calls returns. The handlers it
     replaced come back after it (main() may run inside another program: tests), and the mark goes."""
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: FrameType | None) -> NoReturn:
         _stopped.set()
         raise KeyboardInterrupt
 

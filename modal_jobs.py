@@ -116,7 +116,7 @@ image = (
 volume = modal.Volume.from_name(VOLUME_NAME, create_if_missing=True)
 
 
-def events_dict():
+def events_dict() -> modal.Dict:
     return modal.Dict.from_name(EVENTS_DICT, create_if_missing=True)
 
 

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from wacft.services.phone import PhoneInfo
 
 
-def register(steps: argparse._SubParsersAction) -> None:
+def register(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = steps.add_parser("devices", help="list the phones adb sees: state, model, Android, free space and"
                          " FUTO Keyboard")
     p.set_defaults(func=run_devices)

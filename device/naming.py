@@ -54,7 +54,7 @@ def read_model_kind(path: Path) -> ModelKind:
     check_finite(model)  # nor one it would load and answer garbage with (a NaN from a diverged training)
     header = model.hparams
     size = SIZES.get(header.n_audio_layer, f"{header.n_audio_layer}layer")
-    return ModelKind(size, not header.multilingual, header.file_type.name)
+    return ModelKind(size, not header.multilingual, model.file_type.name)
 
 
 def model_language(kind: ModelKind, language: str | None) -> str | None:

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
-from typing import BinaryIO
 
 from wacft.device.adb import Phone, PhoneFrozen, PhoneGone
 from wacft.device.devices import free_bytes
@@ -156,7 +156,7 @@ def _send(phone: Phone, local: Path, remote: str, size: int, progress: Progress 
                      " folder.")
 
 
-def _read_chunks(f: BinaryIO, buf: bytearray) -> tuple[int, int]:
+def _read_chunks(f: BufferedReader, buf: bytearray) -> tuple[int, int]:
     """Fill `buf` with DATA messages (header, then up to SYNC_DATA_MAX bytes of `f`) read in place:
     (bytes of `buf` used, bytes of the file in them)."""
     view = memoryview(buf)

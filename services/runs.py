@@ -5,6 +5,7 @@ the one `Backend` protocol."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from wacft.acft.backends import Backend, LocalBackend, Progress
@@ -56,7 +57,7 @@ def watch(record: RunRecord, sink: EventSink, stop: threading.Event | None = Non
     return backend_for(record).watch(record, sink, stop)
 
 
-def last_step(record: RunRecord) -> dict:
+def last_step(record: RunRecord) -> Event:
     """The run's latest step event, without a watch (the start screen's progress column)."""
     return backend_for(record).last_step(record)
 
@@ -93,7 +94,7 @@ def cancel_if_local(run_id: str) -> RunRecord | None:
     return cancel(record)
 
 
-def resume(record: RunRecord, max_hours: float | None = None, say=print) -> RunRecord:
+def resume(record: RunRecord, max_hours: float | None = None, say: Callable[[str], None] = print) -> RunRecord:
     """A cancelled or failed run again from its last checkpoint, as a new record; a Modal run with a budget of
     `max_hours` (default: the one it had)."""
     if record.status not in STOPPED:

@@ -23,7 +23,7 @@ __all__ = ["LAUNCH_RULES", "OBJECTIVES", "RULES", "TrainConfig", "check", "defau
 def default(name: str) -> Any:
     """TrainConfig's default for the setting `name` (the wizard's session starts from these)."""
     [field] = [f for f in fields(TrainConfig) if f.name == name]
-    return field.default_factory() if field.default is MISSING else field.default
+    return field.default_factory() if field.default_factory is not MISSING else field.default
 
 
 def not_given(value: object) -> bool:
@@ -35,7 +35,7 @@ def train_settings(options: Mapping[str, Any]) -> TrainConfig:
     """The run `options` describe: each of TrainConfig's fields they give, the rest (and any given as None or empty
     text) at TrainConfig's default; options that are no setting (a parser's `--on`, the session's step) are left
     out. Without an output folder the run gets the one default rule (acft.runs.default_out)."""
-    given = {}
+    given: dict[str, Any] = {}
     for f in fields(TrainConfig):
         value = options.get(f.name)
         if not not_given(value):

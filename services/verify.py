@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wacft.acft import held_out
 from wacft.acft.config import TrainConfig
@@ -18,10 +19,13 @@ from wacft.acft.dataset_spec import DatasetSpec
 from wacft.atomic import write_bytes_atomic
 from wacft.convert.verdict import NOT_READY as NOT_READY  # a verdict's states, for the Phone step
 from wacft.convert.verdict import READY as READY
-from wacft.convert.verify import DEFAULT_CONTEXTS, ModelResult, Verification, run_model, verify, write_wavs
+from wacft.convert.verify import DEFAULT_CONTEXTS, ModelResult, Sample, Verification, run_model, verify, write_wavs
 from wacft.convert.whispercpp import FUTO, Decoding, Engine
 from wacft.errors import WacftError
 from wacft.paths import cache_dir
+
+if TYPE_CHECKING:
+    from wacft.acft.data import Clip
 
 Say = Callable[[str], None]
 AUTO, NONE = "auto", "none"  # --baseline: the run's base model; no baseline
@@ -34,7 +38,7 @@ class Run:
 
     name: str  # as the person named it: a run id or a folder
     config: TrainConfig
-    slice: dict | None  # acft/held_out.py's; None: the run kept none (it predates them, or --no-hold-out)
+    slice: held_out.HeldOut | None  # acft/held_out.py's; None: the run kept none (it predates them, or --no-hold-out)
 
 
 def find_run(run: str) -> Run:
@@ -54,13 +58,13 @@ def find_run(run: str) -> Run:
     return Run(run, config, record.held_out or held_out.read(Path(config.out)))
 
 
-def run_of(model: str | os.PathLike) -> Run | None:
+def run_of(model: str | os.PathLike[str]) -> Run | None:
     """The run a .bin was converted beside (the wizard and `wacft convert` write it into the run's folder)."""
     folder = Path(model).parent
     return find_run(str(folder)) if (folder / "training_config.json").is_file() else None
 
 
-def run_clips(run: Run, limit: int = 0) -> tuple[list, str]:
+def run_clips(run: Run, limit: int = 0) -> tuple[list[Clip], str]:
     """The clips to verify a run's model on, and a sentence saying which they are."""
     from wacft.acft.data import load_clips
 
@@ -100,7 +104,7 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _key(model: Path, samples: Sequence, engine: Engine, decoding: Decoding | None, contexts: Sequence[str],
+def _key(model: Path, samples: Sequence[Sample], engine: Engine, decoding: Decoding | None, contexts: Sequence[str],
          language: str) -> str:
     """The base's results are reused for the same file, clips, engine, decoding, contexts and language."""
     h = hashlib.sha256(_digest(model).encode())
@@ -113,7 +117,7 @@ def _key(model: Path, samples: Sequence, engine: Engine, decoding: Decoding | No
     return h.hexdigest()
 
 
-def base_results(model: Path, samples: Sequence, *, engine: Engine, decoding: Decoding | None,
+def base_results(model: Path, samples: Sequence[Sample], *, engine: Engine, decoding: Decoding | None,
                  contexts: Sequence[str], language: str, languages: Sequence[str] = (), threads: int | None,
                  progress: Callable[[int, int, str], None] | None) -> tuple[ModelResult, bool]:
     """The base model's results on `samples`, from the cache or run now (and cached); and whether they were
@@ -128,9 +132,9 @@ def base_results(model: Path, samples: Sequence, *, engine: Engine, decoding: De
         pass
     contexts = [c for c in ("full", "dynamic", "futo") if c in contexts]
     total = len(contexts) * len(samples)
-    step = None
+    step: Callable[[int, int], None] | None = None
     if progress:
-        def step(done, _):
+        def step(done: int, _: int) -> None:
             context = contexts[min(done // len(samples), len(contexts) - 1)]
             progress(done, total, f"the base model {model.name} at {context} context, once ({engine.name} engine)")
         step(0, total)
@@ -144,13 +148,13 @@ def base_results(model: Path, samples: Sequence, *, engine: Engine, decoding: De
 
 
 def check(
-    model: str | os.PathLike,
-    samples: Sequence,
+    model: str | os.PathLike[str],
+    samples: Sequence[Sample],
     *,
     engines: Sequence[Engine],
     baseline: str | None = AUTO,
     base_model: str | None = None,
-    f16: str | None = None,
+    f16: str | os.PathLike[str] | None = None,
     decoding: Decoding | None = FUTO,
     contexts: Sequence[str] = DEFAULT_CONTEXTS,
     language: str = "en",
@@ -187,18 +191,18 @@ def check(
 
 
 def clips_to_verify(run: Run | None, spec: DatasetSpec | None, limit: int = 0, as_recorded: bool = False
-                    ) -> tuple[list, str]:
+                    ) -> tuple[list[Clip], str]:
     """The clips of `spec` when given, else those `run` held out (with the sentence that says so), each laid out
     as the phone records a dictation unless `as_recorded` (its silence made up to FUTO's lead and tail)."""
     from wacft.acft.data import as_the_phone_records, load_clips
 
     if spec is not None:
-        clips, note = load_clips(spec).clips, ""
+        clips, note, max_length = load_clips(spec).clips, "", spec.max_audio_length
     elif run is not None:
         clips, note = run_clips(run, limit)
+        max_length = run.config.max_audio_length
     else:
         raise WacftError("Give the clips to verify with: --run RUN (the clips that run held out) or --dataset.")
-    max_length = spec.max_audio_length if spec else run.config.max_audio_length
     return (clips if as_recorded else as_the_phone_records(clips, 1.0, 0, max_length)), note
 
 
