@@ -9,19 +9,21 @@ PIP    := $(PY) -m pip -q --disable-pip-version-check
 # torch first, pinned where there is no CUDA: a bare `torch` requirement would pull a multi-GB CUDA build
 # where a CPU one will do (with CUDA, the `train` extra's own requirement picks the CUDA build)
 CPU_TORCH := $(if $(shell command -v nvidia-smi 2>/dev/null),,torch==2.13.0)
+EXTRAS    := train,verify,modal,record
 
 # the whole wizard: dataset checks, local training, conversion, verification, Modal and recording
 $(VENV)/.app: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(if $(CPU_TORCH),$(PIP) install $(CPU_TORCH))
-	$(PIP) install -e '.[train,verify,modal,record]'
+	$(PIP) install -e '.[$(EXTRAS)]'
 	touch $@
 
 $(VENV)/.dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build where a CPU one will do
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[dev]'
+	$(PIP) install 'pip>=25.1'  # --group: pyproject.toml's dependency groups
+	$(PIP) install -e '.[$(EXTRAS)]' --group dev
 	touch $@ $(VENV)/.app
 
 setup: $(VENV)/.app
@@ -32,8 +34,12 @@ run: setup
 system-deps:
 	scripts/system-deps
 
+# mypy checks the repo root as the package `wacft` through a link of that name (a clone's folder may be named
+# anything); what it checks, and how strictly: pyproject.toml
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
+	mkdir -p $(VENV)/mypy-path && ln -sfn $(CURDIR) $(VENV)/mypy-path/wacft
+	MYPYPATH=$(VENV)/mypy-path $(VENV)/bin/mypy
 
 test: $(VENV)/.dev system-deps lint
 	$(VENV)/bin/pytest
@@ -46,4 +52,4 @@ bench: $(VENV)/.dev system-deps
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -80,3 +80,10 @@ def read_only_folder(tmp_path):
         pytest.skip("cannot mount a read-only tmpfs here (needs root)")
     yield folder
     subprocess.run(["umount", str(folder)], check=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """An SVG snapshot's pixels change between Textual releases: scripts/test-lowest leaves them out by marker."""
+    for item in items:
+        if "snap_compare" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.snapshot)
