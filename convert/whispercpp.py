@@ -201,8 +201,8 @@ def _stops_held() -> Iterator[None]:
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         if mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        for signum in noted:
-            signal.raise_signal(signum)
+        for number in noted:
+            signal.raise_signal(number)
 
 
 def _cap(max_tokens: int, decoding: Decoding | None) -> int:

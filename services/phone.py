@@ -90,7 +90,7 @@ def push(client: adbutils.AdbClient, info: PhoneInfo, model: Path, name: str | N
     handle = info.open(client)
     result = push_model(handle, model, name, force=force, progress=progress)
     page_open = open_futo and bool(info.futo_package)
-    if page_open:
+    if page_open and info.futo_package:
         open_languages_page(handle, info.futo_package)
     steps = import_steps(Path(result.remote_path).name, page_open, language) if info.futo_package else []
     return Pushed(result, info, page_open, steps)
