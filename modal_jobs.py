@@ -141,7 +141,7 @@ class EventChannel:
         self.store.update({f"{self.run_id}/{self.next}": batch, f"{self.run_id}/next": self.next + 1})
         self.next += 1
 
-    def read(self, seq: int) -> list[dict] | None:
+    def read(self, seq: int) -> list[Event] | None:
         return self.store.get(f"{self.run_id}/{seq}")
 
     def begin_start(self) -> int:

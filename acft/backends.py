@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO, ClassVar, Protocol
+from typing import Any, BinaryIO, ClassVar, Protocol, cast
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.data import load_clips
@@ -43,7 +43,7 @@ STOP_GRACE = 30.0  # seconds a cancelled run has to finish its step and say it s
 def absorb(record: RunRecord, event: Event) -> None:
     """Fold one event into the run's record."""
     if event["type"] == "step":
-        record.last = event
+        record.last = dict(event)
         record.status = "running"
     elif event["type"] == "done":
         record.status = "done"
@@ -92,7 +92,7 @@ class Backend(Protocol):
         """What resuming may cost, to ask about first; None where it costs nothing."""
         ...
 
-    def last_step(self, record: RunRecord) -> Event:
+    def last_step(self, record: RunRecord) -> dict[str, Any]:
         """The run's latest step event, as up to date as can be had without a watch."""
         ...
 
@@ -216,7 +216,7 @@ class LocalBackend:
         try:
             event = json.loads(line)
             if isinstance(event, dict) and isinstance(event.get("type"), str):
-                return event
+                return cast(Event, event)  # as the trainer wrote it
         except ValueError:
             pass
         raise WacftError(f"The events file of run {record.id}, {record.events}, holds a line that is no event"
@@ -263,7 +263,7 @@ class LocalBackend:
     def resume_cost(self, record: RunRecord, max_hours: float | None) -> str | None:
         return None
 
-    def last_step(self, record: RunRecord, tail: int = 1 << 16) -> Event:
+    def last_step(self, record: RunRecord, tail: int = 1 << 16) -> dict[str, Any]:
         """From the end of its events file: its record is brought up to date only by a watch."""
         if not record.events:
             return record.last
@@ -276,8 +276,8 @@ class LocalBackend:
         for line in reversed(lines):
             if b'"type": "step"' in line:
                 try:
-                    event: Event = json.loads(line)
-                    return event
+                    step: dict[str, Any] = json.loads(line)
+                    return step
                 except ValueError:  # the line the seek cut, or one being written
                     continue
         return record.last

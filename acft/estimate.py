@@ -18,7 +18,7 @@ from typing import Any
 
 from wacft.acft import other_voices
 from wacft.acft.config import TrainConfig
-from wacft.acft.events import Event
+from wacft.acft.events import StepEvent
 from wacft.acft.finetune import (
     MAX_EVAL_CLIPS,
     MAX_NEW_TOKENS,
@@ -222,7 +222,7 @@ class Speed:
     fp32_flops_per_second: float | None = None  # prior only: exact_reference ACFT runs float32
 
 
-def step_work(dims: Dims, event: Event, previous: Event, config: dict[str, Any]) -> float:
+def step_work(dims: Dims, event: StepEvent, previous: StepEvent, config: dict[str, Any]) -> float:
     """The compute model's FLOPs for the clips one step event covers (the first epoch of a distilling stage
     also pays the reference's full-context pass, which later epochs take from the cache)."""
     clips = event["clips"] - previous["clips"]

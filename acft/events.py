@@ -70,7 +70,7 @@ class _DoneEvent(Stamped):
 
 
 class DoneEvent(_DoneEvent, total=False):
-    contexts: list[int]  # [lowest, highest] student context
+    contexts: list[int] | None  # [lowest, highest] student context; None: no stage distilled
     best: dict[str, Any] | None  # stage 1's kept epoch
     artifacts: dict[str, str]  # from a Modal job: type -> path on its volume
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wacft.acft import other_voices
 from wacft.acft.backends import FINAL, ConvertInput, Progress, absorb
@@ -248,7 +248,8 @@ class ModalBackend:
         assert record.call_id is not None  # a Modal run's record is made with it
         call = modal.FunctionCall.from_id(record.call_id)
         channel = self.jobs.EventChannel(self.jobs.events_dict(), record.id)
-        seq, checked, seen = 0, time.monotonic(), []
+        seq, checked = 0, time.monotonic()
+        seen: list[Event] = []
         record.events = str(record.path.with_suffix(".events.jsonl"))
         while not stop.is_set():
             raise_if_stopped()
@@ -293,7 +294,7 @@ class ModalBackend:
 
         return worst_case(record.gpu or self.gpu, max_hours or record.budget_hours)
 
-    def last_step(self, record: RunRecord) -> Event:
+    def last_step(self, record: RunRecord) -> dict[str, Any]:
         return record.last
 
     def settle(self, record: RunRecord) -> RunRecord:

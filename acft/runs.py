@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from wacft.acft.events import Event
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
 from wacft.paths import runs_dir
@@ -39,7 +38,7 @@ class RunRecord:
     convert: list[str] = field(default_factory=list)  # Modal: the types the job converts to beside the weights
     events: str | None = None  # local: the JSON-lines event file
     artifacts: dict[str, str] = field(default_factory=dict)  # name -> path (local or on the volume)
-    last: Event = field(default_factory=dict)  # the latest step event
+    last: dict[str, Any] = field(default_factory=dict)  # the latest step event
     error: str | None = None
     held_out: dict[str, Any] = field(default_factory=dict)  # the clips set aside for verify (acft/held_out.py)
     others: dict[str, Any] = field(default_factory=dict, repr=False)  # fields a newer wacft wrote, saved back

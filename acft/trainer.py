@@ -241,7 +241,7 @@ class Trainer:
         self.clips, slice_ = held_out.set_aside(self.clips, self.config.seed)
         self.out.mkdir(parents=True, exist_ok=True)
         held_out.write(self.out, slice_)
-        self.sink.emit({"type": "held_out", **slice_})
+        self.sink.emit({"type": "held_out", "of": slice_["of"], "clips": slice_["clips"]})
         if slice_["clips"]:
             log(self.sink, f"{len(slice_['clips'])} clips set aside for `wacft verify`; training never sees them")
         else:
@@ -488,11 +488,12 @@ class Trainer:
                         group["lr"] = lr
                     progress.loss = self.step(prepared, progress.step)
                     count_step(progress, batch, len(plan), epoch, recorded, stage.distil)
+                    rate, eta = pace.step(len(batch.indices), progress.step)
                     self.sink.emit({
                         "type": "step", "stage": stage.name, "step": progress.step, "total_steps": pace.total,
                         "epoch": epoch + 1, "epochs": stage.epochs, "loss": progress.loss, "lr": lr,
                         "context": batch.context, "clips": progress.clips,
-                        "audio_seconds": progress.audio_seconds, **pace.step(len(batch.indices), progress.step),
+                        "audio_seconds": progress.audio_seconds, "clips_per_second": rate, "eta_seconds": eta,
                     })
                     epoch_end = progress.batch == 0
                     if epoch_end:
@@ -528,12 +529,12 @@ class Pace:
     steps: int = 0
     clips: int = 0
 
-    def step(self, clips: int, done: int) -> dict[str, float]:
-        """Counts a step of `clips` clips; the rate and the ETA with `done` of the run's steps done."""
+    def step(self, clips: int, done: int) -> tuple[float, float]:
+        """Counts a step of `clips` clips; clips a second, and the seconds left with `done` of the run's steps done."""
         self.steps += 1
         self.clips += clips
         elapsed = time.monotonic() - self.started
-        return {"clips_per_second": self.clips / elapsed, "eta_seconds": elapsed / self.steps * (self.total - done)}
+        return self.clips / elapsed, elapsed / self.steps * (self.total - done)
 
 
 def count_step(progress: Progress, batch: Batch, batches: int, epoch: int, recorded: list[float],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from wacft.acft.backends import Backend, LocalBackend, Progress
 from wacft.acft.config import TrainConfig
@@ -57,7 +58,7 @@ def watch(record: RunRecord, sink: EventSink, stop: threading.Event | None = Non
     return backend_for(record).watch(record, sink, stop)
 
 
-def last_step(record: RunRecord) -> Event:
+def last_step(record: RunRecord) -> dict[str, Any]:
     """The run's latest step event, without a watch (the start screen's progress column)."""
     return backend_for(record).last_step(record)
 
