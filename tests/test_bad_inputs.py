@@ -1000,7 +1000,7 @@ def test_an_unexpected_error_is_a_short_report_with_its_traceback_in_a_log(tmp_p
     def broken(model, outputs, **options):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("wacft.convert.convert.convert", broken)
+    monkeypatch.setattr("wacft.services.outputs.convert", broken)  # what `wacft convert` calls
     assert wacft.cli.convert  # the handler is the one `wacft` runs, around any step
     assert main(["convert", "openai/whisper-tiny.en", "--out", str(tmp_path / "x.bin")]) == 2
     err = capsys.readouterr().err
