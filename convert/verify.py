@@ -64,7 +64,7 @@ MAX_PHRASE = 6  # words
 USABLE_WER = 0.5  # above this at full context the model does not transcribe the data at all
 PHONE, FULL = "futo", "full"
 DEFAULT_CONTEXTS = (PHONE, FULL)  # what the verdict needs; "dynamic" (the paper's) on request
-NO_BASELINE = " Its full-context WER was not compared with the base model's: pass --baseline auto or BASE.bin."
+NO_BASELINE = " Its full-context {rate} was not compared with the base model's: pass --baseline auto or BASE.bin."
 
 
 class Sample(Protocol):
@@ -248,26 +248,27 @@ def _side(result: ModelResult, context: str) -> Side:
     return Side([c.errors(context) for c in result.clips], [c.heard[context].runaway for c in result.clips])
 
 
-def answers(result: ModelResult, baseline: ModelResult | None) -> list[Answer]:
-    """The verdict's three questions (convert/verdict.py); without a base model, the phone's context is held to
-    the model's own full context and the full context is not checked."""
+def answers(result: ModelResult, baseline: ModelResult | None, rate: str = "WER") -> list[Answer]:
+    """The verdict's three questions (convert/verdict.py), worded in `rate` (WER, or CER); without a base model,
+    the phone's context is held to the model's own full context and the full context is not checked."""
     words = [c.words for c in result.clips]
     ours_phone, ours_full = _side(result, PHONE), _side(result, FULL)
+    phone_question, full_question = PHONE_QUESTION.format(rate=rate), FULL_QUESTION.format(rate=rate)
     if baseline is None:
         return [loops_alone(ours_phone),
-                judge_wer(PHONE_QUESTION + " full context", ours_phone.errors, ours_full.errors, words),
-                Answer(FULL_QUESTION, UNCHECKED, 0, 0.0, 0.0)]
+                judge_wer(phone_question + " full context", ours_phone.errors, ours_full.errors, words, rate),
+                Answer(full_question, UNCHECKED, 0, 0.0, 0.0, rate=rate)]
     if [c.reference for c in baseline.clips] != [c.reference for c in result.clips]:
         raise WacftError("The base model's results are for other clips; verify both on the same clips.")
     base_phone, base_full = _side(baseline, PHONE), _side(baseline, FULL)
-    return [judge_loops(ours_phone, base_phone),
-            judge_wer(PHONE_QUESTION + " the base model's at full context", ours_phone.errors, base_full.errors,
-                      words),
-            judge_wer(FULL_QUESTION, ours_full.errors, base_full.errors, words)]
+    return [judge_loops(ours_phone, base_phone, rate),
+            judge_wer(phone_question + " the base model's at full context", ours_phone.errors, base_full.errors,
+                      words, rate),
+            judge_wer(full_question, ours_full.errors, base_full.errors, words, rate)]
 
 
-PHONE_QUESTION = "WER at the phone's context against"
-FULL_QUESTION = "Full-context WER against the base model's"
+PHONE_QUESTION = "{rate} at the phone's context against"
+FULL_QUESTION = "Full-context {rate} against the base model's"
 HEADLINES = {READY: "Ready for the phone", NOT_READY: "Not ready for the phone", TOO_FEW: "Too few clips to tell"}
 
 
@@ -284,8 +285,13 @@ class Verification:
     clips_note: str = ""  # which clips these are: held out by the run, or ones it trained on
 
     @property
+    def rate(self) -> str:
+        """WER, or CER for a language without spaces: the name every figure and sentence uses."""
+        return rate_name(self.language)
+
+    @property
     def answers(self) -> list[Answer]:
-        return answers(self.model, self.baseline)
+        return answers(self.model, self.baseline, self.rate)
 
     @property
     def state(self) -> str:
@@ -303,12 +309,12 @@ class Verification:
     def verdict(self) -> str:
         full = self.model.contexts[FULL].wer
         if self.baseline is None and full > USABLE_WER:
-            text = (f"Not ready for the phone: WER {full:.1%} even at full context: the model does not transcribe"
-                    " this data (wrong language, or a broken model).")
+            text = (f"Not ready for the phone: {self.rate} {full:.1%} even at full context: the model does not"
+                    " transcribe this data (wrong language, or a broken model).")
         else:
             text = HEADLINES[self.state] + ". " + " ".join(a.sentence() for a in self.answers)
         note = f" {self.clips_note}" if self.clips_note else ""
-        return text + note + ("" if self.baseline else NO_BASELINE)
+        return text + note + ("" if self.baseline else NO_BASELINE.format(rate=self.rate))
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "ready": self.ready, "state": self.state, "verdict": self.verdict,
@@ -316,11 +322,11 @@ class Verification:
 
     def table(self) -> str:
         """One row per context and engine; the baseline's columns beside ours."""
-        rate = rate_name(self.language)  # WER, or CER for a language without spaces
+        rate = self.rate
         header = (f"{'context':8} {'audio_ctx':>9} {rate:>7} {'runaways':>8} {'empty':>5} {'latency':>8}"
                   f" {'encoder':>8} {'speed-up':>8}")
         if self.baseline:
-            header += f"  | {'base WER':>8} {'runaways':>8} {'latency':>8}"
+            header += f"  | {'base ' + rate:>8} {'runaways':>8} {'latency':>8}"
         rows = []
         for result, baseline in ((self.model, self.baseline), (self.other, None)):
             if result is None:
@@ -337,7 +343,8 @@ class Verification:
         if self.quantized:
             q = self.quantized
             rows.append(f"against {q.f16}: " + ", ".join(
-                f"{name} {q.identical[name]}/{len(self.model.clips)} identical, WER {q.wer_delta[name]:+.1%}"
+                f"{name} {q.identical[name]}/{len(self.model.clips)} identical, {rate}"
+                f" {q.wer_delta[name] * 100:+.1f} points"
                 for name in q.identical
             ))
         return "\n".join(rows)
