@@ -13,13 +13,13 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass, fields
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from wacft.convert.ggml import read_ggml
+from wacft.convert.ggml import GGMLFile, GGMLType, Hparams, read_ggml
 from wacft.convert.loadable import check_finite
 from wacft.convert.normalize import normalizer, rate_name, word_error_rate
 from wacft.convert.verdict import (
@@ -49,6 +49,7 @@ from wacft.convert.whispercpp import (
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
 from wacft.facts import SAMPLE_RATE
+from wacft.record.levels import speech_bounds
 
 CONTEXTS: dict[str, Callable[[int], int]] = {
     "full": lambda n_samples: FULL_CONTEXT,
@@ -62,6 +63,7 @@ RUNAWAY_SLACK = 4
 REPEATS = 3  # a phrase this many times in a row, more often than the reference says it
 MAX_PHRASE = 6  # words
 USABLE_WER = 0.5  # above this at full context the model does not transcribe the data at all
+HPARAM_NAMES = [f.name for f in fields(Hparams)]
 PHONE, FULL = "futo", "full"
 DEFAULT_CONTEXTS = (PHONE, FULL)  # what the verdict needs; "dynamic" (the paper's) on request
 NO_BASELINE = " Its full-context {rate} was not compared with the base model's: pass --baseline auto or BASE.bin."
@@ -234,6 +236,30 @@ def compare_quantized(quantized: ModelResult, f16: ModelResult) -> QuantizedChec
     )
 
 
+def _difference(model: GGMLFile, f16: GGMLFile) -> str:
+    """How `f16` shows it is another model than `model` ("" where nothing does): its dimensions, its vocabulary,
+    or the values of a tensor both store as float32 (norms, biases, positions: quantizing leaves them alone)."""
+    for name, ours, theirs in zip(HPARAM_NAMES, astuple(model.hparams), astuple(f16.hparams), strict=True):
+        if name != "ftype" and ours != theirs:
+            return f"its {name} is {theirs}, not {ours}"
+    if model.n_tokens != f16.n_tokens:
+        return f"its vocabulary has {f16.n_tokens} tokens, not {model.n_tokens}"
+    kept = {t.name: t for t in f16.tensors if t.type == GGMLType.F32}
+    for t in model.tensors:
+        if t.type == GGMLType.F32 and t.name in kept and not np.array_equal(model.read_array(t),
+                                                                            f16.read_array(kept[t.name])):
+            return f"its tensor {t.name} holds other values"
+    return ""
+
+
+def check_same_model(model: GGMLFile, f16: GGMLFile) -> None:
+    """A quantized file is compared with the f16 file it was quantized from, or with nothing."""
+    difference = _difference(model, f16)
+    if difference:
+        raise WacftError(f"{f16.path} is not the f16 file {model.path.name} was quantized from ({difference});"
+                         " give that model's f16 file with --f16, or leave --f16 out.")
+
+
 def f16_sibling(model: str | os.PathLike) -> Path | None:
     """For `name_q8_0.bin` (as `wacft convert` names several types), `name_f16.bin` beside it, if there."""
     path = Path(model)
@@ -363,6 +389,15 @@ def write_wavs(samples: Sequence[Sample], folder: Path) -> tuple[list[Path], lis
     return paths, lengths
 
 
+def check_samples(samples: Sequence[Sample]) -> None:
+    """Clips a verdict can be drawn from: some, and not all silent (every model would read as broken)."""
+    if not samples:
+        raise WacftError("The dataset has no clips to verify with; check its split and --limit.")
+    if all(speech_bounds(s.audio) is None for s in samples):
+        raise WacftError(f"The {len(samples)} clip(s) to verify with hold no speech (all silent); check the"
+                         " dataset's audio.")
+
+
 def verify(
     model: str | os.PathLike,
     samples: Sequence[Sample],
@@ -386,8 +421,7 @@ def verify(
     pass. `contexts`: FUTO's and the full one by default. `progress(done, total, label)` counts transcriptions
     and says which model at which context is decoding. `language` (a code) is forced, as FUTO Keyboard does with
     one language enabled; several `languages` are chosen among, as it does with several."""
-    if not samples:
-        raise WacftError("The dataset has no clips to verify with; check its split and --limit.")
+    check_samples(samples)
     if PHONE not in contexts or FULL not in contexts:
         raise ValueError("the verdict needs FUTO's context and the full one")
     contexts = [name for name in CONTEXTS if name in contexts]  # in one order, whatever the caller's
@@ -395,8 +429,11 @@ def verify(
     if base_result is not None:
         baseline = None
     runs = [(m, first) for m in (model, baseline, f16) if m] + [(model, e) for e in others[:1]]
-    for path in dict.fromkeys(path for path, _ in runs):
-        check_finite(read_ggml(path))  # every file checked before minutes of transcription
+    files = {path: read_ggml(path) for path, _ in runs}
+    for read in files.values():
+        check_finite(read)  # every file checked before minutes of transcription
+    if f16:
+        check_same_model(files[model], files[f16])
     per_run = len(contexts) * len(samples)
     total = len(runs) * per_run
     results = []

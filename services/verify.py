@@ -15,7 +15,15 @@ from pathlib import Path
 from wacft.acft import held_out
 from wacft.acft.config import TrainConfig
 from wacft.atomic import write_bytes_atomic
-from wacft.convert.verify import DEFAULT_CONTEXTS, ModelResult, Verification, run_model, verify, write_wavs
+from wacft.convert.verify import (
+    DEFAULT_CONTEXTS,
+    ModelResult,
+    Verification,
+    check_samples,
+    run_model,
+    verify,
+    write_wavs,
+)
 from wacft.convert.whispercpp import FUTO, Decoding, Engine
 from wacft.errors import WacftError
 
@@ -167,6 +175,7 @@ def check(
     converted to the model's type, its results cached; none without a base model), NONE, or a .bin (run here)."""
     from wacft.convert.ggml import read_ggml
 
+    check_samples(samples)  # before the base model's decoding
     base_result = None
     if baseline == AUTO and base_model:
         file_type = read_ggml(model).file_type
