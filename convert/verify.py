@@ -47,7 +47,6 @@ from wacft.convert.whispercpp import (
     transcribe,
 )
 from wacft.errors import WacftError
-from wacft.extras import needs_extra
 from wacft.facts import SAMPLE_RATE
 from wacft.record.levels import speech_bounds
 
@@ -177,7 +176,7 @@ def _summarise(name: str, clips: list[ClipResult], references: list[str], norm: 
 def run_model(
     model: str | os.PathLike,
     samples: Sequence[Sample],
-    wavs: list[Path],
+    audio: list[Path],
     *,
     language: str,
     threads: int | None,
@@ -188,15 +187,15 @@ def run_model(
     contexts: Sequence[str] = tuple(CONTEXTS),
     lengths: Sequence[int] | None = None,
 ) -> ModelResult:
-    """Every clip at each of `contexts` in one whisper.cpp process (`wavs` hold the samples' audio, `lengths` their
+    """Every clip at each of `contexts` in one whisper.cpp process (`audio`: the samples' files, `lengths` their
     samples when known), in `language` (a code, forced) or chosen among several `languages` (see transcribe);
     scored in `language`."""
     engine = engine or current_engine()
     norm = normalizer(language)
     references = [norm(s.text) for s in samples]
     lengths = list(lengths) if lengths is not None else [len(s.audio) for s in samples]
-    pairs = list(zip(wavs, lengths, strict=True))
-    clips = [Clip(wav, CONTEXTS[name](n), token_cap(n)) for name in contexts for wav, n in pairs]
+    pairs = list(zip(audio, lengths, strict=True))
+    clips = [Clip(path, CONTEXTS[name](n), token_cap(n)) for name in contexts for path, n in pairs]
     results = transcribe(model, clips, language=language, languages=languages, threads=threads, decoding=decoding,
                          engine=engine, progress=progress)
     rows = []
@@ -376,17 +375,13 @@ class Verification:
         return "\n".join(rows)
 
 
-def write_wavs(samples: Sequence[Sample], folder: Path) -> tuple[list[Path], list[int]]:
-    """Each sample's audio as a file, decoded once; and its length in samples."""
-    with needs_extra("data"):
-        import soundfile
-
-    paths, lengths = [folder / f"{i}.wav" for i in range(len(samples))], []
+def write_audio(samples: Sequence[Sample], folder: Path) -> tuple[list[Path], list[int]]:
+    """Each sample's audio as the float32 .npy whisper.cpp's child reads, written once for every context and model
+    it is decoded at; and its length in samples."""
+    paths = [folder / f"{i}.npy" for i in range(len(samples))]
     for path, sample in zip(paths, samples, strict=True):
-        audio = sample.audio
-        soundfile.write(path, audio, SAMPLE_RATE, subtype="FLOAT")
-        lengths.append(len(audio))
-    return paths, lengths
+        np.save(path, np.asarray(sample.audio, np.float32))
+    return paths, [len(s.audio) for s in samples]
 
 
 def check_samples(samples: Sequence[Sample]) -> None:
@@ -438,7 +433,7 @@ def verify(
     total = len(runs) * per_run
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        wavs, lengths = write_wavs(samples, Path(tmp))
+        audio, lengths = write_audio(samples, Path(tmp))
         for path, engine in runs:
             done = len(results) * per_run
             step = None
@@ -447,7 +442,7 @@ def verify(
                     context = contexts[min(d // len(samples), len(contexts) - 1)]  # the one decoding next
                     progress(done + d, total, f"{name} at {context} context ({engine.name} engine)")
                 step(0, per_run)
-            results.append(run_model(path, samples, wavs, language=language, threads=threads, progress=step,
+            results.append(run_model(path, samples, audio, language=language, threads=threads, progress=step,
                                      decoding=decoding, engine=engine, languages=languages, contexts=contexts,
                                      lengths=lengths))
     ours = results.pop(0)

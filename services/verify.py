@@ -22,7 +22,7 @@ from wacft.convert.verify import (
     check_samples,
     run_model,
     verify,
-    write_wavs,
+    write_audio,
 )
 from wacft.convert.whispercpp import FUTO, Decoding, Engine
 from wacft.errors import WacftError
@@ -146,8 +146,8 @@ def base_results(model: Path, samples: Sequence, *, engine: Engine, decoding: De
             progress(done, total, f"the base model {model.name} at {context} context, once ({engine.name} engine)")
         step(0, total)
     with tempfile.TemporaryDirectory() as tmp:
-        wavs, lengths = write_wavs(samples, Path(tmp))
-        result = run_model(model, samples, wavs, language=language, languages=languages, threads=threads,
+        audio, lengths = write_audio(samples, Path(tmp))
+        result = run_model(model, samples, audio, language=language, languages=languages, threads=threads,
                            progress=step, decoding=decoding, engine=engine, contexts=contexts, lengths=lengths)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, json.dumps(asdict(result)).encode())

@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from wacft.acft.config import TrainConfig
 from wacft.acft.data import load_clips
 from wacft.cli import main
 from wacft.convert.convert import convert, plan_outputs
@@ -28,22 +27,8 @@ SENTENCES = [
     "Turn left at the next corner and keep going until you see the bridge.",
 ]
 VOICES = ("en-us", "en-gb")
-# other sentences for training: ACFT teaches the short context, not these words
-TRAINING_SENTENCES = [
-    "The weather is nice today.", "Please send me the report.", "We should meet at the station tomorrow.",
-    "Call my mother this evening.", "Where is the nearest pharmacy?", "I would like a cup of coffee.",
-    "The train leaves at nine.", "Can you help me with this?", "Good morning, everyone.", "Let us go for a walk.",
-    "Sure.", "Okay, see you later.",
-]
-
-
 FULL_CONTEXT_DRIFT = 0.05  # measured: see the test that uses it
 WORDS_RUNAWAYS, WORDS_DRIFT = 2, 0.1  # the same for the real words: see the test that uses them
-
-
-def default_training(model, training, out, seed=0) -> TrainConfig:
-    """`wacft train` as it comes: what the test holds to the base model (bench_verify_seeds trains the same)."""
-    return TrainConfig(model=str(model), dataset=str(training), out=str(out), seed=seed)
 
 
 def read_dataset(folder):
@@ -96,15 +81,11 @@ def test_clips_do_not_leak_into_each_other_at_short_context(base_bins, dataset, 
 
 
 @pytest.fixture(scope="module")
-def acft_bin(tiny_en_dir, speech_dataset, tmp_path_factory):
-    """tiny.en after `wacft train` as it comes, on espeak-ng clips of other sentences, as f16."""
-    from wacft.acft.events import CallbackSink
-    from wacft.acft.trainer import train
-
-    tmp = tmp_path_factory.mktemp("acft")
-    training = speech_dataset(TRAINING_SENTENCES, voices=VOICES)
-    out = train(default_training(tiny_en_dir, training, tmp / "run"), CallbackSink(lambda event: None))
-    [result] = convert(str(out), plan_outputs(tmp / "tiny_en_acft.bin", ["f16"]))
+def acft_bin(acft_run, tmp_path_factory):
+    """tiny.en after `wacft train` as it comes, on espeak-ng clips of other sentences (the run test_verify_run.py
+    shares, conftest.py's acft_run: ACFT teaches the short context, not these words), as f16."""
+    out, _ = acft_run
+    [result] = convert(str(out), plan_outputs(tmp_path_factory.mktemp("acft") / "tiny_en_acft.bin", ["f16"]))
     return result.path
 
 
