@@ -97,12 +97,12 @@ def test_acft_trained_model_loops_less_and_the_verdict_reflects_it(acft_bin, sam
     assert ours["dynamic"].wer < theirs["dynamic"].wer / 3
     assert ours["dynamic"].runaways < theirs["dynamic"].runaways
     assert ours["futo"].wer <= theirs["futo"].wer
-    # Distillation keeps the full-context model. Measured with the default settings (tiny.en, these 60 words,
-    # FUTO's decoding): the trained model's full-context WER was 5.0%, 5.0% and 3.3% for seeds 0, 1 and 2, the
-    # base's 5.0% (bench/bench_verify_seeds.py prints these); with the silence made up, 5.0% and 5.0% for seeds 0
-    # and 1. The old default, with no batches at full context, drifted by up to 5 words either way from seed to
-    # seed; another CPU's numerics are one more such draw. So: no runaways, and at most 3 more word errors than the
-    # base (0.05).
+    # Distillation keeps the full-context model. Measured with the default settings (tiny.en, these 60 words, FUTO's
+    # decoding), when this model was trained on 24 clips of 12 other sentences: the trained model's full-context WER was
+    # 5.0%, 5.0% and 3.3% for seeds 0, 1 and 2, the base's 5.0% (bench/bench_verify_seeds.py prints these); with the
+    # silence made up, 5.0% and 5.0% for seeds 0 and 1. The old default, with no batches at full context, drifted by up
+    # to 5 words either way from seed to seed; another CPU's numerics are one more such draw. So: no runaways, and at
+    # most 3 more word errors than the base (0.05).
     assert ours["full"].runaways == 0
     assert ours["full"].wer <= theirs["full"].wer + FULL_CONTEXT_DRIFT
     assert ours["futo"].runaways == 0  # none at the phone's context for any seed measured
@@ -162,12 +162,12 @@ def test_acft_trained_model_stops_most_loops_on_real_words_on_the_phone(phone_en
     theirs = verify(base_bins["f16"], words, threads=2, engines=[phone_engine]).model.contexts
     ours = verify(acft_bin, words, threads=2, engines=[phone_engine]).model.contexts
     assert theirs["futo"].runaways >= len(words) // 4
-    # Measured (bench/bench_verify_seeds.py, seeds 0-2): the base runs away on 24 at FUTO's context, the trained
-    # model on 0, 0 and 1; its full-context WER was 44.6%, 44.6% and 48.6% against the base's 44.6% (a word is 1.4
-    # points of 72). Trained with each clip's silence made up rather than added whole (seeds 0 and 1, another
-    # machine, where the base runs away on 30): 1 and 0, at 48.6% and 47.3%. So: at most one runaway more than the
-    # worst seed (another CPU's numerics are one more draw), and at most 0.1 (7 words, over twice the worst seed's
-    # drift) above the base at full context.
+    # Measured (bench/bench_verify_seeds.py, seeds 0-2, with the 24-clip training of then): the base runs away on 24 at
+    # FUTO's context, the trained model on 0, 0 and 1; its full-context WER was 44.6%, 44.6% and 48.6% against the
+    # base's 44.6% (a word is 1.4 points of 72). Trained with each clip's silence made up rather than added whole (seeds
+    # 0 and 1, another machine, where the base runs away on 30): 1 and 0, at 48.6% and 47.3%. So: at most one runaway
+    # more than the worst seed (another CPU's numerics are one more draw), and at most 0.1 (7 words, over twice the
+    # worst seed's drift) above the base at full context.
     assert ours["futo"].runaways <= WORDS_RUNAWAYS
     assert ours["full"].runaways == 0
     assert ours["full"].wer <= theirs["full"].wer + WORDS_DRIFT
