@@ -4,7 +4,8 @@ against the base tiny.en (converted once to the same type, its results cached): 
 loops) and a model that lost accuracy are not ready. Ten clips whose difference is within the noise are "too few to
 tell", on real decodes built so that the difference sits on one clip whatever the CPU (see that test).
 
-Measured here (2 busy cores): training about 6-12 minutes; the base runs away on 2 of the 20 held-out clips at FUTO's
+The run is conftest.py's acft_run, which test_verify.py shares: it trains once a session. Measured here (2 busy
+cores): training about 5 minutes (17 at a load average of 8); the base runs away on 2 of the 20 held-out clips at FUTO's
 context (73% WER there, 14% at full context); the trained model on none, 13.0% at FUTO's context and 14.8% at full
 context (one word either way of the base's 13.9%); the damaged model 45% at full context (+34 words, interval +17 to
 +47 points)."""
