@@ -1,8 +1,8 @@
-"""How far the figures test_verify checks move from one training run to another: tiny.en trained as that test
-trains it (`wacft train`'s defaults) with several seeds, each verified in whisper.cpp on the test's clips at full,
-dynamic and FUTO context beside the base model, and on the real recorded words (tests/fixtures/real_words.py) in
-the phone's whisper.cpp. The test's bounds (FULL_CONTEXT_DRIFT, WORDS_DRIFT, WORDS_RUNAWAYS) come from these
-figures.
+"""How far the figures test_verify checks move from one training run to another: tiny.en trained as that test's
+model is (`wacft train`'s defaults on tests/fixtures/acft_run.py's clips) with several seeds, each verified in
+whisper.cpp on the test's clips at full, dynamic and FUTO context beside the base model, and on the real recorded
+words (tests/fixtures/real_words.py) in the phone's whisper.cpp. The test's bounds (FULL_CONTEXT_DRIFT, WORDS_DRIFT,
+WORDS_RUNAWAYS) come from these figures.
 
     .venv/bin/python bench/bench_verify_seeds.py [--seeds 0 1 2]
 """
@@ -17,13 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from fixtures import acft_run
 from fixtures.real_words import real_words_dataset
 from fixtures.speech import make_speech_dataset
 from fixtures.tiny_en import tiny_en_dir
-from test_verify import SENTENCES, TRAINING_SENTENCES, VOICES, default_training, read_dataset
+from test_verify import SENTENCES, VOICES, read_dataset
 
-from wacft.acft.events import CallbackSink
-from wacft.acft.trainer import train
 from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.phone_engine import phone_engine
 from wacft.convert.verify import CONTEXTS, verify
@@ -46,7 +45,7 @@ def main() -> None:
     model = tiny_en_dir()
     samples = read_dataset(make_speech_dataset(tmp / "test", SENTENCES, voices=VOICES))
     words, phone = read_dataset(real_words_dataset()), [phone_engine()]
-    training = make_speech_dataset(tmp / "train", TRAINING_SENTENCES, voices=VOICES)
+    training = make_speech_dataset(tmp / "train", acft_run.SENTENCES, voices=acft_run.VOICES)
     [base_bin] = convert(str(model), plan_outputs(tmp / "base.bin", ["f16"]))
     heads = [f"WER / runaways {c}" for c in CONTEXTS]
     print("| model | train s | " + " | ".join(heads) + " | ready | real words: " + " | ".join(heads) + " |")
@@ -56,7 +55,8 @@ def main() -> None:
     print(row("base tiny.en", base, on_words), flush=True)
     for seed in args.seeds:
         started = time.time()
-        out = train(default_training(model, training, tmp / f"run{seed}", seed), CallbackSink(lambda event: None))
+        out = tmp / f"run{seed}"
+        acft_run.train_run(model, training, out, seed)
         took = f"{time.time() - started:.0f}"
         [trained] = convert(str(out), plan_outputs(tmp / f"seed{seed}.bin", ["f16"]))
         check = verify(trained.path, samples, threads=args.threads, contexts=CONTEXTS)

@@ -60,7 +60,8 @@ def register(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         " always)")
     p.add_argument("--engine", choices=ENGINES, default="phone",
                    help="phone (default): whisper.cpp 1.5.4, the generation FUTO Keyboard ships (installed on first"
-                        " use); current: wacft's whisper.cpp; both: the verdict from the phone's")
+                        " use; where it cannot be, the current one, said in a sentence); current: wacft's"
+                        " whisper.cpp; both: the verdict from the phone's")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=run_verify)
 
@@ -82,6 +83,8 @@ def run_verify(args: argparse.Namespace) -> int:  # noqa: C901 (split where veri
 
     if args.max_clips < 0:
         raise WacftError(f"--limit is {args.max_clips}; give a number of clips, or 0 for all of them.")
+    if args.threads is not None and args.threads < 1:  # whisper.cpp would fail on it, blaming the model
+        raise WacftError(f"--threads is {args.threads}; give a number of threads of at least 1, or leave it out.")
     baseline = args.baseline if args.baseline in (AUTO, NONE) else None
     f16 = f16_sibling(args.model) if args.f16 == AUTO else args.f16
     for path in filter(None, (args.model, baseline is None and args.baseline, f16)):

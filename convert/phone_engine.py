@@ -77,15 +77,13 @@ def phone_engine(say: Callable[[str], None] | None = None) -> Engine:
 
 
 def choose_engines(choice: str, say: Callable[[str], None]) -> list[Engine]:
-    """The engines to verify in, the phone's first; with `both`, a phone engine that cannot be installed is
-    said in one sentence and the current one runs alone."""
+    """The engines to verify in, the phone's first; a phone engine that cannot be installed is said in one
+    sentence and the current one runs alone (as that sentence says)."""
     if choice == "current":
         return [current_engine()]
     try:
         phone = phone_engine(say)
     except PhoneEngineUnavailable as e:
-        if choice == "phone":
-            raise
         say(str(e))
         return [current_engine()]
     return [phone] if choice == "phone" else [phone, current_engine()]

@@ -30,11 +30,12 @@ FEWEST_CLIPS = 5  # below this no WER difference is told
 LOOPS = "Loops at the phone's context"
 RULE = ("The verdict judges the model against the base model, clip by clip, on three questions: does it loop at"
         " the phone's context (no runaway where the base had none, and fewer than the base had); is its WER at the"
-        " phone's context at or below the base's at full context; did its full-context WER hold. A WER difference"
-        " is judged by a paired bootstrap over the clips (95%): better when the whole interval is below zero, no"
-        " worse when the difference is within a quarter of the base's WER (at least two points), worse when it is"
-        " beyond that and the whole interval is above zero, else too few clips to tell. Ready (exit 0): nothing"
-        " worse, nothing left to tell; not ready (exit 2): anything worse; too few clips to tell (exit 3).")
+        " phone's context at or below the base's at full context; did its full-context WER hold. (A language"
+        " written without spaces is scored by CER, the character error rate, instead.) A WER difference is judged by"
+        " a paired bootstrap over the clips (95%): better when the whole interval is below zero, no worse when the"
+        " difference is within a quarter of the base's WER (at least two points), worse when it is beyond that and"
+        " the whole interval is above zero, else too few clips to tell. Ready (exit 0): nothing worse, nothing left"
+        " to tell; not ready (exit 2): anything worse; too few clips to tell (exit 3).")
 
 
 @dataclass(frozen=True)
@@ -54,18 +55,20 @@ class Answer:
     theirs: float | None  # None: runaways without a base model
     low: float = 0.0  # the interval of the WER difference
     high: float = 0.0
+    rate: str = "WER"  # CER for a language written without spaces: its errors are characters
 
     def sentence(self) -> str:
         if self.theirs is None:  # runaways with no base model to hold them to
             return f"{self.question}: {self.outcome}, {self.ours:.0f} runaway{'s' * (self.ours != 1)}."
         if self.outcome == UNCHECKED:
             return f"{self.question}: not checked (no base model to compare with)."
-        words = f"{abs(self.moved)} word error{'s' * (abs(self.moved) != 1)} {'fewer' if self.moved <= 0 else 'more'}"
+        unit = "character" if self.rate == "CER" else "word"
+        words = f"{abs(self.moved)} {unit} error{'s' * (abs(self.moved) != 1)} {'fewer' if self.moved <= 0 else 'more'}"
         if self.question.startswith("Loops"):
             return (f"{self.question}: {self.outcome}, {self.theirs:.0f} runaway{'s' * (self.theirs != 1)} ->"
                     f" {self.ours:.0f} ({words}).")
-        return (f"{self.question}: {self.outcome}, WER {self.theirs:.1%} -> {self.ours:.1%}, {words} (95% interval"
-                f" {self.low * 100:+.1f} to {self.high * 100:+.1f} points).")
+        return (f"{self.question}: {self.outcome}, {self.rate} {self.theirs:.1%} -> {self.ours:.1%}, {words} (95%"
+                f" interval {self.low * 100:+.1f} to {self.high * 100:+.1f} points).")
 
 
 def interval(ours: list[int], theirs: list[int], words: list[int], seed: int = 0) -> tuple[float, float, float]:
@@ -80,7 +83,7 @@ def interval(ours: list[int], theirs: list[int], words: list[int], seed: int = 0
     return float(diff), float(low), float(high)
 
 
-def judge_wer(question: str, ours: list[int], theirs: list[int], words: list[int]) -> Answer:
+def judge_wer(question: str, ours: list[int], theirs: list[int], words: list[int], rate: str = "WER") -> Answer:
     diff, low, high = interval(ours, theirs, words)
     total = max(sum(words), 1)
     base = sum(theirs) / total
@@ -95,14 +98,14 @@ def judge_wer(question: str, ours: list[int], theirs: list[int], words: list[int
         outcome = WORSE
     else:
         outcome = UNSURE
-    return Answer(question, outcome, sum(ours) - sum(theirs), sum(ours) / total, base, low, high)
+    return Answer(question, outcome, sum(ours) - sum(theirs), sum(ours) / total, base, low, high, rate)
 
 
-def judge_loops(ours: Side, theirs: Side) -> Answer:
+def judge_loops(ours: Side, theirs: Side, rate: str = "WER") -> Answer:
     new = sum(o and not t for o, t in zip(ours.runaways, theirs.runaways, strict=True))
     mine, base = sum(ours.runaways), sum(theirs.runaways)
     outcome = WORSE if new or (base and mine >= base) else BETTER if mine < base else NO_WORSE
-    return Answer(LOOPS, outcome, sum(ours.errors) - sum(theirs.errors), mine, base)
+    return Answer(LOOPS, outcome, sum(ours.errors) - sum(theirs.errors), mine, base, rate=rate)
 
 
 def loops_alone(ours: Side) -> Answer:

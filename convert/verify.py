@@ -13,13 +13,13 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from wacft.convert.ggml import read_ggml
+from wacft.convert.ggml import GGMLFile, GGMLType, Hparams, read_ggml
 from wacft.convert.loadable import check_finite
 from wacft.convert.normalize import normalizer, rate_name, word_error_rate
 from wacft.convert.verdict import (
@@ -46,8 +46,8 @@ from wacft.convert.whispercpp import (
     transcribe,
 )
 from wacft.errors import WacftError
-from wacft.extras import needs_extra
 from wacft.facts import FULL_CONTEXT, SAMPLE_RATE
+from wacft.record.levels import speech_bounds
 
 CONTEXTS: dict[str, Callable[[int], int]] = {
     "full": lambda n_samples: FULL_CONTEXT,
@@ -61,9 +61,10 @@ RUNAWAY_SLACK = 4
 REPEATS = 3  # a phrase this many times in a row, more often than the reference says it
 MAX_PHRASE = 6  # words
 USABLE_WER = 0.5  # above this at full context the model does not transcribe the data at all
+HPARAM_NAMES = [f.name for f in fields(Hparams)]
 PHONE, FULL = "futo", "full"
 DEFAULT_CONTEXTS = (PHONE, FULL)  # what the verdict needs; "dynamic" (the paper's) on request
-NO_BASELINE = " Its full-context WER was not compared with the base model's: pass --baseline auto or BASE.bin."
+NO_BASELINE = " Its full-context {rate} was not compared with the base model's: pass --baseline auto or BASE.bin."
 
 
 class Sample(Protocol):
@@ -177,7 +178,7 @@ def _summarise(name: str, clips: list[ClipResult], references: list[str], norm: 
 def run_model(
     model: str | os.PathLike[str],
     samples: Sequence[Sample],
-    wavs: list[Path],
+    audio: list[Path],
     *,
     language: str,
     threads: int | None,
@@ -188,15 +189,15 @@ def run_model(
     contexts: Sequence[str] = tuple(CONTEXTS),
     lengths: Sequence[int] | None = None,
 ) -> ModelResult:
-    """Every clip at each of `contexts` in one whisper.cpp process (`wavs` hold the samples' audio, `lengths` their
+    """Every clip at each of `contexts` in one whisper.cpp process (`audio`: the samples' files, `lengths` their
     samples when known), in `language` (a code, forced) or chosen among several `languages` (see transcribe);
     scored in `language`."""
     engine = engine or current_engine()
     norm = normalizer(language)
     references = [norm(s.text) for s in samples]
     lengths = list(lengths) if lengths is not None else [len(s.audio) for s in samples]
-    pairs = list(zip(wavs, lengths, strict=True))
-    clips = [Clip(wav, CONTEXTS[name](n), token_cap(n)) for name in contexts for wav, n in pairs]
+    pairs = list(zip(audio, lengths, strict=True))
+    clips = [Clip(path, CONTEXTS[name](n), token_cap(n)) for name in contexts for path, n in pairs]
     results = transcribe(model, clips, language=language, languages=languages, threads=threads, decoding=decoding,
                          engine=engine, progress=progress)
     rows = []
@@ -236,6 +237,30 @@ def compare_quantized(quantized: ModelResult, f16: ModelResult) -> QuantizedChec
     )
 
 
+def _difference(model: GGMLFile, f16: GGMLFile) -> str:
+    """How `f16` shows it is another model than `model` ("" where nothing does): its dimensions, its vocabulary,
+    or the values of a tensor both store as float32 (norms, biases, positions: quantizing leaves them alone)."""
+    for name, ours, theirs in zip(HPARAM_NAMES, astuple(model.hparams), astuple(f16.hparams), strict=True):
+        if name != "ftype" and ours != theirs:
+            return f"its {name} is {theirs}, not {ours}"
+    if model.n_tokens != f16.n_tokens:
+        return f"its vocabulary has {f16.n_tokens} tokens, not {model.n_tokens}"
+    kept = {t.name: t for t in f16.tensors if t.type == GGMLType.F32}
+    for t in model.tensors:
+        if t.type == GGMLType.F32 and t.name in kept and not np.array_equal(model.read_array(t),
+                                                                            f16.read_array(kept[t.name])):
+            return f"its tensor {t.name} holds other values"
+    return ""
+
+
+def check_same_model(model: GGMLFile, f16: GGMLFile) -> None:
+    """A quantized file is compared with the f16 file it was quantized from, or with nothing."""
+    difference = _difference(model, f16)
+    if difference:
+        raise WacftError(f"{f16.path} is not the f16 file {model.path.name} was quantized from ({difference});"
+                         " give that model's f16 file with --f16, or leave --f16 out.")
+
+
 def f16_sibling(model: str | os.PathLike[str]) -> Path | None:
     """For `name_q8_0.bin` (as `wacft convert` names several types), `name_f16.bin` beside it, if there."""
     path = Path(model)
@@ -250,26 +275,27 @@ def _side(result: ModelResult, context: str) -> Side:
     return Side([c.errors(context) for c in result.clips], [c.heard[context].runaway for c in result.clips])
 
 
-def answers(result: ModelResult, baseline: ModelResult | None) -> list[Answer]:
-    """The verdict's three questions (convert/verdict.py); without a base model, the phone's context is held to
-    the model's own full context and the full context is not checked."""
+def answers(result: ModelResult, baseline: ModelResult | None, rate: str = "WER") -> list[Answer]:
+    """The verdict's three questions (convert/verdict.py), worded in `rate` (WER, or CER); without a base model,
+    the phone's context is held to the model's own full context and the full context is not checked."""
     words = [c.words for c in result.clips]
     ours_phone, ours_full = _side(result, PHONE), _side(result, FULL)
+    phone_question, full_question = PHONE_QUESTION.format(rate=rate), FULL_QUESTION.format(rate=rate)
     if baseline is None:
         return [loops_alone(ours_phone),
-                judge_wer(PHONE_QUESTION + " full context", ours_phone.errors, ours_full.errors, words),
-                Answer(FULL_QUESTION, UNCHECKED, 0, 0.0, 0.0)]
+                judge_wer(phone_question + " full context", ours_phone.errors, ours_full.errors, words, rate),
+                Answer(full_question, UNCHECKED, 0, 0.0, 0.0, rate=rate)]
     if [c.reference for c in baseline.clips] != [c.reference for c in result.clips]:
         raise WacftError("The base model's results are for other clips; verify both on the same clips.")
     base_phone, base_full = _side(baseline, PHONE), _side(baseline, FULL)
-    return [judge_loops(ours_phone, base_phone),
-            judge_wer(PHONE_QUESTION + " the base model's at full context", ours_phone.errors, base_full.errors,
-                      words),
-            judge_wer(FULL_QUESTION, ours_full.errors, base_full.errors, words)]
+    return [judge_loops(ours_phone, base_phone, rate),
+            judge_wer(phone_question + " the base model's at full context", ours_phone.errors, base_full.errors,
+                      words, rate),
+            judge_wer(full_question, ours_full.errors, base_full.errors, words, rate)]
 
 
-PHONE_QUESTION = "WER at the phone's context against"
-FULL_QUESTION = "Full-context WER against the base model's"
+PHONE_QUESTION = "{rate} at the phone's context against"
+FULL_QUESTION = "Full-context {rate} against the base model's"
 HEADLINES = {READY: "Ready for the phone", NOT_READY: "Not ready for the phone", TOO_FEW: "Too few clips to tell"}
 
 
@@ -286,8 +312,13 @@ class Verification:
     clips_note: str = ""  # which clips these are: held out by the run, or ones it trained on
 
     @property
+    def rate(self) -> str:
+        """WER, or CER for a language without spaces: the name every figure and sentence uses."""
+        return rate_name(self.language)
+
+    @property
     def answers(self) -> list[Answer]:
-        return answers(self.model, self.baseline)
+        return answers(self.model, self.baseline, self.rate)
 
     @property
     def state(self) -> str:
@@ -305,12 +336,12 @@ class Verification:
     def verdict(self) -> str:
         full = self.model.contexts[FULL].wer
         if self.baseline is None and full > USABLE_WER:
-            text = (f"Not ready for the phone: WER {full:.1%} even at full context: the model does not transcribe"
-                    " this data (wrong language, or a broken model).")
+            text = (f"Not ready for the phone: {self.rate} {full:.1%} even at full context: the model does not"
+                    " transcribe this data (wrong language, or a broken model).")
         else:
             text = HEADLINES[self.state] + ". " + " ".join(a.sentence() for a in self.answers)
         note = f" {self.clips_note}" if self.clips_note else ""
-        return text + note + ("" if self.baseline else NO_BASELINE)
+        return text + note + ("" if self.baseline else NO_BASELINE.format(rate=self.rate))
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "ready": self.ready, "state": self.state, "verdict": self.verdict,
@@ -318,11 +349,11 @@ class Verification:
 
     def table(self) -> str:
         """One row per context and engine; the baseline's columns beside ours."""
-        rate = rate_name(self.language)  # WER, or CER for a language without spaces
+        rate = self.rate
         header = (f"{'context':8} {'audio_ctx':>9} {rate:>7} {'runaways':>8} {'empty':>5} {'latency':>8}"
                   f" {'encoder':>8} {'speed-up':>8}")
         if self.baseline:
-            header += f"  | {'base WER':>8} {'runaways':>8} {'latency':>8}"
+            header += f"  | {'base ' + rate:>8} {'runaways':>8} {'latency':>8}"
         rows = []
         for result, baseline in ((self.model, self.baseline), (self.other, None)):
             if result is None:
@@ -339,23 +370,29 @@ class Verification:
         if self.quantized:
             q = self.quantized
             rows.append(f"against {q.f16}: " + ", ".join(
-                f"{name} {q.identical[name]}/{len(self.model.clips)} identical, WER {q.wer_delta[name]:+.1%}"
+                f"{name} {q.identical[name]}/{len(self.model.clips)} identical, {rate}"
+                f" {q.wer_delta[name] * 100:+.1f} points"
                 for name in q.identical
             ))
         return "\n".join(rows)
 
 
-def write_wavs(samples: Sequence[Sample], folder: Path) -> tuple[list[Path], list[int]]:
-    """Each sample's audio as a file, decoded once; and its length in samples."""
-    with needs_extra("data"):
-        import soundfile
-
-    paths, lengths = [folder / f"{i}.wav" for i in range(len(samples))], []
+def write_audio(samples: Sequence[Sample], folder: Path) -> tuple[list[Path], list[int]]:
+    """Each sample's audio as the float32 .npy whisper.cpp's child reads, written once for every context and model
+    it is decoded at; and its length in samples."""
+    paths = [folder / f"{i}.npy" for i in range(len(samples))]
     for path, sample in zip(paths, samples, strict=True):
-        audio = sample.audio
-        soundfile.write(path, audio, SAMPLE_RATE, subtype="FLOAT")
-        lengths.append(len(audio))
-    return paths, lengths
+        np.save(path, np.asarray(sample.audio, np.float32))
+    return paths, [len(s.audio) for s in samples]
+
+
+def check_samples(samples: Sequence[Sample]) -> None:
+    """Clips a verdict can be drawn from: some, and not all silent (every model would read as broken)."""
+    if not samples:
+        raise WacftError("The dataset has no clips to verify with; check its split and --limit.")
+    if all(speech_bounds(s.audio) is None for s in samples):
+        raise WacftError(f"The {len(samples)} clip(s) to verify with hold no speech (all silent); check the"
+                         " dataset's audio.")
 
 
 def verify(
@@ -381,8 +418,7 @@ def verify(
     pass. `contexts`: FUTO's and the full one by default. `progress(done, total, label)` counts transcriptions
     and says which model at which context is decoding. `language` (a code) is forced, as FUTO Keyboard does with
     one language enabled; several `languages` are chosen among, as it does with several."""
-    if not samples:
-        raise WacftError("The dataset has no clips to verify with; check its split and --limit.")
+    check_samples(samples)
     if PHONE not in contexts or FULL not in contexts:
         raise ValueError("the verdict needs FUTO's context and the full one")
     contexts = [name for name in CONTEXTS if name in contexts]  # in one order, whatever the caller's
@@ -390,13 +426,16 @@ def verify(
     if base_result is not None:
         baseline = None
     runs = [(m, first) for m in (model, baseline, f16) if m] + [(model, e) for e in others[:1]]
-    for path in dict.fromkeys(path for path, _ in runs):
-        check_finite(read_ggml(path))  # every file checked before minutes of transcription
+    files = {path: read_ggml(path) for path, _ in runs}
+    for read in files.values():
+        check_finite(read)  # every file checked before minutes of transcription
+    if f16:
+        check_same_model(files[model], files[f16])
     per_run = len(contexts) * len(samples)
     total = len(runs) * per_run
     results: list[ModelResult] = []
     with tempfile.TemporaryDirectory() as tmp:
-        wavs, lengths = write_wavs(samples, Path(tmp))
+        audio, lengths = write_audio(samples, Path(tmp))
         for path, engine in runs:
             done = len(results) * per_run
             step = None
@@ -406,7 +445,7 @@ def verify(
                     context = contexts[min(d // len(samples), len(contexts) - 1)]  # the one decoding next
                     progress(done + d, total, f"{name} at {context} context ({engine.name} engine)")
                 step(0, per_run)
-            results.append(run_model(path, samples, wavs, language=language, threads=threads, progress=step,
+            results.append(run_model(path, samples, audio, language=language, threads=threads, progress=step,
                                      decoding=decoding, engine=engine, languages=languages, contexts=contexts,
                                      lengths=lengths))
     ours = results.pop(0)

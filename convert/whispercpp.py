@@ -136,6 +136,7 @@ def transcribe(
     engine = engine or current_engine()
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile("w+") as stdin, \
             tempfile.TemporaryFile("w+") as stderr:
+        arrays: dict[Path, str] = {}
         request = {
             "model": os.fspath(model),
             "language": languages[0] if len(languages) == 1 else language,
@@ -145,9 +146,9 @@ def transcribe(
             "decoding": None if decoding is None else {"beam_size": decoding.beam_size, "prompt": decoding.prompt,
                                                      "timestamps_from": FUTO_TIMESTAMPS_FROM},
             "clips": [
-                {"audio": _as_npy(c.audio, Path(tmp) / f"{i}.npy"), "audio_ctx": c.audio_ctx,
+                {"audio": _as_npy(c.audio, Path(tmp), arrays), "audio_ctx": c.audio_ctx,
                  "max_tokens": _cap(max_tokens if c.max_tokens is None else c.max_tokens, decoding)}
-                for i, c in enumerate(clips)
+                for c in clips
             ],
         }
         json.dump(request, stdin)
@@ -210,10 +211,16 @@ def _cap(max_tokens: int, decoding: Decoding | None) -> int:
     return max_tokens if decoding is None else min(max_tokens or FUTO_MAX_TOKENS, FUTO_MAX_TOKENS)
 
 
-def _as_npy(audio: Path, path: Path) -> str:
-    """The child reads float32 arrays: it has numpy but not wacft's audio decoders."""
-    np.save(path, load_audio(audio))
-    return os.fspath(path)
+def _as_npy(audio: str | os.PathLike[str], folder: Path, arrays: dict[Path, str]) -> str:
+    """The child reads float32 arrays: it has numpy but not wacft's audio decoders. An .npy is one already; any
+    other file is decoded once, however many contexts it is decoded at (`arrays`: those done)."""
+    audio = Path(audio)
+    if audio.suffix == ".npy":
+        return os.fspath(audio)
+    if audio not in arrays:
+        arrays[audio] = os.fspath(folder / f"{len(arrays)}.npy")
+        np.save(arrays[audio], load_audio(audio))
+    return arrays[audio]
 
 
 def _reason(stderr: str) -> str:

@@ -19,7 +19,16 @@ from wacft.acft.dataset_spec import DatasetSpec
 from wacft.atomic import write_bytes_atomic
 from wacft.convert.verdict import NOT_READY as NOT_READY  # a verdict's states, for the Phone step
 from wacft.convert.verdict import READY as READY
-from wacft.convert.verify import DEFAULT_CONTEXTS, ModelResult, Sample, Verification, run_model, verify, write_wavs
+from wacft.convert.verify import (
+    DEFAULT_CONTEXTS,
+    ModelResult,
+    Sample,
+    Verification,
+    check_samples,
+    run_model,
+    verify,
+    write_audio,
+)
 from wacft.convert.whispercpp import FUTO, Decoding, Engine
 from wacft.errors import WacftError
 from wacft.paths import cache_dir
@@ -139,8 +148,8 @@ def base_results(model: Path, samples: Sequence[Sample], *, engine: Engine, deco
             progress(done, total, f"the base model {model.name} at {context} context, once ({engine.name} engine)")
         step(0, total)
     with tempfile.TemporaryDirectory() as tmp:
-        wavs, lengths = write_wavs(samples, Path(tmp))
-        result = run_model(model, samples, wavs, language=language, languages=languages, threads=threads,
+        audio, lengths = write_audio(samples, Path(tmp))
+        result = run_model(model, samples, audio, language=language, languages=languages, threads=threads,
                            progress=step, decoding=decoding, engine=engine, contexts=contexts, lengths=lengths)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, json.dumps(asdict(result)).encode())
@@ -168,6 +177,7 @@ def check(
     converted to the model's type, its results cached; none without a base model), NONE, or a .bin (run here)."""
     from wacft.convert.ggml import read_ggml
 
+    check_samples(samples)  # before the base model's decoding
     base_result = None
     if baseline == AUTO and base_model:
         file_type = read_ggml(model).file_type

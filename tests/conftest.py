@@ -37,6 +37,20 @@ def speech_dataset(tmp_path_factory):
     return make
 
 
+@pytest.fixture(scope="session")
+def acft_run(tiny_en_dir, speech_dataset, tmp_path_factory):
+    """tiny.en trained as it comes on 100 espeak-ng clips, 20 held out (fixtures/acft_run.py), once a session: its
+    folder and its events."""
+    from fixtures.acft_run import SENTENCES, VOICES, train_run
+
+    out = tmp_path_factory.mktemp("acft-run") / "run"
+    with pytest.MonkeyPatch.context() as patch:  # whatever training writes beside the run stays in the session
+        patch.setenv("WACFT_HOME", str(tmp_path_factory.mktemp("acft-home")))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        events = train_run(tiny_en_dir, speech_dataset(SENTENCES, voices=VOICES), out)
+    return out, events
+
+
 @pytest.fixture
 def wacft_home(tmp_path, monkeypatch):
     """Run records and the wizard's session in a temporary folder; the hub offline, as it is in CI."""

@@ -991,6 +991,66 @@ def test_verify_and_train_name_what_the_dataset_lacks(good_bin, random_whisper, 
     assert "--limit is -1; give a number of clips, or 0 for all of them." in capsys.readouterr().err
 
 
+def test_verify_blames_a_thread_count_not_the_model(good_bin, speech_dataset, wacft_home, capsys):
+    data = speech_dataset(["Hello world."], voices=["en-us"])
+    for threads in ("-3", "0"):
+        assert main(["verify", str(good_bin), "--dataset", str(data), "--threads", threads]) == 1
+        err = capsys.readouterr().err
+        assert f"--threads is {threads}; give a number of threads of at least 1" in err and "file" not in err
+
+
+def test_verify_on_silent_clips_says_they_hold_no_speech(good_bin, tmp_path, wacft_home, capsys):
+    import soundfile
+
+    folder = tmp_path / "silent"
+    folder.mkdir()
+    for i in range(3):
+        soundfile.write(folder / f"{i}.wav", np.zeros(16000 * 2, np.float32), 16000)
+    (folder / "metadata.csv").write_text("file_name,text\n" + "".join(f"{i}.wav,Hello there.\n" for i in range(3)))
+    assert main(["verify", str(good_bin), "--dataset", str(folder), "--baseline", "none"]) == 1
+    err = capsys.readouterr().err
+    assert "no speech" in err and "broken model" not in err
+
+
+def test_a_phone_engine_that_cannot_be_installed_verifies_in_the_current_one_as_it_says(
+        good_bin, speech_dataset, tmp_path, wacft_home, capsys, monkeypatch):
+    """It used to say it would verify in the current whisper.cpp alone, then stop with exit 1."""
+    from wacft.convert import phone_engine
+    from wacft.convert.verify_cli import exit_status
+
+    monkeypatch.setattr(phone_engine, "PYTHONS", ((2, 7),))
+    report = tmp_path / "report.json"
+    status = main(["verify", str(good_bin), "--dataset", str(speech_dataset(["Hello world."], voices=["en-us"])),
+                   "--greedy", "--baseline", "none", "--threads", "2", "--json", str(report)])
+    out = capsys.readouterr().out
+    assert "cannot be installed here (its wheels are for CPython 2.7); verifying in the current whisper.cpp alone." in (
+        out)
+    assert "in whisper.cpp of pywhispercpp" in out and status == exit_status(json.loads(report.read_text())["state"])
+
+
+@pytest.mark.parametrize(("options", "words"), [({"seed": 1}, "holds other values"),
+                                                ({"layers": 1}, "its n_audio_layer is 1, not 2")],
+                         ids=["other weights", "other dimensions"])
+def test_verify_compares_only_with_the_f16_file_of_the_same_model(options, words, good_bin, random_whisper,
+                                                                  speech_dataset, tmp_path, wacft_home, capsys):
+    """An f16 file of another model once printed WER -677.8% against it, and "ready"."""
+    from wacft.convert.convert import convert, plan_outputs
+    from wacft.convert.ggml import read_ggml
+    from wacft.convert.verify import check_same_model
+
+    [same] = convert(str(random_whisper()), plan_outputs(tmp_path / "same_f16.bin", ["f16"]))
+    check_same_model(read_ggml(good_bin), read_ggml(same.path))  # its own f16 file passes
+    [other] = convert(str(random_whisper(**options)), plan_outputs(tmp_path / "other_f16.bin", ["f16"]))
+    data = speech_dataset(["Hello world."], voices=["en-us"])
+    capsys.readouterr()
+    assert main(["verify", str(good_bin), "--dataset", str(data), "--f16", str(other.path), "--baseline", "none",
+                 "--engine", "current"]) == 1
+    err = capsys.readouterr().err
+    said = f"wacft: {other.path} is not the f16 file tiny_q8_0.bin was quantized from (its "
+    assert err.startswith(said) and err.count("\n") == 1
+    assert f"{words}); give that model's f16 file with --f16, or leave --f16 out." in err
+
+
 # --- what no sentence foresaw ----------------------------------------------------------------------------
 
 def test_an_unexpected_error_is_a_short_report_with_its_traceback_in_a_log(tmp_path, wacft_home, capsys,

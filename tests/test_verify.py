@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from wacft.acft.config import TrainConfig
 from wacft.acft.data import load_clips
 from wacft.acft.dataset_spec import DatasetSpec
 from wacft.cli import main
@@ -28,22 +27,8 @@ SENTENCES = [
     "Turn left at the next corner and keep going until you see the bridge.",
 ]
 VOICES = ("en-us", "en-gb")
-# other sentences for training: ACFT teaches the short context, not these words
-TRAINING_SENTENCES = [
-    "The weather is nice today.", "Please send me the report.", "We should meet at the station tomorrow.",
-    "Call my mother this evening.", "Where is the nearest pharmacy?", "I would like a cup of coffee.",
-    "The train leaves at nine.", "Can you help me with this?", "Good morning, everyone.", "Let us go for a walk.",
-    "Sure.", "Okay, see you later.",
-]
-
-
 FULL_CONTEXT_DRIFT = 0.05  # measured: see the test that uses it
 WORDS_RUNAWAYS, WORDS_DRIFT = 2, 0.1  # the same for the real words: see the test that uses them
-
-
-def default_training(model, training, out, seed=0) -> TrainConfig:
-    """`wacft train` as it comes: what the test holds to the base model (bench_verify_seeds trains the same)."""
-    return TrainConfig(model=str(model), dataset=str(training), out=str(out), seed=seed)
 
 
 def read_dataset(folder):
@@ -95,15 +80,11 @@ def test_clips_do_not_leak_into_each_other_at_short_context(base_bins, dataset, 
 
 
 @pytest.fixture(scope="module")
-def acft_bin(tiny_en_dir, speech_dataset, tmp_path_factory):
-    """tiny.en after `wacft train` as it comes, on espeak-ng clips of other sentences, as f16."""
-    from wacft.acft.events import CallbackSink
-    from wacft.acft.trainer import train
-
-    tmp = tmp_path_factory.mktemp("acft")
-    training = speech_dataset(TRAINING_SENTENCES, voices=VOICES)
-    out = train(default_training(tiny_en_dir, training, tmp / "run"), CallbackSink(lambda event: None))
-    [result] = convert(str(out), plan_outputs(tmp / "tiny_en_acft.bin", ["f16"]))
+def acft_bin(acft_run, tmp_path_factory):
+    """tiny.en after `wacft train` as it comes, on espeak-ng clips of other sentences (the run test_verify_run.py
+    shares, conftest.py's acft_run: ACFT teaches the short context, not these words), as f16."""
+    out, _ = acft_run
+    [result] = convert(str(out), plan_outputs(tmp_path_factory.mktemp("acft") / "tiny_en_acft.bin", ["f16"]))
     return result.path
 
 
@@ -115,12 +96,12 @@ def test_acft_trained_model_loops_less_and_the_verdict_reflects_it(acft_bin, sam
     assert ours["dynamic"].wer < theirs["dynamic"].wer / 3
     assert ours["dynamic"].runaways < theirs["dynamic"].runaways
     assert ours["futo"].wer <= theirs["futo"].wer
-    # Distillation keeps the full-context model. Measured with the default settings (tiny.en, these 60 words,
-    # FUTO's decoding): the trained model's full-context WER was 5.0%, 5.0% and 3.3% for seeds 0, 1 and 2, the
-    # base's 5.0% (bench/bench_verify_seeds.py prints these); with the silence made up, 5.0% and 5.0% for seeds 0
-    # and 1. The old default, with no batches at full context, drifted by up to 5 words either way from seed to
-    # seed; another CPU's numerics are one more such draw. So: no runaways, and at most 3 more word errors than the
-    # base (0.05).
+    # Distillation keeps the full-context model. Measured with the default settings (tiny.en, these 60 words, FUTO's
+    # decoding), when this model was trained on 24 clips of 12 other sentences: the trained model's full-context WER was
+    # 5.0%, 5.0% and 3.3% for seeds 0, 1 and 2, the base's 5.0% (bench/bench_verify_seeds.py prints these); with the
+    # silence made up, 5.0% and 5.0% for seeds 0 and 1. The old default, with no batches at full context, drifted by up
+    # to 5 words either way from seed to seed; another CPU's numerics are one more such draw. So: no runaways, and at
+    # most 3 more word errors than the base (0.05).
     assert ours["full"].runaways == 0
     assert ours["full"].wer <= theirs["full"].wer + FULL_CONTEXT_DRIFT
     assert ours["futo"].runaways == 0  # none at the phone's context for any seed measured
@@ -180,12 +161,12 @@ def test_acft_trained_model_stops_most_loops_on_real_words_on_the_phone(phone_en
     theirs = verify(base_bins["f16"], words, threads=2, engines=[phone_engine]).model.contexts
     ours = verify(acft_bin, words, threads=2, engines=[phone_engine]).model.contexts
     assert theirs["futo"].runaways >= len(words) // 4
-    # Measured (bench/bench_verify_seeds.py, seeds 0-2): the base runs away on 24 at FUTO's context, the trained
-    # model on 0, 0 and 1; its full-context WER was 44.6%, 44.6% and 48.6% against the base's 44.6% (a word is 1.4
-    # points of 72). Trained with each clip's silence made up rather than added whole (seeds 0 and 1, another
-    # machine, where the base runs away on 30): 1 and 0, at 48.6% and 47.3%. So: at most one runaway more than the
-    # worst seed (another CPU's numerics are one more draw), and at most 0.1 (7 words, over twice the worst seed's
-    # drift) above the base at full context.
+    # Measured (bench/bench_verify_seeds.py, seeds 0-2, with the 24-clip training of then): the base runs away on 24 at
+    # FUTO's context, the trained model on 0, 0 and 1; its full-context WER was 44.6%, 44.6% and 48.6% against the
+    # base's 44.6% (a word is 1.4 points of 72). Trained with each clip's silence made up rather than added whole (seeds
+    # 0 and 1, another machine, where the base runs away on 30): 1 and 0, at 48.6% and 47.3%. So: at most one runaway
+    # more than the worst seed (another CPU's numerics are one more draw), and at most 0.1 (7 words, over twice the
+    # worst seed's drift) above the base at full context.
     assert ours["futo"].runaways <= WORDS_RUNAWAYS
     assert ours["full"].runaways == 0
     assert ours["full"].wer <= theirs["full"].wer + WORDS_DRIFT

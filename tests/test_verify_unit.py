@@ -15,6 +15,7 @@ from wacft.convert.verify import (
     ContextSummary,
     Heard,
     ModelResult,
+    QuantizedCheck,
     Verification,
     _summarise,
     is_runaway,
@@ -114,6 +115,21 @@ def test_a_model_that_stops_the_bases_loops_and_keeps_its_accuracy_is_ready():
         check.verdict)
 
 
+def test_a_language_scored_by_characters_is_told_in_cer_in_every_sentence():
+    """Japanese is written without spaces: its errors are characters, and no sentence may call them words."""
+    base = model(BASE_FULL, BASE_FUTO, BASE_LOOPS, "base.bin")
+    checks = [Verification(model(BASE_FULL, BASE_FULL), baseline=base, language="ja"),
+              Verification(model(BASE_FULL, BASE_FULL), language="ja"), Verification(model([4] * 10, [4] * 10),
+                                                                                    language="ja")]
+    checks[0].quantized = QuantizedCheck("f16.bin", {"full": 20, "futo": 20}, {"full": 0.0, "futo": -0.01})
+    for check in checks:
+        said = check.table() + "\n" + check.verdict
+        assert "WER" not in said and "word" not in said and "CER" in said, said
+    assert "CER at the phone's context against the base model's at full context: no worse, CER 20.0% -> 20.0%," \
+           " 0 character errors fewer" in checks[0].verdict
+    assert "futo 20/20 identical, CER -1.0 points" in checks[0].table()
+
+
 def test_a_model_that_loops_where_the_base_did_not_is_not_ready():
     base = model(BASE_FULL, BASE_FULL, name="base.bin")
     check = Verification(model(BASE_FULL, BASE_FULL, loops=(3,)), baseline=base)
@@ -144,7 +160,7 @@ def test_ten_clips_within_noise_are_too_few_to_tell():
 def test_without_a_base_the_phone_context_is_held_to_the_full_one():
     check = Verification(model(BASE_FULL, BASE_FULL))
     assert outcomes(check) == [NO_WORSE, NO_WORSE, UNCHECKED] and check.ready
-    assert check.verdict.endswith("not checked (no base model to compare with)." + NO_BASELINE)
+    assert check.verdict.endswith("not checked (no base model to compare with)." + NO_BASELINE.format(rate="WER"))
     looping = Verification(model(BASE_FULL, BASE_FUTO, BASE_LOOPS))
     assert looping.state == NOT_READY
     assert looping.verdict.startswith("Not ready for the phone. Loops at the phone's context: worse, 6 runaways.")
