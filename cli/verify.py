@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from wacft.acft.data import AUDIO_COLUMNS, TEXT_COLUMNS
-from wacft.acft.dataset_spec import MAX_CLIP_SECONDS, DatasetSpec
 from wacft.cli.glossary import add_glossary_options
+from wacft.services.datasets import AUDIO_COLUMNS, MAX_CLIP_SECONDS, TEXT_COLUMNS, DatasetSpec
 
 DEFAULT_LIMIT = 50  # clips: enough to see loops, minutes not hours on a laptop CPU
 ENGINES = ("phone", "current", "both")
@@ -16,7 +15,7 @@ TOO_FEW = 3  # ... and when there are too few clips to tell
 
 
 def register(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from wacft.convert.verdict import RULE
+    from wacft.services.verify import RULE
 
     p = steps.add_parser("verify", help="check a .bin as the phone runs it, against its base model, on clips the"
                          " run held out; exits 2 when it is not ready for the phone", epilog=RULE)
@@ -66,53 +65,17 @@ def register(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run_verify)
 
 
-def run_verify(args: argparse.Namespace) -> int:  # noqa: C901 (split where verify moves into services: issue 33)
+def run_verify(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from wacft.acft.data import as_the_phone_records, load_clips
     from wacft.atomic import write_bytes_atomic
-    from wacft.convert.ggml import read_ggml
-    from wacft.convert.languages import decoding_languages
-    from wacft.convert.phone_engine import choose_engines
-    from wacft.convert.verify import CONTEXTS, DEFAULT_CONTEXTS, f16_sibling
-    from wacft.convert.whispercpp import FUTO_BEAM_SIZE, Decoding
-    from wacft.errors import WacftError
-    from wacft.extras import require_extra
-    from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS
-    from wacft.services.verify import AUTO, NONE, check, find_run, run_clips, run_of
+    from wacft.services.verify import Request, verify_file
 
-    if args.max_clips < 0:
-        raise WacftError(f"--limit is {args.max_clips}; give a number of clips, or 0 for all of them.")
-    if args.threads is not None and args.threads < 1:  # whisper.cpp would fail on it, blaming the model
-        raise WacftError(f"--threads is {args.threads}; give a number of threads of at least 1, or leave it out.")
-    baseline = args.baseline if args.baseline in (AUTO, NONE) else None
-    f16 = f16_sibling(args.model) if args.f16 == AUTO else args.f16
-    for path in filter(None, (args.model, baseline is None and args.baseline, f16)):
-        read_ggml(path)  # a bad file is named before the dataset is read
-    run = find_run(args.run) if args.run else run_of(args.model)
-    if run is None and not args.dataset:
-        raise WacftError("Give the clips to verify with: --run RUN (the clips that run held out) or --dataset.")
-    glossary = tuple(args.glossary) or tuple(run.config.glossary if run else ())
-    decoding = Decoding(beam_size=1 if args.greedy else FUTO_BEAM_SIZE, glossary=glossary)
-    language, languages = decoding_languages(args.model, args.language or (run and run.config.language) or None,
-                                             args.languages)
-    require_extra("verify")  # before the dataset, which would name only the 'data' part of it
-    if args.dataset:
-        clips = load_clips(DatasetSpec(args.dataset, args.dataset_config, args.split, args.audio_column,
-                                       args.text_column, args.max_clips, args.max_audio_length))
-        print(f"{args.dataset}: {clips.summary()}")
-        samples, note = clips.clips, ""
-    else:
-        assert run is not None  # refused above
-        samples, note = run_clips(run, args.max_clips)
-        print(f"run {args.run or run.config.out}: {note}")
-    engines = choose_engines(args.engine, print)
-    if not args.as_recorded:
-        samples = as_the_phone_records(samples, 1.0, 0, args.max_audio_length)
-        print(f"each clip laid out as the phone records it: its silence made up to {FUTO_LEAD_SECONDS} s before"
-              f" the speech and {FUTO_TAIL_SECONDS:.2f} s after")
-    if f16:
-        print(f"comparing with the f16 file {f16}")
+    dataset = DatasetSpec(args.dataset, args.dataset_config, args.split, args.audio_column, args.text_column,
+                          args.max_clips, args.max_audio_length) if args.dataset else None
+    request = Request(args.model, args.run, dataset, args.max_clips, args.language, args.languages,
+                      tuple(args.glossary), args.baseline, args.f16, args.engine, args.greedy, args.as_recorded,
+                      args.dynamic, args.threads)
     bars: list[tqdm] = []  # opened at the first transcription, so a model whisper.cpp refuses prints no bar
 
     def progress(done: int, total: int, label: str) -> None:
@@ -123,12 +86,8 @@ def run_verify(args: argparse.Namespace) -> int:  # noqa: C901 (split where veri
         bars[0].set_description(label, refresh=False)
         bars[0].update(done - bars[0].n)
 
-    contexts = tuple(CONTEXTS) if args.dynamic else DEFAULT_CONTEXTS
     try:
-        result = check(args.model, samples, engines=engines, baseline=args.baseline,
-                       base_model=run.config.model if run else None, f16=f16, decoding=decoding,
-                       contexts=contexts, language=language, languages=languages, threads=args.threads,
-                       clips_note=note, progress=progress, say=print)
+        result = verify_file(request, progress, say=print)
     finally:
         for bar in bars:
             bar.close()
@@ -141,7 +100,7 @@ def run_verify(args: argparse.Namespace) -> int:  # noqa: C901 (split where veri
 
 def exit_status(state: str) -> int:
     """0 ready, 2 not ready, 3 too few clips to tell."""
-    from wacft.convert.verdict import NOT_READY as NOT_READY_STATE
-    from wacft.convert.verdict import READY
+    from wacft.services.verify import NOT_READY as NOT_READY_STATE
+    from wacft.services.verify import READY
 
     return {READY: 0, NOT_READY_STATE: NOT_READY}.get(state, TOO_FEW)

@@ -19,6 +19,7 @@ from wacft.acft.dataset_spec import DatasetSpec
 from wacft.atomic import write_bytes_atomic
 from wacft.convert.verdict import NOT_READY as NOT_READY  # a verdict's states, for the Phone step
 from wacft.convert.verdict import READY as READY
+from wacft.convert.verdict import RULE as RULE  # the rule, for `wacft verify --help`
 from wacft.convert.verify import (
     DEFAULT_CONTEXTS,
     ModelResult,
@@ -200,31 +201,80 @@ def check(
     return result
 
 
-def clips_to_verify(run: Run | None, spec: DatasetSpec | None, limit: int = 0, as_recorded: bool = False
+@dataclass(frozen=True)
+class Request:
+    """What to verify and how, as `wacft verify`'s options and the wizard's verify step say it."""
+
+    model: str
+    run: str | None = None  # a run id or folder; default: the run whose folder holds the model
+    dataset: DatasetSpec | None = None  # default: the clips the run held out
+    limit: int = 0  # clips (0: all)
+    language: str | None = None  # forced; default: the run's, else English
+    languages: str | None = None  # "de,en": chosen among, clip by clip
+    glossary: tuple[str, ...] = ()  # default: the run's
+    baseline: str = AUTO  # AUTO, NONE or a base .bin
+    f16: str | None = None  # AUTO: the model's _f16 sibling
+    engine: str = "phone"  # phone, current or both
+    greedy: bool = False
+    as_recorded: bool = False  # the clips as the dataset has them, not with the silence the phone records
+    dynamic: bool = False  # also the published evaluation's dynamic context
+    threads: int | None = None
+
+
+def verify_file(request: Request, progress: Callable[[int, int, str], None], say: Say) -> Verification:
+    """The model checked as `request` asks, every refusal said before any decoding: its run, its clips, the
+    phone's whisper.cpp (or the one asked for), the base model's cached results, and the verdict."""
+    from wacft.convert.ggml import read_ggml
+    from wacft.convert.languages import decoding_languages
+    from wacft.convert.phone_engine import choose_engines
+    from wacft.convert.verify import CONTEXTS, f16_sibling
+    from wacft.convert.whispercpp import FUTO_BEAM_SIZE
+    from wacft.extras import require_extra
+
+    r = request
+    if r.limit < 0:
+        raise WacftError(f"--limit is {r.limit}; give a number of clips, or 0 for all of them.")
+    if r.threads is not None and r.threads < 1:  # whisper.cpp would fail on it, blaming the model
+        raise WacftError(f"--threads is {r.threads}; give a number of threads of at least 1, or leave it out.")
+    f16 = f16_sibling(r.model) if r.f16 == AUTO else r.f16
+    given = [r.model, *([] if r.baseline in (AUTO, NONE) else [r.baseline]), *([f16] if f16 else [])]
+    for path in given:
+        read_ggml(path)  # a bad file is named before the dataset is read
+    run = find_run(r.run) if r.run else run_of(r.model)
+    glossary = r.glossary or tuple(run.config.glossary if run else ())
+    language, languages = decoding_languages(r.model, r.language or (run and run.config.language) or None,
+                                             r.languages)
+    require_extra("verify")  # before the dataset, which would name only the 'data' part of it
+    samples, note = clips_to_verify(run, r.dataset, r.limit, r.as_recorded, say)
+    engines = choose_engines(r.engine, say)  # the phone's install (once) is said until decoding starts
+    if f16:
+        say(f"comparing with the f16 file {f16}")
+    return check(r.model, samples, engines=engines, baseline=r.baseline,
+                 base_model=run.config.model if run else None, f16=f16,
+                 decoding=Decoding(beam_size=1 if r.greedy else FUTO_BEAM_SIZE, glossary=glossary),
+                 contexts=tuple(CONTEXTS) if r.dynamic else DEFAULT_CONTEXTS, language=language,
+                 languages=languages, threads=r.threads, clips_note=note, progress=progress, say=say)
+
+
+def clips_to_verify(run: Run | None, spec: DatasetSpec | None, limit: int, as_recorded: bool, say: Say
                     ) -> tuple[list[Clip], str]:
     """The clips of `spec` when given, else those `run` held out (with the sentence that says so), each laid out
     as the phone records a dictation unless `as_recorded` (its silence made up to FUTO's lead and tail)."""
     from wacft.acft.data import as_the_phone_records, load_clips
+    from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS
 
     if spec is not None:
-        clips, note, max_length = load_clips(spec).clips, "", spec.max_audio_length
+        found = load_clips(spec)
+        say(f"{spec.dataset}: {found.summary()}")
+        clips, note, max_length = found.clips, "", spec.max_audio_length
     elif run is not None:
         clips, note = run_clips(run, limit)
+        say(f"run {run.name}: {note}")
         max_length = run.config.max_audio_length
     else:
         raise WacftError("Give the clips to verify with: --run RUN (the clips that run held out) or --dataset.")
-    return (clips if as_recorded else as_the_phone_records(clips, 1.0, 0, max_length)), note
-
-
-def on_the_phone(model: str, run: Run | None, spec: DatasetSpec | None, *, limit: int, language: str,
-                 glossary: Sequence[str], progress: Callable[[int, int, str], None], say: Say) -> Verification:
-    """The wizard's verify: `model` as the phone runs it (its whisper.cpp, FUTO's decoding with the person's
-    glossary, the language forced), against the run's base model, on the clips `clips_to_verify` gives."""
-    from wacft.convert.phone_engine import choose_engines
-    from wacft.extras import require_extra
-
-    require_extra("verify")  # before the dataset, which would name only the 'data' part of it
-    clips, note = clips_to_verify(run, spec, limit)
-    engines = choose_engines("phone", say)  # its install (once) is said until decoding starts
-    return check(model, clips, engines=engines, base_model=run.config.model if run else None, language=language,
-                 decoding=Decoding(glossary=tuple(glossary)), clips_note=note, progress=progress, say=say)
+    if as_recorded:
+        return clips, note
+    say(f"each clip laid out as the phone records it: its silence made up to {FUTO_LEAD_SECONDS} s before the"
+        f" speech and {FUTO_TAIL_SECONDS:.2f} s after")
+    return as_the_phone_records(clips, 1.0, 0, max_length), note

@@ -69,9 +69,8 @@ class VerifyScreen(StepScreen):
     @work(thread=True, exclusive=True)
     def verify(self, model: str, dataset: str, limit: int) -> None:
         from wacft.errors import WacftError
-        from wacft.facts import language_code
         from wacft.services.settings import parse_glossary
-        from wacft.services.verify import find_run, on_the_phone
+        from wacft.services.verify import Request, verify_file
 
         s = self.session
         bar = self.query_one("#progress", ProgressBar)
@@ -81,11 +80,9 @@ class VerifyScreen(StepScreen):
             self.say("doing", f"decoding {label}")
 
         try:
-            run = find_run(self.run_folder()) if self.run_folder() else None
-            result = on_the_phone(model, run, s.dataset_spec(limit, dataset) if dataset else None, limit=limit,
-                                  language=language_code(s.language) or "en",  # forced, as FUTO does
-                                  glossary=parse_glossary(s.glossary), progress=progress,
-                                  say=lambda sentence: self.say("doing", sentence))
+            request = Request(model, self.run_folder() or None, s.dataset_spec(limit, dataset) if dataset else None,
+                              limit, s.language or None, glossary=parse_glossary(s.glossary))
+            result = verify_file(request, progress, say=lambda sentence: self.say("doing", sentence))
         except WacftError as e:
             self.say("doing", "")
             self.say("result", f"[red]✗ {e}[/red]")
