@@ -46,7 +46,7 @@ test: $(VENV)/.dev system-deps lint
 
 # the loop to run while working: all but the slow and end-to-end tests (pyproject.toml's markers)
 test-fast: $(VENV)/.dev system-deps lint
-	$(VENV)/bin/pytest -m "not slow and not e2e"
+	$(VENV)/bin/pytest -m "not slow and not e2e" -n auto
 
 bench: $(VENV)/.dev system-deps
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done

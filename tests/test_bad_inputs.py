@@ -1015,8 +1015,8 @@ def test_verify_on_silent_clips_says_they_hold_no_speech(good_bin, tmp_path, wac
 def test_a_phone_engine_that_cannot_be_installed_verifies_in_the_current_one_as_it_says(
         good_bin, speech_dataset, tmp_path, wacft_home, capsys, monkeypatch):
     """It used to say it would verify in the current whisper.cpp alone, then stop with exit 1."""
+    from wacft.cli.verify import exit_status
     from wacft.convert import phone_engine
-    from wacft.convert.verify_cli import exit_status
 
     monkeypatch.setattr(phone_engine, "PYTHONS", ((2, 7),))
     report = tmp_path / "report.json"

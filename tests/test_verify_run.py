@@ -22,10 +22,10 @@ from wacft.acft import held_out
 from wacft.acft.config import TrainConfig
 from wacft.acft.data import load_clips
 from wacft.cli import main
+from wacft.cli.verify import exit_status
 from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.verdict import NO_WORSE, NOT_READY, READY, TOO_FEW, UNSURE, WORSE
 from wacft.convert.verify import CONTEXTS, FULL, PHONE, verify
-from wacft.convert.verify_cli import exit_status
 from wacft.convert.whispercpp import Decoding
 
 pytestmark = pytest.mark.slow
