@@ -64,7 +64,8 @@ USABLE_WER = 0.5  # above this at full context the model does not transcribe the
 HPARAM_NAMES = [f.name for f in fields(Hparams)]
 PHONE, FULL = "futo", "full"
 DEFAULT_CONTEXTS = (PHONE, FULL)  # what the verdict needs; "dynamic" (the paper's) on request
-NO_BASELINE = " Its full-context {rate} was not compared with the base model's: pass --baseline auto or BASE.bin."
+NO_BASELINE = (" Its full-context {rate} was not compared with the base model's: pass --run RUN (its base model,"
+               " converted once and cached) or --baseline BASE.bin.")
 
 
 class Sample(Protocol):
