@@ -14,6 +14,7 @@ from wacft.errors import WacftError
 SHARED_STORAGE = "/sdcard/"
 ENABLE_DEBUGGING = ("turn on USB debugging (Settings → About phone → tap Build number seven times, then"
                     " Settings → System → Developer options → USB debugging)")
+NO_PHONE = f"No phone is connected over adb; plug it in and {ENABLE_DEBUGGING}."
 # what is wrong and what to do, by state (adb adds details in brackets to "no permissions")
 STATE_PROBLEMS = {
     "unauthorized": "is unauthorized: unlock it and accept the “Allow USB debugging?” prompt on its screen"
@@ -119,4 +120,4 @@ def choose_phone(phones: list[PhoneInfo], serial: str | None = None) -> PhoneInf
                             " SERIAL.")
     if phones:
         raise PhoneNotUsable(" ".join(p.problem or "" for p in phones))
-    raise NoPhone(f"No phone is connected over adb; plug it in and {ENABLE_DEBUGGING}.")
+    raise NoPhone(NO_PHONE)

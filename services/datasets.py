@@ -5,17 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from wacft.acft.dataset_spec import AUDIO_COLUMNS, MAX_CLIP_SECONDS, TEXT_COLUMNS, DatasetSpec  # (light: the
+# dataset_spec is standard library only, and acft.data is imported where it is used: the wizard imports this
+# module at its start
+from wacft.acft.dataset_spec import AUDIO_COLUMNS, MAX_CLIP_SECONDS, TEXT_COLUMNS, DatasetSpec
 
-# wizard imports this module at start)
-
-if TYPE_CHECKING:
-    from wacft.acft.data import Clip
-
-__all__ = ["AUDIO_COLUMNS", "MAX_CLIP_SECONDS", "SURVEY_CLIPS", "TEXT_COLUMNS", "DatasetSpec", "Survey", "clips_of",
-           "survey"]
+__all__ = ["AUDIO_COLUMNS", "MAX_CLIP_SECONDS", "SURVEY_CLIPS", "TEXT_COLUMNS", "DatasetSpec", "Survey", "survey"]
 
 # a hub dataset is streamed: this many clips show its columns and lengths without reading all of it (a local
 # folder's clips are all counted: only their headers are read)
@@ -45,8 +40,3 @@ def survey(spec: DatasetSpec) -> Survey:
     return Survey(len(seconds), sum(seconds), not local and len(seconds) >= SURVEY_CLIPS, found.summary(),
                   length_histogram(seconds))
 
-
-def clips_of(spec: DatasetSpec) -> list[Clip]:
-    from wacft.acft.data import load_clips
-
-    return load_clips(spec).clips

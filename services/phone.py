@@ -27,9 +27,9 @@ def phones() -> tuple[adbutils.AdbClient, list[PhoneInfo]]:
 
 
 def no_phone() -> str:
-    from wacft.device.devices import ENABLE_DEBUGGING
+    from wacft.device.devices import NO_PHONE
 
-    return f"No phone is connected over adb; plug it in and {ENABLE_DEBUGGING}."
+    return NO_PHONE
 
 
 def phone(serial: str | None) -> tuple[adbutils.AdbClient, PhoneInfo]:

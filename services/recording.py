@@ -40,4 +40,3 @@ def judged(audio: np.ndarray) -> tuple[np.ndarray, Verdict]:
 
     clip, _ = trimmed(audio)
     return clip, judge(clip)
-

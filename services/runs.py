@@ -87,10 +87,8 @@ def cancel(record: RunRecord) -> RunRecord:
 def cancel_if_local(run_id: str) -> RunRecord | None:
     """What a wizard stopped by SIGTERM or SIGHUP does with a run it started: a local one still going is cancelled
     (its trainer checkpoints first, and resumes from there); a Modal run goes on, remote and capped by its budget."""
-    from wacft.acft.runs import load_run
-
     record = load_run(run_id)
-    if record.backend != LocalBackend.name or settle(record).status not in ACTIVE:
+    if backend_for(record).remote or settle(record).status not in ACTIVE:
         return None
     return cancel(record)
 

@@ -32,7 +32,7 @@ from wacft.convert.verify import (
 )
 from wacft.convert.whispercpp import FUTO, Decoding, Engine
 from wacft.errors import WacftError
-from wacft.paths import cache_dir
+from wacft.paths import cache_dir, runs_dir
 
 if TYPE_CHECKING:
     from wacft.acft.data import Clip
@@ -54,7 +54,6 @@ class Run:
 def find_run(run: str) -> Run:
     """A run by its id (`wacft runs`) or its output folder (where training_config.json is)."""
     from wacft.acft.runs import load_run
-    from wacft.paths import runs_dir
 
     folder = Path(run).expanduser()
     if (folder / "training_config.json").is_file() or (folder / "run_config.json").is_file():
