@@ -307,7 +307,7 @@ def _examples(spec: DatasetSpec) -> Iterator[tuple[Path | bytes, str | None]]:
     if any((folder / name).is_file() for name in METADATA_FILES):
         if spec.dataset_config:
             raise WacftError(f"--dataset-config is for hub datasets, and {folder} is a folder of recordings; drop"
-                             " --dataset-spec.")
+                             " --dataset-config.")
         return _local_examples(folder, spec.audio_column, spec.text_column)
     if folder.is_dir() and any(p.suffix.lower() in AUDIO_SUFFIXES for p in folder.iterdir()):
         raise WacftError(f"{folder} has audio files but no metadata.csv or metadata.jsonl to give their"

@@ -128,7 +128,8 @@ IGNORED = [
     (["--on", "local", "--convert", "q8_0"], "--convert is for --on modal, and this run is --on local"),
     (["--max-hours", "2"], "--max-hours is for --on modal"),
     (["--public"], "--public makes the repo --push-to creates public, and no --push-to was given"),
-    (["--dataset-config", "en_us"], "--dataset-config is for hub datasets, and {data} is a folder of recordings"),
+    (["--dataset-config", "en_us"], "--dataset-config is for hub datasets, and {data} is a folder of recordings; drop"
+                                  " --dataset-config."),
 ]
 
 
