@@ -29,10 +29,10 @@ import modal
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import BufferedPublisher, Event, FanOut, JsonLinesSink
-from wacft.acft.outdir import CHECKPOINT, COMPLETE, FINISHED, SPENT, TRAINED, holds_checkpoint
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
 from wacft.facts import DEFAULT_GPU, MODAL_CPU_CORES, MODAL_MAX_HOURS, MODAL_MEMORY_MIB
+from wacft.run_folder import CHECKPOINT, COMPLETE, FINISHED, SPENT, TRAINED, holds_checkpoint
 
 APP_NAME = "wacft"
 VOLUME_NAME = "wacft"

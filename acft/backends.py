@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Protocol, cast
 
 from wacft.acft.config import TrainConfig
-from wacft.acft.data import load_clips
 from wacft.acft.events import CallbackSink, Event, EventSink
-from wacft.acft.outdir import claim_out, holds_checkpoint
+from wacft.acft.outdir import claim_out
 from wacft.acft.runs import RunRecord, cancelled_meanwhile, cancelling, default_out, new_id
 from wacft.convert.source import check_trainable
+from wacft.dataset.clips import load_clips
 from wacft.errors import WacftError
 from wacft.extras import require_extra
+from wacft.run_folder import holds_checkpoint
 
 FINAL = ("done", "error")
 Progress = Callable[[int, int], None]  # bytes done, bytes in all

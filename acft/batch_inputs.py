@@ -13,9 +13,9 @@ import torch
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.context import Batch
-from wacft.acft.data import Clip
 from wacft.acft.validate import InvalidSetting, language_problem
 from wacft.convert.source import PROCESSOR_CONFIG
+from wacft.dataset.clips import Clip
 from wacft.facts import language_code
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def glossary_prompt_ids(tokenizer: PreTrainedTokenizerBase, terms: list[str], te
     the prompt text tokenized as whisper.cpp does it (no space added in front, not BPE), at most its last
     text_positions // 2 tokens."""
     from wacft.convert.vocab import whispercpp_tokenize
-    from wacft.convert.whispercpp import glossary_prompt
+    from wacft.verify.whispercpp import glossary_prompt
 
     ids = whispercpp_tokenize(tokenizer.get_vocab(), tokenizer.eos_token_id, glossary_prompt(terms))
     # one token gives one id: transformers types the result as for a list of tokens too

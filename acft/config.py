@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal, get_args
 
-from wacft.acft.dataset_spec import MAX_CLIP_SECONDS, DatasetSpec
+from wacft.dataset.spec import MAX_CLIP_SECONDS, DatasetSpec
 from wacft.errors import WacftError
 
 # settings added since runs were first saved, with what a run saved before them trained with

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # torch is imported where it is used, so the estimate can rea
     import torch
 
     from wacft.acft.config import TrainConfig
-    from wacft.acft.data import Clip
+    from wacft.dataset.clips import Clip
 
 # the learning rates commonly used to fine-tune each Whisper size (about 1/40 of its pre-training rate),
 # by d_model: tiny, base, small, medium, large

@@ -9,10 +9,10 @@ import random
 from pathlib import Path
 from typing import Any
 
-from wacft.acft.data import Clip
-from wacft.acft.outdir import HELD_OUT
 from wacft.atomic import write_bytes_atomic
+from wacft.dataset.clips import Clip
 from wacft.errors import WacftError
+from wacft.run_folder import HELD_OUT
 
 HeldOut = dict[str, Any]  # {"of": the usable clips, "clips": [{"index", "file", "text"}, ...]}: JSON
 

@@ -20,7 +20,6 @@ from wacft.acft import other_voices
 from wacft.acft.backends import FINAL, ConvertInput, Progress, absorb
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import Event, EventSink
-from wacft.acft.outdir import FINISHED
 from wacft.acft.runs import RunRecord, cancelled_meanwhile, cancelling, new_id
 from wacft.acft.validate import InvalidSetting, check, problem
 from wacft.atomic import atomic_writer, write_bytes_atomic
@@ -29,6 +28,7 @@ from wacft.errors import WacftError
 from wacft.extras import beside, needs_extra
 from wacft.facts import DEFAULT_GPU, GPUS, MODAL_MAX_HOURS
 from wacft.faults import raise_if_stopped
+from wacft.run_folder import FINISHED
 
 if TYPE_CHECKING:
     import modal

@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wacft.acft.data import Clip, duration
 from wacft.audio import to_whisper_audio
+from wacft.dataset.clips import Clip, duration
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
 from wacft.facts import OTHER_VOICES, language_code, language_name

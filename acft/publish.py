@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 from wacft.acft import other_voices
 from wacft.acft.events import EventSink, log
-from wacft.acft.outdir import PROCESSOR_FILES
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
 from wacft.extras import beside
 from wacft.facts import OTHER_VOICE_CLIPS
+from wacft.run_folder import PROCESSOR_FILES
 
 if TYPE_CHECKING:
     from wacft.acft.config import TrainConfig

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from wacft.acft.config import TrainConfig
-from wacft.acft.outdir import BEST, CHECKPOINT, NEW, OLD, OUTPUT_NEW, WEIGHTS
 from wacft.acft.publish import copy_files, write_model_card
 from wacft.atomic import DiskFull, no_room, write_bytes_atomic
 from wacft.convert.source import PROCESSOR_CONFIG
 from wacft.errors import WacftError
+from wacft.run_folder import BEST, CHECKPOINT, NEW, OLD, OUTPUT_NEW, WEIGHTS
 
 if TYPE_CHECKING:
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from wacft.acft.data import Clip
+    from wacft.dataset.clips import Clip
 
 # settings a resumed run may change: where and how it runs, not what it learns
 RUN_SETTINGS = {"out", "device", "cache_mb", "checkpoint_every", "push_to", "private"}

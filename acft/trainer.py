@@ -30,20 +30,15 @@ from wacft.acft.batch_inputs import (
 )
 from wacft.acft.config import TrainConfig
 from wacft.acft.context import Batch, jitter_band
-from wacft.acft.data import Clip, as_the_phone_records, load_clips
 from wacft.acft.events import STAGE, EventSink, log
 from wacft.acft.finetune import Score
 from wacft.acft.model import decoder_states, encode, fit_frames, masked_mse, reference_states
-from wacft.acft.outdir import (
-    BEST,
-    claim_out,
-    holds_checkpoint,
-    training_into,
-)
+from wacft.acft.outdir import claim_out, training_into
 from wacft.acft.plan import Stage, epoch_batches, phone_silence_share, plan_stages, prompted_clips, step_lr
 from wacft.acft.publish import check_push_access, processor_files, push
 from wacft.acft.run_files import Progress, RunFiles, data_fingerprint, save_weights
 from wacft.convert.source import check_trainable
+from wacft.dataset.clips import Clip, as_the_phone_records, load_clips
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
 from wacft.facts import (
@@ -56,6 +51,7 @@ from wacft.facts import (
     language_name,
 )
 from wacft.pipeline import ordered_map
+from wacft.run_folder import BEST, holds_checkpoint
 
 PREFETCH = 2  # batches decoded and featurised ahead of the training step
 
@@ -361,7 +357,7 @@ class Trainer:
 
     def evaluate(self, epoch: int) -> Score:
         """Stage 1's score for an epoch: held-out loss at full context, and WER by greedy decoding."""
-        from wacft.convert.normalize import normalizer, word_error_rate
+        from wacft.verify.normalize import normalizer, word_error_rate
 
         clips, size = self.held_out, self.config.batch_size
         self.student.eval()

@@ -33,10 +33,10 @@ import transformers
 from wacft.acft.batch_inputs import tokenize
 from wacft.acft.config import TrainConfig
 from wacft.acft.context import base_context, clamp
-from wacft.acft.data import load_clips
 from wacft.acft.events import CallbackSink
 from wacft.acft.model import decoder_states, encode, masked_mse, reference_states
 from wacft.acft.trainer import train
+from wacft.dataset.clips import load_clips
 from wacft.facts import FULL_CONTEXT, SAMPLE_RATE, is_multilingual
 
 SENTENCES = [

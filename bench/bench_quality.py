@@ -71,16 +71,16 @@ from fixtures.tiny_en import tiny_en_dir
 
 from wacft.acft import finetune, other_voices
 from wacft.acft.config import TrainConfig
-from wacft.acft.data import as_the_phone_records, load_clips
-from wacft.acft.dataset_spec import DatasetSpec
 from wacft.acft.events import CallbackSink
 from wacft.acft.trainer import train
 from wacft.convert.convert import convert, plan_outputs
-from wacft.convert.normalize import rate_name
-from wacft.convert.phone_engine import choose_engines
-from wacft.convert.verify import CONTEXTS, term_recall, verify
-from wacft.convert.whispercpp import FUTO, Decoding
+from wacft.dataset.clips import as_the_phone_records, load_clips
+from wacft.dataset.spec import DatasetSpec
 from wacft.facts import OTHER_VOICES, language_code
+from wacft.verify.check import CONTEXTS, term_recall, verify
+from wacft.verify.normalize import rate_name
+from wacft.verify.phone_engine import choose_engines
+from wacft.verify.whispercpp import FUTO, Decoding
 
 TRAINING_SENTENCES, TRAINING_VOICES = other_voices.sentences("en"), OTHER_VOICES["en"]  # the ACFT table's
 TEST_SENTENCES = [

@@ -24,8 +24,8 @@ from fixtures.tiny_en import tiny_en_dir
 from test_verify import SENTENCES, VOICES, read_dataset
 
 from wacft.convert.convert import convert, plan_outputs
-from wacft.convert.phone_engine import phone_engine
-from wacft.convert.verify import CONTEXTS, verify
+from wacft.verify.check import CONTEXTS, verify
+from wacft.verify.phone_engine import phone_engine
 
 
 def row(name: str, check, on_words, seconds: str = "-") -> str:

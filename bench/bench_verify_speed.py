@@ -31,11 +31,11 @@ from test_verify_run import SENTENCES, VOICES
 
 from wacft.acft import held_out
 from wacft.acft.config import TrainConfig
-from wacft.acft.data import as_the_phone_records, load_clips
 from wacft.convert.convert import convert, plan_outputs
-from wacft.convert.phone_engine import phone_engine
-from wacft.convert.verify import token_cap
-from wacft.convert.whispercpp import CHILD, FULL_CONTEXT, FUTO_TIMESTAMPS_FROM, futo_audio_ctx
+from wacft.dataset.clips import as_the_phone_records, load_clips
+from wacft.verify.check import token_cap
+from wacft.verify.phone_engine import phone_engine
+from wacft.verify.whispercpp import CHILD, FULL_CONTEXT, FUTO_TIMESTAMPS_FROM, futo_audio_ctx
 
 CLIPS = 20
 # whisper_full alone, with the child's own FUTO settings (whispercpp_child._params), in the phone's engine

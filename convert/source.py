@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wacft.acft.outdir import holds_checkpoint
 from wacft.convert.ggml import Hparams
 from wacft.convert.names import HF_PROJ_OUT, expected_dimensions, expected_shapes, ggml_name, strip_prefix
 from wacft.convert.weights import Weight, read_safetensors_header
 from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import beside
 from wacft.facts import ENGLISH_VOCAB
+from wacft.hub import hub_unanswered
+from wacft.run_folder import holds_checkpoint
 
 ModelConfig = dict[str, Any]  # a model's config.json
 HUB_ID = re.compile(r"^\w[\w.-]*/\w[\w.-]*$")  # as the hub allows: no name starts with "." or "-"
@@ -23,7 +24,6 @@ SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 TOKENIZER_FILES = (("vocab.json", "merges.txt"), ("tokenizer.json",))  # either loads Whisper's tokenizer
 PROCESSOR_CONFIG = "preprocessor_config.json"
-HUB_ANSWER_SECONDS = 5.0  # the hub answers a repository's info in well under a second
 # config key -> what it means, for the error that names a missing one
 REQUIRED_CONFIG = {
     "vocab_size": "vocabulary size",
@@ -82,23 +82,6 @@ def resolve_folder(model: str) -> Path:
         raise WacftError(f"Downloading {model} failed ({e}); check the id and your connection.") from e
     except HFValidationError as e:
         raise WacftError(f"{model} is not a valid Hugging Face model id ({e}); check the name.") from e
-
-
-def hub_unanswered(kind: str, name: str, revision: str | None = None) -> str | None:
-    """Why the hub said nothing about the `kind` ("model" or "dataset") `name` within a few seconds (no network,
-    or one that swallows requests); None where it answered, whatever it said (the download that follows words
-    that). One quick question before huggingface_hub and `datasets`, which retry or wait on a hub that does not
-    answer for half a minute or more; callers skip it where those are offline (HF_HUB_OFFLINE) and fail at once."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
-
-    try:
-        HfApi().repo_info(name, repo_type=kind, revision=revision or None, timeout=HUB_ANSWER_SECONDS)
-    except (HfHubHTTPError, HFValidationError):
-        return None
-    except Exception as e:  # httpx's connection errors and timeouts, whichever kind
-        return str(e) or type(e).__name__
-    return None
 
 
 def unreachable(model: str) -> str:

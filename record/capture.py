@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from wacft.audio import to_whisper_audio
+from wacft.audio import SILENCE_DB, level_db, speech_bounds, speech_threshold, to_whisper_audio
 from wacft.errors import WacftError
 from wacft.facts import SAMPLE_RATE
-from wacft.record.levels import SILENCE_DB, level_db, speech_bounds, speech_threshold
 
 MAX_SECONDS = 29.0  # training skips longer clips
 PAUSE_SECONDS = 1.2  # silence after speech that ends a take by itself

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from wacft.audio import load_audio
+from wacft.audio import FRAME, frame_levels, load_audio, speech_threshold
 from wacft.errors import WacftError
 from wacft.facts import SAMPLE_RATE
 from wacft.record.capture import MAX_SECONDS, trimmed
 from wacft.record.folder import RecordingFolder
-from wacft.record.levels import FRAME, frame_levels, speech_threshold
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 MIN_PAUSE = 0.25  # seconds of quiet that can separate two sentences

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wacft.acft.data import length_histogram
+from wacft.dataset.clips import length_histogram
 from wacft.record.folder import RecordingFolder
 from wacft.record.prompts import mentions
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-# dataset_spec is standard library only, and acft.data is imported where it is used: the wizard imports this
+# dataset_spec is standard library only, and dataset.clips is imported where it is used: the wizard imports this
 # module at its start
-from wacft.acft.dataset_spec import AUDIO_COLUMNS, MAX_CLIP_SECONDS, TEXT_COLUMNS, DatasetSpec
+from wacft.dataset.spec import AUDIO_COLUMNS, MAX_CLIP_SECONDS, TEXT_COLUMNS, DatasetSpec
 
 __all__ = ["AUDIO_COLUMNS", "MAX_CLIP_SECONDS", "SURVEY_CLIPS", "TEXT_COLUMNS", "DatasetSpec", "Survey", "survey"]
 
@@ -32,7 +32,7 @@ class Survey:
 
 def survey(spec: DatasetSpec) -> Survey:
     """What the dataset holds: every clip of a local folder, the first SURVEY_CLIPS of a hub dataset."""
-    from wacft.acft.data import length_histogram, load_clips
+    from wacft.dataset.clips import length_histogram, load_clips
 
     local = Path(spec.dataset).expanduser().is_dir()
     found = load_clips(spec if local else replace(spec, max_clips=SURVEY_CLIPS))

@@ -115,7 +115,7 @@ def spend(config: TrainConfig, gpu: str, max_hours: float | None, clips: int | N
     lines = []
     try:
         if clips is None:
-            from wacft.acft.data import load_clips
+            from wacft.dataset.clips import load_clips
 
             found = load_clips(config.dataset_spec).clips
             clips, seconds = len(found), sum(c.seconds for c in found)

@@ -11,8 +11,8 @@ from typing import Any
 from wacft.acft.config import OBJECTIVES, TrainConfig
 from wacft.acft.runs import default_out
 from wacft.acft.validate import LAUNCH_RULES, RULES, check, label, language_problem, problem
-from wacft.convert.whispercpp import parse_glossary, read_glossary
 from wacft.facts import OTHER_VOICE_CLIPS
+from wacft.verify.whispercpp import parse_glossary, read_glossary
 
 __all__ = ["LAUNCH_RULES", "OBJECTIVES", "RULES", "TrainConfig", "check", "default", "default_out", "label",
            "language_problem", "not_given", "other_voices", "parse_glossary", "problem", "read_glossary",

@@ -1,6 +1,6 @@
 """Verifying a .bin as a person does it, the same from `wacft verify` and the wizard: the clips (the ones the
 run held out, where there is a run), the base model as the baseline (converted once to the same type, and its
-results cached), then the check itself (convert/verify.py)."""
+results cached), then the check itself (verify/check.py)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING
 
 from wacft.acft import held_out
 from wacft.acft.config import TrainConfig
-from wacft.acft.dataset_spec import DatasetSpec
 from wacft.atomic import write_bytes_atomic
-from wacft.convert.verdict import NOT_READY as NOT_READY  # a verdict's states, for the Phone step
-from wacft.convert.verdict import READY as READY
-from wacft.convert.verdict import RULE as RULE  # the rule, for `wacft verify --help`
-from wacft.convert.verify import (
+from wacft.dataset.spec import DatasetSpec
+from wacft.errors import WacftError
+from wacft.paths import cache_dir, runs_dir
+from wacft.verify.check import (
     DEFAULT_CONTEXTS,
     ModelResult,
     Sample,
@@ -30,12 +29,13 @@ from wacft.convert.verify import (
     verify,
     write_audio,
 )
-from wacft.convert.whispercpp import FUTO, Decoding, Engine
-from wacft.errors import WacftError
-from wacft.paths import cache_dir, runs_dir
+from wacft.verify.verdict import NOT_READY as NOT_READY  # a verdict's states, for the Phone step
+from wacft.verify.verdict import READY as READY
+from wacft.verify.verdict import RULE as RULE  # the rule, for `wacft verify --help`
+from wacft.verify.whispercpp import FUTO, Decoding, Engine
 
 if TYPE_CHECKING:
-    from wacft.acft.data import Clip
+    from wacft.dataset.clips import Clip
 
 Say = Callable[[str], None]
 AUTO, NONE = "auto", "none"  # --baseline: the run's base model; no baseline
@@ -75,7 +75,7 @@ def run_of(model: str | os.PathLike[str]) -> Run | None:
 
 def run_clips(run: Run, limit: int = 0) -> tuple[list[Clip], str]:
     """The clips to verify a run's model on, and a sentence saying which they are."""
-    from wacft.acft.data import load_clips
+    from wacft.dataset.clips import load_clips
 
     clips = load_clips(run.config.dataset_spec).clips
     if run.slice and run.slice["clips"]:
@@ -224,11 +224,11 @@ def verify_file(request: Request, progress: Callable[[int, int, str], None], say
     """The model checked as `request` asks, every refusal said before any decoding: its run, its clips, the
     phone's whisper.cpp (or the one asked for), the base model's cached results, and the verdict."""
     from wacft.convert.ggml import read_ggml
-    from wacft.convert.languages import decoding_languages
-    from wacft.convert.phone_engine import choose_engines
-    from wacft.convert.verify import CONTEXTS, f16_sibling
-    from wacft.convert.whispercpp import FUTO_BEAM_SIZE
     from wacft.extras import require_extra
+    from wacft.verify.check import CONTEXTS, f16_sibling
+    from wacft.verify.languages import decoding_languages
+    from wacft.verify.phone_engine import choose_engines
+    from wacft.verify.whispercpp import FUTO_BEAM_SIZE
 
     r = request
     if r.limit < 0:
@@ -259,7 +259,7 @@ def clips_to_verify(run: Run | None, spec: DatasetSpec | None, limit: int, as_re
                     ) -> tuple[list[Clip], str]:
     """The clips of `spec` when given, else those `run` held out (with the sentence that says so), each laid out
     as the phone records a dictation unless `as_recorded` (its silence made up to FUTO's lead and tail)."""
-    from wacft.acft.data import as_the_phone_records, load_clips
+    from wacft.dataset.clips import as_the_phone_records, load_clips
     from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS
 
     if spec is not None:

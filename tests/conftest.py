@@ -62,7 +62,7 @@ def wacft_home(tmp_path, monkeypatch):
 def phone_engine():
     """whisper.cpp 1.5.4 (pywhispercpp 1.2.0), the generation FUTO Keyboard ships. Its venv is made once in the
     user cache dir from PyPI wheels, by whichever test session needs it first (in CI: the test session itself)."""
-    from wacft.convert.phone_engine import phone_engine
+    from wacft.verify.phone_engine import phone_engine
 
     return phone_engine()
 

@@ -9,13 +9,12 @@ import soundfile
 
 from wacft.acft.batch_inputs import tokenize
 from wacft.acft.config import TrainConfig
-from wacft.acft.data import Clip, as_the_phone_records, load_clips
-from wacft.acft.dataset_spec import DatasetSpec
 from wacft.acft.events import CallbackSink
 from wacft.acft.trainer import train
-from wacft.audio import load_audio
+from wacft.audio import load_audio, speech_bounds
+from wacft.dataset.clips import Clip, as_the_phone_records, load_clips
+from wacft.dataset.spec import DatasetSpec
 from wacft.errors import WacftError
-from wacft.record.levels import speech_bounds
 
 
 def settings(dataset, **overrides):
@@ -116,7 +115,7 @@ def test_settings_saved_before_the_phone_silence_trained_without_it():
 def test_multilingual_prefix_carries_language_and_task(tiny_en_dir):
     from transformers import WhisperProcessor
 
-    from wacft.acft.data import Clip
+    from wacft.dataset.clips import Clip
 
     processor = WhisperProcessor.from_pretrained(tiny_en_dir)
     clip = [Clip(Path("unused.wav"), "Hello There", 1.0)]
@@ -135,7 +134,7 @@ def test_stage_one_learns_the_text_as_whisper_writes_it(tiny_en_dir):
     teach the no-space tokens that run words together; case and punctuation stay as written."""
     from transformers import WhisperProcessor
 
-    from wacft.acft.data import Clip
+    from wacft.dataset.clips import Clip
 
     processor = WhisperProcessor.from_pretrained(tiny_en_dir)
     clip = [Clip(Path("unused.wav"), "Ball.", 1.0)]

@@ -7,12 +7,12 @@ from fixtures.speech import make_speech_dataset
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.context import jitter_band
-from wacft.acft.data import load_clips
 from wacft.acft.events import CallbackSink
-from wacft.acft.outdir import CHECKPOINT
 from wacft.acft.plan import epoch_batches
 from wacft.acft.trainer import train
+from wacft.dataset.clips import load_clips
 from wacft.errors import WacftError
+from wacft.run_folder import CHECKPOINT
 
 pytestmark = pytest.mark.slow
 

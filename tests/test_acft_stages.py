@@ -13,15 +13,15 @@ from safetensors.torch import load_file, save_file
 
 from wacft.acft import finetune
 from wacft.acft.config import TrainConfig
-from wacft.acft.data import Clip
 from wacft.acft.events import CallbackSink
 from wacft.acft.finetune import Score
-from wacft.acft.outdir import BEST, CHECKPOINT
 from wacft.acft.plan import plan_stages
 from wacft.acft.trainer import Trainer, train
 from wacft.convert.convert import convert, plan_outputs
 from wacft.convert.ggml import read_ggml
+from wacft.dataset.clips import Clip
 from wacft.errors import WacftError
+from wacft.run_folder import BEST, CHECKPOINT
 
 pytestmark = pytest.mark.slow
 

@@ -11,10 +11,10 @@ from fixtures.speech import make_speech_dataset
 
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import CallbackSink
-from wacft.acft.outdir import CHECKPOINT
 from wacft.acft.trainer import train
 from wacft.convert.convert import convert, plan_outputs
-from wacft.convert.whispercpp import Clip, transcribe
+from wacft.run_folder import CHECKPOINT
+from wacft.verify.whispercpp import Clip, transcribe
 
 pytestmark = pytest.mark.slow
 

@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 
 from wacft.acft.config import TrainConfig
-from wacft.acft.dataset_spec import DatasetSpec
-from wacft.acft.outdir import CHECKPOINT, NEW
 from wacft.acft.validate import RULES, check, problem
 from wacft.cli import main
+from wacft.dataset.spec import DatasetSpec
 from wacft.errors import WacftError
+from wacft.run_folder import CHECKPOINT, NEW
 
 # (setting, value as typed or given, words the sentence must hold); None: accepted
 SETTINGS = [
@@ -189,7 +189,7 @@ def test_training_config_records_the_batch_the_run_used(random_whisper, speech_d
 def test_a_clip_too_short_to_hold_a_word_and_one_file_listed_again_are_skipped_and_said(speech_dataset):
     import soundfile
 
-    from wacft.acft.data import load_clips
+    from wacft.dataset.clips import load_clips
 
     folder = speech_dataset(["Hello world."], voices=["en-us"])
     [clip] = folder.glob("*.wav")
@@ -204,7 +204,7 @@ def test_a_clip_too_short_to_hold_a_word_and_one_file_listed_again_are_skipped_a
 def test_silent_clips_are_skipped_and_said_and_an_all_silent_dataset_is_refused(speech_dataset):
     import soundfile
 
-    from wacft.acft.data import load_clips
+    from wacft.dataset.clips import load_clips
 
     folder = speech_dataset(["Hello world."], voices=["en-us"])
     [clip] = folder.glob("*.wav")
@@ -236,7 +236,7 @@ def test_a_multilingual_config_with_an_english_only_tokenizer_is_refused(random_
 
 
 def test_a_file_given_as_a_dataset_is_no_hub_id(tmp_path):
-    from wacft.acft.data import load_clips
+    from wacft.dataset.clips import load_clips
 
     file = tmp_path / "clips.zip"
     file.write_bytes(b"PK")
@@ -339,7 +339,7 @@ def test_a_run_still_going_is_never_trained_over(tmp_path, wacft_home, capsys):
     import socket
     import subprocess
 
-    from wacft.acft.outdir import RUNNING
+    from wacft.run_folder import RUNNING
 
     out = folder_with(tmp_path / "out")
     other = subprocess.Popen(["sleep", "60"])
@@ -515,7 +515,7 @@ BAD_METADATA = [
 def test_the_dataset_reader_names_what_is_wrong_with_the_metadata(name, data, words, speech_dataset):
     folder = speech_dataset(["Hello."], voices=["en-us"])
     path = metadata_of(folder, name, data)
-    from wacft.acft.data import load_clips
+    from wacft.dataset.clips import load_clips
 
     with pytest.raises(WacftError) as caught:
         load_clips(DatasetSpec(str(folder)))
@@ -536,7 +536,7 @@ def test_a_transcript_longer_than_the_decoder_reads_is_named(random_whisper, tmp
 
 
 def test_a_bom_in_metadata_csv_is_no_part_of_a_column(speech_dataset):
-    from wacft.acft.data import load_clips
+    from wacft.dataset.clips import load_clips
 
     folder = speech_dataset(["Hello."], voices=["en-us"])
     metadata = folder / "metadata.csv"
@@ -1017,7 +1017,7 @@ def test_a_phone_engine_that_cannot_be_installed_verifies_in_the_current_one_as_
         good_bin, speech_dataset, tmp_path, wacft_home, capsys, monkeypatch):
     """It used to say it would verify in the current whisper.cpp alone, then stop with exit 1."""
     from wacft.cli.verify import exit_status
-    from wacft.convert import phone_engine
+    from wacft.verify import phone_engine
 
     monkeypatch.setattr(phone_engine, "PYTHONS", ((2, 7),))
     report = tmp_path / "report.json"
@@ -1037,7 +1037,7 @@ def test_verify_compares_only_with_the_f16_file_of_the_same_model(options, words
     """An f16 file of another model once printed WER -677.8% against it, and "ready"."""
     from wacft.convert.convert import convert, plan_outputs
     from wacft.convert.ggml import read_ggml
-    from wacft.convert.verify import check_same_model
+    from wacft.verify.check import check_same_model
 
     [same] = convert(str(random_whisper()), plan_outputs(tmp_path / "same_f16.bin", ["f16"]))
     check_same_model(read_ggml(good_bin), read_ggml(same.path))  # its own f16 file passes
@@ -1085,7 +1085,7 @@ def test_train_names_a_truncated_model_and_leaves_nothing(random_whisper, tmp_pa
 
 
 def test_what_a_killed_run_was_writing_is_removed_and_said(tmp_path, wacft_home, capsys):
-    from wacft.acft.outdir import OUTPUT_NEW
+    from wacft.run_folder import OUTPUT_NEW
 
     out = folder_with(tmp_path / "out", f"{NEW}/optimizer.pt", f"{OUTPUT_NEW}/model.safetensors")
     model = folder_with(tmp_path / "model")
@@ -1326,7 +1326,7 @@ def test_fuzz_the_dataset_reader_raises_only_sentences(speech_dataset, tmp_path)
     import random
     import shutil
 
-    from wacft.acft.data import load_clips
+    from wacft.dataset.clips import load_clips
 
     source = speech_dataset(["Hello world."], voices=["en-us"])
     [good] = [p.name for p in source.glob("*.wav")]

@@ -16,8 +16,8 @@ from wacft.convert.convert import convert, output_sizes, plan_outputs
 from wacft.convert.ggml import FILE_TYPES, GGMLType, read_ggml
 from wacft.convert.mel import mel_filters
 from wacft.convert.names import expected_names, ggml_name
-from wacft.convert.whispercpp import Clip, transcribe
 from wacft.errors import WacftError
+from wacft.verify.whispercpp import Clip, transcribe
 
 ALL_TYPES = list(FILE_TYPES)
 

@@ -8,7 +8,7 @@ import pytest
 
 from wacft.audio import load_audio
 from wacft.convert.convert import convert, plan_outputs
-from wacft.convert.whispercpp import Clip, transcribe
+from wacft.verify.whispercpp import Clip, transcribe
 
 pytestmark = pytest.mark.slow
 

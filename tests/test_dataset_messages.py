@@ -4,8 +4,8 @@ columns found, and no command-line flag (the wizard shows these sentences too)."
 
 import pytest
 
-from wacft.acft.data import load_clips
-from wacft.acft.dataset_spec import DatasetSpec
+from wacft.dataset.clips import load_clips
+from wacft.dataset.spec import DatasetSpec
 from wacft.errors import WacftError
 
 

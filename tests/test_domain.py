@@ -7,12 +7,12 @@ from fixtures.domain import HELD_OUT_SENTENCES, HELD_OUT_VOICES, TERMS, TRAINING
 from fixtures.speech import make_speech_dataset
 
 from wacft.acft.config import TrainConfig
-from wacft.acft.data import load_clips
-from wacft.acft.dataset_spec import DatasetSpec
 from wacft.acft.events import CallbackSink
 from wacft.acft.trainer import train
 from wacft.convert.convert import convert, plan_outputs
-from wacft.convert.verify import CONTEXTS, term_recall, verify
+from wacft.dataset.clips import load_clips
+from wacft.dataset.spec import DatasetSpec
+from wacft.verify.check import CONTEXTS, term_recall, verify
 
 pytestmark = pytest.mark.slow
 

@@ -16,20 +16,20 @@ from wacft.acft import finetune
 from wacft.acft.batch_inputs import glossary_prompt_ids
 from wacft.acft.config import TrainConfig
 from wacft.acft.context import Batch
-from wacft.acft.data import load_clips
-from wacft.acft.dataset_spec import DatasetSpec
 from wacft.acft.events import CallbackSink
-from wacft.acft.outdir import BEST
 from wacft.acft.plan import prompted_clips
 from wacft.acft.run_files import save_weights
 from wacft.acft.trainer import Trainer, train
 from wacft.acft.validate import InvalidSetting, check
 from wacft.cli import build_parser, main
 from wacft.convert.convert import convert, plan_outputs
-from wacft.convert.verify import term_recall, verify
-from wacft.convert.whispercpp import Decoding, glossary_prompt
+from wacft.dataset.clips import load_clips
+from wacft.dataset.spec import DatasetSpec
 from wacft.facts import FULL_CONTEXT
+from wacft.run_folder import BEST
 from wacft.services.settings import train_settings
+from wacft.verify.check import term_recall, verify
+from wacft.verify.whispercpp import Decoding, glossary_prompt
 
 pytestmark = pytest.mark.slow
 

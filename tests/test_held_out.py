@@ -8,8 +8,8 @@ import pytest
 
 from wacft.acft import held_out
 from wacft.acft.backends import absorb
-from wacft.acft.data import Clip
 from wacft.acft.runs import RunRecord
+from wacft.dataset.clips import Clip
 from wacft.errors import WacftError
 
 
@@ -56,7 +56,7 @@ def test_a_dataset_that_changed_since_the_run_is_said_in_one_sentence():
 def run_folder(speech_dataset, tmp_path):
     """A run's folder as training leaves it: its settings and the held-out slice of a 16-clip dataset."""
     from wacft.acft.config import TrainConfig
-    from wacft.acft.data import load_clips
+    from wacft.dataset.clips import load_clips
 
     dataset = speech_dataset(["Good morning.", "See you soon.", "What time is it?", "No thanks.", "Sure.",
                               "Call me later.", "Turn left here.", "Thanks a lot."])

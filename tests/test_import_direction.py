@@ -54,7 +54,7 @@ def package_sources() -> dict[str, str]:
 def test_the_engine_imports_neither_the_wizard_nor_a_command_line():
     sources = package_sources()
     engine = {m for m in sources if not is_presentation(m) and not is_service(m)}
-    assert {"wacft.acft.trainer", "wacft.convert.verify", "wacft.device.push", "wacft.modal_jobs"} <= engine
+    assert {"wacft.acft.trainer", "wacft.verify.check", "wacft.device.push", "wacft.modal_jobs"} <= engine
     wrong = {m: sorted(n for n in imported(sources[m], m) if is_presentation(n) or is_service(n))
              for m in sorted(engine)}
     assert {m: names for m, names in wrong.items() if names} == {}
@@ -67,7 +67,10 @@ def test_the_services_import_no_presentation():
     assert {m: names for m, names in wrong.items() if names} == {}
 
 
-ENGINE = ("wacft.acft", "wacft.convert", "wacft.device", "wacft.record", "wacft.modal_jobs")
+PACKAGES = ("acft", "convert", "dataset", "device", "record", "verify")  # the engine's packages
+ENGINE = (*(f"wacft.{p}" for p in PACKAGES), "wacft.modal_jobs")
+# what everything may import: flat modules that import nothing of the package but each other
+KERNEL = ("errors", "facts", "atomic", "extras", "audio", "paths", "pipeline", "hub", "run_folder", "faults", "checks")
 
 
 def is_engine(module: str) -> bool:
@@ -96,9 +99,53 @@ def test_an_import_the_other_way_is_seen_however_it_is_written():
     for source in ("from wacft.services.settings import train_settings", "from wacft import services",
                    "from ..services import settings"):
         assert any(is_service(n) for n in imported(source, "wacft.acft.trainer")), source
-    for source in ("from wacft.acft.data import load_clips", "import wacft.device.push", "from wacft import record",
+    for source in ("from wacft.dataset.clips import load_clips", "import wacft.device.push", "from wacft import record",
                    "def later():\n    from ...convert.verify import verify"):
         assert any(is_engine(n) for n in imported(source, "wacft.tui.screens.verify")), source
     for source in ("from wacft.acft.events import log", "from . import context", "import wacft.facts"):
         names = imported(source, "wacft.acft.trainer")
         assert not any(is_presentation(n) or is_service(n) for n in names), source
+
+
+def package_of(module: str) -> str | None:
+    """`acft` for wacft.acft.trainer, "kernel" for a flat kernel module, None for anything else."""
+    parts = module.split(".")
+    if len(parts) > 1 and parts[0] == "wacft" and parts[1] in KERNEL:
+        return "kernel"
+    return parts[1] if len(parts) > 2 and parts[0] == "wacft" and parts[1] in PACKAGES else None
+
+
+def package_imports() -> dict[tuple[str, str], str]:
+    """(importer, imported) package pairs, each with one module that makes it: the engine's import graph."""
+    sources = package_sources()
+    edges: dict[tuple[str, str], str] = {}
+    for m, source in sorted(sources.items()):
+        here = package_of(m)
+        for n in imported(source, m):
+            there = package_of(n) or package_of(n.rsplit(".", 1)[0])
+            if here and there and here != there:
+                edges.setdefault((here, there), f"{m} imports {n}")
+    return edges
+
+
+def test_the_kernel_imports_no_package():
+    assert {pair: why for pair, why in package_imports().items() if pair[0] == "kernel"} == {}
+
+
+def test_the_engine_packages_import_each_other_one_way():
+    """No two packages depend on each other, however far round: each can be read, and changed, knowing only what
+    it imports."""
+    edges = package_imports()
+    assert ("acft", "dataset") in edges and ("dataset", "kernel") in edges  # the graph is read at all
+    graph = {a: {b for x, b in edges if x == a} for a, _ in edges}
+
+    def cycle_from(start: str, path: list[str]) -> list[str] | None:
+        for nxt in sorted(graph.get(path[-1], ())):
+            if nxt == start:
+                return [*path, start]
+            if nxt not in path and (found := cycle_from(start, [*path, nxt])):
+                return found
+        return None
+
+    cycles = [c for p in sorted(graph) if (c := cycle_from(p, [p]))]
+    assert cycles == [], [[edges[a, b] for a, b in zip(c, c[1:])] for c in cycles]

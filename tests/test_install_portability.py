@@ -72,7 +72,7 @@ POSIX_ONLY_OS = ("uname", "posix_fallocate", "killpg", "getpgid", "setsid", "for
 # the script steps' own modules (what `wacft convert`, `verify` and `push` import when they run), and the checks
 STEP_MODULES = (
     "wacft.cli", "wacft.checks", "wacft.atomic", "wacft.convert.convert", "wacft.convert.ggml",
-    "wacft.convert.verify", "wacft.acft.data", "wacft.device.adb", "wacft.device.devices", "wacft.device.push",
+    "wacft.verify.check", "wacft.dataset.clips", "wacft.device.adb", "wacft.device.devices", "wacft.device.push",
     "wacft.device.naming", "wacft.device.futo",
 )
 

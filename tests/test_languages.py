@@ -220,7 +220,7 @@ async def test_the_record_step_takes_the_language_and_the_model_step_keeps_it(tm
 
 
 def test_whispers_basic_normaliser_for_other_languages_and_characters_where_words_have_no_spaces():
-    from wacft.convert.normalize import normalizer, rate_name, word_error_rate
+    from wacft.verify.normalize import normalizer, rate_name, word_error_rate
 
     assert normalizer("fr")("L'ami (rires) est là, [bruit] «vraiment» !") == "l ami est là vraiment"
     assert normalizer("pl")("Dzień dobry, Łódź!") == "dzień dobry łódź"
@@ -232,8 +232,8 @@ def test_whispers_basic_normaliser_for_other_languages_and_characters_where_word
 
 def test_verify_decodes_in_the_languages_a_person_names(multilingual_bin, tmp_path):
     from wacft.convert.convert import convert, plan_outputs
-    from wacft.convert.languages import decoding_languages
     from wacft.errors import WacftError
+    from wacft.verify.languages import decoding_languages
 
     folder, model = multilingual_bin
     assert decoding_languages(model, None) == ("en", ("en",))
@@ -257,7 +257,7 @@ def random_whisper_english():
 @pytest.mark.slow
 @pytest.mark.parametrize("language", COVERED)
 def test_verify_forces_the_language_as_the_phone_does_with_one_enabled(language, multilingual_bin, speak):
-    from wacft.convert.whispercpp import FUTO, Clip, transcribe
+    from wacft.verify.whispercpp import FUTO, Clip, transcribe
 
     _, model = multilingual_bin
     [heard] = transcribe(model, [Clip(speak(SAID[language], voice=language), max_tokens=4)], language=language,
@@ -267,8 +267,8 @@ def test_verify_forces_the_language_as_the_phone_does_with_one_enabled(language,
 
 @pytest.mark.slow
 def test_with_several_languages_the_phone_lets_whisper_choose_among_them_only(multilingual_bin, speak):
-    from wacft.convert.phone_engine import phone_engine
-    from wacft.convert.whispercpp import Clip, current_engine, transcribe
+    from wacft.verify.phone_engine import phone_engine
+    from wacft.verify.whispercpp import Clip, current_engine, transcribe
 
     _, model = multilingual_bin
     # at the full context: whisper.cpp 1.8's own detection ("auto") runs at the audio_ctx of the call before (the
@@ -313,7 +313,7 @@ def test_a_multilingual_model_keeps_its_language_tokens_and_detection_through_qu
 
     from wacft.convert.convert import convert, plan_outputs
     from wacft.convert.ggml import read_ggml
-    from wacft.convert.whispercpp import Clip, transcribe
+    from wacft.verify.whispercpp import Clip, transcribe
 
     folder, _ = multilingual_bin
     [quantized] = convert(str(folder), plan_outputs(tmp_path / f"m_{file_type}.bin", [file_type]))
@@ -414,11 +414,11 @@ def test_a_german_recording_from_dataset_to_phone(multilingual_bin, tmp_path):
 
     from wacft.acft import other_voices
     from wacft.convert.convert import convert, plan_outputs
-    from wacft.convert.languages import decoding_languages
-    from wacft.convert.verify import verify
-    from wacft.convert.whispercpp import Decoding
     from wacft.device.futo import import_steps
     from wacft.device.naming import default_name, model_language, read_model_kind
+    from wacft.verify.check import verify
+    from wacft.verify.languages import decoding_languages
+    from wacft.verify.whispercpp import Decoding
 
     folder, _ = multilingual_bin
     recording = recording_in("de", tmp_path / "mine")

@@ -6,8 +6,8 @@ import wave
 import numpy as np
 import pytest
 
-from wacft.acft.data import load_clips
-from wacft.acft.dataset_spec import DatasetSpec
+from wacft.dataset.clips import load_clips
+from wacft.dataset.spec import DatasetSpec
 from wacft.errors import WacftError
 from wacft.record.folder import STATE, RecordingFolder
 from wacft.record.prompts import DICTATION, OWN, frames, key, mentions, parse_terms, propose

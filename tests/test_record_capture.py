@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import soundfile
 
+from wacft.audio import PAD
 from wacft.errors import WacftError
 from wacft.record.capture import BLOCK, PAUSE_SECONDS, Take, play, trimmed
 from wacft.record.folder import RecordingFolder
-from wacft.record.levels import PAD, judge
+from wacft.record.levels import judge
 
 pytestmark = pytest.mark.e2e
 

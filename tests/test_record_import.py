@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from wacft.acft.data import load_audio
+from wacft.dataset.clips import load_audio
 from wacft.errors import WacftError
 from wacft.record.folder import RecordingFolder
 from wacft.record.importer import CLEAR_MARGIN, import_clips, import_long

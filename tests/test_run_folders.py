@@ -10,11 +10,12 @@ import pytest
 from wacft.acft.backends import LocalBackend
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import CallbackSink
-from wacft.acft.outdir import RUNNING, training_into
+from wacft.acft.outdir import training_into
 from wacft.acft.trainer import train
 from wacft.cli import main
 from wacft.errors import WacftError
 from wacft.paths import runs_dir
+from wacft.run_folder import RUNNING
 
 HOLD = "import sys, time; from pathlib import Path; from wacft.acft.outdir import training_into\n" \
        "with training_into(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(120)\n"

@@ -5,17 +5,17 @@ import json
 
 import pytest
 
-from wacft.acft.data import load_clips
-from wacft.acft.dataset_spec import DatasetSpec
+from wacft.audio import speech_bounds
 from wacft.cli import main
 from wacft.cli.verify import exit_status
 from wacft.convert.convert import convert, plan_outputs
-from wacft.convert.verdict import NOT_READY, WORSE
-from wacft.convert.verify import CONTEXTS, verify
-from wacft.convert.whispercpp import FUTO, Clip, dynamic_audio_ctx, futo_audio_ctx, transcribe
+from wacft.dataset.clips import load_clips
+from wacft.dataset.spec import DatasetSpec
 from wacft.errors import WacftError
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
-from wacft.record.levels import speech_bounds
+from wacft.verify.check import CONTEXTS, verify
+from wacft.verify.verdict import NOT_READY, WORSE
+from wacft.verify.whispercpp import FUTO, Clip, dynamic_audio_ctx, futo_audio_ctx, transcribe
 
 pytestmark = pytest.mark.slow
 

@@ -7,16 +7,16 @@ import json
 
 import pytest
 
-from wacft.acft.data import load_clips
-from wacft.acft.dataset_spec import DatasetSpec
 from wacft.audio import load_audio
 from wacft.cli import main
 from wacft.cli.verify import exit_status
-from wacft.convert import phone_engine as phone
 from wacft.convert.convert import convert, plan_outputs
-from wacft.convert.normalize import english
-from wacft.convert.verify import token_cap, verify
-from wacft.convert.whispercpp import FUTO, Clip, Decoding, futo_audio_ctx, glossary_prompt, parse_glossary, transcribe
+from wacft.dataset.clips import load_clips
+from wacft.dataset.spec import DatasetSpec
+from wacft.verify import phone_engine as phone
+from wacft.verify.check import token_cap, verify
+from wacft.verify.normalize import english
+from wacft.verify.whispercpp import FUTO, Clip, Decoding, futo_audio_ctx, glossary_prompt, parse_glossary, transcribe
 
 pytestmark = pytest.mark.slow
 

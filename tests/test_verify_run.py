@@ -20,13 +20,13 @@ from fixtures.acft_run import SENTENCES, VOICES
 
 from wacft.acft import held_out
 from wacft.acft.config import TrainConfig
-from wacft.acft.data import load_clips
 from wacft.cli import main
 from wacft.cli.verify import exit_status
 from wacft.convert.convert import convert, plan_outputs
-from wacft.convert.verdict import NO_WORSE, NOT_READY, READY, TOO_FEW, UNSURE, WORSE
-from wacft.convert.verify import CONTEXTS, FULL, PHONE, verify
-from wacft.convert.whispercpp import Decoding
+from wacft.dataset.clips import load_clips
+from wacft.verify.check import CONTEXTS, FULL, PHONE, verify
+from wacft.verify.verdict import NO_WORSE, NOT_READY, READY, TOO_FEW, UNSURE, WORSE
+from wacft.verify.whispercpp import Decoding
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,8 @@ import sys
 import pytest
 
 from wacft.cli import main
-from wacft.convert.normalize import basic, english, normalizer, word_error_rate
-from wacft.convert.verdict import BETTER, NO_WORSE, NOT_READY, READY, TOO_FEW, UNCHECKED, UNSURE, WORSE, interval
-from wacft.convert.verify import (
+from wacft.errors import WacftError
+from wacft.verify.check import (
     NO_BASELINE,
     ClipResult,
     ContextSummary,
@@ -22,7 +21,8 @@ from wacft.convert.verify import (
     token_cap,
     verify,
 )
-from wacft.errors import WacftError
+from wacft.verify.normalize import basic, english, normalizer, word_error_rate
+from wacft.verify.verdict import BETTER, NO_WORSE, NOT_READY, READY, TOO_FEW, UNCHECKED, UNSURE, WORSE, interval
 
 
 @pytest.mark.parametrize(
@@ -261,7 +261,7 @@ def test_cli_names_audio_it_cannot_decode(random_bin, tmp_path, capsys):
 
 def test_verify_imports_neither_torch_nor_transformers():
     check = (
-        "import sys, wacft.convert.verify, wacft.cli.verify, wacft.acft.data;"
+        "import sys, wacft.verify.check, wacft.cli.verify, wacft.dataset.clips;"
         "print(','.join(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)

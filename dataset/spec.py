@@ -1,4 +1,4 @@
-"""Which dataset, and how to read it: the settings reading clips needs (`acft.data.load_clips`), apart from
+"""Which dataset, and how to read it: the settings reading clips needs (`dataset.clips.load_clips`), apart from
 training's, so the wizard and `wacft verify` read a dataset without making up a training run. Standard library
 only: the wizard imports it at start."""
 

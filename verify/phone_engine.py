@@ -13,9 +13,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from wacft.convert.whispercpp import Engine, current_engine
 from wacft.errors import WacftError
 from wacft.paths import shared_cache_dir
+from wacft.verify.whispercpp import Engine, current_engine
 
 PYWHISPERCPP = "1.2.0"
 WHISPER_CPP = "1.5.4"

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from wacft.acft.dataset_spec import AUDIO_COLUMNS, TEXT_COLUMNS, DatasetSpec
-from wacft.audio import audio_length, load_audio, to_whisper_audio
-from wacft.convert.source import hub_unanswered
+from wacft.audio import SILENCE_DB, audio_length, load_audio, speech_bounds, to_whisper_audio
+from wacft.dataset.spec import AUDIO_COLUMNS, TEXT_COLUMNS, DatasetSpec
 from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import needs_extra
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
-from wacft.record.levels import SILENCE_DB, speech_bounds
+from wacft.hub import hub_unanswered
 
 METADATA_FILES = ("metadata.csv", "metadata.jsonl")
 DATA_FILES = (".parquet", ".arrow", ".csv", ".jsonl", ".json")  # what `datasets` reads from a folder by itself

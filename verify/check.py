@@ -19,10 +19,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from wacft.audio import speech_bounds
 from wacft.convert.ggml import GGMLFile, GGMLType, Hparams, read_ggml
 from wacft.convert.loadable import check_finite
-from wacft.convert.normalize import normalizer, rate_name, word_error_rate
-from wacft.convert.verdict import (
+from wacft.errors import WacftError
+from wacft.facts import FULL_CONTEXT, SAMPLE_RATE
+from wacft.verify.normalize import normalizer, rate_name, word_error_rate
+from wacft.verify.verdict import (
     NOT_READY,
     READY,
     TOO_FEW,
@@ -34,7 +37,7 @@ from wacft.convert.verdict import (
     loops_alone,
     overall,
 )
-from wacft.convert.whispercpp import (
+from wacft.verify.whispercpp import (
     FUTO,
     FUTO_MAX_TOKENS,
     Clip,
@@ -45,9 +48,6 @@ from wacft.convert.whispercpp import (
     futo_audio_ctx,
     transcribe,
 )
-from wacft.errors import WacftError
-from wacft.facts import FULL_CONTEXT, SAMPLE_RATE
-from wacft.record.levels import speech_bounds
 
 CONTEXTS: dict[str, Callable[[int], int]] = {
     "full": lambda n_samples: FULL_CONTEXT,
@@ -277,7 +277,7 @@ def _side(result: ModelResult, context: str) -> Side:
 
 
 def answers(result: ModelResult, baseline: ModelResult | None, rate: str = "WER") -> list[Answer]:
-    """The verdict's three questions (convert/verdict.py), worded in `rate` (WER, or CER); without a base model,
+    """The verdict's three questions (verify/verdict.py), worded in `rate` (WER, or CER); without a base model,
     the phone's context is held to the model's own full context and the full context is not checked."""
     words = [c.words for c in result.clips]
     ours_phone, ours_full = _side(result, PHONE), _side(result, FULL)
