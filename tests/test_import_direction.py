@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import itertools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # the repo root is the package `wacft`
@@ -148,4 +149,4 @@ def test_the_engine_packages_import_each_other_one_way():
         return None
 
     cycles = [c for p in sorted(graph) if (c := cycle_from(p, [p]))]
-    assert cycles == [], [[edges[a, b] for a, b in zip(c, c[1:])] for c in cycles]
+    assert cycles == [], [[edges[pair] for pair in itertools.pairwise(c)] for c in cycles]
