@@ -20,11 +20,10 @@ def _launch_and_watch(config: TrainConfig, gpu: str, convert: str) -> None:
 
     from wacft.cli.terminal import watch_in_terminal
     from wacft.errors import WacftError
-    from wacft.services.runs import backend as backend_on
+    from wacft.services.runs import modal_backend_in_running_app
 
     try:
-        backend = backend_on("modal", gpu, [t for t in convert.split(",") if t])
-        backend.in_running_app = True
+        backend = modal_backend_in_running_app(gpu, [t for t in convert.split(",") if t])
         record = backend.launch(config)
         print(f"run {record.id} launched on a Modal {gpu}; `wacft watch {record.id}` reattaches")
         watch_in_terminal(backend, record)

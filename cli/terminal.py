@@ -27,7 +27,7 @@ class TerminalSink:
             self.bar.set_postfix(epoch=f"{event['epoch']}/{event['epochs']}", loss=f"{event['loss']:.4g}",
                                  clips_s=f"{event['clips_per_second']:.1f}")
         elif event["type"] in ("log", "checkpoint", "retrying"):  # errors: `wacft` prints the one it raises
-            message = event.get("message") or f"checkpoint at step {event['step']}"
+            message = f"checkpoint at step {event['step']}" if event["type"] == "checkpoint" else event["message"]
             (self.bar.write if self.bar else print)(message)
         elif event["type"] == "done":
             if self.bar:

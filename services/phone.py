@@ -13,7 +13,7 @@ from wacft.errors import WacftError
 if TYPE_CHECKING:
     import adbutils
 
-    from wacft.device.devices import PhoneInfo
+    from wacft.device.devices import PhoneInfo as PhoneInfo  # for the command line's types
     from wacft.device.push import PushResult
 
 

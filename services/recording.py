@@ -14,7 +14,7 @@ from wacft.record.summary import Summary
 if TYPE_CHECKING:
     import numpy as np
 
-    from wacft.record.levels import Verdict
+    from wacft.record.levels import Verdict as Verdict  # for the wizard's types
     from wacft.record.prompts import Prompt
 
 __all__ = ["BLOCK", "RecordingFolder", "Summary", "Take", "importer", "judged", "own_text_only", "play", "proposals",

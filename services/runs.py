@@ -37,6 +37,15 @@ def backend(where: str, gpu: str | None = None, convert_types: tuple[str, ...] |
     return LocalBackend()
 
 
+def modal_backend_in_running_app(gpu: str | None, convert_types: list[str]) -> Backend:
+    """The Modal backend for `modal run`'s entrypoints, whose app runs already (running it again is refused)."""
+    from wacft.acft.modal_backend import ModalBackend
+
+    modal = ModalBackend(gpu, convert_types)
+    modal.in_running_app = True
+    return modal
+
+
 def backend_for(record: RunRecord) -> Backend:
     """The backend an existing run is on."""
     return backend(record.backend, record.gpu)

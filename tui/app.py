@@ -7,9 +7,11 @@ import contextlib
 import signal
 from collections.abc import Callable
 from functools import partial
+from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from wacft.tui.screens.convert import ConvertScreen
 from wacft.tui.screens.dataset import DatasetScreen
@@ -32,7 +34,7 @@ STEPS = {
 class WacftApp(App):
     TITLE = "wacft"
     CSS_PATH = "wacft.tcss"
-    SCREENS = STEPS
+    SCREENS: ClassVar[dict[str, Callable[[], Screen[Any]]]] = {**STEPS}
     # Esc closes the Keys panel (the command palette's "Keys") before it goes back a step: only while it shows
     BINDINGS = [("ctrl+q", "quit", "Quit"),
                 Binding("escape", "hide_help_panel", "Close keys", show=False, priority=True)]

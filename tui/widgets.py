@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
@@ -62,7 +64,7 @@ class BinSelect(Select):
     def __init__(self, bins: dict[str, str], preferred: str | None = None):
         """`preferred`: the file chosen first when it is among `bins` (else the first one)."""
         self.preferred = preferred
-        first = {"value": self.pick(bins)} if bins else {}  # no value: nothing chosen, in any version
+        first: dict[str, Any] = {"value": self.pick(bins)} if bins else {}  # no value: nothing chosen, in any version
         super().__init__(self.options(bins), allow_blank=True, id="bin", compact=True, **first)
 
     @staticmethod
@@ -71,7 +73,7 @@ class BinSelect(Select):
 
     def pick(self, bins: dict[str, str], chosen: str | None = None) -> str:
         for path in (chosen, self.preferred):
-            if path in bins.values():
+            if path is not None and path in bins.values():
                 return path
         return next(iter(bins.values()))
 
@@ -112,7 +114,7 @@ class Tick(Checkbox):
     """A checkbox whose box is empty when unticked."""
 
     @property
-    def BUTTON_INNER(self) -> str:  # Textual reads it as an attribute
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]  # Textual reads it as an attribute
         return TICKED if self.value else UNTICKED
 
 
@@ -120,7 +122,7 @@ class Choice(RadioButton):
     """A radio button drawn hollow when not chosen."""
 
     @property
-    def BUTTON_INNER(self) -> str:
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]  # as Tick's
         return CHOSEN if self.value else UNCHOSEN
 
 

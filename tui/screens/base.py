@@ -3,10 +3,16 @@ first, the footer, and moving on."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
+
+if TYPE_CHECKING:
+    from wacft.tui.app import WacftApp
+    from wacft.tui.session import Session
 
 # the fields a step can focus when it shows (the scrolling body itself takes focus otherwise, and then
 # typed keys go nowhere)
@@ -44,8 +50,13 @@ class StepScreen(Screen):
         needs.display = bool(self.needs())
 
     @property
-    def session(self):
-        return self.app.session
+    def wizard(self) -> WacftApp:
+        """The app, as the wizard it is (Textual types `app` as any App)."""
+        return cast("WacftApp", self.app)
+
+    @property
+    def session(self) -> Session:
+        return self.wizard.session
 
     def value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value.strip()

@@ -44,7 +44,7 @@ class ModelScreen(StepScreen):
         if custom:
             return custom
         pressed = self.query_one("#size", RadioSet).pressed_button
-        size = pressed.name if pressed else "base"
+        size = pressed.name if pressed and pressed.name else "base"
         return hub_id(size, self.query_one("#english", Tick).value)
 
     # the check follows the choice, whichever field changed it

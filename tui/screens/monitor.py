@@ -76,7 +76,9 @@ class MonitorScreen(StepScreen):
             self.note(f"[red]✗ {e}[/red]")
 
     def watch_run(self, record) -> None:
-        self.record, self.losses, self.stage = record, [], None
+        self.record = record
+        self.losses: list[float] = []
+        self.stage: str | None = None
         self.timed: deque[tuple[float, int]] = deque(maxlen=RATE_WINDOW)  # (time, step) of the stage's steps
         self.query_one("#log", RichLog).clear()
         self.query_one("#loss", Sparkline).data = []
@@ -216,7 +218,7 @@ class MonitorScreen(StepScreen):
         self.tell(self.resumed, record)
 
     def resumed(self, record) -> None:
-        self.app.started.append(record.id)
+        self.wizard.started.append(record.id)
         self.session.run_id = record.id
         self.session.save()
         self.watch_run(record)

@@ -85,7 +85,7 @@ class PushScreen(StepScreen):
         from wacft.errors import WacftError
 
         try:
-            client, phones = self.app.phones()
+            client, phones = self.wizard.phones()
         except WacftError as e:
             self.tell(self.no_phones, f"[red]✗ {e}[/red]")
             return
@@ -114,7 +114,7 @@ class PushScreen(StepScreen):
             free = f"{p.free_bytes / 1e9:.1f} GB" if p.free_bytes else ""
             table.add_row(p.serial, p.state, p.model or "", p.android or "", free,
                           "yes" if p.futo_package else "no", key=p.serial)
-        if chosen in {p.serial for p in phones}:
+        if chosen is not None and chosen in {p.serial for p in phones}:
             table.move_cursor(row=table.get_row_index(chosen))
 
     def chosen(self) -> str | None:

@@ -4,12 +4,19 @@ once, and the folder then opens in the dataset step."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.widgets import Input, Static
 
 from wacft.facts import SAMPLE_RATE
 from wacft.tui.screens.base import FIELDS, StepScreen
 from wacft.tui.widgets import Form
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from wacft.services.recording import RecordingFolder, Take, Verdict
 
 METER_WIDTH = 30
 METER_FLOOR_DB = -60.0  # the meter's left end
@@ -31,14 +38,20 @@ class RecordScreen(StepScreen):
     BINDINGS = [("ctrl+r", "propose", "Propose"), ("space", "take", "Record"), ("p", "play", "Play"),
                 ("k", "keep", "Keep"), ("r", "redo", "Redo"), ("s", "skip", "Skip"), ("e", "edit", "Reword"),
                 ("ctrl+n", "next", "Use it"), ("escape", "back", "Back")]
-    folder = None  # the RecordingFolder open
+    folder: RecordingFolder | None = None  # the folder open
     index: int | None = None  # the proposal being read
-    take = None  # the Take recording now
-    clip = None  # the last take, trimmed, not yet kept
-    verdict = None  # what judge() found in it
+    take: Take | None = None  # the take recording now
+    clip: np.ndarray | None = None  # the last take, trimmed, not yet kept
+    verdict: Verdict | None = None  # what judge() found in it
 
     @property
-    def AUTO_FOCUS(self) -> str:  # Textual's name
+    def opened(self) -> RecordingFolder:
+        """The folder open: the keys that record act on one (a proposal is chosen only once one is open)."""
+        assert self.folder is not None
+        return self.folder
+
+    @property
+    def AUTO_FOCUS(self) -> str:  # type: ignore[override]  # Textual's name, read as an attribute
         """The folder field until a folder is open; then no field, so that the keys record."""
         return "" if self.folder is not None else FIELDS
 
@@ -105,7 +118,7 @@ class RecordScreen(StepScreen):
             return
         self.session.record_folder, self.session.step = path, "record"  # `carry on` comes back here
         self.session.save()
-        self.folder.start(terms, prompts)
+        self.opened.start(terms, prompts)
         self.index = None
         self.advance()
         if own_text_only(language):
@@ -115,8 +128,8 @@ class RecordScreen(StepScreen):
     def advance(self) -> None:
         """On to the next proposal not yet done, after the one just read."""
         self.clip = None
-        if self.folder.state.prompts:
-            self.index = self.folder.next_prompt(-1 if self.index is None else self.index)
+        if self.opened.state.prompts:
+            self.index = self.opened.next_prompt(-1 if self.index is None else self.index)
         self.show()
 
     def show(self) -> None:
@@ -124,14 +137,14 @@ class RecordScreen(StepScreen):
         from wacft.services.recording import Summary
 
         if self.index is None:
-            done = "all proposals done" if self.folder.state.prompts else "type your words and press ctrl+r"
+            done = "all proposals done" if self.opened.state.prompts else "type your words and press ctrl+r"
             self.put("prompt", f"[b]{done}[/b]")
         else:
-            prompt = self.folder.state.prompts[self.index]
-            left = sum(not self.folder.done(i) for i in range(len(self.folder.state.prompts)))
+            prompt = self.opened.state.prompts[self.index]
+            left = sum(not self.opened.done(i) for i in range(len(self.opened.state.prompts)))
             self.put("prompt", f"{left} to go · {prompt.kind} · read:\n[b]{prompt.text}[/b]")
         self.query_one("#take", Static).update("")
-        self.query_one("#summary", Static).update(Summary.of(self.folder).text(histogram_width=20))
+        self.query_one("#summary", Static).update(Summary.of(self.opened).text(histogram_width=20))
 
     def action_take(self) -> None:
         """Start a take, or stop the one recording."""
@@ -151,14 +164,17 @@ class RecordScreen(StepScreen):
         self.meter_timer = self.set_interval(BLOCK, self.show_level)
 
     def show_level(self) -> None:
-        if self.take.ended.is_set():
+        take = self.take
+        assert take is not None  # the meter runs while a take does
+        if take.ended.is_set():
             self.finish()
         else:
-            self.put("take", meter(self.take.level, self.take.seconds))
+            self.put("take", meter(take.level, take.seconds))
 
     def finish(self) -> None:
         from wacft.services.recording import judged
 
+        assert self.take is not None  # called for the take recording
         self.meter_timer.stop()
         audio, self.take = self.take.stop(), None
         self.clip, self.verdict = judged(audio)
@@ -188,9 +204,10 @@ class RecordScreen(StepScreen):
             self.put("take", f"[red]✗ {e}[/red]")
 
     def action_keep(self) -> None:
-        if self.clip is None or self.take is not None or self.verdict.silent:
+        if self.clip is None or self.take is not None or self.verdict is None or self.verdict.silent:
             return  # a silent take would teach the model words that were never said
-        name = self.folder.keep(self.clip, self.folder.state.prompts[self.index].text)
+        assert self.index is not None  # a take is of the proposal chosen
+        name = self.opened.keep(self.clip, self.opened.state.prompts[self.index].text)
         self.advance()
         self.notify(f"kept {name}")
 
@@ -203,7 +220,7 @@ class RecordScreen(StepScreen):
         if self.index is None:
             return
         self.discard()
-        self.folder.skip(self.index)
+        self.opened.skip(self.index)
         self.advance()
 
     def action_edit(self) -> None:
@@ -211,14 +228,14 @@ class RecordScreen(StepScreen):
             return
         self.discard()
         edit = self.query_one("#edit", Input)
-        edit.value = self.folder.state.prompts[self.index].text
+        edit.value = self.opened.state.prompts[self.index].text
         edit.remove_class("hidden")
         edit.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "edit":
-            if event.value.strip():
-                self.folder.edit(self.index, event.value)
+            if event.value.strip() and self.index is not None:
+                self.opened.edit(self.index, event.value)
             event.input.add_class("hidden")
             self.set_focus(None)
             self.show()
@@ -235,7 +252,7 @@ class RecordScreen(StepScreen):
         s.dataset, s.dataset_config = str(self.folder.path), ""
         s.finetune_epochs = s.finetune_epochs or STAGE1_EPOCHS
         # the words recorded are the ones a person puts in FUTO Keyboard's personal dictionary: its glossary
-        s.glossary = s.glossary or ", ".join(self.folder.state.terms)
+        s.glossary = s.glossary or ", ".join(self.opened.state.terms)
         self.go("dataset")
 
     def action_back(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.table import Table
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -10,11 +12,9 @@ from textual.widgets import Button, DataTable, Static
 from wacft.tui.screens.base import StepScreen
 
 
-def checks_table(checks) -> object:
+def checks_table(checks) -> Table:
     """The checks as a table whose cells wrap, so what to do about a missing piece is never cut off at 80
     columns (a DataTable would clip it)."""
-    from rich.table import Table
-
     table = Table(box=None, padding=(0, 1, 0, 0), expand=True, show_edge=False)
     table.add_column("check", no_wrap=True)
     table.add_column("state", ratio=1, overflow="fold")  # fold, not "…": a long path must stay whole
@@ -24,11 +24,9 @@ def checks_table(checks) -> object:
     return table
 
 
-def extras_table(missing: dict[str, str]) -> object:
+def extras_table(missing: dict[str, str]) -> Text:
     """Each optional part that is not installed: what it would add, then on a line of its own the command that adds
     it to this copy of wacft (the width of the screen for it: a path is long)."""
-    from rich.text import Text
-
     from wacft.extras import install_command
 
     shown = Text()
@@ -69,7 +67,7 @@ class StartScreen(StepScreen):
         from wacft.services.runs import last_step, list_runs
 
         runs = [(r, last_step(r)) for r in list_runs()]  # a run going on is read where it writes
-        checks, extras = self.app.environment(), missing_extras()
+        checks, extras = self.wizard.environment(), missing_extras()
         self.tell(self.show, checks, extras, runs)
 
     def show(self, checks, extras, runs) -> None:
@@ -99,5 +97,5 @@ class StartScreen(StepScreen):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Choosing an earlier run: watch it, or see how it ended and resume it, on the monitor."""
-        self.session.run_id = event.row_key.value
+        self.session.run_id = event.row_key.value or ""
         self.go("monitor")

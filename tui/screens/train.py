@@ -202,7 +202,7 @@ class TrainScreen(StepScreen):
             self.say("status", f"[red]✗ {e}[/red]")
             return
         s.run_id = record.id
-        self.app.started.append(record.id)
+        self.wizard.started.append(record.id)
         self.tell(self.go, "monitor")
 
     def ask_to_spend(self, config) -> None:
