@@ -56,6 +56,7 @@ async def test_record_play_redo_skip_reword_quit_and_resume(microphone, said, tm
         app.screen.query_one("#terms", Input).value = "GitHub, Grafana"
         await pilot.press("ctrl+r")
         await settle(pilot, app, lambda: "to go" in text(app, "#prompt"))
+        assert app.screen.query_one("#terms", Input).value == "GitHub, Grafana"  # the words stay where they were typed
         first = prompt_text(app)
         await pilot.press("space")
         await settle(pilot, app, lambda: "k keeps" in text(app, "#take"))  # stopped at the pause after speech

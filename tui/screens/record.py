@@ -119,6 +119,7 @@ class RecordScreen(StepScreen):
         self.session.record_folder, self.session.step = path, "record"  # `carry on` comes back here
         self.session.save()
         self.opened.start(terms, prompts)
+        self.query_one("#terms", Input).value = ", ".join(terms)  # opening a new folder emptied the field
         self.index = None
         self.advance()
         if own_text_only(language):
