@@ -28,7 +28,10 @@ FILE_MODE = stat.S_IFREG | 0o644
 # seconds a silent phone gets before the push is given up: a healthy one takes each megabyte, and closes the file at
 # DONE, in well under a second
 TRANSFER_TIMEOUT = 15.0
-DIGEST_TIMEOUT = 600.0  # a phone hashing a large model
+# a phone hashing the copy: toybox's sha256sum reads flash at 100 MB/s or more on a slow phone; a limit at a
+# twentieth of that still gives up on a frozen one in seconds, not ten minutes
+DIGEST_TIMEOUT = TRANSFER_TIMEOUT
+DIGEST_BYTES_PER_SECOND = 5e6
 # toybox checksum tools, best first, with hashlib's name for the same digest
 CHECKSUM_TOOLS = (("sha256sum", "sha256"), ("md5sum", "md5"))
 COMMAND_NOT_FOUND = 127  # what the phone's shell (mksh) exits with for a tool it does not have
@@ -188,7 +191,12 @@ def _verify(phone: Phone, local: Path, temp: str, size: int) -> tuple[str | None
     with ThreadPoolExecutor(1) as pool:
         for tool, algorithm in CHECKSUM_TOOLS:
             expected = pool.submit(file_digest, local, algorithm)
-            r = phone.shell(tool, temp, timeout=DIGEST_TIMEOUT)
+            try:
+                r = phone.shell(tool, temp, timeout=DIGEST_TIMEOUT + size / DIGEST_BYTES_PER_SECOND)
+            except PhoneFrozen as e:
+                raise PhoneFrozen(f"{phone.serial} stopped answering while it checked the copy (all {size / 1e6:.1f}"
+                                  " MB had been sent): unplug it and plug it back in (run `adb kill-server` if it"
+                                  " still hangs), then run again.") from e
             if r.code != COMMAND_NOT_FOUND:
                 break
         else:

@@ -276,6 +276,16 @@ def test_a_phone_that_freezes_mid_push_is_given_up_soon_and_named(connect_phone,
     assert downloads(phone) == [f".{model.name}.part"]
 
 
+def test_a_phone_that_freezes_while_checking_the_copy_is_given_up_in_seconds(connect_phone, model):
+    phone = connect_phone(freeze_on="sha256sum")
+    started = time.monotonic()
+    with pytest.raises(PhoneFrozen, match=f"{phone.address} stopped answering while it checked the copy .*adb"
+                                          " kill-server") as e:
+        push_model(open_phone(phone), model, model.name)
+    assert time.monotonic() - started < 40  # ten minutes before, whatever the file's size
+    assert f"A hidden partial copy, {DOWNLOAD}/.{model.name}.part, may be left on the phone" in str(e.value)
+
+
 def test_corrupted_copy_is_caught_and_removed(connect_phone, model):
     phone = connect_phone(flip_byte_at=2_000_000)
     with pytest.raises(NotVerified, match="has sha256 .* but base_en_acft_q5_0.bin has"):

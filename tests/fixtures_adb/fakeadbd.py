@@ -255,6 +255,8 @@ class ShellService:
         self.phone.commands.append(argv)
         tools = {"getprop": self._getprop, "df": self._df, "pm": self._pm, "mv": self._mv, "rm": self._rm,
                  "am": self._am, **{t: partial(self._digest, t) for t in self.phone.tools & DIGESTS.keys()}}
+        if argv[0] == self.phone.freeze_on:
+            self.phone.freeze()
         handler = tools.get(argv[0])
         if handler is None:
             return 127, b"", f"/system/bin/sh: {argv[0]}: inaccessible or not found\n".encode()
@@ -461,6 +463,7 @@ class FakePhone:
     df_free: int | None = None  # what df reports, when it should differ from the real free space
     vanish_after: int | None = None  # bytes of a push after which the phone drops off the bus
     freeze_after: int | None = None  # bytes of a push after which the phone answers nothing, its connection kept
+    freeze_on: str | None = None  # a shell command (e.g. sha256sum) at which the phone freezes so
     flip_byte_at: int | None = None  # offset of a pushed file's byte that storage gets wrong
 
     def __post_init__(self) -> None:
