@@ -13,6 +13,11 @@ from wacft.errors import WacftError
 from wacft.extras import needs_extra
 from wacft.facts import SAMPLE_RATE
 
+FRAME = SAMPLE_RATE * 30 // 1000
+SILENCE_DB = -50.0  # never speech below this, however quiet the room
+ABOVE_FLOOR_DB = 15.0  # speech is at least this much louder than the take's quietest frames
+PAD = 0.2  # seconds of silence kept on each side of the speech
+
 
 def to_whisper_audio(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Mix down to mono and resample to 16 kHz."""
@@ -41,12 +46,6 @@ def load_audio(path: str | os.PathLike[str]) -> np.ndarray:
 def audio_length(seconds: float) -> str:
     """Minutes under an hour ("1.8 min", not "0.03 h"), hours from there."""
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
-
-
-FRAME = SAMPLE_RATE * 30 // 1000
-SILENCE_DB = -50.0  # never speech below this, however quiet the room
-ABOVE_FLOOR_DB = 15.0  # speech is at least this much louder than the take's quietest frames
-PAD = 0.2  # seconds of silence kept on each side of the speech
 
 
 @overload
