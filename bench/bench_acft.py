@@ -141,6 +141,23 @@ def random_model(size: str) -> Path:
     return random_whisper(d_model=width, layers=encoder, heads=width // 64)
 
 
+class Profiled:
+    """Passes events on, and runs torch's profiler over the steady state (from the first step of epoch 2)."""
+
+    def __init__(self, sink: Timeline):
+        self.sink, self.profiler = sink, torch.profiler.profile()
+        self.on = False
+
+    def __call__(self, event: dict) -> None:
+        self.sink(event)
+        if event["type"] == "step" and event["epoch"] == 2 and not self.on:
+            self.profiler.start()
+            self.on = True
+        elif event["type"] == "done" and self.on:
+            self.profiler.stop()
+            print(self.profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=15), flush=True)
+
+
 def user_scale(args: argparse.Namespace) -> None:
     """The published loop against the default at the user's scale: steady state, per size and mode."""
     if args.dataset:
@@ -170,7 +187,7 @@ def user_scale(args: argparse.Namespace) -> None:
                 timeline = Timeline()
                 reset_peak_memory(device)
                 start = time.perf_counter()
-                train(config, CallbackSink(timeline))
+                train(config, CallbackSink(Profiled(timeline) if args.profile else timeline))
                 wall, memory = time.perf_counter() - start, peak_memory(device)
                 s = timeline.steady(model_dims(str(model)), vars(config))
                 rates[size, mode] = s.clips / s.seconds
@@ -200,6 +217,7 @@ def main() -> None:
     scale.add_argument("--sizes", default="tiny.en,base.en,small.en", help="random weights of these sizes")
     scale.add_argument("--modes", default="exact-reference,default", help=", ".join(SCALE_MODES))
     scale.add_argument("--clips", type=int, default=1000, help="of espeak-ng speech (cached); --dataset instead")
+    scale.add_argument("--profile", action="store_true", help="print where the steady state's CPU time goes")
     scale.add_argument("--peak-tflops", type=float, help="the device's peak for the MFU (default: a GPU's dense"
                                                          " bf16 datasheet figure; none on a CPU)")
     args = parser.parse_args()
