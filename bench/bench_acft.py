@@ -175,8 +175,8 @@ def user_scale(args: argparse.Namespace) -> None:
           f" ({torch.cuda.get_device_name() if device == 'cuda' else f'{torch.get_num_threads()} torch threads'});"
           f" MFU against {f'{peak / 1e12:.0f} TFLOP/s' if peak else 'no peak (CPU: give --peak-tflops)'};"
           f" load {os.getloadavg()[0]:.1f}", flush=True)
-    print(f"{'size':9} {'mode':16} {'clips/s':>8} {'audio h/h':>9} {'TFLOP/s':>8} {'MFU':>6} {'peak GB':>8}"
-          f" {'ckpt':>6} {'data':>6} {'eval':>6} {'wall s':>7} {'load':>5}")
+    print(f"{'size':9} {'mode':16} {'clips/s':>8} {'clips/cpu-s':>11} {'audio h/h':>9} {'TFLOP/s':>8} {'MFU':>6}"
+          f" {'peak GB':>8} {'ckpt':>6} {'data':>6} {'eval':>6} {'wall s':>7} {'load':>5}")
     rates: dict[tuple[str, str], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes.split(","):
@@ -192,7 +192,8 @@ def user_scale(args: argparse.Namespace) -> None:
                 s = timeline.steady(model_dims(str(model)), vars(config))
                 rates[size, mode] = s.clips / s.seconds
                 mfu = f"{s.flops / s.seconds / peak:6.1%}" if peak else f"{'-':>6}"
-                print(f"{size:9} {mode:16} {rates[size, mode]:8.2f} {s.audio_seconds / s.seconds:9.1f}"
+                print(f"{size:9} {mode:16} {rates[size, mode]:8.2f} {s.clips / s.cpu_seconds:11.2f}"
+                      f" {s.audio_seconds / s.seconds:9.1f}"
                       f" {s.flops / s.seconds / 1e12:8.3f} {mfu} {memory / 1e9:8.2f} {s.share('checkpoint'):6.1%}"
                       f" {s.share('data'):6.1%} {s.share('eval'):6.1%} {wall:7.0f} {os.getloadavg()[0]:5.1f}",
                       flush=True)

@@ -22,6 +22,7 @@ from wacft.acft.phases import PHASES
 @dataclass
 class Steady:
     seconds: float  # wall time of the span
+    cpu_seconds: float  # this process's CPU time in it: steadier than the wall clock on a shared machine
     clips: int
     audio_seconds: float  # recorded audio trained on (the phone's silence added to it not counted)
     flops: float
@@ -32,24 +33,28 @@ class Steady:
 
 
 class Timeline:
-    """Every event of a run with when it arrived (time.perf_counter()): a CallbackSink's callback."""
+    """Every event of a run with when it arrived (time.perf_counter()) and the process's CPU time then: a
+    CallbackSink's callback."""
 
     def __init__(self) -> None:
         self.events: list[tuple[float, dict[str, Any]]] = []
+        self.cpu: list[float] = []
 
     def __call__(self, event: dict[str, Any]) -> None:
         self.events.append((time.perf_counter(), event))
+        self.cpu.append(time.process_time())
 
     def steady(self, dims: Dims, config: dict[str, Any]) -> Steady:
         steps = [e for _, e in self.events if e["type"] == "step"]
         first_end = max(e["step"] for e in steps if e["epoch"] == 1)
         if first_end == steps[-1]["step"]:
             raise ValueError("a steady state needs a second epoch: give --epochs 2 or more")
-        saved = {e["step"]: (t, e) for t, e in self.events if e["type"] == "checkpoint"}
-        (t0, start), (t1, end) = saved[first_end], saved[steps[-1]["step"]]
+        saved = {e["step"]: (t, c, e) for (t, e), c in zip(self.events, self.cpu, strict=True)
+                 if e["type"] == "checkpoint"}
+        (t0, c0, start), (t1, c1, end) = saved[first_end], saved[steps[-1]["step"]]
         window = [e for e in steps if e["step"] > first_end]
         before = steps[first_end - 1]
         flops = sum(step_work(dims, e, p, config) for p, e in zip([before, *window], window, strict=False))
-        return Steady(t1 - t0, window[-1]["clips"] - before["clips"],
+        return Steady(t1 - t0, c1 - c0, window[-1]["clips"] - before["clips"],
                       window[-1]["audio_seconds"] - before["audio_seconds"], flops,
                       {k: end["phases"][k] - start["phases"][k] for k in PHASES})

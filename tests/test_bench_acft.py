@@ -11,7 +11,7 @@ from fixtures.user_scale import SECONDS, key, plan, user_scale_dataset
 from wacft.acft.estimate import Dims, step_work
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from steady import Timeline  # noqa: E402  (the bench folder is no package)
+from steady import Timeline  # (the bench folder is no package)
 
 
 def test_the_dataset_is_spoken_once_within_its_lengths_and_cached_by_what_made_it(tmp_path, monkeypatch):
@@ -19,7 +19,8 @@ def test_the_dataset_is_spoken_once_within_its_lengths_and_cached_by_what_made_i
 
     monkeypatch.setenv("WACFT_TEST_CACHE", str(tmp_path))
     folder = user_scale_dataset(24, seed=3)
-    rows = list(csv.DictReader(open(folder / "metadata.csv", encoding="utf-8")))
+    with open(folder / "metadata.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     lengths = [soundfile.info(folder / row["file_name"]).duration for row in rows]
     assert len(rows) == 24 and all(SECONDS[0] <= s <= SECONDS[1] for s in lengths)
     assert len({row["text"] for row in rows}) == 24 and max(lengths) > 3 * min(lengths)  # lengths spread
@@ -38,10 +39,12 @@ def events(epochs=3, steps_per_epoch=4):
             step += 1
             clock += 10.0 if epoch == 1 else 1.0  # the first epoch is slow (start-up), the rest steady
             sums["data"] += 0.1
+            timeline.cpu.append(clock / 2)  # half the wall clock: a machine shared with other work
             timeline.events.append((clock, {"type": "step", "step": step, "epoch": epoch, "clips": 8 * step,
                                             "audio_seconds": 40.0 * step, "context": 300, "stage": "acft"}))
         clock += 0.5
         sums["checkpoint"] += 0.5
+        timeline.cpu.append(clock / 2)
         timeline.events.append((clock, {"type": "checkpoint", "step": step, "phases": dict(sums)}))
     return timeline
 
@@ -50,6 +53,7 @@ def test_the_steady_state_leaves_the_first_epoch_out_and_counts_what_lies_betwee
     dims = Dims(384, 4, 4, 1536)
     steady = events().steady(dims, {})
     assert steady.seconds == pytest.approx(2 * (4 * 1.0 + 0.5))  # epochs 2 and 3, each with its checkpoint
+    assert steady.cpu_seconds == pytest.approx(steady.seconds / 2)
     assert steady.clips == 64 and steady.audio_seconds == 320
     assert steady.share("checkpoint") == pytest.approx(1.0 / 9) and steady.share("data") == pytest.approx(0.8 / 9)
     one = step_work(dims, {"clips": 8, "audio_seconds": 40.0, "context": 300, "stage": "acft", "epoch": 2},
