@@ -18,7 +18,7 @@ the published loop's clips/s, 4 epochs of 72 clips (docs/speed.md's table).
 
 At the user's scale (--user-scale): random-weight models of each real size (speed does not depend on the weights)
 on a cached espeak-ng dataset of about 1,000 clips of 1-15 s (1.5 h; tests/fixtures/user_scale.py) or --dataset,
-the published loop and the default side by side, steady state only (measured_run.py says how, and how FLOPs are
+the published loop and the default side by side, steady state only (steady.py says how, and how FLOPs are
 counted):
 
     .venv/bin/python bench/bench_acft.py --user-scale [--sizes tiny.en,base.en,small.en] [--clips 1000]
