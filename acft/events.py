@@ -54,6 +54,7 @@ class CheckpointEvent(Stamped):
     stage: str
     path: str
     step: int
+    phases: dict[str, float]  # seconds in checkpoints, waiting for data and scoring so far (acft/phases.py)
 
 
 class HeldOutEvent(Stamped):  # the clips set aside for `wacft verify` (acft/held_out.py)
@@ -73,6 +74,7 @@ class DoneEvent(_DoneEvent, total=False):
     contexts: list[int] | None  # [lowest, highest] student context; None: no stage distilled
     best: dict[str, Any] | None  # stage 1's kept epoch
     artifacts: dict[str, str]  # from a Modal job: type -> path on its volume
+    phases: dict[str, float]  # as in CheckpointEvent, for the whole run
 
 
 class ErrorEvent(Stamped):

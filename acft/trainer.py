@@ -34,6 +34,7 @@ from wacft.acft.events import STAGE, EventSink, log
 from wacft.acft.finetune import Score
 from wacft.acft.model import decoder_states, encode, fit_frames, masked_mse, reference_states
 from wacft.acft.outdir import claim_out, training_into
+from wacft.acft.phases import Phases
 from wacft.acft.plan import Stage, epoch_batches, phone_silence_share, plan_stages, prompted_clips, step_lr
 from wacft.acft.publish import check_push_access, processor_files, push
 from wacft.acft.run_files import Progress, RunFiles, data_fingerprint, save_weights
@@ -142,6 +143,7 @@ class Trainer:
         self.held_out: list[Clip] = []
         self.held_out_tokens: list[list[int]] = []
         self.given: list[int] = []  # each clip's tokens that are not learned: its glossary prompt and the prefix
+        self.phases = Phases()
 
     # --- data -----------------------------------------------------------------------------------------
     def load_data(self) -> None:
@@ -425,8 +427,10 @@ class Trainer:
         return {name: torch.lerp(base[name], weights, keep) for name, weights in best.items()}
 
     def save_checkpoint(self, progress: Progress) -> None:
-        final = self.files.save_checkpoint(self.student.model, self.optimizer, progress)
-        self.sink.emit({"type": "checkpoint", "stage": self.stage.name, "path": str(final), "step": progress.step})
+        with self.phases.timing("checkpoint"):
+            final = self.files.save_checkpoint(self.student.model, self.optimizer, progress)
+        self.sink.emit({"type": "checkpoint", "stage": self.stage.name, "path": str(final), "step": progress.step,
+                        "phases": self.phases.sums()})
 
     # --- the run --------------------------------------------------------------------------------------
     def run(self, resume: bool = False, deadline: float | None = None) -> Path:
@@ -477,7 +481,8 @@ class Trainer:
         with ThreadPoolExecutor(1) as pool:
             for epoch in range(progress.epoch, stage.epochs):
                 plan = epoch_batches(self.config, seconds, epoch, stage.name)
-                for prepared in ordered_map(pool, self.prepare, plan[progress.batch :], ahead=PREFETCH):
+                batches = ordered_map(pool, self.prepare, plan[progress.batch :], ahead=PREFETCH)
+                for prepared in self.phases.waited(batches, "data"):
                     batch = prepared.batch
                     lr = self.stage_lr(progress.step - before)
                     for group in self.optimizer.param_groups:
@@ -493,7 +498,8 @@ class Trainer:
                     })
                     epoch_end = progress.batch == 0
                     if epoch_end:
-                        self.end_of_epoch(progress, epoch)
+                        with self.phases.timing("eval"):
+                            self.end_of_epoch(progress, epoch)
                     out_of_time = deadline is not None and time.monotonic() >= deadline
                     if progress.step % self.config.checkpoint_every == 0 or epoch_end or out_of_time:
                         self.save_checkpoint(progress)
@@ -512,7 +518,8 @@ class Trainer:
         if self.config.push_to:
             push(self.out, self.config.push_to, files, self.sink)
         self.sink.emit({"type": "done", "stage": self.stage.name, "out": str(self.out),
-                        "final_loss": progress.loss, "contexts": progress.contexts, "best": progress.best})
+                        "final_loss": progress.loss, "contexts": progress.contexts, "best": progress.best,
+                        "phases": self.phases.sums()})
         return self.out
 
 @dataclass

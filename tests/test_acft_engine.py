@@ -128,9 +128,15 @@ def test_every_step_reports_progress(model, dataset, tmp_path):
     epoch_ends = [max(s["step"] for s in steps if s["epoch"] == epoch) for epoch in (1, 2)]
     assert [e["step"] for e in events.of("checkpoint")] == sorted({*range(3, total + 1, 3), *epoch_ends})
     contexts = [s["context"] for s in steps]
-    assert events.events[-1] == {"type": "done", "stage": "acft", "out": str(tmp_path / "run"),
-                                 "final_loss": steps[-1]["loss"], "contexts": [min(contexts), max(contexts)],
-                                 "best": None}
+    done = events.events[-1]
+    phases = done.pop("phases")
+    assert done == {"type": "done", "stage": "acft", "out": str(tmp_path / "run"), "final_loss": steps[-1]["loss"],
+                    "contexts": [min(contexts), max(contexts)], "best": None}
+    # where the time went beside the steps: summed as it goes, so each checkpoint's share can be told apart
+    sums = [e["phases"] for e in events.of("checkpoint")] + [phases]
+    assert set(phases) == {"checkpoint", "data", "eval"} and phases["eval"] < 0.01  # ACFT scores nothing
+    assert all(a[k] <= b[k] for a, b in zip(sums, sums[1:], strict=False) for k in phases)
+    assert 0 < sums[0]["checkpoint"] < sums[-2]["checkpoint"] == phases["checkpoint"] and phases["data"] > 0
 
 
 def test_multilingual_models_train_with_their_language_and_task(random_whisper, dataset, tmp_path):
