@@ -110,6 +110,8 @@ CANDIDATES = {
     "default": {},  # a quarter of the batches at full context, every clip with the phone's silence
     "no phone silence": dict(phone_silence_share=0.0),  # the default until it was measured
     "phone silence 0.5": dict(phone_silence_share=0.5),
+    # every clip's silence drawn: its length, and white noise at a level or zeros (issue 38; the layout family)
+    "varied silence": dict(varied_silence=True),
     # measured before the phone's silence was: against "no phone silence"
     "full-context 0": dict(full_context_share=0.0, phone_silence_share=0.0),  # the default before that
     "full-context 0.5": dict(full_context_share=0.5, phone_silence_share=0.0),

@@ -5,15 +5,37 @@ silence is not one thing: a model must hold under each of these, not only under 
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 
 from wacft.audio import level_db, speech_bounds
-from wacft.dataset.clips import missing_silence
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
 
 # name -> what fills the lead and tail; a noise's level (dBFS RMS) follows its kind in the name
 LAYOUTS = ("cut-close", "zeros", "white-60", "room-60", "room-45", "room-35", "own")
 LEAD, TAIL = round(FUTO_LEAD_SECONDS * SAMPLE_RATE), round(FUTO_TAIL_SECONDS * SAMPLE_RATE)
+# the silence varied in training (TrainConfig.varied_silence): a person starts talking late, stops the phone early,
+# or the app hears the room as speech and listens on; the room hums, hisses or is a studio's digital silence
+VARIED_LEAD, VARIED_TAIL = (0.2, 1.2), (0.6, 3.0)  # seconds of silence around the speech, drawn uniformly
+VARIED_NOISE_DB = (-75.0, -35.0)  # white noise over the whole clip, its RMS level drawn uniformly in this range
+VARIED_ZEROS = 0.25  # share of the clips left in digital silence
+
+
+def missing_silence(audio: np.ndarray, lead: float = FUTO_LEAD_SECONDS, tail: float = FUTO_TAIL_SECONDS
+                    ) -> tuple[float, float]:
+    """Seconds of silence a clip lacks before and after its speech to be laid out as FUTO Keyboard records a
+    dictation: 0.6 s before the speech and the ~2 s it waits after (or `lead` and `tail`), less what the clip
+    already holds (measured from its levels; a clip without speech lacks all of it)."""
+    start, end = speech_bounds(audio, pad=0.0) or (0, len(audio))
+    return max(0.0, lead - start / SAMPLE_RATE), max(0.0, tail - (len(audio) - end) / SAMPLE_RATE)
+
+
+def varied_silence(audio: np.ndarray, rng: random.Random) -> tuple[tuple[float, float], tuple[float, int] | None]:
+    """The silence a clip lacks for a lead and tail drawn from VARIED_LEAD and VARIED_TAIL, and the white noise
+    mixed over it (its level and its draw's seed), or None for digital silence."""
+    silence = missing_silence(audio, rng.uniform(*VARIED_LEAD), rng.uniform(*VARIED_TAIL))
+    return silence, None if rng.random() < VARIED_ZEROS else (rng.uniform(*VARIED_NOISE_DB), rng.randrange(2**32))
 
 
 def cut_close(audio: np.ndarray) -> np.ndarray:
