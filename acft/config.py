@@ -62,6 +62,9 @@ class TrainConfig:
     # it the student never meets the silent tail the phone always sends, and loops there on short dictations
     # (measured in bench/bench_quality.py and the README)
     phone_silence_share: float = 1.0
+    # those clips' silence drawn for each (its length around the phone's, white noise at a level or zeros) rather
+    # than the phone's made up of zeros: a candidate measured in bench/bench_quality.py, not the default
+    varied_silence: bool = False
     # espeak-ng's sentences in other voices mixed into the clips (acft/other_voices.py); None: when the dataset is a
     # folder `wacft record` made, whose one voice would otherwise cost other speakers words (the README measures it)
     other_voices: bool | None = None

@@ -6,7 +6,7 @@ and FUTO context on espeak-ng sentences in voices never trained on, on the real 
 (tests/fixtures/real_speech.py) and on the real recorded single words (tests/fixtures/real_words.py).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_quality.py --threads 1 [--rows base default ...] [--seeds 0 1]
-        [--epochs 8] [--lr 1e-6] [--quick] [--per-epoch] [--phone-silence]
+        [--epochs 8] [--lr 1e-6] [--quick] [--per-epoch] [--phone-silence | --layouts [LAYOUT ...]]
 
 What to look for: the base model loops at FUTO's context; ACFT must remove every runaway there while its
 full-context WER stays within 1.1x of the base's, and its FUTO-context WER no higher than its full-context one.
@@ -14,6 +14,12 @@ Each row prints as soon as it is measured (a row takes 2-6 minutes on one CPU co
 row after each of its epochs: whether an early stop on a held-out slice would find a better epoch than the last.
 --phone-silence makes up each test clip's silence to what the phone records around a dictation, as the real words
 have it: the phone never sends a clip cut close to the speech.
+--layouts judges every row under each layout of the test clips (wacft.dataset.layout; all of them when none is
+named), one line per layout, at full and FUTO context (WER, and runaways at each): cut close to the speech; the
+phone's lead and tail (0.6 s before, 1.98 s after) as digital silence ("zeros"), as white noise at -60 dBFS RMS,
+as recorded room noise at -60, -45 and -35 dBFS RMS (the non-speech of PocketSphinx's test recordings:
+tests/fixtures/room_noise.py), the noise under the speech too; and the clip's own silence made up to the phone's
+("own", what --phone-silence does). The phone's silence is whatever the room gives: a model must hold in each.
 
     .venv/bin/python bench/bench_quality.py --domain [--epochs 4] [--finetune-epochs 4] [--joint-epochs 8]
 
@@ -57,8 +63,10 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -66,6 +74,7 @@ from fixtures import domain
 from fixtures.audiofolder import write_metadata
 from fixtures.real_speech import real_speech_dataset
 from fixtures.real_words import real_words_dataset
+from fixtures.room_noise import room_noise
 from fixtures.speech import VOICES, make_speech_dataset
 from fixtures.tiny_en import tiny_en_dir
 
@@ -74,7 +83,8 @@ from wacft.acft.config import TrainConfig
 from wacft.acft.events import CallbackSink
 from wacft.acft.trainer import train
 from wacft.convert.convert import convert, plan_outputs
-from wacft.dataset.clips import as_the_phone_records, load_clips
+from wacft.dataset.clips import load_clips
+from wacft.dataset.layout import LAYOUTS, lay_out
 from wacft.dataset.spec import DatasetSpec
 from wacft.facts import OTHER_VOICES, language_code
 from wacft.verify.check import CONTEXTS, term_recall, verify
@@ -100,6 +110,8 @@ CANDIDATES = {
     "default": {},  # a quarter of the batches at full context, every clip with the phone's silence
     "no phone silence": dict(phone_silence_share=0.0),  # the default until it was measured
     "phone silence 0.5": dict(phone_silence_share=0.5),
+    # every clip's silence drawn: its length, and white noise at a level or zeros (issue 38; the layout family)
+    "varied silence": dict(varied_silence=True),
     # measured before the phone's silence was: against "no phone silence"
     "full-context 0": dict(full_context_share=0.0, phone_silence_share=0.0),  # the default before that
     "full-context 0.5": dict(full_context_share=0.5, phone_silence_share=0.0),
@@ -111,12 +123,34 @@ def read(folder: Path) -> list:
     return load_clips(DatasetSpec(str(folder), split="test", max_audio_length=LONGEST)).clips
 
 
-def with_phone_silence(sets: dict, args: argparse.Namespace) -> dict:
-    """With --phone-silence, the clips of every set laid out as the phone records a dictation (the real words,
-    recorded so, lack next to none of it)."""
-    if not args.phone_silence:
-        return sets
-    return {name: as_the_phone_records(clips, 1.0, 0, LONGEST) for name, clips in sets.items()}
+@dataclass
+class Laid:
+    """A test clip laid out: what verify reads of a clip."""
+    audio: np.ndarray
+    text: str
+
+
+def family(sets: dict, args: argparse.Namespace) -> dict[str, dict]:
+    """Each layout the rows are judged under (--layouts; "own" for --phone-silence) -> the sets laid out so; the
+    sets as they are ("") without either. Each clip's noise is drawn by its place in its set, the same for every
+    row."""
+    layouts = args.layouts or (["own"] if args.phone_silence else [])
+    room = room_noise() if any(layout.startswith("room") for layout in layouts) else None
+    return {layout: {name: [Laid(lay_out(clip.audio, layout, i, room), clip.text) for i, clip in enumerate(clips)]
+                     for name, clips in sets.items()}
+            for layout in layouts} or {"": sets}
+
+
+def contexts(args: argparse.Namespace) -> tuple[str, ...]:
+    """The layout family is judged at full and FUTO context only: the paper's dynamic one costs a third more."""
+    return ("full", "futo") if args.layouts else tuple(CONTEXTS)
+
+
+def laid_out_as(args: argparse.Namespace) -> str:
+    """What the tables' first line says of the layouts."""
+    if args.layouts:
+        return f", each set laid out {len(args.layouts)} ways ({', '.join(args.layouts)})"
+    return ", all laid out as the phone records them" if args.phone_silence else ""
 
 
 def trained(name: str, config: TrainConfig, folder: Path) -> tuple[Path, float]:
@@ -152,27 +186,35 @@ def each_epoch(name: str, config: TrainConfig, folder: Path) -> list[Path]:
 
 def cells(result) -> str:
     c = result.contexts
-    return (f"{c['full'].wer:6.1%} {c['futo'].wer:6.1%} {c['full'].runaways:3d} {c['futo'].runaways:3d}"
-            f" {c['dynamic'].runaways:3d}")
+    dynamic = f" {c['dynamic'].runaways:3d}" if "dynamic" in c else "    "
+    return f"{c['full'].wer:6.1%} {c['futo'].wer:6.1%} {c['full'].runaways:3d} {c['futo'].runaways:3d}{dynamic}"
 
 
-def header(sets: dict) -> None:
-    print(f"{'':32} | " + " | ".join(f"{name:^27}" for name in sets))
+def header(layouts: dict, judged_at: tuple[str, ...] = tuple(CONTEXTS)) -> None:
+    """`layouts`: what `family` returns; a column for the layout when there are several."""
+    sets, layout = next(iter(layouts.values())), f" {'layout':9}" if len(layouts) > 1 else ""
+    print(f"{'':32}{' ' * len(layout)} | " + " | ".join(f"{name:^27}" for name in sets))
     head = f"{'WER full':>6} {'futo':>6} {'runaways':>11}"
-    print(f"{'model':24} {'train s':>7} | " + " | ".join(head for _ in sets))
-    print(f"{'':32} | " + " | ".join(f"{'':14}full futo dyn" for _ in sets))
+    print(f"{'model':24} {'train s':>7}{layout} | " + " | ".join(head for _ in sets))
+    dynamic = "dyn" if "dynamic" in judged_at else "   "
+    print(f"{'':32}{' ' * len(layout)} | " + " | ".join(f"{'':14}full futo {dynamic}" for _ in sets))
 
 
-def row(label: str, path: Path, seconds: float | None, sets: dict, engine, threads: int, language: str = "en"
-        ) -> list:
-    """One model on each set: WER (CER for a language without spaces) at full and FUTO context, runaways at
-    full, FUTO and dynamic context; the clips' `language` (a code) forced."""
-    results = [verify(path, samples, threads=threads, engines=[engine], contexts=CONTEXTS,
-                      language=language).model
-               for samples in sets.values()]
+def row(label: str, path: Path, seconds: float | None, layouts: dict, engine, threads: int, language: str = "en",
+        judged_at: tuple[str, ...] = tuple(CONTEXTS)) -> dict[str, list]:
+    """One model on each set, in each layout (a line each): WER (CER for a language without spaces) at full and
+    FUTO context, runaways at full, FUTO and dynamic context (of `judged_at`); the clips' `language` (a code)
+    forced."""
     trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
-    print(f"{label:24} {trained_for} | " + " | ".join(cells(result) for result in results), flush=True)
-    return results
+    measured = {}
+    for layout, sets in layouts.items():
+        measured[layout] = [verify(path, samples, threads=threads, engines=[engine], contexts=judged_at,
+                                   language=language).model
+                            for samples in sets.values()]
+        named = f" {layout:9}" if len(layouts) > 1 else ""
+        print(f"{label:24} {trained_for}{named} | " + " | ".join(cells(result) for result in measured[layout]),
+              flush=True)
+    return measured
 
 
 def changed_words(rows: list[tuple[str, object]]) -> None:
@@ -195,7 +237,7 @@ def acft_table(args: argparse.Namespace, folder: Path) -> None:
     test_sentences = TEST_SENTENCES[::2] if args.quick else TEST_SENTENCES
     sets = {"espeak-ng held out": read(make_speech_dataset(folder / "test", test_sentences, voices=TEST_VOICES)),
             "real speech": read(real_speech_dataset()), "real words": read(real_words_dataset())}
-    sets = with_phone_silence(sets, args)
+    layouts = family(sets, args)
     [engine] = choose_engines("both", print)[:1]  # the phone's whisper.cpp where it installs
     epochs = 4 if args.quick else args.epochs
     common = dict(model=str(tiny_en_dir()), dataset=str(training), epochs=epochs, lr=args.lr, device=args.device)
@@ -204,14 +246,13 @@ def acft_table(args: argparse.Namespace, folder: Path) -> None:
           f" decoded as FUTO Keyboard does (beam 5) in {engine.label}, f16, {args.threads} threads, on"
           f" {len(sets['espeak-ng held out'])} espeak-ng clips of other sentences in voices never trained on"
           f" ({', '.join(TEST_VOICES)}), {len(sets['real speech'])} real recorded clips and"
-          f" {len(sets['real words'])} real recorded single words"
-          f"{', all laid out as the phone records them' if args.phone_silence else ''}")
-    header(sets)
+          f" {len(sets['real words'])} real recorded single words{laid_out_as(args)}")
+    header(layouts, contexts(args))
 
     for name in args.rows:
         if name == "base":
             [base] = convert(str(tiny_en_dir()), plan_outputs(folder / "base.bin", ["f16"]))
-            row(name, base.path, None, sets, engine, args.threads)
+            row(name, base.path, None, layouts, engine, args.threads, judged_at=contexts(args))
             continue
         for seed in args.seeds:
             run = folder / f"{name}-{seed}".replace(" ", "_")
@@ -219,9 +260,11 @@ def acft_table(args: argparse.Namespace, folder: Path) -> None:
             label = name if len(args.seeds) == 1 else f"{name}, seed {seed}"
             if args.per_epoch:
                 for epoch, path in enumerate(each_epoch(run.name, config, folder), 1):
-                    row(f"{label}, epoch {epoch}", path, None, sets, engine, args.threads)
+                    row(f"{label}, epoch {epoch}", path, None, layouts, engine, args.threads,
+                        judged_at=contexts(args))
             else:
-                row(label, *trained(run.name, config, folder), sets, engine, args.threads)
+                row(label, *trained(run.name, config, folder), layouts, engine, args.threads,
+                    judged_at=contexts(args))
 
 
 def domain_table(args: argparse.Namespace, folder: Path) -> None:
@@ -291,7 +334,7 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
     mine, held_out = split_words(folder)
     sets = {"the person, held out": read(held_out), "real speech, others": read(real_speech_dataset()),
             "espeak-ng, others": read(make_speech_dataset(folder / "test", TEST_SENTENCES, voices=TEST_VOICES))}
-    sets = with_phone_silence(sets, args)
+    layouts = family(sets, args)
     [engine] = choose_engines("both", print)[:1]
     common = dict(model=str(tiny_en_dir()), dataset=str(mine), device=args.device)
     two_stage = dict(finetune_epochs=args.finetune_epochs, epochs=args.epochs)
@@ -309,9 +352,8 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
           f" (tests/fixtures/real_words.py), {args.finetune_epochs} + {args.epochs} epochs; decoded as FUTO"
           f" Keyboard does (beam 5) in {engine.label}, f16, on the person's {len(sets['the person, held out'])}"
           f" other words and on other speakers: {len(sets['real speech, others'])} real recorded clips and"
-          f" {len(sets['espeak-ng, others'])} espeak-ng clips"
-          f"{', all laid out as the phone records them' if args.phone_silence else ''}")
-    header(sets)
+          f" {len(sets['espeak-ng, others'])} espeak-ng clips{laid_out_as(args)}")
+    header(layouts, contexts(args))
     [base] = convert(str(tiny_en_dir()), plan_outputs(folder / "base.bin", ["f16"]))
     models = [("base", base.path, None)]
     for i, key in enumerate((args.runs or "two-stage").split(",")):
@@ -319,10 +361,12 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
             config = TrainConfig(out=str(folder / f"run{i}-{seed}"), seed=seed, **{**common, **runs[key]})
             label = key if len(args.seeds) == 1 else f"{key}, seed {seed}"
             models.append((label, *trained(f"person{i}-{seed}", config, folder)))
-    others = list(sets).index("real speech, others")
-    measured = [(label, row(label, path, seconds, sets, engine, args.threads)[others])
+    others, first = list(sets).index("real speech, others"), next(iter(layouts))
+    measured = [(label, row(label, path, seconds, layouts, engine, args.threads,
+                            judged_at=contexts(args))[first][others])
                 for label, path, seconds in models]
-    print("the other speakers' real clips that a row heard better or worse than the base, at full context:")
+    print("the other speakers' real clips that a row heard better or worse than the base, at full context"
+          f"{f' ({first})' if first else ''}:")
     changed_words(measured)
 
 
@@ -335,22 +379,22 @@ def any_table(args: argparse.Namespace, folder: Path) -> None:
         return load_clips(DatasetSpec(args.dataset, args.dataset_config, split, args.audio_column,
                                       args.text_column, limit, LONGEST)).clips
 
-    sets = with_phone_silence({f"{args.test_split} ({language})": clips(args.test_split, args.test_clips)}, args)
+    layouts = family({f"{args.test_split} ({language})": clips(args.test_split, args.test_clips)}, args)
     [engine] = choose_engines("both", print)[:1]
     print(f"{args.model} on {args.dataset} {args.dataset_config or ''}: the default `wacft train` on"
           f" {args.train_clips or 'all the'} {args.train_split} clips, {args.epochs} epochs; decoded in {language}"
-          f" as FUTO Keyboard does (beam 5) in {engine.label}, f16, on {len(next(iter(sets.values())))}"
-          f" {args.test_split} clips ({rate_name(language)})")
-    header(sets)
+          f" as FUTO Keyboard does (beam 5) in {engine.label}, f16, on {len(*next(iter(layouts.values())).values())}"
+          f" {args.test_split} clips ({rate_name(language)}){laid_out_as(args)}")
+    header(layouts, contexts(args))
     [base] = convert(args.model, plan_outputs(folder / "base.bin", ["f16"]))
-    row("base", base.path, None, sets, engine, args.threads, language)
+    row("base", base.path, None, layouts, engine, args.threads, language, contexts(args))
     for seed in args.seeds:
         config = TrainConfig(model=args.model, dataset=args.dataset, dataset_config=args.dataset_config,
                              split=args.train_split, audio_column=args.audio_column, text_column=args.text_column,
                              language=args.language, max_clips=args.train_clips, epochs=args.epochs, lr=args.lr,
                              device=args.device, seed=seed, out=str(folder / f"run-{seed}"))
         label = "default" if len(args.seeds) == 1 else f"default, seed {seed}"
-        row(label, *trained(f"run-{seed}", config, folder), sets, engine, args.threads, language)
+        row(label, *trained(f"run-{seed}", config, folder), layouts, engine, args.threads, language, contexts(args))
 
 
 def main() -> None:
@@ -382,14 +426,19 @@ def main() -> None:
                         help="the ACFT table's rows")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="train each row once per seed (not --domain)")
     parser.add_argument("--per-epoch", action="store_true", help="each ACFT row after each of its epochs")
-    parser.add_argument("--phone-silence", action="store_true", help="the test clips laid out as the phone records a"
-                        " dictation (0.6 s before the speech, 1.98 s after), as the real words are (not --domain)")
+    laid = parser.add_mutually_exclusive_group()
+    laid.add_argument("--phone-silence", action="store_true", help="the test clips laid out as the phone records a"
+                      " dictation (0.6 s before the speech, 1.98 s after), as the real words are (not --domain)")
+    laid.add_argument("--layouts", nargs="*", choices=LAYOUTS, help="judge every row under each of these layouts of"
+                      " the test clips (default, with none named: all) at full and FUTO context (not --domain)")
     parser.add_argument("--quick", action="store_true", help="4 epochs, half the espeak-ng test clips")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2, help="whisper.cpp threads")
     parser.add_argument("--engine", choices=("phone", "current", "both"), default="both",
                         help="whisper.cpp to verify in (--domain)")
     args = parser.parse_args()
+    if args.layouts == []:
+        args.layouts = list(LAYOUTS)
     if bool(args.model) != bool(args.dataset):
         parser.error("--model and --dataset go together")
     table = any_table if args.model else domain_table if args.domain else person_table if args.person else acft_table

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from wacft.audio import SILENCE_DB, audio_length, load_audio, speech_bounds, to_whisper_audio
+from wacft.audio import SILENCE_DB, audio_length, load_audio, to_whisper_audio
+from wacft.dataset.layout import at_level, missing_silence, noise_of, varied_silence
 from wacft.dataset.spec import AUDIO_COLUMNS, TEXT_COLUMNS, DatasetSpec
 from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import needs_extra
-from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
+from wacft.facts import SAMPLE_RATE
 from wacft.hub import hub_unanswered
 
 METADATA_FILES = ("metadata.csv", "metadata.jsonl")
@@ -77,6 +78,7 @@ class Clip:
     text: str
     seconds: float  # the silence added included
     silence: tuple[float, float] = (0.0, 0.0)  # seconds of silence added before and after the recording
+    noise: tuple[float, int] | None = None  # white noise mixed over the clip laid out: its dBFS RMS, its draw's seed
 
     @property
     def name(self) -> str:
@@ -89,30 +91,30 @@ class Clip:
         if not np.isfinite(audio).all():  # a NaN sample makes every loss, then every weight, NaN
             raise WacftError(f"{self.name} holds NaN or infinite samples; fix or remove that clip.")
         before, after = (round(s * SAMPLE_RATE) for s in self.silence)
-        return np.pad(audio, (before, after)) if before or after else audio
+        audio = np.pad(audio, (before, after)) if before or after else audio
+        if self.noise is None:
+            return audio
+        level, seed = self.noise
+        return np.asarray(audio + at_level(noise_of("white", len(audio), np.random.default_rng(seed), None), level),
+                          dtype=np.float32)
 
 
-def missing_silence(audio: np.ndarray) -> tuple[float, float]:
-    """Seconds of silence a clip lacks before and after its speech to be laid out as FUTO Keyboard records a
-    dictation: 0.6 s before the speech and the ~2 s it waits after, less what the clip already holds (measured
-    from its levels; a clip without speech lacks all of it)."""
-    start, end = speech_bounds(audio, pad=0.0) or (0, len(audio))
-    return (max(0.0, FUTO_LEAD_SECONDS - start / SAMPLE_RATE),
-            max(0.0, FUTO_TAIL_SECONDS - (len(audio) - end) / SAMPLE_RATE))
-
-
-def as_the_phone_records(clips: list[Clip], share: float, seed: int, longest: float) -> list[Clip]:
+def as_the_phone_records(clips: list[Clip], share: float, seed: int, longest: float, varied: bool = False
+                         ) -> list[Clip]:
     """A fixed share of the clips (the same for the same seed) laid out as FUTO Keyboard records a dictation,
     each given the silence it lacks (`missing_silence`): datasets are cut close to the speech; the phone's audio
-    never is, and it is that audio, at its own context, that must not loop. Clips that would grow past `longest`
-    seconds stay as they are."""
+    never is, and it is that audio, at its own context, that must not loop. `varied`: the silence's length and
+    kind drawn for each clip (`varied_silence`) rather than the phone's, made up of zeros. Clips that would grow
+    past `longest` seconds stay as they are."""
     chosen = set(random.Random(f"{seed}:silence").sample(range(len(clips)), round(share * len(clips))))
-    laid_out = []
+    draws, laid_out = random.Random(f"{seed}:varied"), []
     for i, clip in enumerate(clips):
-        silence = missing_silence(clip.audio) if i in chosen else (0.0, 0.0)
+        silence, noise = (0.0, 0.0), None
+        if i in chosen:
+            silence, noise = varied_silence(clip.audio, draws) if varied else (missing_silence(clip.audio), None)
         seconds = clip.seconds + sum(silence)
-        laid_out.append(replace(clip, seconds=seconds, silence=silence) if any(silence) and seconds <= longest
-                        else clip)
+        laid_out.append(replace(clip, seconds=seconds, silence=silence, noise=noise)
+                        if (any(silence) or noise) and seconds <= longest else clip)
     return laid_out
 
 

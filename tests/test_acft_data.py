@@ -1,6 +1,7 @@
 """Training data: local audiofolders, `datasets` folders (the hub code path), formats, prefixes, refusals."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,9 @@ from wacft.acft.batch_inputs import tokenize
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import CallbackSink
 from wacft.acft.trainer import train
-from wacft.audio import load_audio, speech_bounds
+from wacft.audio import level_db, load_audio, speech_bounds
 from wacft.dataset.clips import Clip, as_the_phone_records, load_clips
+from wacft.dataset.layout import VARIED_LEAD, VARIED_NOISE_DB, VARIED_TAIL
 from wacft.dataset.spec import DatasetSpec
 from wacft.errors import WacftError
 
@@ -103,6 +105,27 @@ def test_a_share_of_the_clips_is_laid_out_as_the_phone_records(speak, tmp_path):
     assert sum(half) == 4 and half == [c.silence != (0.0, 0.0)
                                        for c in as_the_phone_records(clips[:8], 0.5, seed=3, longest=29.0)]
     assert as_the_phone_records(clips, 0.0, seed=0, longest=29.0) == clips
+
+
+def test_varied_silence_draws_each_clips_lead_tail_and_noise(speak):
+    """--varied-silence (a candidate): each clip's lead and tail drawn from their ranges, most clips with white noise
+    at a level in range over the whole clip, a quarter or so in digital silence; the same draws for the same seed
+    and every decode of a clip alike (its reference states are computed once)."""
+    wav = speak("Good morning.")
+    clips = [Clip(wav, "Good morning.", len(load_audio(wav)) / 16000) for _ in range(60)]
+    varied = as_the_phone_records(clips, 1.0, seed=0, longest=29.0, varied=True)
+    assert varied == as_the_phone_records(clips, 1.0, seed=0, longest=29.0, varied=True)
+    assert varied != as_the_phone_records(clips, 1.0, seed=1, longest=29.0, varied=True)
+    leads, tails = zip(*(lead_and_tail(replace(c, noise=None).audio) for c in varied), strict=True)
+    assert min(leads) > VARIED_LEAD[0] - 0.05 and max(leads) < VARIED_LEAD[1] + 0.05 and np.ptp(leads) > 0.3
+    assert min(tails) > VARIED_TAIL[0] - 0.05 and max(tails) < VARIED_TAIL[1] + 0.05 and np.ptp(tails) > 0.6
+    quiet = [c for c in varied if c.noise is None]
+    assert 6 <= len(quiet) <= 27 and all(not c.audio[:1600].any() for c in quiet)  # 15 expected
+    for clip in (c for c in varied if c.noise):
+        audio = clip.audio
+        assert np.array_equal(audio, clip.audio)
+        assert abs(level_db(audio[:1600]) - clip.noise[0]) < 1.0  # the lead: the noise alone
+        assert VARIED_NOISE_DB[0] <= clip.noise[0] <= VARIED_NOISE_DB[1]
 
 
 def test_settings_saved_before_the_phone_silence_trained_without_it():
