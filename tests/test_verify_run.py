@@ -1,14 +1,16 @@
 """Issue 33's "done when", for real: tiny.en trained by `wacft train` as it comes on 100 espeak-ng clips, which sets
 20 of them aside. `wacft verify --run` and the wizard judge the trained file on those 20, in the phone's whisper.cpp
-against the base tiny.en (converted once to the same type, its results cached): ready. The base model itself (it
-loops) and a model that lost accuracy are not ready. Ten clips whose difference is within the noise are "too few to
-tell", on real decodes built so that the difference sits on one clip whatever the CPU (see that test).
+against the base tiny.en (converted once to the same type, its results cached): its loops gone, never "not ready";
+ready here, "too few clips to tell" on CI's CPU, whose numerics put its phone-context WER four words higher. The base
+model itself (it loops) and a model that lost accuracy are not ready. On real decodes built so that no CPU can flip
+the verdict (see that test), a model as good as the base is ready and one whose difference is within the noise of ten
+clips is "too few to tell".
 
 The run is conftest.py's acft_run, which test_verify.py shares: it trains once a session. Measured here (2 busy
-cores): training about 5 minutes (17 at a load average of 8); the base runs away on 2 of the 20 held-out clips at FUTO's
-context (73% WER there, 14% at full context); the trained model on none, 13.0% at FUTO's context and 14.8% at full
-context (one word either way of the base's 13.9%); the damaged model 45% at full context (+34 words, interval +17 to
-+47 points)."""
+cores): training about 5 minutes (17 at a load average of 8); the base runs away on 2 of the 20 held-out clips at
+FUTO's context (73% WER there, 14% at full context); the trained model on none, 13.0% at FUTO's context and 14.8% at
+full context (one word either way of the base's 13.9%; CI's CPU: 17.6% and 14.8%); the damaged model 45% at full
+context (+34 words, interval +17 to +47 points)."""
 
 import json
 import shutil
@@ -25,7 +27,7 @@ from wacft.cli.verify import exit_status
 from wacft.convert.convert import convert, plan_outputs
 from wacft.dataset.clips import load_clips
 from wacft.verify.check import CONTEXTS, FULL, PHONE, verify
-from wacft.verify.verdict import NO_WORSE, NOT_READY, READY, TOO_FEW, UNSURE, WORSE
+from wacft.verify.verdict import BETTER, NO_WORSE, NOT_READY, READY, TOO_FEW, UNSURE, WORSE
 from wacft.verify.whispercpp import Decoding
 
 pytestmark = pytest.mark.slow
@@ -70,8 +72,15 @@ def test_training_never_sees_the_held_out_clips_and_verify_judges_the_model_read
     assert [c["reference"] for c in data["model"]["clips"]] == [c["text"] for c in slice_["clips"]]
     assert list(data["model"]["contexts"]) == ["full", "futo"]  # FUTO's context and the full one, no more
     assert "whisper.cpp 1.5.4" in data["model"]["engine"] and data["baseline"]["model"].endswith("_q5_0.bin")
-    assert data["state"] == READY and code == 0, said
-    assert said.count("✓ Ready for the phone. Loops at the phone's context: better") == 1
+    # The signal far above any CPU's spread: 2 runaways -> 0. The phone-context WER sits within a few words of the
+    # base's full-context one, which another CPU's numerics move across the margin (CI measured 17.6% against 13.9%:
+    # too few to tell), so it may be ready or too few to tell, never not ready. The deterministic "ready" on real
+    # decodes is in test_ten_clips_..._too_few_to_tell.
+    loops, _, full = data["answers"]
+    assert loops["outcome"] == BETTER and full["outcome"] != WORSE, said
+    assert data["state"] in (READY, TOO_FEW) and code == exit_status(data["state"]), said
+    mark = "✓ Ready for the phone." if data["state"] == READY else "✗ Too few clips to tell."
+    assert said.count(f"{mark} Loops at the phone's context: better") == 1
     again = verify_run(model, out, tmp_path, capsys)
     assert "cached results" in again[1] and again[2]["baseline"] == data["baseline"]
 
@@ -128,11 +137,14 @@ async def test_the_wizard_judges_the_run_ready_and_the_phone_step_offers_it(trai
         app.screen.query_one(BinSelect).value = str(model)
         await pilot.press("ctrl+r")
         await settle(pilot, app, lambda: "✓" in text(app, "#result") or "✗" in text(app, "#result"), tries=3000)
-        assert "✓ Ready for the phone." in text(app, "#result")
+        verified = Session.load().verified
+        assert verified["file"] == str(model) and verified["state"] in (READY, TOO_FEW)  # as the test above says
+        mark = "✓ " if verified["state"] == READY else "✗ "
+        first = mark + verified["verdict"].split(". ")[0]  # "✓ Ready for the phone", say
+        assert first in text(app, "#result")
         await pilot.press("ctrl+n")
         assert app.screen.query_one(BinSelect).chosen == str(model)
-        assert "✓ Ready for the phone." in text(app, "#verdict")
-    assert Session.load().verified["state"] == READY
+        assert first in text(app, "#verdict")
 
 
 TEN = 10
@@ -141,7 +153,8 @@ CONTEXT = 750  # positions (15 s), at both of verify's contexts in the test belo
 
 def test_ten_clips_with_a_difference_within_the_noise_are_too_few_to_tell(tiny_en_dir, speech_dataset, phone_engine,
                                                                         tmp_path, monkeypatch):
-    """Real decodes, built so that nothing a CPU's numerics do can flip the verdict. The base model is tiny.en;
+    """Real decodes, built so that nothing a CPU's numerics do can flip the verdict. The same file under another
+    name, on the same clips, is as good as the base: ready. The base model is tiny.en;
     "ours" is the same file under another name, decoded on the same ten clips but for two, whose audio is exchanged
     (two the base heard without an error): a model as good as the base on eight clips and wrong on two, by their
     sentences' words. What makes it deterministic: one machine decodes both sides, and whisper.cpp gives the same
@@ -167,6 +180,8 @@ def test_ten_clips_with_a_difference_within_the_noise_are_too_few_to_tell(tiny_e
     heard = sorted((i for i, c in enumerate(base.clips) if c.errors(FULL) == 0), key=lambda i: -base.clips[i].words)
     assert len(heard) >= 2, [c.heard[FULL].text for c in base.clips]
     one, other = heard[:2]
+    same = verify(ours_bin, clips, engines=[phone_engine], threads=2, decoding=greedy, base_result=base)
+    assert [a.outcome for a in same.answers] == [NO_WORSE] * 3 and same.state == READY, same.verdict  # as good: ready
     swapped = [*clips]
     swapped[one], swapped[other] = (SimpleNamespace(audio=clips[other].audio, text=clips[one].text),
                                     SimpleNamespace(audio=clips[one].audio, text=clips[other].text))
