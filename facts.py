@@ -23,6 +23,10 @@ FUTO_GLOSSARY_TOKENS = 200  # about where FUTO Keyboard cuts the personal dictio
 # its start sound plays, to the ~2 s without speech (66 VAD frames of 30 ms) after which it stops listening
 FUTO_LEAD_SECONDS = 0.6
 FUTO_TAIL_SECONDS = 66 * 480 / SAMPLE_RATE
+# the audio context FUTO Keyboard gives whisper.cpp (android-keyboard's WhisperGGML.cpp): the clip's positions and
+# this margin, at least the floor
+FUTO_CONTEXT_MARGIN = 32
+FUTO_MIN_CONTEXT = 160
 
 # vocabulary sizes: English-only models have no language tokens; large-v3 added one language
 ENGLISH_VOCAB = 51864

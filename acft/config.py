@@ -65,6 +65,9 @@ class TrainConfig:
     # those clips' silence drawn for each (its length around the phone's, white noise at a level or zeros) rather
     # than the phone's made up of zeros: a candidate measured in bench/bench_quality.py, not the default
     varied_silence: bool = False
+    # each batch's context jittered around the one FUTO Keyboard gives whisper.cpp (32 positions past the clip, at
+    # least 160) rather than the clip's own: a candidate measured in bench/bench_quality.py, not the default
+    phone_context: bool = False
     # espeak-ng's sentences in other voices mixed into the clips (acft/other_voices.py); None: when the dataset is a
     # folder `wacft record` made, whose one voice would otherwise cost other speakers words (the README measures it)
     other_voices: bool | None = None

@@ -2,22 +2,30 @@
 
 One encoder position is 20 ms, so a clip of L seconds fills round(50 L) positions. The published method
 jitters that by up to a third (at most 64 positions) either way, so the model learns to cope with
-whisper.cpp giving it a little more or less context than the audio needs.
+whisper.cpp giving it a little more or less context than the audio needs. With `phone` (a candidate, off by
+default) the jitter is around the context FUTO Keyboard gives whisper.cpp instead: 32 positions past the clip, and
+at least 160, so short clips train with the padding past their end that the phone's whisper.cpp sees.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from wacft.facts import FULL_CONTEXT, POSITIONS_PER_SECOND
+from wacft.facts import FULL_CONTEXT, FUTO_CONTEXT_MARGIN, FUTO_MIN_CONTEXT, POSITIONS_PER_SECOND
 
 MAX_JITTER = 64
 
 
 def base_context(seconds: float) -> int:
     return int(round(POSITIONS_PER_SECOND * seconds))
+
+
+def phone_context(seconds: float) -> int:
+    """The context FUTO Keyboard gives whisper.cpp for a clip (verify's futo_audio_ctx, from its length)."""
+    return max(math.ceil(POSITIONS_PER_SECOND * seconds - 1e-9) + FUTO_CONTEXT_MARGIN, FUTO_MIN_CONTEXT)
 
 
 def spread(n: int) -> int:
@@ -37,9 +45,9 @@ def draw_context(seconds: float, rng: random.Random) -> int:
     return clamp(n + rng.randrange(-s, s) if s else n)
 
 
-def jitter_band(seconds: float) -> tuple[int, int]:
-    """Every context draw_context can give a clip, as a half-open range [low, high)."""
-    n = base_context(seconds)
+def jitter_band(seconds: float, phone: bool = False) -> tuple[int, int]:
+    """Every context draw_context can give a clip, as a half-open range [low, high); `phone`: around the phone's."""
+    n = phone_context(seconds) if phone else base_context(seconds)
     s = spread(n)
     return clamp(n - s), clamp(n + max(s - 1, 0)) + 1
 
@@ -51,7 +59,8 @@ class Batch:
 
 
 def bucket(
-    seconds: Sequence[float], batch_size: int, rng: random.Random, full_context_share: float = 0.0
+    seconds: Sequence[float], batch_size: int, rng: random.Random, full_context_share: float = 0.0,
+    phone: bool = False,
 ) -> list[Batch]:
     """Group clips of similar length so each batch shares one context inside every member's jitter band.
 
@@ -63,7 +72,7 @@ def bucket(
     members: list[int] = []
     low, high = 0, FULL_CONTEXT + 1
     for i in order:
-        band_low, band_high = jitter_band(seconds[i])
+        band_low, band_high = jitter_band(seconds[i], phone)
         if members and (len(members) == batch_size or max(low, band_low) >= min(high, band_high)):
             batches.append(Batch(tuple(members), rng.randrange(low, high)))
             members, low, high = [], 0, FULL_CONTEXT + 1

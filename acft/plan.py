@@ -48,7 +48,7 @@ def epoch_batches(config: TrainConfig, seconds: list[float], epoch: int, stage: 
         order = list(range(len(seconds)))
         rng.shuffle(order)
         return [Batch((i,), draw_context(seconds[i], rng)) for i in order]
-    return bucket(seconds, config.batch_size, rng, config.full_context_share)
+    return bucket(seconds, config.batch_size, rng, config.full_context_share, config.phone_context)
 
 
 def phone_silence_share(config: TrainConfig) -> float:

@@ -12,9 +12,9 @@ than the wall clock on a machine shared with other work. Quality is measured the
 result, afterwards: the distillation loss against the untouched base model on every clip at its own
 context (round(50 L), no jitter: what ACFT trains) and at the full 1500 (how far full-context behaviour
 drifted; 0 before training).
-Targets: fast >= 3x the exact loop's clips/s on CPU (>= 10x on an A100/H100), dynamic loss no worse. Not met
-by the default since it trains a quarter at full context: on an H200 it ran 1.3x (tiny.en) to 1.9x (small.en)
-the published loop's clips/s, 4 epochs of 72 clips (docs/speed.md's table).
+Targets: fast >= 3x the exact loop's clips/s on CPU (>= 10x on an A100/H100), dynamic loss no worse. On 2 CPU
+cores the default ran 3.4x at the user's scale (docs/speed.md); on an H200 it ran 1.3x (tiny.en) to 1.9x
+(small.en) the published loop's clips/s, 4 epochs of 72 clips, before Adam was fused.
 
 At the user's scale (--user-scale): random-weight models of each real size (speed does not depend on the weights)
 on a cached espeak-ng dataset of about 1,000 clips of 1-15 s (1.5 h; tests/fixtures/user_scale.py) or --dataset,

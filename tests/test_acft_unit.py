@@ -8,7 +8,8 @@ from transformers import WhisperModel
 
 from wacft.acft.context import MAX_JITTER, base_context, bucket, draw_context, jitter_band
 from wacft.acft.model import decoder_states, encode, masked_mse, reference_states
-from wacft.facts import FULL_CONTEXT
+from wacft.facts import FULL_CONTEXT, SAMPLE_RATE
+from wacft.verify.whispercpp import futo_audio_ctx
 
 
 @pytest.mark.parametrize("seconds", [0.01, 0.02, 0.05, 0.5, 1.0, 2.9, 3.0, 5.0, 12.34, 28.9, 29.0])
@@ -35,16 +36,25 @@ def test_short_dictations_keep_their_short_context():
     assert jitter_band(1.0) == (34, 66)  # a 1 s clip: 50 positions, well under FUTO's floor of 160
 
 
+@pytest.mark.parametrize("samples", [800, 16000, 16001, 48000, 197440, 464000])
+def test_the_phone_context_candidate_jitters_around_the_context_the_phone_gives(samples):
+    """`phone_context`: the band is centred on verify's futo_audio_ctx (the phone's rule, on the clip's samples)."""
+    n = futo_audio_ctx(samples)
+    s = min(MAX_JITTER, n // 3)
+    assert jitter_band(samples / SAMPLE_RATE, phone=True) == (n - s, min(n + s - 1, FULL_CONTEXT) + 1)
+
+
+@pytest.mark.parametrize("phone", [False, True])
 @pytest.mark.parametrize("batch_size", [1, 4, 16])
-def test_bucketing_never_mixes_contexts_beyond_the_jitter_band(batch_size):
+def test_bucketing_never_mixes_contexts_beyond_the_jitter_band(batch_size, phone):
     rng = random.Random(7)
     seconds = [rng.uniform(0.5, 29) for _ in range(300)] + [rng.uniform(1, 3) for _ in range(100)]
-    batches = bucket(seconds, batch_size, random.Random(1))
+    batches = bucket(seconds, batch_size, random.Random(1), phone=phone)
     assert sorted(i for b in batches for i in b.indices) == list(range(len(seconds)))
     for b in batches:
         assert 1 <= len(b.indices) <= batch_size
         for i in b.indices:
-            low, high = jitter_band(seconds[i])
+            low, high = jitter_band(seconds[i], phone)
             assert low <= b.context < high
     assert len(batches) <= len(seconds) // batch_size * 2 + 2  # buckets stay mostly full
 

@@ -26,7 +26,14 @@ from wacft.audio import load_audio
 from wacft.convert.ggml import read_ggml
 from wacft.errors import WacftError
 from wacft.extras import require_extra
-from wacft.facts import FULL_CONTEXT, POSITIONS_PER_SECOND, SAMPLE_RATE, SAMPLES_PER_POSITION
+from wacft.facts import (
+    FULL_CONTEXT,
+    FUTO_CONTEXT_MARGIN,
+    FUTO_MIN_CONTEXT,
+    POSITIONS_PER_SECOND,
+    SAMPLE_RATE,
+    SAMPLES_PER_POSITION,
+)
 
 FUTO_BEAM_SIZE = 5  # DecodingMode.BeamSearch5, greedy.best_of the same
 FUTO_MAX_TOKENS = 256
@@ -36,7 +43,7 @@ CHILD = Path(__file__).with_name("whispercpp_child.py")
 
 def futo_audio_ctx(n_samples: int) -> int:
     """The audio context FUTO Keyboard gives whisper.cpp for a clip."""
-    return min(max(math.ceil(n_samples / SAMPLES_PER_POSITION) + 32, 160), FULL_CONTEXT)
+    return min(max(math.ceil(n_samples / SAMPLES_PER_POSITION) + FUTO_CONTEXT_MARGIN, FUTO_MIN_CONTEXT), FULL_CONTEXT)
 
 
 def dynamic_audio_ctx(n_samples: int) -> int:
