@@ -42,7 +42,7 @@ lint: $(VENV)/.dev
 	MYPYPATH=$(VENV)/mypy-path $(VENV)/bin/mypy
 
 test: $(VENV)/.dev system-deps lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --durations=20
 
 # the loop to run while working: all but the slow and end-to-end tests (pyproject.toml's markers)
 test-fast: $(VENV)/.dev system-deps lint

@@ -31,7 +31,8 @@ by putting their words in the personal dictionary is the bar fine-tuning must be
 two-stage run with the terms as that prompt on a share of its clips (--glossary-share) in both stages, decoded
 without and with the glossary. Every row decodes as FUTO does (beam 5), in the phone's whisper.cpp (1.5.4) and
 the current one (--engine phone|current|both). --runs picks the trained rows (default: all but "all kept",
-two-stage with none of stage 1 blended back toward the base).
+two-stage with none of stage 1 blended back toward the base). --layouts and --phone-silence lay the held-out
+clips out as for the ACFT table, a line per layout.
 
     .venv/bin/python bench/bench_quality.py --person [--runs two-stage,acft,joint] [--finetune-epochs 4]
 
@@ -295,23 +296,28 @@ def domain_table(args: argparse.Namespace, folder: Path) -> None:
             for name, path, seconds in models
             for decoding in ((FUTO, glossary) if name.startswith(prompted) else (FUTO,))]
     engines = choose_engines(args.engine, print)
+    layouts = {layout: sets["held out"] for layout, sets in family({"held out": samples}, args).items()}
+    column = f" {'layout':9}" if args.layouts else ""
     print(f"tiny.en; {len(domain.TRAINING_SENTENCES) * len(domain.TRAINING_VOICES)} espeak-ng training clips"
           f" with the terms {', '.join(domain.TERMS)}; checked in whisper.cpp (f16, FUTO's decoding) on"
-          f" {len(samples)} clips of other sentences in voices never trained on; device {args.device}")
-    print(f"{'model':38} {'engine':7} {'train s':>7} | {'term recall':^21} | {'WER':^15} | {'runaways':^9}")
-    print(f"{'':54} | {'full':>10} {'futo':>10} | {'full':>7} {'futo':>7} | {'full':>4} {'futo':>4}")
+          f" {len(samples)} clips of other sentences in voices never trained on{laid_out_as(args)};"
+          f" device {args.device}")
+    print(f"{'model':38} {'engine':7} {'train s':>7}{column} | {'term recall':^21} | {'WER':^15} | {'runaways':^9}")
+    print(f"{'':54}{' ' * len(column)} | {'full':>10} {'futo':>10} | {'full':>7} {'futo':>7} | {'full':>4} {'futo':>4}")
     for engine in engines:
         for name, path, seconds, decoding in rows:
-            result = verify(path, samples, threads=args.threads, decoding=decoding, engines=[engine]).model
-            recall = []
-            for context in ("full", "futo"):
-                heard, said = term_recall(result, domain.TERMS, context)
-                recall.append(f"{heard:>2}/{said:<2} {heard / said:4.0%}")
-            c = result.contexts
-            trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
-            print(f"{name:38} {engine.name:7} {trained_for} | {recall[0]:>10} {recall[1]:>10} |"
-                  f" {c['full'].wer:7.1%} {c['futo'].wer:7.1%} | {c['full'].runaways:4d} {c['futo'].runaways:4d}",
-                  flush=True)
+            for layout, laid in layouts.items():
+                result = verify(path, laid, threads=args.threads, decoding=decoding, engines=[engine]).model
+                recall = []
+                for context in ("full", "futo"):
+                    heard, said = term_recall(result, domain.TERMS, context)
+                    recall.append(f"{heard:>2}/{said:<2} {heard / said:4.0%}")
+                c = result.contexts
+                trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
+                named = f" {layout:9}" if args.layouts else ""
+                print(f"{name:38} {engine.name:7} {trained_for}{named} | {recall[0]:>10} {recall[1]:>10} |"
+                      f" {c['full'].wer:7.1%} {c['futo'].wer:7.1%} | {c['full'].runaways:4d} {c['futo'].runaways:4d}",
+                      flush=True)
 
 
 def metadata_rows(folder: Path) -> list[dict]:
@@ -430,9 +436,9 @@ def main() -> None:
     parser.add_argument("--per-epoch", action="store_true", help="each ACFT row after each of its epochs")
     laid = parser.add_mutually_exclusive_group()
     laid.add_argument("--phone-silence", action="store_true", help="the test clips laid out as the phone records a"
-                      " dictation (0.6 s before the speech, 1.98 s after), as the real words are (not --domain)")
+                      " dictation (0.6 s before the speech, 1.98 s after), as the real words are")
     laid.add_argument("--layouts", nargs="*", choices=LAYOUTS, help="judge every row under each of these layouts of"
-                      " the test clips (default, with none named: all) at full and FUTO context (not --domain)")
+                      " the test clips (default, with none named: all) at full and FUTO context")
     parser.add_argument("--quick", action="store_true", help="4 epochs, half the espeak-ng test clips")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2, help="whisper.cpp threads")
