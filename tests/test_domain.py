@@ -12,7 +12,7 @@ from wacft.acft.trainer import train
 from wacft.convert.convert import convert, plan_outputs
 from wacft.dataset.clips import load_clips
 from wacft.dataset.spec import DatasetSpec
-from wacft.verify.check import term_recall, verify
+from wacft.verify.check import CONTEXTS, term_recall, verify
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def test_two_stages_teach_the_terms_and_keep_short_dictations_from_looping(tiny_
     [trained] = convert(str(out), plan_outputs(tmp_path / "trained.bin", ["q8_0"]))
     [base] = convert(str(tiny_en_dir), plan_outputs(tmp_path / "base.bin", ["q8_0"]))
 
-    check = verify(trained.path, held_out, baseline=base.path, contexts=("dynamic", "futo"))  # what it asserts on
+    check = verify(trained.path, held_out, baseline=base.path, contexts=CONTEXTS)
     heard, said = term_recall(check.baseline, TERMS, "futo")
     # decoded as the phone decodes (beam 5), the base model hears 3 of the 16 (greedy: 1 or 2)
     assert said == 16 and heard <= 4, "the base model should get these terms wrong, or the test proves nothing"
