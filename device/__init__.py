@@ -9,3 +9,22 @@
 
 Every failure a person can meet is a WacftError subclass whose message says what to do.
 """
+
+import os
+
+
+def _import_adbutils() -> None:
+    """adbutils makes its client from $ANDROID_ADB_SERVER_PORT as it is imported, so a port that is no number stops
+    the import with a bare ValueError, in every module here: import it without that port, which adb.connect()
+    then names in a sentence."""
+    port = os.environ.get("ANDROID_ADB_SERVER_PORT", "")
+    if not port.isdigit():
+        os.environ.pop("ANDROID_ADB_SERVER_PORT", None)
+    try:
+        import adbutils  # noqa: F401
+    finally:
+        if port:
+            os.environ["ANDROID_ADB_SERVER_PORT"] = port
+
+
+_import_adbutils()

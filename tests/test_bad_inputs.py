@@ -741,10 +741,14 @@ def test_inspect_and_push_refuse_a_bin_whisper_cpp_would_refuse(field, value, wo
         assert words in err and "whisper.cpp would refuse it" in err and err.count("\n") == 1
 
 
-def test_a_bad_adb_port_is_a_sentence(monkeypatch, capsys, wacft_home):
+def test_a_bad_adb_port_is_a_sentence(monkeypatch, wacft_home):
+    """In a fresh process, as a person runs it: adbutils reads the port as it is imported, which in this process
+    another test may already have done."""
     monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "abc")
-    assert main(["devices"]) == 1
-    assert "ANDROID_ADB_SERVER_PORT is 'abc'; set it to a port number" in capsys.readouterr().err
+    done = subprocess.run([sys.executable, "-m", "wacft.cli", "devices"], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "ANDROID_ADB_SERVER_PORT is 'abc'; set it to a port number" in done.stderr
 
 
 @pytest.mark.parametrize("answers", ["never", "refused"])
