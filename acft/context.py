@@ -9,23 +9,18 @@ at least 160, so short clips train with the padding past their end that the phon
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from wacft.facts import FULL_CONTEXT, FUTO_CONTEXT_MARGIN, FUTO_MIN_CONTEXT, POSITIONS_PER_SECOND
+from wacft.facts import FULL_CONTEXT, POSITIONS_PER_SECOND, SAMPLE_RATE
+from wacft.verify.whispercpp import futo_audio_ctx
 
 MAX_JITTER = 64
 
 
 def base_context(seconds: float) -> int:
     return int(round(POSITIONS_PER_SECOND * seconds))
-
-
-def phone_context(seconds: float) -> int:
-    """The context FUTO Keyboard gives whisper.cpp for a clip (verify's futo_audio_ctx, from its length)."""
-    return max(math.ceil(POSITIONS_PER_SECOND * seconds - 1e-9) + FUTO_CONTEXT_MARGIN, FUTO_MIN_CONTEXT)
 
 
 def spread(n: int) -> int:
@@ -47,7 +42,7 @@ def draw_context(seconds: float, rng: random.Random) -> int:
 
 def jitter_band(seconds: float, phone: bool = False) -> tuple[int, int]:
     """Every context draw_context can give a clip, as a half-open range [low, high); `phone`: around the phone's."""
-    n = phone_context(seconds) if phone else base_context(seconds)
+    n = futo_audio_ctx(round(seconds * SAMPLE_RATE)) if phone else base_context(seconds)
     s = spread(n)
     return clamp(n - s), clamp(n + max(s - 1, 0)) + 1
 

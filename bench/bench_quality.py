@@ -306,6 +306,7 @@ def domain_table(args: argparse.Namespace, folder: Path) -> None:
     print(f"{'':54}{' ' * len(column)} | {'full':>10} {'futo':>10} | {'full':>7} {'futo':>7} | {'full':>4} {'futo':>4}")
     for engine in engines:
         for name, path, seconds, decoding in rows:
+            trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
             for layout, laid in layouts.items():
                 result = verify(path, laid, threads=args.threads, decoding=decoding, engines=[engine]).model
                 recall = []
@@ -313,7 +314,6 @@ def domain_table(args: argparse.Namespace, folder: Path) -> None:
                     heard, said = term_recall(result, domain.TERMS, context)
                     recall.append(f"{heard:>2}/{said:<2} {heard / said:4.0%}")
                 c = result.contexts
-                trained_for = f"{seconds:7.0f}" if seconds is not None else f"{'-':>7}"
                 named = f" {layout:9}" if args.layouts else ""
                 print(f"{name:38} {engine.name:7} {trained_for}{named} | {recall[0]:>10} {recall[1]:>10} |"
                       f" {c['full'].wer:7.1%} {c['futo'].wer:7.1%} | {c['full'].runaways:4d} {c['futo'].runaways:4d}",
