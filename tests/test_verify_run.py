@@ -3,8 +3,9 @@
 against the base tiny.en (converted once to the same type, its results cached): its loops gone, never "not ready";
 ready here, "too few clips to tell" on CI's CPU, whose numerics put its phone-context WER four words higher. The base
 model itself (it loops) and a model that lost accuracy are not ready. On real decodes built so that no CPU can flip
-the verdict (see that test), a model as good as the base is ready and one whose difference is within the noise of ten
-clips is "too few to tell".
+the verdict, a model that removes the base's runaways and keeps its words is ready, by `wacft verify --run` (exit 0)
+and the wizard (late_stopping_run), a model as good as the base is ready, and one whose difference is within the
+noise of ten clips is "too few to tell".
 
 The run is conftest.py's acft_run, which test_verify.py shares: it trains once a session. Measured here (2 busy
 cores): training about 5 minutes (17 at a load average of 8); the base runs away on 2 of the 20 held-out clips at
@@ -19,6 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from fixtures.acft_run import SENTENCES, VOICES
+from fixtures.tiny_en import EOT
 
 from wacft.acft import held_out
 from wacft.acft.config import TrainConfig
@@ -147,12 +149,91 @@ async def test_the_wizard_judges_the_run_ready_and_the_phone_step_offers_it(trai
         assert first in text(app, "#verdict")
 
 
+CONTEXT = 750  # positions (15 s), at both of verify's contexts in the tests below: over three times these clips
+
+
+@pytest.fixture
+def one_context(monkeypatch):
+    """Both of verify's contexts one fixed context, so that the phone-context question compares a model's decodes
+    with the base's at the same context, not tiny.en's own gap between two contexts, which a CPU measures; at 15 s
+    rather than the full 30 s, which costs twice the time."""
+    monkeypatch.setitem(CONTEXTS, PHONE, lambda n_samples: CONTEXT)
+    monkeypatch.setitem(CONTEXTS, FULL, lambda n_samples: CONTEXT)
+
+
+@pytest.fixture(scope="module")
+def late_stopping_run(home, tiny_en_dir, speech_dataset, tmp_path_factory):
+    """A run whose base model runs away where tiny.en stops, and a file that is tiny.en: a model that removes the
+    base's runaways and keeps its words, by construction rather than by training, which a CPU's numerics move.
+
+    The base is tiny.en with its end-of-text row of the token embedding halved. That row gives that token's logit
+    and nothing else (the decoder never reads end-of-text back), so the base scores every other token as tiny.en
+    does: it hears the same words, and where tiny.en stops it stops too or goes on, mostly into a loop (measured
+    here: on 8 of the 10 held-out clips at one context and all 10 at the other, 700% WER or more, where tiny.en has
+    24-28%). Its run folder holds what a run of 50 clips leaves verify: the settings that name the base and the
+    dataset, and the 10 clips held out (acft/held_out.py's rule, from its seed)."""
+    from safetensors.numpy import load_file, save_file
+
+    folder = tmp_path_factory.mktemp("late")
+    base = folder / "base"
+    shutil.copytree(tiny_en_dir, base)
+    weights = load_file(str(base / "model.safetensors"))
+    embedding = weights["model.decoder.embed_tokens.weight"].copy()
+    embedding[EOT] *= 0.5
+    weights["model.decoder.embed_tokens.weight"] = embedding
+    save_file(weights, str(base / "model.safetensors"), metadata={"format": "pt"})
+    out = folder / "run"
+    out.mkdir()
+    config = TrainConfig(model=str(base), dataset=str(speech_dataset(SENTENCES, voices=VOICES[:1])), out=str(out))
+    (out / "training_config.json").write_text(config.to_json())
+    _, slice_ = held_out.set_aside(load_clips(config.dataset_spec).clips, config.seed)
+    held_out.write(out, slice_)
+    [ours] = convert(str(tiny_en_dir), plan_outputs(out / "tiny_en_q5_0.bin", ["q5_0"]))
+    return out, ours.path
+
+
+def test_a_model_that_removes_the_base_s_runaways_and_keeps_its_words_is_ready(late_stopping_run, one_context,
+                                                                                phone_engine, tmp_path, capsys):
+    out, ours = late_stopping_run
+    code, said, data = verify_run(ours, out, tmp_path, capsys)
+    assert "Measured on 10 clips the run held out" in said
+    for context in ("futo", "full"):
+        assert data["model"]["contexts"][context]["runaways"] == 0, said  # tiny.en stops on these at 15 s
+        assert data["baseline"]["contexts"][context]["runaways"] >= 3, said  # the base does not, on most
+    assert [a["outcome"] for a in data["answers"]] == [BETTER] * 3, said
+    assert data["state"] == READY and code == 0, said
+    assert said.count("✓ Ready for the phone. Loops at the phone's context: better") == 1
+
+
+async def test_the_wizard_judges_it_ready_too_and_the_phone_step_offers_it(late_stopping_run, one_context,
+                                                                           phone_engine):
+    from test_tui import settle, text
+
+    from wacft.tui.app import WacftApp
+    from wacft.tui.session import Session
+    from wacft.tui.widgets import BinSelect
+
+    out, ours = late_stopping_run
+    session = Session(step="verify", trained=str(out), bins={"q5_0": str(ours)})
+    app = WacftApp(session, environment=lambda: [], phones=lambda: (None, []))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")  # past the start screen, to the step the session is at
+        await settle(pilot, app, lambda: app.screen.query(BinSelect))
+        assert app.screen.query_one(BinSelect).chosen == str(ours)
+        await pilot.press("ctrl+r")
+        await settle(pilot, app, lambda: "✓" in text(app, "#result") or "✗" in text(app, "#result"), tries=3000)
+        assert "✓ Ready for the phone" in text(app, "#result")
+        assert Session.load().verified | {"file": str(ours), "state": READY} == Session.load().verified
+        await pilot.press("ctrl+n")
+        assert app.screen.query_one(BinSelect).chosen == str(ours)
+        assert "✓ Ready for the phone" in text(app, "#verdict")
+
+
 TEN = 10
-CONTEXT = 750  # positions (15 s), at both of verify's contexts in the test below: over three times these clips
 
 
 def test_ten_clips_with_a_difference_within_the_noise_are_too_few_to_tell(tiny_en_dir, speech_dataset, phone_engine,
-                                                                        tmp_path, monkeypatch):
+                                                                        tmp_path, one_context):
     """Real decodes, built so that nothing a CPU's numerics do can flip the verdict. The same file under another
     name, on the same clips, is as good as the base: ready. The base model is tiny.en;
     "ours" is the same file under another name, decoded on the same ten clips but for two, whose audio is exchanged
@@ -162,13 +243,9 @@ def test_ten_clips_with_a_difference_within_the_noise_are_too_few_to_tell(tiny_e
     clips and nowhere else. The pooled difference is then far above the margin, and a tenth of the bootstrap's
     draws (0.8^10) hold neither clip and find no difference at all: the interval runs from exactly 0 to above 0,
     neither better nor worse beyond the noise, whichever words the base got wrong elsewhere on this CPU. Both of
-    verify's contexts are one fixed context here, so that the phone-context question (ours at the phone's context
-    against the base at the full one) compares the same decodes too, not tiny.en's own gap between two contexts,
-    which a CPU measures; at 15 s, over three times these clips, rather than the full 30 s, which costs twice the
-    time. The one measured premise: tiny.en does not run away on these clear sentences there (asserted). Greedy
+    verify's contexts are one (one_context), so that the phone-context question compares the same decodes too. The
+    one measured premise: tiny.en does not run away on these clear sentences there (asserted). Greedy
     decoding: the verdict's rule does not depend on it, and it costs a fifth of beam 5."""
-    monkeypatch.setitem(CONTEXTS, PHONE, lambda n_samples: CONTEXT)
-    monkeypatch.setitem(CONTEXTS, FULL, lambda n_samples: CONTEXT)
     [base_bin] = convert(str(tiny_en_dir), plan_outputs(tmp_path / "base_f16.bin", ["f16"]))
     ours_bin = tmp_path / "ours_f16.bin"
     shutil.copyfile(base_bin.path, ours_bin)
