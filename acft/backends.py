@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, ClassVar, Protocol, cast
 from wacft.acft.config import TrainConfig
 from wacft.acft.events import CallbackSink, Event, EventSink
 from wacft.acft.outdir import claim_out
-from wacft.acft.runs import RunRecord, cancelled_meanwhile, cancelling, default_out, new_id
+from wacft.acft.runs import ACTIVE, RunRecord, cancelled_meanwhile, cancelling, default_out, new_id
 from wacft.convert.source import check_trainable
 from wacft.dataset.clips import load_clips
 from wacft.errors import WacftError
@@ -226,7 +226,7 @@ class LocalBackend:
     def settle(self, record: RunRecord) -> RunRecord:
         """A record that still says running while its trainer is gone (no one watched it end): its end, read
         from its events, and kept."""
-        if record.status not in ("launching", "running") or self.alive(record):
+        if record.status not in ACTIVE or self.alive(record):
             return record
         try:
             return self.watch(record, CallbackSink(lambda event: None))

@@ -13,13 +13,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from wacft.atomic import write_bytes_atomic
 from wacft.errors import WacftError
 from wacft.paths import runs_dir
 
-ACTIVE = ("launching", "running")  # what can be cancelled
+# a run's state as its record keeps it: plain strings in the JSON, so a record loads whichever wacft wrote it
+RunStatus = Literal["launching", "running", "done", "failed", "cancelled"]
+ACTIVE: tuple[RunStatus, ...] = ("launching", "running")  # what can be cancelled
+STOPPED: tuple[RunStatus, ...] = ("cancelled", "failed")  # what can be resumed
 log = logging.getLogger("wacft")
 
 
@@ -28,7 +31,7 @@ class RunRecord:
     id: str
     backend: str  # "local" or "modal"
     config: dict[str, Any]  # TrainConfig as JSON: never a token
-    status: str = "launching"  # launching, running, done, failed, cancelled
+    status: RunStatus = "launching"
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
     call_id: str | None = None  # Modal FunctionCall id
@@ -140,7 +143,7 @@ def cancelled_meanwhile(record: RunRecord) -> RunRecord:
     """The record a watcher is about to keep, marked cancelled when `wacft cancel` (from any process) cancelled
     the run meanwhile: the error or the silent end that follows a cancel reads as the cancel it is, not as a
     failure."""
-    if record.status in (*ACTIVE, "failed") and record.path.with_suffix(".cancelled").exists():
+    if (record.status in ACTIVE or record.status == "failed") and record.path.with_suffix(".cancelled").exists():
         record.status, record.error = "cancelled", None
     return record
 

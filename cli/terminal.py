@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from wacft.services.runs import Event
+    from wacft.services.runs import Backend, Event, RunRecord
 
 
 class TerminalSink:
@@ -37,9 +37,11 @@ class TerminalSink:
                   f" next: wacft convert {event['out']} --out model.bin --type q5_0")
 
 
-def watch_in_terminal(backend, record) -> None:
+def watch_in_terminal(backend: Backend, record: RunRecord) -> None:
+    from wacft.services.runs import STOPPED
+
     record = backend.watch(record, TerminalSink())
-    if record.status in ("failed", "cancelled"):
+    if record.status in STOPPED:
         from wacft.errors import WacftError
 
         raise WacftError(f"Run {record.id} failed: {record.error}" if record.status == "failed"

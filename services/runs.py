@@ -13,15 +13,14 @@ from wacft.acft.backends import Backend, LocalBackend, Progress
 from wacft.acft.config import TrainConfig
 from wacft.acft.estimate import estimate
 from wacft.acft.events import CallbackSink, Event, EventSink, StepEvent
-from wacft.acft.runs import ACTIVE, RunRecord, list_runs, load_run
+from wacft.acft.runs import ACTIVE, STOPPED, RunRecord, list_runs, load_run
 from wacft.errors import WacftError
 
-__all__ = ["ACTIVE", "STOPPED", "WHERE", "CallbackSink", "Event", "RunRecord", "StepEvent", "backend", "backend_for",
-           "cancel", "estimate", "fetch", "kept_checkpoint", "last_step", "list_runs", "load_run", "resume",
-           "resume_cost", "settle", "spend", "train_here", "watch"]
+__all__ = ["ACTIVE", "STOPPED", "WHERE", "Backend", "CallbackSink", "Event", "RunRecord", "StepEvent", "backend",
+           "backend_for", "cancel", "estimate", "fetch", "kept_checkpoint", "last_step", "list_runs", "load_run",
+           "resume", "resume_cost", "settle", "spend", "train_here", "watch"]
 
 WHERE = ("local", "modal")
-STOPPED = ("cancelled", "failed")  # what can be resumed
 
 
 def backend(where: str, gpu: str | None = None, convert_types: tuple[str, ...] | list[str] = (),

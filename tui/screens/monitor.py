@@ -17,7 +17,7 @@ from textual.widgets import ProgressBar, RichLog, Sparkline, Static
 from wacft.services.runs import ACTIVE, STOPPED, kept_checkpoint
 
 if TYPE_CHECKING:
-    from wacft.services.runs import Event, StepEvent
+    from wacft.services.runs import Event, RunRecord, StepEvent
 from wacft.tui.screens.base import StepScreen
 from wacft.tui.widgets import ConfirmScreen
 
@@ -168,7 +168,7 @@ class MonitorScreen(StepScreen):
         per_step = (t1 - t0) / max(1, s1 - s0)
         return str(timedelta(seconds=round(per_step * (event["total_steps"] - event["step"]))))
 
-    def finished(self, record) -> None:
+    def finished(self, record: RunRecord) -> None:
         if not self.current(record.id):
             return
         self.record = record
