@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wacft.services.outputs import DEFAULT_TYPES, FILE_TYPES
+from wacft.services.outputs import CONVERSION_TYPES, DEFAULT_TYPES
 
 
 def register(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -13,7 +13,7 @@ def register(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--out", required=True, metavar="FILE.bin",
                    help="output file name: each --type is written beside it as FILE_<type>.bin"
                         " (FILE_q8_0.bin for --out FILE.bin or FILE_q8_0.bin)")
-    p.add_argument("--type", dest="types", action="append", choices=list(FILE_TYPES),
+    p.add_argument("--type", dest="types", action="append", choices=CONVERSION_TYPES,
                    help=f"output type; repeat for several files in one pass (default: {', '.join(DEFAULT_TYPES)}, as"
                         " the wizard and a Modal run make)")
     p.add_argument("--force", action="store_true", help="replace output files that already exist")

@@ -18,7 +18,7 @@ from typing import BinaryIO
 import numpy as np
 
 from wacft.atomic import atomic_writer, refuse_existing
-from wacft.convert.ggml import FILE_TYPES, FileType, GGMLType, file_header, tensor_header, tensor_nbytes
+from wacft.convert.ggml import FILE_TYPES, ConversionType, FileType, GGMLType, file_header, tensor_header, tensor_nbytes
 from wacft.convert.mel import mel_filters
 from wacft.convert.names import TOKEN_EMBEDDING, stored_shape
 from wacft.convert.quantize import check_quantizable, encode, tensor_type
@@ -46,7 +46,7 @@ class Converted:
     sha256: str
 
 
-def plan_outputs(out: str | os.PathLike[str], types: Iterable[str]) -> list[Output]:
+def plan_outputs(out: str | os.PathLike[str], types: Iterable[ConversionType]) -> list[Output]:
     """One rule for one type and several: each is written beside `out` as `<stem>_<type>.bin`, as FUTO names its
     own files (`--out base_en_acft.bin --type q8_0`: base_en_acft_q8_0.bin). A stem that already ends in a type
     loses that ending first (`--out base_en_acft_q8_0.bin` writes that file for q8_0). A folder is kept as it is,
@@ -109,7 +109,7 @@ def _layout(source: WhisperSource, file_type: FileType, tokens: list[bytes]) -> 
     return _Layout(header, types, size)
 
 
-def output_sizes(model: str, types: Iterable[str]) -> dict[str, int]:
+def output_sizes(model: str, types: Iterable[ConversionType]) -> dict[ConversionType, int]:
     """The exact size each type's file will have, without writing anything."""
     source = open_source(model)
     tokens = byte_tokens(source.folder, source.hparams.multilingual)

@@ -12,7 +12,7 @@ import struct
 from dataclasses import astuple, dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal, get_args
 
 import numpy as np
 
@@ -51,11 +51,16 @@ BLOCK_LAYOUT = {
 }
 
 
+# an output kind as `wacft convert --type`, a converted file's name and a Modal run's record spell it
+ConversionType = Literal["f32", "f16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0"]
+CONVERSION_TYPES: tuple[ConversionType, ...] = get_args(ConversionType)
+
+
 @dataclass(frozen=True)
 class FileType:
     """One output kind: its name on the command line, the header ftype, and the type of its matrices."""
 
-    name: str
+    name: ConversionType
     ftype: int
     weight_type: GGMLType
 
@@ -64,7 +69,7 @@ class FileType:
         return self.weight_type not in (GGMLType.F32, GGMLType.F16)
 
 
-def _quantized(name: str, ggml_ftype: int, weight_type: GGMLType) -> FileType:
+def _quantized(name: ConversionType, ggml_ftype: int, weight_type: GGMLType) -> FileType:
     return FileType(name, ggml_ftype + QNT_VERSION * QNT_VERSION_FACTOR, weight_type)
 
 

@@ -8,16 +8,17 @@ from pathlib import Path
 from wacft.acft.backends import ConvertInput, Progress
 from wacft.acft.runs import RunRecord, load_run
 from wacft.convert.convert import convert, output_sizes, plan_outputs
-from wacft.convert.ggml import FILE_TYPES, read_ggml
+from wacft.convert.ggml import CONVERSION_TYPES, ConversionType, read_ggml
 from wacft.convert.loadable import check_finite
 from wacft.errors import WacftError
 from wacft.paths import runs_dir
 
-__all__ = ["DEFAULT_TYPES", "FILE_TYPES", "TYPES", "check_finite", "convert", "default_file", "for_convert",
+__all__ = ["CONVERSION_TYPES", "DEFAULT_TYPES", "TYPES", "check_finite", "convert", "default_file", "for_convert",
            "output_sizes", "plan_outputs", "read_ggml", "remote_output"]
 
-TYPES = ("f16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0")  # the types the wizard offers
-DEFAULT_TYPES = ("q8_0", "q5_0")  # picked unless the person picks others; a Modal job converts these too
+TYPES: tuple[ConversionType, ...] = ("f16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0")  # the types the wizard offers
+# picked unless the person picks others; a Modal job converts these too
+DEFAULT_TYPES: tuple[ConversionType, ...] = ("q8_0", "q5_0")
 
 
 def default_file(model: str, trained: str = "", run_out: str = "") -> Path:

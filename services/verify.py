@@ -35,6 +35,7 @@ from wacft.verify.verdict import RULE as RULE  # the rule, for `wacft verify --h
 from wacft.verify.whispercpp import FUTO, Decoding, Engine
 
 if TYPE_CHECKING:
+    from wacft.convert.ggml import ConversionType
     from wacft.dataset.clips import Clip
 
 Say = Callable[[str], None]
@@ -92,7 +93,7 @@ def _slug(model: str) -> str:
     return f"{stem}-{hashlib.sha256(os.fspath(model).encode()).hexdigest()[:8]}"
 
 
-def base_bin(base_model: str, file_type: str, say: Say | None = None) -> Path:
+def base_bin(base_model: str, file_type: ConversionType, say: Say | None = None) -> Path:
     """The run's base model as a .bin of `file_type`, converted the first time and kept in the cache."""
     from wacft.convert.convert import convert, plan_outputs
 

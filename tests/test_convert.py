@@ -13,7 +13,7 @@ from safetensors.numpy import load_file
 
 from wacft.cli import main as cli
 from wacft.convert.convert import convert, output_sizes, plan_outputs
-from wacft.convert.ggml import FILE_TYPES, GGMLType, read_ggml
+from wacft.convert.ggml import CONVERSION_TYPES, FILE_TYPES, GGMLType, read_ggml
 from wacft.convert.mel import mel_filters
 from wacft.convert.names import expected_names, ggml_name
 from wacft.errors import WacftError
@@ -49,6 +49,11 @@ def all_types(english, tmp_path_factory):
     """One pass writes every type."""
     out = tmp_path_factory.mktemp("all") / "tiny.bin"
     return {r.file_type.name: r for r in convert(str(english), plan_outputs(out, ALL_TYPES))}
+
+
+def test_every_conversion_type_has_its_file_type():
+    """`--type` offers CONVERSION_TYPES; the table says how each is written."""
+    assert tuple(FILE_TYPES) == CONVERSION_TYPES
 
 
 def test_sizes_are_known_before_writing(english, all_types):
