@@ -90,7 +90,7 @@ from wacft.dataset.spec import DatasetSpec
 from wacft.facts import OTHER_VOICES, language_code
 from wacft.verify.check import CONTEXTS, term_recall, verify
 from wacft.verify.normalize import rate_name
-from wacft.verify.phone_engine import choose_engines
+from wacft.verify.phone_engine import ENGINE_CHOICES, choose_engines
 from wacft.verify.whispercpp import FUTO, Decoding
 
 TRAINING_SENTENCES, TRAINING_VOICES = other_voices.sentences("en"), OTHER_VOICES["en"]  # the ACFT table's
@@ -442,7 +442,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="4 epochs, half the espeak-ng test clips")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2, help="whisper.cpp threads")
-    parser.add_argument("--engine", choices=("phone", "current", "both"), default="both",
+    parser.add_argument("--engine", choices=ENGINE_CHOICES, default="both",
                         help="whisper.cpp to verify in (--domain)")
     args = parser.parse_args()
     if args.layouts == []:

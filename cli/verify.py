@@ -9,13 +9,12 @@ from wacft.cli.glossary import add_glossary_options
 from wacft.services.datasets import AUDIO_COLUMNS, MAX_CLIP_SECONDS, TEXT_COLUMNS, DatasetSpec
 
 DEFAULT_LIMIT = 50  # clips: enough to see loops, minutes not hours on a laptop CPU
-ENGINES = ("phone", "current", "both")
 NOT_READY = 2  # the exit status when the verdict is "not ready", so a script can gate on it
 TOO_FEW = 3  # ... and when there are too few clips to tell
 
 
 def register(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from wacft.services.verify import RULE
+    from wacft.services.verify import ENGINE_CHOICES, RULE, Request
 
     p = steps.add_parser("verify", help="check a .bin as the phone runs it, against its base model, on clips the"
                          " run held out; exits 2 when it is not ready for the phone", epilog=RULE)
@@ -57,7 +56,7 @@ def register(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--dynamic", action="store_true",
                    help="also decode at the published ACFT evaluation's dynamic context (FUTO's and the full one"
                         " always)")
-    p.add_argument("--engine", choices=ENGINES, default="phone",
+    p.add_argument("--engine", choices=ENGINE_CHOICES, default=Request.engine,
                    help="phone (default): whisper.cpp 1.5.4, the generation FUTO Keyboard ships (installed on first"
                         " use; where it cannot be, the current one, said in a sentence); current: wacft's"
                         " whisper.cpp; both: the verdict from the phone's")

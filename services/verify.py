@@ -29,6 +29,8 @@ from wacft.verify.check import (
     verify,
     write_audio,
 )
+from wacft.verify.phone_engine import ENGINE_CHOICES as ENGINE_CHOICES  # for `wacft verify --engine`
+from wacft.verify.phone_engine import EngineChoice
 from wacft.verify.verdict import NOT_READY as NOT_READY  # a verdict's states, for the Phone step
 from wacft.verify.verdict import READY as READY
 from wacft.verify.verdict import RULE as RULE  # the rule, for `wacft verify --help`
@@ -214,7 +216,7 @@ class Request:
     glossary: tuple[str, ...] = ()  # default: the run's
     baseline: str = AUTO  # AUTO, NONE or a base .bin
     f16: str | None = None  # AUTO: the model's _f16 sibling
-    engine: str = "phone"  # phone, current or both
+    engine: EngineChoice = "phone"
     greedy: bool = False
     as_recorded: bool = False  # the clips as the dataset has them, not with the silence the phone records
     dynamic: bool = False  # also the published evaluation's dynamic context

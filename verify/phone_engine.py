@@ -12,15 +12,19 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal, get_args
 
 from wacft.errors import WacftError
 from wacft.paths import shared_cache_dir
-from wacft.verify.whispercpp import Engine, current_engine
+from wacft.verify.whispercpp import Engine, EngineName, current_engine
 
 PYWHISPERCPP = "1.2.0"
 WHISPER_CPP = "1.5.4"
 PYTHONS = ((3, 11), (3, 12))  # the CPython versions 1.2.0 has wheels for
 LABEL = f"whisper.cpp {WHISPER_CPP}, the phone's generation"
+# what `--engine` picks: one engine, or both (the verdict from the phone's)
+EngineChoice = Literal[EngineName, "both"]
+ENGINE_CHOICES: tuple[EngineChoice, ...] = get_args(EngineChoice)
 
 
 class PhoneEngineUnavailable(WacftError):
@@ -76,7 +80,7 @@ def phone_engine(say: Callable[[str], None] | None = None) -> Engine:
     return Engine("phone", os.fspath(_python(folder)), LABEL)
 
 
-def choose_engines(choice: str, say: Callable[[str], None]) -> list[Engine]:
+def choose_engines(choice: EngineChoice, say: Callable[[str], None]) -> list[Engine]:
     """The engines to verify in, the phone's first; a phone engine that cannot be installed is said in one
     sentence and the current one runs alone (as that sentence says)."""
     if choice == "current":

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -89,11 +90,15 @@ class Decoding:
 FUTO = Decoding()
 
 
+# which whisper.cpp decodes: the phone's generation (phone_engine.py) or wacft's own
+EngineName = Literal["phone", "current"]
+
+
 @dataclass(frozen=True)
 class Engine:
     """A Python interpreter whose pywhispercpp runs the child."""
 
-    name: str  # "phone" or "current"
+    name: EngineName
     python: str
     label: str  # for people: which whisper.cpp it is
 
