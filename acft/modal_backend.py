@@ -24,6 +24,7 @@ from wacft.acft.runs import RunRecord, cancelled_meanwhile, cancelling, new_id
 from wacft.acft.validate import InvalidSetting, check, problem
 from wacft.atomic import atomic_writer, write_bytes_atomic
 from wacft.checks import modal_token_configured
+from wacft.convert.ggml import CONVERSION_TYPES
 from wacft.errors import WacftError
 from wacft.extras import beside, needs_extra
 from wacft.facts import DEFAULT_GPU, GPUS, MODAL_MAX_HOURS
@@ -147,6 +148,13 @@ def fetched_whole(target: Path, entry: FileEntry) -> bool:
     return here.st_size == entry.size and int(here.st_mtime) == entry.mtime
 
 
+def known_types(types: tuple[str, ...] | list[str]) -> None:
+    unknown = [t for t in types if t not in CONVERSION_TYPES]
+    if unknown:
+        raise WacftError(f"wacft converts to {', '.join(CONVERSION_TYPES[:-1])} or {CONVERSION_TYPES[-1]}, not"
+                         f" {', '.join(unknown)}.")
+
+
 class ModalBackend:
     """A run on a Modal GPU. What the job converts beside the weights (`convert_types`) and the GPU hours it may
     use across all its containers (`max_hours`, its budget) belong to where it runs, so they are given here, not
@@ -166,6 +174,7 @@ class ModalBackend:
         wrong = problem("max_hours", max_hours)  # the same rule as the wizard's field
         if wrong:
             raise InvalidSetting(wrong)
+        known_types(convert_types)  # here, not after the paid training, where the job converts
         self.convert_types, self.max_hours = list(convert_types), max_hours
         if self.gpu not in GPUS:
             gpus = ", ".join(GPUS)
@@ -333,6 +342,7 @@ class ModalBackend:
         it was in is fetched again whole."""
         from modal.volume import FileEntryType  # type: ignore[attr-defined]  # modal's stub leaves out its re-export
 
+        known_types([only] if only else [])
         remote = self.folder(record)
         complete = self.completed(record)
         entries = [e for e in self.listing(record, recursive=True)

@@ -774,6 +774,23 @@ def test_modal_that_cannot_be_reached_is_said_in_seconds(answers, random_whisper
     assert not out.exists() and not runs_dir().exists()
 
 
+def test_a_misspelt_type_to_convert_on_modal_is_refused_before_the_gpu_is_paid_for(random_whisper, speech_dataset,
+                                                                                     tmp_path, wacft_home, capsys,
+                                                                                     monkeypatch):
+    """The job converts after training: a type it does not know would fail there, the GPU time spent."""
+    from wacft.acft.runs import runs_dir
+
+    server = socket.create_server(("127.0.0.1", 0))  # Modal, were it asked: it would not answer
+    monkeypatch.setenv("MODAL_SERVER_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
+    out = tmp_path / "out"
+    with server:
+        code = main(train_argv(random_whisper(), speech_dataset(["Hello."], voices=["en-us"]), out, "--on", "modal",
+                               "--yes", "--convert", "q8_0,q5_O"))
+    err = capsys.readouterr().err
+    assert code == 1 and err.endswith("wacft converts to f32, f16, q4_0, q4_1, q5_0, q5_1 or q8_0, not q5_O.\n"), err
+    assert "Modal does not answer" not in err and not out.exists() and not runs_dir().exists()
+
+
 @pytest.mark.parametrize(("hub", "model", "dataset", "words"), [
     ("refused", None, "someone/no-such-dataset", "The hub dataset someone/no-such-dataset cannot be reached (there is"
                                                  " no network connection to the hub: "),

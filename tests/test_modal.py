@@ -121,6 +121,9 @@ def test_two_watchers_see_every_event_and_fetch_works_right_after_done(fake, cli
     assert got.read_bytes() == (fake.modal.volume / "runs" / run_id / "model_q5_0.bin").read_bytes()
     assert not list((fake.modal.volume / "runs" / run_id / "checkpoint").glob("*"))  # gone once the model was out
     reads = len(file_reads(fake))
+    typo = wacft(client_python, fake, tmp_path, "fetch", run_id, "--only", "q5_O", "--to", str(tmp_path / "typo"))
+    assert typo.returncode == 1 and "converts to f32, f16, q4_0, q4_1, q5_0, q5_1 or q8_0, not q5_O." in typo.stderr
+    assert not (tmp_path / "typo").exists()
     again = wacft(client_python, fake, tmp_path, "fetch", run_id, "--only", "q5_0", "--to", str(tmp_path / "got"))
     assert again.returncode == 0 and len(file_reads(fake)) == reads  # whole: not fetched again
     whole = wacft(client_python, fake, tmp_path, "fetch", run_id, "--to", str(tmp_path / "all"))
