@@ -1,6 +1,7 @@
 """A clip laid out as a dictation might reach the model: cut close to the speech as datasets have it, or with the
 phone's lead and tail (0.6 s before the speech, 1.98 s after) as digital silence, as white noise or as recorded
-room noise at a level, or with its own silence topped up to the phone's (what training does). The phone's
+room noise at a level, or with its own silence topped up to the phone's (what training does); or with the lead
+alone (a person who stops the phone at once) or the tail alone (speech from the first sample) as zeros. The phone's
 silence is not one thing: a model must hold under each of these, not only under the one it was trained on."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from wacft.audio import level_db, speech_bounds
 from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS, SAMPLE_RATE
 
 # name -> what fills the lead and tail; a noise's level (dBFS RMS) follows its kind in the name
-LAYOUTS = ("cut-close", "zeros", "white-60", "room-60", "room-45", "room-35", "own")
+LAYOUTS = ("cut-close", "zeros", "white-60", "room-60", "room-45", "room-35", "own", "lead-only", "tail-only")
 LEAD, TAIL = round(FUTO_LEAD_SECONDS * SAMPLE_RATE), round(FUTO_TAIL_SECONDS * SAMPLE_RATE)
 # the silence varied in training (TrainConfig.varied_silence): a person starts talking late, stops the phone early,
 # or the app hears the room as speech and listens on; the room hums, hisses or is a studio's digital silence
@@ -68,6 +69,8 @@ def lay_out(audio: np.ndarray, layout: str, seed: int = 0, room: np.ndarray | No
     speech = cut_close(audio)
     if layout == "cut-close":
         return speech
+    if layout in ("lead-only", "tail-only"):  # which half of the phone's silence a clip cut close misses
+        return np.pad(speech, (LEAD, 0) if layout == "lead-only" else (0, TAIL))
     laid = np.pad(speech, (LEAD, TAIL))
     if layout == "zeros":
         return laid

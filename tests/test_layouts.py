@@ -32,7 +32,8 @@ def test_cut_close_trims_to_the_speech(clip):
     assert np.array_equal(cut, clip[start:end])
 
 
-@pytest.mark.parametrize("layout", [name for name in LAYOUTS if name not in ("cut-close", "own")])
+@pytest.mark.parametrize("layout", [name for name in LAYOUTS if name not in ("cut-close", "own", "lead-only",
+                                                                            "tail-only")])
 def test_a_layout_is_the_phones_lead_then_the_speech_then_its_tail(clip, room, layout):
     speech = lay_out(clip, "cut-close")
     laid = lay_out(clip, layout, room=room)
@@ -46,6 +47,15 @@ def test_a_layout_is_the_phones_lead_then_the_speech_then_its_tail(clip, room, l
         asked = -float(layout.partition("-")[2])
         assert abs(level_db(np.concatenate([lead, tail])) - asked) < 1.0
         assert abs(level_db(laid[LEAD:-TAIL] - speech) - asked) < 1.0  # the noise under the speech too
+
+
+@pytest.mark.parametrize(("layout", "lead", "tail"), [("lead-only", LEAD, 0), ("tail-only", 0, TAIL)])
+def test_half_the_phones_silence_is_zeros_on_one_side_of_the_speech(clip, layout, lead, tail):
+    speech = lay_out(clip, "cut-close")
+    laid = lay_out(clip, layout)
+    assert len(laid) == lead + len(speech) + tail
+    assert not laid[:lead].any() and not laid[len(laid) - tail:].any()
+    assert np.array_equal(laid[lead:len(laid) - tail], speech)
 
 
 def test_the_noise_is_drawn_by_the_seed(clip, room):
