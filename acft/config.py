@@ -68,6 +68,9 @@ class TrainConfig:
     # each batch's context jittered around the one FUTO Keyboard gives whisper.cpp (32 positions past the clip, at
     # least 160) rather than the clip's own: a candidate measured in bench/bench_quality.py, not the default
     phone_context: bool = False
+    # those clips' tail drawn for each from none to the phone's 1.98 s (the lead kept): speech that ends the audio,
+    # where clips cut close still loop; a candidate measured in bench/bench_quality.py, not the default
+    short_tails: bool = False
     # espeak-ng's sentences in other voices mixed into the clips (acft/other_voices.py); None: when the dataset is a
     # folder `wacft record` made, whose one voice would otherwise cost other speakers words (the README measures it)
     other_voices: bool | None = None

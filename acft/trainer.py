@@ -163,7 +163,8 @@ class Trainer:
         if self.config.finetune_epochs > 0:
             self.hold_out_for_stage_1()
         self.clips = as_the_phone_records(self.clips, phone_silence_share(self.config), self.config.seed,
-                                          self.config.max_audio_length, self.config.varied_silence)
+                                          self.config.max_audio_length, self.config.varied_silence,
+                                          self.config.short_tails)
         if not self.clips:
             raise WacftError(f"{self.config.dataset} has no clip to train on; check the dataset and how many clips"
                              " it may use.")

@@ -182,6 +182,7 @@ RULES: dict[str, Callable[[object], str | None]] = {
     "phone_silence_share": real(0, 1),
     "varied_silence": flag,
     "phone_context": flag,
+    "short_tails": flag,
     "other_voices": optional_flag,
     "cache_mb": whole(0),
     "checkpoint_every": whole(1),

@@ -115,6 +115,7 @@ CANDIDATES = {
     "varied silence": dict(varied_silence=True),
     # each batch's context around the phone's (+32 positions, at least 160) rather than the clip's own (issue 38)
     "phone context": dict(phone_context=True),
+    "short tails": dict(short_tails=True),
     # measured before the phone's silence was: against "no phone silence"
     "full-context 0": dict(full_context_share=0.0, phone_silence_share=0.0),  # the default before that
     "full-context 0.5": dict(full_context_share=0.5, phone_silence_share=0.0),

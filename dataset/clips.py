@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from wacft.audio import SILENCE_DB, audio_length, load_audio, to_whisper_audio
-from wacft.dataset.layout import at_level, missing_silence, noise_of, varied_silence
+from wacft.dataset.layout import at_level, missing_silence, noise_of, short_tail, varied_silence
 from wacft.dataset.spec import AUDIO_COLUMNS, TEXT_COLUMNS, DatasetSpec
 from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import needs_extra
@@ -99,19 +99,23 @@ class Clip:
                           dtype=np.float32)
 
 
-def as_the_phone_records(clips: list[Clip], share: float, seed: int, longest: float, varied: bool = False
-                         ) -> list[Clip]:
+def as_the_phone_records(clips: list[Clip], share: float, seed: int, longest: float, varied: bool = False,
+                         short_tails: bool = False) -> list[Clip]:
     """A fixed share of the clips (the same for the same seed) laid out as FUTO Keyboard records a dictation,
     each given the silence it lacks (`missing_silence`): datasets are cut close to the speech; the phone's audio
     never is, and it is that audio, at its own context, that must not loop. `varied`: the silence's length and
-    kind drawn for each clip (`varied_silence`) rather than the phone's, made up of zeros. Clips that would grow
-    past `longest` seconds stay as they are."""
+    kind drawn for each clip (`varied_silence`) rather than the phone's, made up of zeros; `short_tails`: the
+    phone's lead and a tail drawn for each clip (`short_tail`). Clips that would grow past `longest` seconds stay
+    as they are."""
     chosen = set(random.Random(f"{seed}:silence").sample(range(len(clips)), round(share * len(clips))))
     draws, laid_out = random.Random(f"{seed}:varied"), []
     for i, clip in enumerate(clips):
         silence, noise = (0.0, 0.0), None
         if i in chosen:
-            silence, noise = varied_silence(clip.audio, draws) if varied else (missing_silence(clip.audio), None)
+            if varied:
+                silence, noise = varied_silence(clip.audio, draws)
+            else:
+                silence = short_tail(clip.audio, draws) if short_tails else missing_silence(clip.audio)
         seconds = clip.seconds + sum(silence)
         laid_out.append(replace(clip, seconds=seconds, silence=silence, noise=noise)
                         if (any(silence) or noise) and seconds <= longest else clip)

@@ -39,6 +39,13 @@ def varied_silence(audio: np.ndarray, rng: random.Random) -> tuple[tuple[float, 
     return silence, None if rng.random() < VARIED_ZEROS else (rng.uniform(*VARIED_NOISE_DB), rng.randrange(2**32))
 
 
+def short_tail(audio: np.ndarray, rng: random.Random) -> tuple[float, float]:
+    """The silence a clip lacks for the phone's lead and a tail drawn from none to the phone's: speech that ends the
+    audio, as a clip cut close has it (the `lead-only` layout loops where `tail-only` does not). A clip's own tail
+    is kept whole: this only tops it up."""
+    return missing_silence(audio, tail=rng.uniform(0.0, FUTO_TAIL_SECONDS))
+
+
 def cut_close(audio: np.ndarray) -> np.ndarray:
     """The speech with the little margin datasets keep (`speech_bounds`); a clip without speech as it is."""
     bounds = speech_bounds(audio)

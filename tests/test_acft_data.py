@@ -17,6 +17,7 @@ from wacft.dataset.clips import Clip, as_the_phone_records, load_clips
 from wacft.dataset.layout import VARIED_LEAD, VARIED_NOISE_DB, VARIED_TAIL
 from wacft.dataset.spec import DatasetSpec
 from wacft.errors import WacftError
+from wacft.facts import FUTO_LEAD_SECONDS, FUTO_TAIL_SECONDS
 
 
 def settings(dataset, **overrides):
@@ -126,6 +127,21 @@ def test_varied_silence_draws_each_clips_lead_tail_and_noise(speak):
         assert np.array_equal(audio, clip.audio)
         assert abs(level_db(audio[:1600]) - clip.noise[0]) < 1.0  # the lead: the noise alone
         assert VARIED_NOISE_DB[0] <= clip.noise[0] <= VARIED_NOISE_DB[1]
+
+
+def test_short_tails_keep_the_phones_lead_and_draw_each_tail_from_none_to_the_phones(speak):
+    """short_tails (a candidate): the lead as the phone's, the tail drawn for each clip from none to the phone's
+    1.98 s, in zeros; the same draws for the same seed."""
+    wav = speak("Good morning.")
+    clips = [Clip(wav, "Good morning.", len(load_audio(wav)) / 16000) for _ in range(40)]
+    short = as_the_phone_records(clips, 1.0, seed=0, longest=29.0, short_tails=True)
+    assert short == as_the_phone_records(clips, 1.0, seed=0, longest=29.0, short_tails=True)
+    assert short != as_the_phone_records(clips, 1.0, seed=1, longest=29.0, short_tails=True)
+    leads, tails = zip(*(lead_and_tail(c.audio) for c in short), strict=True)
+    assert np.ptp(leads) < 0.02 and abs(leads[0] - FUTO_LEAD_SECONDS) < 0.05
+    own_tail = lead_and_tail(load_audio(wav))[1]  # kept whole: a drawn tail only tops it up
+    assert min(tails) > own_tail - 0.02 and max(tails) < FUTO_TAIL_SECONDS + 0.05 and np.ptp(tails) > 1.0
+    assert all(c.noise is None and not c.audio[:1600].any() for c in short)
 
 
 def test_settings_saved_before_the_phone_silence_trained_without_it():
