@@ -108,6 +108,16 @@ def base_bin(base_model: str, file_type: ConversionType, say: Say | None = None)
     return path
 
 
+def stamp_of(model: str) -> list[int] | None:
+    """What tells a file rewritten since its verdict (size and modification time, as make tells it; a rewrite is a
+    new file, written atomically), or None where there is none."""
+    try:
+        stat = os.stat(model)
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
 def _digest(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

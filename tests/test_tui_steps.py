@@ -270,6 +270,29 @@ async def test_convert_asks_before_replacing_a_file(random_whisper, tmp_path):
     assert Session.load().bins == {"q8_0": str(out)}
 
 
+async def test_the_phone_step_tells_a_file_rewritten_since_its_verdict(model_bin, tmp_path):
+    """A verdict is about the file as it was verified: converted again (a new training in the same folder), the
+    same name holds another model, and its "ready" would be a guess."""
+    import shutil
+
+    from wacft.services.verify import stamp_of
+
+    model = tmp_path / "model_q8_0.bin"
+    shutil.copyfile(model_bin, model)
+    verified = {"file": str(model), "stamp": stamp_of(str(model)), "state": "ready", "verdict": "Ready for the phone."}
+    for rewrite, shown in ((False, "✓ Ready for the phone."), (True, "Rewritten since step 5 verified it")):
+        if rewrite:
+            (tmp_path / "new.bin").write_bytes(model.read_bytes()[:-1] + b"x")
+            (tmp_path / "new.bin").replace(model)  # as a conversion writes it: atomically, a new file
+        session = Session(step="push", bins={"q8_0": str(model)}, verified=verified)
+        app = WacftApp(session, environment=lambda: [], phones=lambda: (None, []))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("c")
+            await settle(pilot, app, lambda app=app, shown=shown: shown in text(app, "#verdict"))
+            assert app.screen.unready(str(model)) == ("model_q8_0.bin was rewritten since step 5 verified it. Push it"
+                                                      " anyway?" if rewrite else "")
+
+
 async def test_push_goes_to_the_phone_picked_across_refreshes_and_asks_before_replacing(model_bin, tmp_path,
                                                                                         monkeypatch):
     """Two phones; the second picked; the list refreshes (every 3 s) before the push, which must still go to

@@ -43,7 +43,7 @@ class Session:
     run_id: str = ""
     trained: str = ""  # the trained model folder
     bins: dict = field(default_factory=dict)  # type -> converted file
-    verified: dict = field(default_factory=dict)  # the file verified last: file, state, verdict
+    verified: dict = field(default_factory=dict)  # the file verified last: file, stamp (stamp_of), state, verdict
     glossary: str = ""  # the person's words, "a, b": FUTO Keyboard prompts with its personal dictionary
     step: str = "dataset"  # the screen to come back to
 

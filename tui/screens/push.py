@@ -77,6 +77,8 @@ class PushScreen(StepScreen):
         verified = self.session.verified
         if verified.get("file") != model:
             return Text("Not verified: step 5 checks it on the phone's whisper.cpp first.", style="yellow")
+        if self.rewritten(model):
+            return Text("Rewritten since step 5 verified it: verify it again.", style="yellow")
         ready = verified["state"] == READY
         return Text(("✓ " if ready else "✗ ") + verified["verdict"], style="green" if ready else "red")
 
@@ -154,6 +156,12 @@ class PushScreen(StepScreen):
 
         self.app.push_screen(ConfirmScreen(question), answered)
 
+    def rewritten(self, model: str) -> bool:
+        """Whether the verified file changed since its verdict (a session from before stamps could not tell)."""
+        from wacft.services.verify import stamp_of
+
+        return "stamp" in self.session.verified and self.session.verified["stamp"] != stamp_of(model)
+
     def unready(self, model: str) -> str:
         """The question to ask before pushing a file that was never verified or is not ready ("" for none)."""
         from wacft.services.verify import NOT_READY, READY
@@ -161,6 +169,8 @@ class PushScreen(StepScreen):
         verified, name = self.session.verified, Path(model).name
         if verified.get("file") != model:
             return f"{name} was never verified. Push it anyway?"
+        if self.rewritten(model):
+            return f"{name} was rewritten since step 5 verified it. Push it anyway?"
         if verified["state"] == READY:
             return ""
         if verified["state"] == NOT_READY:

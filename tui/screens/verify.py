@@ -70,7 +70,7 @@ class VerifyScreen(StepScreen):
     def verify(self, model: str, dataset: str, limit: int) -> None:
         from wacft.errors import WacftError
         from wacft.services.settings import parse_glossary
-        from wacft.services.verify import Request, verify_file
+        from wacft.services.verify import Request, stamp_of, verify_file
 
         s = self.session
         bar = self.query_one("#progress", ProgressBar)
@@ -79,6 +79,7 @@ class VerifyScreen(StepScreen):
             self.tell(bar.update, total=total, progress=done)
             self.say("doing", f"decoding {label}")
 
+        stamp = stamp_of(model)  # the file as it was verified: the phone step tells a rewrite from it
         try:
             request = Request(model, self.run_folder() or None, s.dataset_spec(limit, dataset) if dataset else None,
                               limit, s.language or None, glossary=parse_glossary(s.glossary))
@@ -87,14 +88,14 @@ class VerifyScreen(StepScreen):
             self.say("doing", "")
             self.say("result", f"[red]✗ {e}[/red]")
             return
-        self.tell(self.show_verdict, model, result)
+        self.tell(self.show_verdict, model, stamp, result)
 
-    def show_verdict(self, model: str, result) -> None:
+    def show_verdict(self, model: str, stamp: list[int] | None, result) -> None:
         """The table and the verdict; the file and its verdict kept for the phone step (and the next start)."""
         self.put("doing", "")
         verdict = Text(("✓ " if result.ready else "✗ ") + result.verdict, style="green" if result.ready else "red")
         self.put("result", Text(result.table() + "\n\n") + verdict)  # Text: no markup read into the table
-        self.session.verified = {"file": model, "state": result.state, "verdict": result.verdict}
+        self.session.verified = {"file": model, "stamp": stamp, "state": result.state, "verdict": result.verdict}
         self.session.save()
 
     def action_next(self) -> None:
