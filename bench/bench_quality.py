@@ -34,11 +34,12 @@ the current one (--engine phone|current|both). --runs picks the trained rows (de
 two-stage with none of stage 1 blended back toward the base). --layouts and --phone-silence lay the held-out
 clips out as for the ACFT table, a line per layout.
 
-    .venv/bin/python bench/bench_quality.py --person [--runs two-stage,acft,joint] [--finetune-epochs 4]
+    .venv/bin/python bench/bench_quality.py --person [--sentences] [--runs two-stage,acft,joint] [--finetune-epochs 4]
 
 The one-person table: the real words as one person's recordings, two of every three trained on; that person's
 other words, and other speakers (the real recorded clips, espeak-ng voices), at full and FUTO context. Goal: the
-person's WER at least halved, the others' full-context WER within 1.05x of the base's. Besides two-stage (the
+person's WER at least halved, the others' full-context WER within 1.05x of the base's. With --sentences the person
+reads sentences: Allison Smith's Asterisk prompts (tests/fixtures/read_sentences.py). Besides two-stage (the
 default), ACFT alone and joint, --runs takes stage-1 candidates: "decoder only", "stage-1 lr halved",
 "specaugment", "all kept" (none of stage 1 blended back toward the base), and "other voices" (two-stage with
 --other-voices: the ACFT table's 36 espeak-ng clips mixed into the person's words, as `wacft train` does for a
@@ -73,6 +74,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from fixtures import domain
 from fixtures.audiofolder import write_metadata
+from fixtures.read_sentences import read_sentences_dataset
 from fixtures.real_speech import real_speech_dataset
 from fixtures.real_words import real_words_dataset
 from fixtures.room_noise import room_noise
@@ -104,6 +106,7 @@ TEST_SENTENCES = [
 TEST_VOICES = VOICES[3:5]
 assert not set(TEST_VOICES) & set(TRAINING_VOICES)
 LONGEST = 29.0  # seconds: a test clip, its silence included
+SENTENCES = "Allison Smith's Asterisk prompts (tests/fixtures/read_sentences.py)"  # --person --sentences
 # the ACFT table's rows beside the base model: the published loop, the default, and each candidate measured
 # (the others measured and dropped are in docs/quality.md)
 CANDIDATES = {
@@ -339,7 +342,8 @@ def split_person(source: Path, folder: Path) -> tuple[Path, Path]:
 
 
 def person_table(args: argparse.Namespace, folder: Path) -> None:
-    person = Path(args.person_dataset) if args.person_dataset else real_words_dataset()
+    person = (Path(args.person_dataset) if args.person_dataset else read_sentences_dataset() if args.sentences
+              else real_words_dataset())
     mine, held_out = split_person(person, folder)
     sets = {"the person, held out": read(held_out), "real speech, others": read(real_speech_dataset()),
             "espeak-ng, others": read(make_speech_dataset(folder / "test", TEST_SENTENCES, voices=TEST_VOICES))}
@@ -360,7 +364,8 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
             "other voices, 70% kept": dict(two_stage, other_voices=True, finetune_keep=0.7),
             "joint": dict(finetune_epochs=args.joint_epochs or args.finetune_epochs + args.epochs, epochs=0,
                           objective="joint")}
-    said = args.person_dataset or "the real recorded words (tests/fixtures/real_words.py)"
+    said = args.person_dataset or (SENTENCES if args.sentences
+                                   else "the real recorded words (tests/fixtures/real_words.py)")
     print(f"tiny.en trained on one person's voice: {len(metadata_rows(mine))} clips of {said},"
           f" {args.finetune_epochs} + {args.epochs} epochs; decoded as FUTO"
           f" Keyboard does (beam 5) in {engine.label}, f16, on the person's {len(sets['the person, held out'])}"
@@ -425,8 +430,11 @@ def main() -> None:
     parser.add_argument("--train-clips", type=int, help="with --model: at most this many clips trained on")
     parser.add_argument("--test-split", default="test", help="with --model: the split verified on")
     parser.add_argument("--test-clips", type=int, default=100, help="with --model: clips verified on")
-    parser.add_argument("--person-dataset", help="with --person: one person's recordings (an audiofolder) in place"
+    person = parser.add_mutually_exclusive_group()
+    person.add_argument("--person-dataset", help="with --person: one person's recordings (an audiofolder) in place"
                         " of the real words, two of every three trained on")
+    person.add_argument("--sentences", action="store_true",
+                        help=f"with --person: the person reads sentences: {SENTENCES}")
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="ACFT epochs")
     parser.add_argument("--finetune-epochs", type=int, default=4, help="stage-1 epochs (--domain, --person)")
     parser.add_argument("--joint-epochs", type=int, help="joint objective's epochs (--domain, --person; default:"

