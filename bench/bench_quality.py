@@ -360,8 +360,8 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
             "acft": dict(epochs=args.epochs),
             "other voices": dict(two_stage, other_voices=True),  # the ACFT table's sentences mixed in
             # with the others held by their voices, how much of stage 1 the person can keep (issue 38)
-            "other voices, all kept": dict(two_stage, other_voices=True, finetune_keep=1.0),
-            "other voices, 70% kept": dict(two_stage, other_voices=True, finetune_keep=0.7),
+            "other voices all kept": dict(two_stage, other_voices=True, finetune_keep=1.0),
+            "other voices 70% kept": dict(two_stage, other_voices=True, finetune_keep=0.7),
             "joint": dict(finetune_epochs=args.joint_epochs or args.finetune_epochs + args.epochs, epochs=0,
                           objective="joint")}
     said = args.person_dataset or (SENTENCES if args.sentences
