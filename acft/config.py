@@ -71,8 +71,8 @@ class TrainConfig:
     # those clips' tail drawn for each from none to the phone's 1.98 s (the lead kept): speech that ends the audio,
     # where clips cut close still loop; a candidate measured in bench/bench_quality.py, not the default
     short_tails: bool = False
-    # espeak-ng's sentences in other voices mixed into the clips (acft/other_voices.py); None: when the dataset is a
-    # folder `wacft record` made, whose one voice would otherwise cost other speakers words (the README measures it)
+    # espeak-ng's sentences in other voices mixed into the clips (acft/other_voices.py); None: where the dataset is
+    # one voice (other_voices.one_voice), which would otherwise cost other speakers words (docs/quality.md)
     other_voices: bool | None = None
     cache_mb: int = 4096  # memory (on the training device) for each clip's reference states and features
     checkpoint_every: int = 200  # steps

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wacft.audio import to_whisper_audio
-from wacft.dataset.clips import Clip, duration
+from wacft.dataset.clips import METADATA_FILES, Clip, duration, named_speakers
 from wacft.errors import WacftError
 from wacft.extras import needs_extra
 from wacft.facts import OTHER_VOICES, language_code, language_name
@@ -41,12 +41,30 @@ def sentences(language: str) -> list[str]:
     return frames(language)["everyday"]
 
 
+def one_voice(dataset: str) -> str | None:
+    """Why `dataset` is taken as one person's voice; None where it names several speakers, or is not a folder of
+    recordings with their metadata (a hub dataset: public corpora are many voices). A folder that names no speaker
+    is taken as one: a person's own recordings rarely name their one speaker."""
+    folder = Path(dataset).expanduser()
+    if (folder / STATE).is_file():
+        return "a folder `wacft record` made"
+    if not any((folder / name).is_file() for name in METADATA_FILES):  # a hub id, or files `datasets` reads
+        return None
+    try:
+        named = named_speakers(folder)
+    except WacftError:  # metadata that cannot be read: loading the clips says what is wrong
+        return None
+    if named is None:
+        return "a folder that names no speaker"
+    return "a folder that names one speaker" if named == 1 else None
+
+
 def wanted(config: TrainConfig) -> bool:
-    """Whether a run mixes them in: as its settings say, else when the dataset is a folder `wacft record` made
-    (one person's voice) in a language they are spoken in."""
+    """Whether a run mixes them in: as its settings say, else where the dataset is one voice (`one_voice`) in a
+    language they are spoken in."""
     if config.other_voices is not None:
         return config.other_voices
-    return language_of(config) in OTHER_VOICES and (Path(config.dataset).expanduser() / STATE).is_file()
+    return language_of(config) in OTHER_VOICES and one_voice(config.dataset) is not None
 
 
 def speak(text: str, voice: str) -> bytes:

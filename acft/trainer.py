@@ -158,8 +158,9 @@ class Trainer:
         if other_voices.wanted(self.config):
             mixed = other_voices.other_voice_clips(other_voices.language_of(self.config))
             self.clips = self.clips + mixed
-            log(self.sink, f"{len(mixed)} clips of other voices (espeak-ng) mixed in, so that other speakers keep"
-                           " what the base model heard in their speech (--no-other-voices leaves them out)")
+            why = "" if self.config.other_voices else f" (the dataset is {other_voices.one_voice(self.config.dataset)})"
+            log(self.sink, f"{len(mixed)} clips of other voices (espeak-ng) mixed in{why}, so that other speakers"
+                           " keep what the base model heard in their speech (--no-other-voices leaves them out)")
         if self.config.finetune_epochs > 0:
             self.hold_out_for_stage_1()
         self.clips = as_the_phone_records(self.clips, phone_silence_share(self.config), self.config.seed,

@@ -70,8 +70,9 @@ def register(steps: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--other-voices", action=argparse.BooleanOptionalAction,
                    help=f"mix {OTHER_VOICE_CLIPS} clips of other voices (espeak-ng saying everyday sentences in the"
                         f" data's language: {', '.join(OTHER_VOICES)}) into the training, so other speakers"
-                        " keep what the base model heard; default: on for a folder `wacft record` made (one voice),"
-                        " off for other datasets")
+                        " keep what the base model heard; default: on for a folder of one voice (one `wacft record`"
+                        " made, or whose metadata names one speaker or none), off for one that names several"
+                        " (a speaker, speaker_id, client_id or spk_id column) and for hub datasets")
     p.add_argument("--cache-mb", type=int, default=TrainConfig.cache_mb,
                    help="memory for what is computed once per clip (reference states, mel frames)")
     p.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every,

@@ -22,7 +22,7 @@ import numpy as np
 
 from wacft.audio import SILENCE_DB, audio_length, load_audio, to_whisper_audio
 from wacft.dataset.layout import at_level, missing_silence, noise_of, short_tail, varied_silence
-from wacft.dataset.spec import AUDIO_COLUMNS, TEXT_COLUMNS, DatasetSpec
+from wacft.dataset.spec import AUDIO_COLUMNS, SPEAKER_COLUMNS, TEXT_COLUMNS, DatasetSpec
 from wacft.errors import WacftError, refuse_unreadable
 from wacft.extras import needs_extra
 from wacft.facts import SAMPLE_RATE
@@ -202,6 +202,14 @@ def _local_examples(folder: Path, audio_column: str | None, text_column: str | N
     for row in rows:  # a short CSV row has None where a JSON line may have a number
         file, words = row.get(audio), row.get(text)
         yield folder / str(file or ""), "" if words is None else str(words)
+
+
+def named_speakers(folder: Path) -> int | None:
+    """How many speakers a folder of recordings names in its metadata (the distinct values of its speaker column);
+    None where its metadata has no speaker column."""
+    rows = _local_rows(folder)
+    column = next((c for c in SPEAKER_COLUMNS if rows and c in rows[0]), None)
+    return None if column is None else len({str(r[column]) for r in rows if r.get(column) not in (None, "")})
 
 
 def similar_folder(missing: Path) -> str:

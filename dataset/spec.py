@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 TEXT_COLUMNS = ("text", "sentence", "transcription", "raw_transcription", "normalized_text", "transcript")
 AUDIO_COLUMNS = ("audio", "file_name", "path", "file")  # looked for in this order where none is named
+SPEAKER_COLUMNS = ("speaker", "speaker_id", "client_id", "spk_id")  # Common Voice names its speakers client_id
 MAX_CLIP_SECONDS = 29.0  # longer clips are skipped: Whisper's 30 s window, less room for the tokens' timing
 
 

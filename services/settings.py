@@ -48,8 +48,8 @@ def train_settings(options: Mapping[str, Any]) -> TrainConfig:
 
 
 def other_voices(config: TrainConfig) -> int:
-    """How many clips of other voices (espeak-ng) the run mixes in: as its settings say, else for a folder `wacft
-    record` made (one person's voice)."""
+    """How many clips of other voices (espeak-ng) the run mixes in: as its settings say, else where the dataset is
+    one voice."""
     from wacft.acft import other_voices as voices  # it reads audio: not at the wizard's start
 
     return OTHER_VOICE_CLIPS if voices.wanted(config) else 0

@@ -1,5 +1,6 @@
-"""Other voices mixed into one person's recordings: espeak-ng speaks them at training time, a folder `wacft record`
-made gets them unless told otherwise, and a machine without espeak-ng is told what to do."""
+"""Other voices mixed into one person's recordings: espeak-ng speaks them at training time, a folder of one voice
+(`wacft record`'s, or one that names one speaker or none) gets them unless told otherwise, and a machine without
+espeak-ng is told what to do."""
 
 import json
 import shutil
@@ -57,28 +58,64 @@ def test_every_sentence_in_every_voice_as_16khz_speech(language):
     assert sum(c.seconds for c in clips) == pytest.approx(other_voices.SECONDS[language], rel=0.2)
 
 
-def test_a_recording_trains_with_them_and_a_folder_of_other_data_does_not(random_whisper, recording, spoken,
-                                                                          tmp_path):
+@pytest.fixture(scope="module")
+def many(tmp_path_factory):
+    """A folder whose metadata names two speakers, as a corpus of many voices does."""
+    return make_speech_dataset(tmp_path_factory.mktemp("many"), SAID, voices=["en-us", "en-gb"])
+
+
+@pytest.fixture
+def unnamed(spoken, tmp_path):
+    """One person's recordings made elsewhere: file_name and text, no speaker named."""
+    folder = tmp_path / "unnamed"
+    shutil.copytree(spoken, folder)
+    lines = (folder / "metadata.csv").read_text().splitlines()
+    (folder / "metadata.csv").write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
+    return folder
+
+
+def test_a_recording_trains_with_them_and_a_folder_of_many_voices_does_not(random_whisper, recording, many,
+                                                                           tmp_path):
     model = random_whisper()
     mixed = run(settings(model, recording, tmp_path / "recorded"))
     messages = [e.get("message", "") for e in mixed.events]
-    assert any(m.startswith(f"{OTHER_VOICE_CLIPS} clips of other voices (espeak-ng) mixed in") for m in messages)
+    assert f"{OTHER_VOICE_CLIPS} clips of other voices (espeak-ng) mixed in (the dataset is a folder `wacft record`" \
+           " made)" in "\n".join(messages)
     assert mixed.of("step")[-1]["clips"] == len(SAID) + OTHER_VOICE_CLIPS
     assert "36 clips of other voices (espeak-ng) mixed into the dataset" in (
         tmp_path / "recorded" / "README.md").read_text()
-    plain = run(settings(model, spoken, tmp_path / "plain"))
-    assert plain.of("step")[-1]["clips"] == len(SAID)
+    plain = run(settings(model, many, tmp_path / "plain"))
+    assert plain.of("step")[-1]["clips"] == 2 * len(SAID)
     assert not any("other voices" in e.get("message", "") for e in plain.events)
 
 
-@pytest.mark.parametrize("asked, expected", [(False, 2), (True, 2 + OTHER_VOICE_CLIPS)])
-def test_the_setting_overrides_what_the_dataset_decides(random_whisper, recording, spoken, tmp_path, asked,
-                                                        expected):
-    for dataset in (recording, spoken):
+def test_a_folder_is_one_voice_unless_it_names_several_speakers(recording, spoken, unnamed, many, tmp_path):
+    assert "speaker" not in (unnamed / "metadata.csv").read_text() and ",en-us" in (
+        spoken / "metadata.csv").read_text()
+    assert [other_voices.one_voice(str(d)) for d in (recording, unnamed, spoken, many)] == [
+        "a folder `wacft record` made", "a folder that names no speaker", "a folder that names one speaker", None]
+    # a hub id, or a folder without metadata (files `datasets` reads itself), is not taken as one voice
+    assert other_voices.one_voice("openslr/librispeech_asr") is None and other_voices.one_voice(str(tmp_path)) is None
+    speakers = tmp_path / "jsonl"
+    speakers.mkdir()
+    (speakers / "metadata.jsonl").write_text('{"file_name": "a.wav", "text": "a", "client_id": 7}\n'
+                                             '{"file_name": "b.wav", "text": "b", "client_id": 7}\n')
+    assert other_voices.one_voice(str(speakers)) == "a folder that names one speaker"
+    (speakers / "metadata.jsonl").write_text('{"file_name": "a.wav", "text": "a", "client_id": 7}\n'
+                                             '{"file_name": "b.wav", "text": "b", "client_id": 8}\n')
+    assert other_voices.one_voice(str(speakers)) is None
+    # a run in a language they are not spoken in, or one that says, decides for itself
+    assert not other_voices.wanted(TrainConfig(model="m", dataset=str(unnamed), out="o", language="ja"))
+    assert not other_voices.wanted(TrainConfig(model="m", dataset=str(unnamed), out="o", other_voices=False))
+
+
+@pytest.mark.parametrize("asked", [False, True])
+def test_the_setting_overrides_what_the_dataset_decides(random_whisper, recording, many, tmp_path, asked):
+    for dataset, clips in ((recording, len(SAID)), (many, 2 * len(SAID))):
         trainer = Trainer(settings(random_whisper(), dataset, tmp_path / "run", other_voices=asked),
                           CallbackSink(lambda event: None))
         trainer.load_data()
-        assert len(trainer.clips) == expected
+        assert len(trainer.clips) == clips + OTHER_VOICE_CLIPS * asked
 
 
 def test_without_espeak_ng_training_says_what_to_do_before_it_starts(random_whisper, recording, tmp_path,
@@ -90,10 +127,10 @@ def test_without_espeak_ng_training_says_what_to_do_before_it_starts(random_whis
     assert not (tmp_path / "run").exists()
 
 
-def test_the_estimate_counts_them(recording, spoken, tiny_en_dir):
+def test_the_estimate_counts_them(recording, many, tiny_en_dir):
     dims = model_dims(str(tiny_en_dir))
     [recorded] = plan(settings(tiny_en_dir, recording, "o"), dims, clips=2, audio_seconds=3.0)
-    [plain] = plan(settings(tiny_en_dir, spoken, "o"), dims, clips=2, audio_seconds=3.0)
+    [plain] = plan(settings(tiny_en_dir, many, "o"), dims, clips=2, audio_seconds=3.0)
     assert (recorded.steps_per_epoch, plain.steps_per_epoch) == (10, 1)  # 38 clips in batches of 4, and 2
 
 

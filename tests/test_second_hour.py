@@ -3,6 +3,7 @@ and the small things that read wrong; each through the real wizard (`run_test()`
 
 import json
 
+import pytest
 from test_tui import log_text, settle, text
 from textual.widgets import Sparkline
 
@@ -121,23 +122,27 @@ async def test_esc_closes_the_keys_panel_before_it_goes_back(tmp_path, monkeypat
         await pilot.press("ctrl+q")
 
 
-async def test_the_training_step_offers_other_voices_for_a_folder_wacft_record_did_not_make(tmp_path, monkeypatch):
-    """One person's recordings made elsewhere: the step shows the choice (off, as the dataset does not ask for
-    it), and ticking it mixes them in, said in the run's description and kept in the session."""
+@pytest.mark.parametrize("speakers, ticked", [("", True), (",speaker\na.wav,hi,ann\nb.wav,ho,bob", False)])
+async def test_the_training_step_ticks_other_voices_for_a_folder_of_one_voice(tmp_path, monkeypatch, speakers,
+                                                                              ticked):
+    """Recordings made elsewhere: ticked where the metadata names no speaker (a person's own), not where it names
+    several; either way the person can change it, said in the run's description and kept in the session."""
     from wacft.tui.widgets import Tick
 
     monkeypatch.setenv("WACFT_HOME", str(tmp_path / "home"))
     (tmp_path / "mine").mkdir()
+    rows = "file_name,text\na.wav,hi\nb.wav,ho" if not speakers else f"file_name,text{speakers}"
+    (tmp_path / "mine" / "metadata.csv").write_text(rows + "\n")
     app = WacftApp(Session(step="train", model="openai/whisper-tiny.en", dataset=str(tmp_path / "mine"),
                            dataset_clips=40, dataset_seconds=120.0), first="train")
     async with app.run_test(size=(100, 30)) as pilot:
         voices = app.screen.query_one("#voices", Tick)
-        assert not voices.value and "other voices" not in text(app, "#what")
-        voices.value = True
-        await settle(pilot, app, lambda: "clips of other voices" in text(app, "#what"))
-        assert app.session.other_voices is True and app.session.settings().other_voices is True
-        voices.value = False
-        await settle(pilot, app, lambda: "clips of other voices" not in text(app, "#what"))
+        assert voices.value == ticked and ("clips of other voices" in text(app, "#what")) == ticked
+        voices.value = not ticked
+        await settle(pilot, app, lambda: ("clips of other voices" in text(app, "#what")) != ticked)
+        assert app.session.other_voices is (not ticked) and app.session.settings().other_voices is (not ticked)
+        voices.value = ticked
+        await settle(pilot, app, lambda: ("clips of other voices" in text(app, "#what")) == ticked)
         assert app.session.other_voices is None  # back to what the dataset asks
         await pilot.press("ctrl+q")
 

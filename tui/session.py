@@ -32,7 +32,7 @@ class Session:
     finetune_epochs: int = default("finetune_epochs")  # stage 1 (cross-entropy on the transcripts) before ACFT
     objective: str = default("objective")  # or "joint"
     freeze_encoder: bool = default("freeze_encoder")
-    other_voices: bool | None = None  # espeak-ng's voices mixed in; None: as the dataset asks (a recorded folder)
+    other_voices: bool | None = None  # espeak-ng's voices mixed in; None: as the dataset asks (one voice)
     batch_size: int = default("batch_size")
     max_audio_length: float = default("max_audio_length")
     where: str = "local"  # or "modal"

@@ -64,7 +64,7 @@ class TrainScreen(StepScreen):
                                  allow_blank=False, id="gpu", compact=True)),
             ("max hours", field("hours", s.max_hours or "", placeholder="on Modal: 24 at most")),
             ("push to hub", field("push", s.push_to, placeholder="optional, private")),
-            # one person's recordings lose other speakers' words without them; a folder `wacft record` made ticks it
+            # one person's recordings lose other speakers' words without them; a folder of one voice ticks it
             ("other voices", Tick("if one voice", value=voices_wanted(s), id="voices", compact=True)),
             pairs=True,
         )
