@@ -22,6 +22,7 @@ from wacft.record.prompts import frames
 if TYPE_CHECKING:
     from wacft.acft.config import TrainConfig
 
+NAMES_NONE = "a folder that names no speaker"  # taken as one voice: the one case where that is a guess
 # all of them together, as espeak-ng 1.51 says them: what the time estimate counts on
 SECONDS = {"en": 57.0, "de": 58.0, "fr": 50.0, "es": 60.0, "it": 58.0, "pt": 59.0, "nl": 62.0, "pl": 63.0}
 
@@ -55,7 +56,7 @@ def one_voice(dataset: str) -> str | None:
     except WacftError:  # metadata that cannot be read: loading the clips says what is wrong
         return None
     if named is None:
-        return "a folder that names no speaker"
+        return NAMES_NONE
     return "a folder that names one speaker" if named == 1 else None
 
 

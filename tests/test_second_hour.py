@@ -138,6 +138,8 @@ async def test_the_training_step_ticks_other_voices_for_a_folder_of_one_voice(tm
     async with app.run_test(size=(100, 30)) as pilot:
         voices = app.screen.query_one("#voices", Tick)
         assert voices.value == ticked and ("clips of other voices" in text(app, "#what")) == ticked
+        assert ("its metadata names no speaker; untick other voices if it holds several" in text(app, "#what")) \
+            == ticked
         voices.value = not ticked
         await settle(pilot, app, lambda: ("clips of other voices" in text(app, "#what")) != ticked)
         assert app.session.other_voices is (not ticked) and app.session.settings().other_voices is (not ticked)
