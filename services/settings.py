@@ -15,8 +15,8 @@ from wacft.facts import OTHER_VOICE_CLIPS
 from wacft.verify.whispercpp import parse_glossary, read_glossary
 
 __all__ = ["LAUNCH_RULES", "OBJECTIVES", "RULES", "TrainConfig", "check", "default", "default_out", "label",
-           "language_problem", "not_given", "other_voices", "parse_glossary", "problem", "read_glossary",
-           "train_settings"]
+           "language_problem", "not_given", "one_voice_guessed", "other_voices", "parse_glossary", "problem",
+           "read_glossary", "train_settings"]
 
 
 
@@ -53,3 +53,11 @@ def other_voices(config: TrainConfig) -> int:
     from wacft.acft import other_voices as voices  # it reads audio: not at the wizard's start
 
     return OTHER_VOICE_CLIPS if voices.wanted(config) else 0
+
+
+def one_voice_guessed(dataset: str) -> bool:
+    """Whether `dataset` is taken as one voice only because its metadata names no speaker: a guess the person may
+    undo."""
+    from wacft.acft import other_voices as voices
+
+    return voices.one_voice(dataset) == voices.NAMES_NONE

@@ -86,15 +86,14 @@ class TrainScreen(StepScreen):
         self.refresh_estimate()
 
     def describe_run(self) -> None:
-        from wacft.acft.other_voices import NAMES_NONE, one_voice
-        from wacft.services.settings import other_voices
+        from wacft.services.settings import one_voice_guessed, other_voices
 
         s = self.session
         glossary = f", with the glossary {escape(s.glossary)}" if s.glossary else ""
         count = other_voices(s.settings()) if s.dataset else 0
         voices = (f", and {count} clips of other voices (espeak-ng) so that your one voice does not cost other"
                   " speakers words" if count else "")
-        if count and s.other_voices is None and one_voice(s.dataset) == NAMES_NONE:  # the rule's guess: say so
+        if count and s.other_voices is None and one_voice_guessed(s.dataset):
             voices += " (its metadata names no speaker; untick other voices if it holds several)"
         self.query_one("#what", Static).update(
             f"[b]{s.model}[/b] on [b]{s.dataset or '(no dataset yet)'}[/b]{glossary}{voices}")
