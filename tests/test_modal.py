@@ -17,8 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 from fake_modal.server import FakeModalServer
-from fixtures.audiofolder import write_metadata
-from fixtures.speech import speak
+from fixtures.speech import make_speech_dataset
 
 from wacft.acft.events import BufferedPublisher
 from wacft.acft.modal_backend import ModalBackend
@@ -37,13 +36,8 @@ CLI = "import sys; from wacft.cli import main; sys.exit(main())"
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     """Two clips in two voices that its metadata names: many voices, which train on their own clips."""
-    folder = tmp_path_factory.mktemp("speech")
-    rows = [(f"clip{i:03d}.wav", text, voice)
-            for i, (text, voice) in enumerate((("Good morning.", "en-us"), ("See you soon.", "en-gb")))]
-    for name, text, voice in rows:
-        shutil.copyfile(speak(text, voice=voice), folder / name)
-    write_metadata(folder, rows, ("file_name", "text", "speaker"))
-    return folder
+    return make_speech_dataset(tmp_path_factory.mktemp("speech"), ["Good morning.", "See you soon."],
+                               ["en-us", "en-gb"], turns=True)
 
 
 @pytest.fixture(scope="session")

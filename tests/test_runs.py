@@ -24,7 +24,9 @@ pytestmark = pytest.mark.usefixtures("wacft_home")
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    return make_speech_dataset(tmp_path_factory.mktemp("speech"), ["Good morning.", "See you soon."], ["en-us"])
+    # two voices that its metadata names: many voices, which train on their own clips
+    return make_speech_dataset(tmp_path_factory.mktemp("speech"), ["Good morning.", "See you soon."],
+                               ["en-us", "en-gb"], turns=True)
 
 
 def settings(tiny_en_dir, dataset, out, **overrides):
