@@ -40,10 +40,11 @@ The one-person table: the real words as one person's recordings, two of every th
 other words, and other speakers (the real recorded clips, espeak-ng voices), at full and FUTO context. Goal: the
 person's WER at least halved, the others' full-context WER within 1.05x of the base's. With --sentences the person
 reads sentences: Allison Smith's Asterisk prompts (tests/fixtures/read_sentences.py). Besides two-stage (the
-default), ACFT alone and joint, --runs takes stage-1 candidates: "decoder only", "stage-1 lr halved",
-"specaugment", "all kept" (none of stage 1 blended back toward the base), and "other voices" (two-stage with
---other-voices: the ACFT table's 36 espeak-ng clips mixed into the person's words, as `wacft train` does for a
-folder `wacft record` made). --seeds trains each row once per seed.
+default; the person's folder names no speaker, so it is one voice and the ACFT table's 36 espeak-ng clips are
+mixed in), ACFT alone and joint, --runs takes stage-1 candidates: "decoder only", "stage-1 lr halved",
+"specaugment", "all kept" (none of stage 1 blended back toward the base), "other voices" (--other-voices),
+"alone" (--no-other-voices: the person's clips alone), and "other voices all kept" and "other voices 70% kept"
+(beside them, more of stage 1). --seeds trains each row once per seed.
 Below the table, each of the other speakers' real clips that a row heard better or worse than the base did.
 
     .venv/bin/python bench/bench_quality.py --model openai/whisper-base --dataset google/fleurs \
@@ -359,6 +360,7 @@ def person_table(args: argparse.Namespace, folder: Path) -> None:
             "all kept": dict(two_stage, finetune_keep=1.0),
             "acft": dict(epochs=args.epochs),
             "other voices": dict(two_stage, other_voices=True),  # the ACFT table's sentences mixed in
+            "alone": dict(two_stage, other_voices=False),  # the person's clips alone, however the folder was made
             # with the others held by their voices, how much of stage 1 the person can keep (issue 38)
             "other voices all kept": dict(two_stage, other_voices=True, finetune_keep=1.0),
             "other voices 70% kept": dict(two_stage, other_voices=True, finetune_keep=0.7),
