@@ -5,6 +5,8 @@ synthetic ones are enough. espeak-ng speaks them when training starts, so nothin
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import shutil
 import subprocess
@@ -49,10 +51,22 @@ def one_voice(dataset: str) -> str | None:
     folder = Path(dataset).expanduser()
     if (folder / STATE).is_file():
         return "a folder `wacft record` made"
-    if not any((folder / name).is_file() for name in METADATA_FILES):  # a hub id, or files `datasets` reads
+    metadata = next((folder / name for name in METADATA_FILES if (folder / name).is_file()), None)
+    if metadata is None:  # a hub id, or files `datasets` reads
         return None
+    try:  # by content, not modification time: a rewrite within the clock's tick keeps that
+        digest = hashlib.blake2b(metadata.read_bytes()).digest()
+    except OSError:
+        return None
+    return _one_voice_named(str(folder), digest)
+
+
+@functools.lru_cache(maxsize=8)
+def _one_voice_named(folder: str, digest: bytes) -> str | None:
+    """`one_voice` by what the folder's metadata names, parsed once for each content of that file (`digest`): the
+    wizard asks on every refresh, and 200,000 rows take 0.4 s to parse, 0.015 s to hash."""
     try:
-        named = named_speakers(folder)
+        named = named_speakers(Path(folder))
     except WacftError:  # metadata that cannot be read: loading the clips says what is wrong
         return None
     if named is None:
